@@ -1,0 +1,7 @@
+"""``python -m processor`` runs the ``lead-router`` command."""
+
+import sys
+
+from processor.cli import main
+
+sys.exit(main())

@@ -1,0 +1,53 @@
+"""The ``lead-router`` command: parses, calls, prints; the work lives in the modules it calls.
+
+Each sub-command lives in a module of this package with a ``register(subparsers)`` function that
+adds its parser and sets ``handler``: a function of the parsed arguments returning an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from processor import __version__
+from processor.cli import kafka
+from processor.errors import UserError
+
+COMMANDS = (kafka,)
+
+EXIT_CODES = """\
+exit codes:
+  0  success
+  1  invalid input (a rules document, a lead file), or a check that failed
+  2  bad command-line usage
+  3  a required tool (Java, Maven) is missing
+  4  a service (the Kafka broker) did not answer or failed to start
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lead-router",
+        description="Routes sales leads on Kafka: decode, enrich, route, render, emit.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"lead-router {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for command in COMMANDS:
+        command.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except UserError as error:
+        print(f"lead-router: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return code

@@ -1,0 +1,1 @@
+"""Where the visitor is (from coordinates, IP address or postcode) and which store is nearest."""

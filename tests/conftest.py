@@ -1,0 +1,48 @@
+"""Fixtures shared by every test: the Kafka broker and fresh topic names.
+
+The broker is chosen as the contract's set-up section says: the cluster named by
+``KAFKA_BOOTSTRAP_SERVERS`` when set; else a testcontainers Kafka when a Docker engine answers; else
+the single-node broker lead-router starts itself from the Apache Kafka jars.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from processor.localkafka import EmbeddedKafka
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        client = docker.from_env(timeout=3)
+        return bool(client.ping())
+    except Exception:  # no engine, no socket, no client: all mean "no Docker"
+        return False
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The bootstrap address of a real Kafka broker for the whole test session."""
+    explicit = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if explicit:
+        yield explicit
+    elif _docker_answers():
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer().with_kraft() as container:
+            yield container.get_bootstrap_server()
+    else:
+        with EmbeddedKafka(tmp_path_factory.mktemp("kafka")) as broker:
+            yield broker.bootstrap_servers
+
+
+@pytest.fixture
+def unique() -> str:
+    """A fresh suffix for topic and group names, so tests sharing one broker never meet."""
+    return uuid.uuid4().hex[:12]
