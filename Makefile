@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 lint: install
-	$(BIN)/ruff check processor tests
-	$(BIN)/ruff format --check processor tests
+	$(BIN)/ruff check processor tests benchmarks
+	$(BIN)/ruff format --check processor tests benchmarks
 	$(BIN)/mypy
 
 test: lint

@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from processor import __version__
-from processor.cli import kafka
+from processor.cli import dryrun, geo, kafka, rules
 from processor.errors import UserError
 
-COMMANDS = (kafka,)
+COMMANDS = (rules, dryrun, geo, kafka)
 
 EXIT_CODES = """\
 exit codes:

@@ -1,0 +1,1 @@
+"""Benchmarks: run as scripts (``.venv/bin/python benchmarks/bench_rules.py``), not as tests."""

@@ -1,0 +1,166 @@
+"""``lead-router rules validate|lint``: check a routing rules document before it goes live.
+
+Each action registers itself on the ``rules`` parser through :data:`ACTIONS`, so more actions
+(publishing a document) join the same command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeAlias
+
+from processor.rules import Finding, RulesDocument, RulesInvalid, lint, load_rules
+from processor.rules.load import parse_text
+from processor.rules.validate import validate_document
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+EPILOG = """\
+examples:
+  lead-router rules validate rules.yaml
+  lead-router rules validate --format json rules.json
+  lead-router rules lint rules.yaml
+  lead-router rules lint --strict rules.yaml     # exit 1 when there are warnings
+  cat rules.yaml | lead-router rules validate -
+
+The document format is described in docs/rules.md.
+"""
+
+
+def register(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "rules",
+        help="check a routing rules document: validate, lint",
+        description="Check a routing rules document (YAML or JSON) before it goes live.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = parser.add_subparsers(dest="rules_action", metavar="ACTION", required=True)
+    for register_action in ACTIONS:
+        register_action(actions)
+
+
+def _add_file(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "file", metavar="FILE", help="the rules document, YAML or JSON; - for stdin"
+    )
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text for people (default), json for programs",
+    )
+
+
+def _register_validate(actions: Subparsers) -> None:
+    parser = actions.add_parser(
+        "validate",
+        help="check a document; list every error with its path",
+        description="Checks a rules document and lists every error with where it is, for example "
+        "profiles[0].assignments[2].filter[1][0].op: unknown operator 'sounds_like'. "
+        "Exits 0 when the document is valid, 1 when it is not.",
+        epilog="examples:\n  lead-router rules validate rules.yaml\n"
+        "  lead-router rules validate --format json rules.json | jq '.errors[].path'",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_file(parser)
+    parser.set_defaults(handler=_validate)
+
+
+def _register_lint(actions: Subparsers) -> None:
+    parser = actions.add_parser(
+        "lint",
+        help="warn about valid rules that probably do not do what was meant",
+        description="Validates a rules document, then warns about rules that are valid but "
+        "probably wrong: assignments that are never chosen (shadowed under first_match, inactive "
+        "partner, contradictory conditions), categories and profiles whose leads can end "
+        "unroutable, unused partners, negative prices. Exits 0 unless the document is invalid "
+        "(1), or --strict is given and there are warnings (1). The warnings are listed in "
+        "docs/rules.md.",
+        epilog="examples:\n  lead-router rules lint rules.yaml\n"
+        "  lead-router rules lint --strict rules.yaml   # for CI: exit 1 on any warning",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_file(parser)
+    parser.add_argument("--strict", action="store_true", help="exit 1 when there are warnings")
+    parser.set_defaults(handler=_lint)
+
+
+ACTIONS: tuple[Callable[[Subparsers], None], ...] = (_register_validate, _register_lint)
+
+
+def read_document(file: str) -> RulesDocument:
+    """The valid document in ``file`` (``-`` reads stdin); raises :class:`RulesInvalid`."""
+    if file == "-":
+        return validate_document(parse_text(sys.stdin.read()))
+    return load_rules(Path(file))
+
+
+def _summary(document: RulesDocument) -> dict[str, int]:
+    return {
+        "partners": len(document.partners),
+        "profiles": len(document.profiles),
+        "assignments": sum(len(profile.assignments) for profile in document.profiles),
+    }
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _check(file: str, output: str) -> RulesDocument | None:
+    """The document, or None after printing why it is invalid."""
+    try:
+        return read_document(file)
+    except RulesInvalid as invalid:
+        if output == "json":
+            errors = [error.as_dict() for error in invalid.errors]
+            print(json.dumps({"file": file, "valid": False, "errors": errors}, indent=2))
+        else:
+            print(f"{file}: invalid, {_plural(len(invalid.errors), 'error')}:")
+            for error in invalid.errors:
+                print(f"  {error}")
+        return None
+
+
+def _validate(args: argparse.Namespace) -> int:
+    document = _check(args.file, args.format)
+    if document is None:
+        return 1
+    summary = _summary(document)
+    if args.format == "json":
+        print(json.dumps({"file": args.file, "valid": True, "errors": [], **summary}, indent=2))
+    else:
+        counts = ", ".join(_plural(count, noun[:-1]) for noun, count in summary.items())
+        print(f"{args.file}: valid ({counts})")
+    return 0
+
+
+def _lint(args: argparse.Namespace) -> int:
+    document = _check(args.file, args.format)
+    if document is None:
+        return 1
+    findings = lint(document)
+    if args.format == "json":
+        warnings = [finding.as_dict() for finding in findings]
+        print(json.dumps({"file": args.file, "valid": True, "warnings": warnings}, indent=2))
+    elif findings:
+        print(table(findings))
+        print(f"\n{args.file}: {_plural(len(findings), 'warning')}")
+    else:
+        print(f"{args.file}: no warnings")
+    return 1 if findings and args.strict else 0
+
+
+def table(findings: Sequence[Finding]) -> str:
+    """Findings as aligned columns: where, what kind, and what it means."""
+    rows = [("WHERE", "WARNING", "MEANING")]
+    rows.extend((finding.path, finding.code, finding.message) for finding in findings)
+    widths = [max(len(row[column]) for row in rows) for column in (0, 1)]
+    return "\n".join(
+        f"{path:<{widths[0]}}  {code:<{widths[1]}}  {message}" for path, code, message in rows
+    )

@@ -1,0 +1,35 @@
+"""The routing engine: rules documents in, decisions out; pure, with no Kafka in sight.
+
+Load and validate a document (:func:`load_rules`, or :func:`document_from_parts` for the config
+topic's parts), compile it once per version (:func:`compile_rules`), then route each lead with
+:func:`decide`, carrying a :class:`RotationState` per input partition. :func:`lint` finds rules that
+are valid but probably not what was meant.
+"""
+
+from processor.rules.decide import Decision, Delivery, decide
+from processor.rules.document import RulesDocument
+from processor.rules.errors import RuleError, RulesInvalid
+from processor.rules.lint import Finding, lint
+from processor.rules.load import load_rules
+from processor.rules.parts import document_from_parts, document_to_parts
+from processor.rules.rotation import RotationState
+from processor.rules.snapshot import Snapshot, compile_rules
+from processor.rules.validate import validate_document
+
+__all__ = [
+    "Decision",
+    "Delivery",
+    "Finding",
+    "RotationState",
+    "RuleError",
+    "RulesDocument",
+    "RulesInvalid",
+    "Snapshot",
+    "compile_rules",
+    "decide",
+    "document_from_parts",
+    "document_to_parts",
+    "lint",
+    "load_rules",
+    "validate_document",
+]

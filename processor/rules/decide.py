@@ -1,0 +1,293 @@
+"""Routing one lead: profile, tiers, nearest store, strategy, fallback (contract section 5).
+
+:func:`decide` is the engine's one entry point per lead, for the stream processor and for
+``dry-run`` alike. It reads the lead once, asks each tier's condition index for candidates, and
+returns a :class:`Decision`. The trace is recorded only when asked for and built when first read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from processor.errors import InvalidInput
+from processor.geo.distance import great_circle_km
+from processor.geo.model import Geo
+from processor.geo.nearest import StoreIndex
+from processor.rules.document import Location
+from processor.rules.rotation import RotationState
+from processor.rules.snapshot import CompiledAssignment, CompiledProfile, Snapshot, Tier
+from processor.rules.strategies import choose
+from processor.rules.trace import DEFAULT_MAX_FAILURES, Attempt, Entry, Nearest, Route, build
+
+Outcome = Literal["routed", "fallback", "unroutable", "rejected"]
+"""``rejected`` is never decided here: it records input that could not be routed at all."""
+TierName = Literal["category", "all", "fallback"]
+
+DISTANCE_DECIMALS = 3
+"""Distances are reported to the metre."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One partner's share of a lead: ``assignment`` is None for a fallback delivery."""
+
+    partner: str
+    assignment: str | None
+    price: float
+    currency: str
+    distance_km: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "partner": self.partner,
+            "assignment": self.assignment,
+            "price": self.price,
+            "currency": self.currency,
+            "distance_km": self.distance_km,
+        }
+
+
+class Decision:
+    """Where a lead goes and, on request, why (see :mod:`processor.rules.trace`)."""
+
+    __slots__ = (
+        "_route",
+        "_trace",
+        "deliveries",
+        "geo",
+        "lead_id",
+        "outcome",
+        "profile",
+        "rules_version",
+        "tier",
+    )
+
+    def __init__(
+        self,
+        lead_id: str,
+        rules_version: str,
+        profile: str | None,
+        outcome: Outcome,
+        tier: TierName | None,
+        deliveries: tuple[Delivery, ...],
+        geo: Geo | None,
+        route: Route | None,
+    ) -> None:
+        self.lead_id = lead_id
+        self.rules_version = rules_version
+        self.profile = profile
+        self.outcome: Outcome = outcome
+        self.tier: TierName | None = tier
+        self.deliveries = deliveries
+        self.geo = geo
+        self._route = route
+        self._trace: list[Entry] | None = None
+
+    @classmethod
+    def rejected(cls, lead_id: str, rules_version: str = "") -> Decision:
+        """The decision recorded for a lead whose input was invalid, so the audit log has it."""
+        return cls(lead_id, rules_version, None, "rejected", None, (), None, None)
+
+    @property
+    def trace(self) -> list[Entry]:
+        """The trace with the default limit; empty when the decision was made without one."""
+        if self._trace is None:
+            self._trace = self.explain()
+        return self._trace
+
+    def explain(self, max_failures: int | None = DEFAULT_MAX_FAILURES) -> list[Entry]:
+        """The trace, explaining up to ``max_failures`` non-matching assignments per tier (None:
+        all of them)."""
+        return [] if self._route is None else build(self._route, max_failures)
+
+    def as_dict(self, max_failures: int | None = DEFAULT_MAX_FAILURES) -> dict[str, Any]:
+        """The decision as ``dry-run`` prints it (contract section 6)."""
+        trace = self.trace if max_failures == DEFAULT_MAX_FAILURES else self.explain(max_failures)
+        return {
+            "lead_id": self.lead_id,
+            "rules_version": self.rules_version,
+            "profile": self.profile,
+            "outcome": self.outcome,
+            "tier": self.tier,
+            "deliveries": [delivery.as_dict() for delivery in self.deliveries],
+            "geo": None if self.geo is None else self.geo.as_dict(),
+            "trace": trace,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"Decision(lead_id={self.lead_id!r}, profile={self.profile!r}, "
+            f"outcome={self.outcome!r}, tier={self.tier!r}, deliveries={self.deliveries!r})"
+        )
+
+
+def decide(
+    snapshot: Snapshot,
+    lead: Mapping[str, Any],
+    geo: Geo | None,
+    rotation: RotationState,
+    *,
+    trace: bool = True,
+    notes: Sequence[str] = (),
+) -> Decision:
+    """Routes one lead, updating ``rotation`` when a rotating strategy chooses.
+
+    ``geo`` is the lead's enriched geolocation, ``notes`` enrichment's reasons for it (they open the
+    trace). With ``trace=False`` nothing is recorded for the trace and ``Decision.trace`` is empty.
+    """
+    lead_id = lead.get("lead_id")
+    if not isinstance(lead_id, str) or not lead_id:
+        raise InvalidInput("a lead needs a lead_id: a non-empty string")
+    site_id = lead.get("site_id")
+    route = Route(site_id, notes) if trace else None
+    compiled, reason = snapshot.profile_for(site_id)
+    if compiled is None:
+        return Decision(lead_id, snapshot.version, None, "unroutable", None, (), geo, route)
+    view = snapshot.read(lead, geo)
+    if route is not None:
+        route.profile, route.reason, route.view = compiled, reason, view
+    profile = compiled.profile
+    stores = compiled.stores if geo is not None else None
+    # first_match needs one candidate, but the trace lists them all.
+    first_only = route is None and profile.strategy == "first_match" and stores is None
+    category = lead.get("interest_category")
+    category_tier, all_tier = compiled.tiers(category)
+    for kind, tier in (("category", category_tier), ("all", all_tier)):
+        candidates = tier.match(view, first_only) if tier is not None else []
+        kept: Sequence[CompiledAssignment] = candidates
+        nearest = None
+        if candidates and stores is not None:
+            assert geo is not None
+            kept, nearest = _nearest(stores, candidates, geo, profile.nearest_store.max_km)
+        elif candidates and compiled.stores is not None and route is not None:
+            nearest = Nearest(None, None, "the lead has no geolocation; nothing changes")
+        if route is not None:
+            label = None
+            if kind == "category":
+                label = tier.category if tier is not None else _text_or_none(category)
+            route.attempts.append(Attempt(kind, label, tier, candidates, kept, nearest))
+        if kept:
+            assert tier is not None
+            return _routed(snapshot, compiled, tier, kept, lead_id, geo, nearest, rotation, route)
+    return _fallback(snapshot, compiled, lead_id, geo, route)
+
+
+def _routed(
+    snapshot: Snapshot,
+    compiled: CompiledProfile,
+    tier: Tier,
+    candidates: Sequence[CompiledAssignment],
+    lead_id: str,
+    geo: Geo | None,
+    nearest: Nearest | None,
+    rotation: RotationState,
+    route: Route | None,
+) -> Decision:
+    profile = compiled.profile
+    before = _rotation_before(compiled, candidates, rotation) if route is not None else None
+    chosen = choose(compiled, candidates, rotation)
+    deliveries = tuple(
+        Delivery(
+            item.partner.id,
+            item.id,
+            item.price,
+            profile.currency,
+            nearest.distance_km
+            if nearest is not None and nearest.partner == item.partner.id
+            else _distance(geo, item.partner.location),
+        )
+        for item in chosen
+    )
+    if route is not None:
+        route.strategy = {
+            "step": "strategy",
+            "strategy": profile.strategy,
+            "candidates": [item.id for item in candidates],
+            "chosen": [item.id for item in chosen],
+            **(before or {}),
+        }
+    return Decision(
+        lead_id, snapshot.version, compiled.id, "routed", tier.kind, deliveries, geo, route
+    )
+
+
+def _rotation_before(
+    compiled: CompiledProfile, candidates: Sequence[CompiledAssignment], rotation: RotationState
+) -> Entry | None:
+    """What a rotating strategy knew before choosing, for the trace."""
+    if compiled.profile.strategy == "round_robin":
+        return {"last_chosen": rotation.last_chosen(compiled.id)}
+    if compiled.profile.strategy == "weighted":
+        scores = rotation.scores(compiled.id)
+        return {"scores_before": {item.id: scores.get(item.id, 0) for item in candidates}}
+    return None
+
+
+def _fallback(
+    snapshot: Snapshot,
+    compiled: CompiledProfile,
+    lead_id: str,
+    geo: Geo | None,
+    route: Route | None,
+) -> Decision:
+    target = compiled.fallback
+    if target is None:
+        if route is not None:
+            spec = compiled.profile.fallback
+            why = "no tier has a candidate and the profile has no fallback"
+            if spec is not None:
+                why = f"no tier has a candidate and fallback partner {spec.partner!r} is inactive"
+            route.ending = {"step": "unroutable", "why": why}
+        return Decision(lead_id, snapshot.version, compiled.id, "unroutable", None, (), geo, route)
+    delivery = Delivery(
+        target.partner.id,
+        None,
+        target.price,
+        compiled.profile.currency,
+        _distance(geo, target.partner.location),
+    )
+    if route is not None:
+        route.ending = {
+            "step": "fallback",
+            "partner": target.partner.id,
+            "why": "no tier has a candidate",
+        }
+    return Decision(
+        lead_id, snapshot.version, compiled.id, "fallback", "fallback", (delivery,), geo, route
+    )
+
+
+def _nearest(
+    stores: StoreIndex,
+    candidates: Sequence[CompiledAssignment],
+    geo: Geo,
+    max_km: float | None,
+) -> tuple[Sequence[CompiledAssignment], Nearest]:
+    """Step 3: only the nearest located partner's candidates, when any candidate is located."""
+    located = tuple(dict.fromkeys(c.partner.id for c in candidates if c.partner.id in stores))
+    if not located:
+        return candidates, Nearest(
+            None, None, "no candidate's partner has a location; nothing changes"
+        )
+    found = stores.nearest(geo.lat, geo.lon, among=located, max_km=max_km)
+    if found is None:
+        why = "the lead's geolocation is not a valid point"
+        if max_km is not None:
+            why = f"every located candidate is farther than max_km ({max_km} km)"
+        return (), Nearest(None, None, why)
+    partner, distance = found
+    kept = [c for c in candidates if c.partner.id == partner]
+    return kept, Nearest(partner, round(distance, DISTANCE_DECIMALS))
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _distance(geo: Geo | None, location: Location | None) -> float | None:
+    """How far the lead is from a partner's store, when both are known."""
+    if geo is None or location is None:
+        return None
+    return round(great_circle_km(geo.lat, geo.lon, location.lat, location.lon), DISTANCE_DECIMALS)

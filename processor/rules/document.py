@@ -1,0 +1,298 @@
+"""The rules document as typed, immutable values, validated field by field.
+
+Structure and per-value checks (types, operators, operand shapes, field paths) live on the models,
+so pydantic reports every one of them in a single pass with its location. References between parts
+(partners named by assignments, declared and encrypted custom fields) are checked in the same pass
+against the names the document declares, which :mod:`processor.rules.validate` reads beforehand and
+passes as the validation context; build documents with :func:`processor.rules.load_rules` or
+:func:`processor.rules.validate.validate_document`, which also check uniqueness.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from processor.rules.fields import GEO, FieldRef, parse_field
+from processor.rules.operators import OPERATORS, OperandError, Operator, Variable, parse_operand
+
+ALL = "ALL"
+"""The category of assignments that apply to leads of every interest category."""
+
+PARTNER_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+FIELD_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,63}")
+
+Strategy = Literal["first_match", "round_robin", "weighted", "highest_price", "all"]
+STRATEGIES: frozenset[str] = frozenset(get_args(Strategy))
+
+
+@dataclass(frozen=True, slots=True)
+class Declarations:
+    """The names a document declares, read before validation so that references can be checked.
+
+    ``custom`` maps each declared custom field to whether it is encrypted; when no field is declared
+    any custom field name is accepted.
+    """
+
+    partners: frozenset[str]
+    custom: Mapping[str, bool]
+
+
+def _declarations(info: ValidationInfo) -> Declarations | None:
+    context = info.context
+    return context.get("declarations") if isinstance(context, dict) else None
+
+
+def _error(kind: str, message: str) -> PydanticCustomError:
+    """A validation error whose text is exactly ``message``, braces and all."""
+    return PydanticCustomError(kind, "{message}", {"message": message})
+
+
+def _check_field(ref: FieldRef, path: str, info: ValidationInfo) -> None:
+    declarations = _declarations(info)
+    name = ref.custom_name
+    if declarations is None or name is None:
+        return
+    if declarations.custom.get(name):
+        raise _error(
+            "encrypted_field",
+            f"field {path!r} is encrypted: conditions on encrypted fields are not allowed",
+        )
+    if declarations.custom and name not in declarations.custom:
+        known = ", ".join(sorted(declarations.custom))
+        raise _error(
+            "unknown_field", f"unknown field {path!r}: not among the declared fields ({known})"
+        )
+
+
+def _check_partner(partner: str, info: ValidationInfo) -> str:
+    declarations = _declarations(info)
+    if declarations is not None and partner not in declarations.partners:
+        raise _error("unknown_partner", f"unknown partner {partner!r}")
+    return partner
+
+
+def _not_bool(value: object) -> object:
+    if isinstance(value, bool):
+        raise _error("number_type", "should be a number, not a boolean")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_not_bool), Field(allow_inf_nan=False)]
+Text = Annotated[str, Field(min_length=1)]
+
+
+def _partner_id(value: object) -> object:
+    if isinstance(value, str) and not PARTNER_ID.fullmatch(value):
+        raise _error(
+            "bad_id",
+            f"bad id {value!r}: use lowercase letters, digits, '.', '_' and '-', starting with a "
+            "letter or digit, at most 64 characters",
+        )
+    return value
+
+
+Identifier = Annotated[str, BeforeValidator(_partner_id)]
+
+
+def _strategy(value: object) -> object:
+    if isinstance(value, str) and value not in STRATEGIES:
+        raise _error("unknown_strategy", f"unknown strategy {value!r}")
+    return value
+
+
+def _operator(value: object) -> object:
+    if isinstance(value, str) and value not in OPERATORS:
+        raise _error("unknown_operator", f"unknown operator {value!r}")
+    return value
+
+
+class Model(BaseModel):
+    """Unknown keys are errors (they are typos more often than not); values never change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldDef(Model):
+    """A custom Entity field: its type, and whether its value is encrypted end to end."""
+
+    type: Literal["string", "number", "boolean"] = "string"
+    encrypted: bool = False
+
+
+class Location(Model):
+    lat: Annotated[Number, Field(ge=-90, le=90)]
+    lon: Annotated[Number, Field(ge=-180, le=180)]
+
+
+class Partner(Model):
+    """A receiving system: where its deliveries go and, optionally, where its store is."""
+
+    id: Identifier
+    name: str | None = None
+    format: Literal["adf_xml", "json", "text"]
+    destinations: tuple[Text, ...] = ()
+    location: Location | None = None
+    active: bool = True
+
+
+class Condition(Model):
+    """One test of one lead field; its value is checked against its operator."""
+
+    field: str
+    op: Annotated[Operator, BeforeValidator(_operator)]
+    value: Any = Field(default=None, validate_default=True)
+
+    @field_validator("field")
+    @classmethod
+    def _known_field(cls, path: str, info: ValidationInfo) -> str:
+        ref = parse_field(path)
+        if isinstance(ref, str):
+            raise _error("unknown_field", ref)
+        _check_field(ref, path, info)
+        return path
+
+    @field_validator("op")
+    @classmethod
+    def _field_suits_op(cls, op: Operator, info: ValidationInfo) -> Operator:
+        path = info.data.get("field")
+        if op == "within_km" and path is not None and path != GEO:
+            raise _error("bad_field", f"within_km needs field 'geo', not {path!r}")
+        if path == GEO and op != "within_km":
+            raise _error("bad_field", "field 'geo' takes only the within_km operator")
+        return op
+
+    @field_validator("value")
+    @classmethod
+    def _value_suits_op(cls, value: Any, info: ValidationInfo) -> Any:
+        op = info.data.get("op")
+        if op is None:
+            return value
+        try:
+            operand = parse_operand(op, value)
+        except OperandError as error:
+            raise _error("bad_value", str(error)) from None
+        if isinstance(operand, Variable):
+            _check_field(operand.ref, operand.path, info)
+        return value
+
+    @property
+    def ref(self) -> FieldRef:
+        """The field this condition tests (valid by construction)."""
+        ref = parse_field(self.field)
+        assert not isinstance(ref, str)
+        return ref
+
+
+def _not_empty_or_set(value: object) -> object:
+    if isinstance(value, list | tuple) and not value:
+        raise _error(
+            "empty_or_set",
+            "an OR-set needs at least one condition (write filter: [] to match every lead)",
+        )
+    return value
+
+
+OrSet = Annotated[tuple[Condition, ...], BeforeValidator(_not_empty_or_set)]
+
+
+class Assignment(Model):
+    """Sends leads of a category that match the filter to a partner."""
+
+    id: Annotated[str, Field(min_length=1, max_length=128)]
+    partner: str
+    category: Annotated[str, Field(min_length=1)] = ALL
+    filter: tuple[OrSet, ...] = ()
+    price: Number | None = None
+    weight: Annotated[int, Field(ge=1)] = 1
+
+    @field_validator("partner")
+    @classmethod
+    def _known_partner(cls, partner: str, info: ValidationInfo) -> str:
+        return _check_partner(partner, info)
+
+    @property
+    def is_catch_all(self) -> bool:
+        """True when the filter is ``[]``: every lead matches."""
+        return not self.filter
+
+
+def is_all(category: str) -> bool:
+    """Whether a category is ``ALL`` (case and surrounding whitespace ignored, like categories)."""
+    return category.strip().casefold() == "all"
+
+
+class NearestStore(Model):
+    enabled: bool = False
+    max_km: Annotated[Number, Field(gt=0)] | None = None
+
+
+def _fallback_shorthand(value: object) -> object:
+    return {"partner": value} if isinstance(value, str) else value
+
+
+class Fallback(Model):
+    """Who takes the leads no assignment matched; ``price`` defaults to the profile's base price."""
+
+    partner: str
+    price: Number | None = None
+
+    @field_validator("partner")
+    @classmethod
+    def _known_partner(cls, partner: str, info: ValidationInfo) -> str:
+        return _check_partner(partner, info)
+
+
+class Profile(Model):
+    """The routing of one or more sites: strategy, prices, fallback and assignments."""
+
+    id: Identifier
+    sources: tuple[Text, ...] = ()
+    default: bool = False
+    strategy: Annotated[Strategy, BeforeValidator(_strategy)] = "first_match"
+    base_price: Number = 0.0
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    nearest_store: NearestStore = NearestStore()
+    fallback: Annotated[Fallback | None, BeforeValidator(_fallback_shorthand)] = None
+    assignments: tuple[Assignment, ...] = ()
+
+    def price_of(self, assignment: Assignment) -> float:
+        """The effective price: the assignment's own, else the profile's base price."""
+        return self.base_price if assignment.price is None else assignment.price
+
+    @property
+    def fallback_price(self) -> float | None:
+        if self.fallback is None:
+            return None
+        return self.base_price if self.fallback.price is None else self.fallback.price
+
+
+class RulesDocument(Model):
+    """A whole rules document: custom field definitions, partners and profiles."""
+
+    fields: dict[str, FieldDef] = Field(default_factory=dict)
+    partners: tuple[Partner, ...] = ()
+    profiles: tuple[Profile, ...] = ()
+
+    @field_validator("fields")
+    @classmethod
+    def _field_names(cls, fields: dict[str, FieldDef]) -> dict[str, FieldDef]:
+        for name in fields:
+            if not FIELD_NAME.fullmatch(name):
+                raise _error(
+                    "bad_field_name",
+                    f"bad custom field name {name!r}: use letters, digits, '_' and '-', at most 64",
+                )
+        return fields

@@ -1,0 +1,181 @@
+"""Rules that are valid but probably not what was meant: shadowed or unreachable assignments,
+leads that can end unroutable, unused partners, negative prices.
+
+Lint never blocks a document (validation does that); it reads the document and its compiled
+snapshot, so it judges the same tiers and the same merged conditions that routing uses.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from processor.rules.document import Profile, RulesDocument
+from processor.rules.errors import Location, format_path
+from processor.rules.index import satisfiable
+from processor.rules.snapshot import CompiledProfile, Tier, compile_rules
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One warning: a short code to search for, where it is, and what it means for leads."""
+
+    code: str
+    path: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "path": self.path, "message": self.message}
+
+
+def lint(document: RulesDocument) -> list[Finding]:
+    """Every warning for ``document``, partners first, then profiles, in document order."""
+    snapshot = compile_rules(document, "lint")
+    findings = list(_partner_findings(document))
+    for i, compiled in enumerate(snapshot.profiles):
+        findings.extend(_profile_findings(document, ("profiles", i), compiled))
+    return findings
+
+
+def _finding(code: str, where: Location, message: str) -> Finding:
+    return Finding(code, format_path(where), message)
+
+
+def _partner_findings(document: RulesDocument) -> Iterator[Finding]:
+    used = {a.partner for p in document.profiles for a in p.assignments}
+    used |= {p.fallback.partner for p in document.profiles if p.fallback is not None}
+    for i, partner in enumerate(document.partners):
+        if partner.id not in used:
+            yield _finding(
+                "unused-partner", ("partners", i), f"partner {partner.id!r} is never referenced"
+            )
+        if not partner.destinations:
+            yield _finding(
+                "no-destinations",
+                ("partners", i, "destinations"),
+                f"partner {partner.id!r} has no destinations to deliver to",
+            )
+
+
+def _profile_findings(
+    document: RulesDocument, where: Location, compiled: CompiledProfile
+) -> Iterator[Finding]:
+    profile = compiled.profile
+    here = tuple(where)
+    if not profile.sources and not profile.default:
+        yield _finding(
+            "unreachable-profile",
+            here,
+            f"profile {profile.id!r} has no sources and is not the default: no lead reaches it",
+        )
+    yield from _prices(profile, here)
+    if profile.fallback is not None and compiled.fallback is None:
+        yield _finding(
+            "inactive-partner",
+            (*here, "fallback"),
+            f"fallback partner {profile.fallback.partner!r} is inactive: it never takes a lead",
+        )
+    partners = {partner.id: partner for partner in document.partners}
+    for j, assignment in enumerate(profile.assignments):
+        partner = partners[assignment.partner]
+        if not partner.active:
+            yield _finding(
+                "inactive-partner",
+                (*here, "assignments", j, "partner"),
+                f"assignment {assignment.id!r} is never chosen: partner {partner.id!r} is inactive",
+            )
+    tiers = [*compiled.categories.values(), *([compiled.all_tier] if compiled.all_tier else [])]
+    for tier in tiers:
+        yield from _never_matching(here, tier)
+        if profile.strategy == "first_match" and not profile.nearest_store.enabled:
+            yield from _shadowed(here, tier)
+    yield from _unroutable(here, compiled)
+    if profile.nearest_store.enabled and compiled.stores is None:
+        yield _finding(
+            "nearest-without-locations",
+            (*here, "nearest_store"),
+            "nearest_store is enabled but none of the profile's active partners has a location",
+        )
+
+
+def _prices(profile: Profile, here: Location) -> Iterator[Finding]:
+    if profile.base_price < 0:
+        yield _finding("negative-price", (*here, "base_price"), "base_price is below zero")
+    if profile.fallback is not None and (profile.fallback_price or 0) < 0:
+        yield _finding("negative-price", (*here, "fallback"), "the fallback price is below zero")
+    for j, assignment in enumerate(profile.assignments):
+        if assignment.price is not None and assignment.price < 0:
+            yield _finding(
+                "negative-price", (*here, "assignments", j, "price"), "the price is below zero"
+            )
+
+
+def _never_matching(here: Location, tier: Tier) -> Iterator[Finding]:
+    for item in tier.assignments:
+        impossible = [k for k, checks in enumerate(item.filter) if not satisfiable(checks)]
+        where = (*here, "assignments", item.position, "filter")
+        if impossible and len(impossible) == len(item.filter):
+            yield _finding(
+                "never-matches",
+                where,
+                f"assignment {item.id!r} can never match: each OR-set contradicts itself",
+            )
+        else:
+            for k in impossible:
+                yield _finding(
+                    "never-matches", (*where, k), "this OR-set contradicts itself and never holds"
+                )
+
+
+def _shadowed(here: Location, tier: Tier) -> Iterator[Finding]:
+    """Under first_match the first candidate wins, so nothing after an always-matching
+    assignment, or after an earlier assignment with the very same filter, is ever chosen."""
+    catch_all = None
+    earlier: dict[str, str] = {}
+    for item in tier.assignments:
+        if not item.partner.active:
+            continue
+        where = (*here, "assignments", item.position)
+        if catch_all is not None:
+            yield _finding(
+                "shadowed",
+                where,
+                f"assignment {item.id!r} is never chosen: {catch_all!r} before it in the same "
+                "tier matches every lead (first_match)",
+            )
+            continue
+        written = [[c.model_dump(mode="json") for c in or_set] for or_set in item.assignment.filter]
+        same = earlier.setdefault(json.dumps(written, sort_keys=True), item.id)
+        if same != item.id:
+            yield _finding(
+                "shadowed",
+                where,
+                f"assignment {item.id!r} is never chosen: {same!r} before it in the same tier "
+                "has the same filter (first_match)",
+            )
+        if item.assignment.is_catch_all:
+            catch_all = item.id
+
+
+def _unroutable(here: Location, compiled: CompiledProfile) -> Iterator[Finding]:
+    if compiled.fallback is not None:
+        return
+    all_tier = compiled.all_tier
+    active_all = [a for a in all_tier.assignments if a.partner.active] if all_tier else []
+    if not active_all:
+        for tier in compiled.categories.values():
+            first = tier.assignments[0]
+            yield _finding(
+                "no-fallback-for-category",
+                (*here, "assignments", first.position, "category"),
+                f"leads of category {tier.category!r} that match none of its assignments end "
+                "unroutable: there is no ALL assignment and no fallback behind them",
+            )
+    if not any(a.assignment.is_catch_all for a in active_all):
+        yield _finding(
+            "no-fallback",
+            here,
+            "leads that match no assignment end unroutable: the profile has no (active) fallback "
+            "and no ALL assignment that matches every lead",
+        )

@@ -1,0 +1,146 @@
+"""Turns raw data (parsed YAML or JSON, or reassembled parts) into a valid :class:`RulesDocument`.
+
+Validation is one pass with two sources of errors, reported together in document order: the
+models' own checks (structure, values, references, see :mod:`processor.rules.document`) and the
+checks that span the document (unique ids, one default profile, each site in one profile), which
+read the raw data so they are reported even when other parts of it are malformed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from processor.rules.document import Declarations, RulesDocument
+from processor.rules.errors import Location, RuleError, RulesInvalid, format_path
+from processor.rules.values import fold
+
+_MESSAGES = {
+    "missing": "required",
+    "extra_forbidden": "unknown key",
+    "model_type": "should be a mapping",
+    "model_attributes_type": "should be a mapping",
+    "dict_type": "should be a mapping",
+    "list_type": "should be a list",
+    "tuple_type": "should be a list",
+}
+"""Pydantic's wording where it names Python types; every other message is kept as it is."""
+
+Problem = tuple[Location, str]
+
+
+def validate_document(raw: object) -> RulesDocument:
+    """The valid document ``raw`` describes, or :class:`RulesInvalid` listing every problem."""
+    if not isinstance(raw, Mapping):
+        raise RulesInvalid(
+            [RuleError("<document>", "a rules document is a mapping of fields, partners, profiles")]
+        )
+    problems: list[Problem] = []
+    document = None
+    try:
+        document = RulesDocument.model_validate(raw, context={"declarations": _declarations(raw)})
+    except ValidationError as invalid:
+        problems.extend(
+            (item["loc"], _MESSAGES.get(item["type"], item["msg"]))
+            for item in invalid.errors(include_url=False)
+        )
+    problems.extend(_uniqueness_problems(raw))
+    if problems or document is None:
+        problems.sort(key=lambda problem: _position(raw, problem[0]))
+        raise RulesInvalid(RuleError(format_path(where), message) for where, message in problems)
+    return document
+
+
+def _position(raw: object, where: Location) -> tuple[int, ...]:
+    """Where ``where`` is in the document as written, to list errors top to bottom."""
+    position = []
+    node = raw
+    for part in where:
+        if isinstance(node, Mapping):
+            keys = list(node)
+            position.append(keys.index(part) if part in node else len(keys))
+            node = node.get(part)
+        elif isinstance(node, list | tuple) and isinstance(part, int) and part < len(node):
+            position.append(part)
+            node = node[part]
+        else:
+            position.append(0)
+            node = None
+    return tuple(position)
+
+
+def _items(raw: Mapping[str, Any], key: str) -> list[tuple[int, Mapping[str, Any]]]:
+    """The mappings in list ``raw[key]`` with their positions; anything malformed is skipped."""
+    value = raw.get(key)
+    if not isinstance(value, list | tuple):
+        return []
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, Mapping)]
+
+
+def _declarations(raw: Mapping[str, Any]) -> Declarations:
+    partners = frozenset(
+        item["id"] for _, item in _items(raw, "partners") if isinstance(item.get("id"), str)
+    )
+    fields = raw.get("fields")
+    custom: dict[str, bool] = {}
+    if isinstance(fields, Mapping):
+        for name, definition in fields.items():
+            if isinstance(name, str):
+                custom[name] = (
+                    isinstance(definition, Mapping) and definition.get("encrypted") is True
+                )
+    return Declarations(partners, custom)
+
+
+class _FirstSeen:
+    """Remembers where each name was first declared, to point duplicates at both places."""
+
+    def __init__(self, what: str) -> None:
+        self._what = what
+        self._seen: dict[str, Location] = {}
+
+    def check(self, name: object, key: str, where: Location) -> Problem | None:
+        if not isinstance(name, str):
+            return None
+        first = self._seen.setdefault(key, where)
+        if first is where:
+            return None
+        return where, f"duplicate {self._what} {name!r} (first at {format_path(first)})"
+
+
+def _uniqueness_problems(raw: Mapping[str, Any]) -> list[Problem]:
+    found: list[Problem | None] = []
+    partners = _FirstSeen("partner id")
+    for i, partner in _items(raw, "partners"):
+        found.append(
+            partners.check(partner.get("id"), str(partner.get("id")), ("partners", i, "id"))
+        )
+    profiles = _FirstSeen("profile id")
+    sites = _FirstSeen("source")
+    default_at: Location | None = None
+    for i, profile in _items(raw, "profiles"):
+        found.append(
+            profiles.check(profile.get("id"), str(profile.get("id")), ("profiles", i, "id"))
+        )
+        if profile.get("default") is True:
+            if default_at is None:
+                default_at = ("profiles", i)
+            else:
+                found.append(
+                    (
+                        ("profiles", i, "default"),
+                        f"more than one default profile ({format_path(default_at)} is one already)",
+                    )
+                )
+        sources = profile.get("sources")
+        for j, site in enumerate(sources if isinstance(sources, list | tuple) else ()):
+            if isinstance(site, str):
+                found.append(sites.check(site, fold(site), ("profiles", i, "sources", j)))
+        assignments = _FirstSeen("assignment id")
+        for j, assignment in _items(profile, "assignments"):
+            name = assignment.get("id")
+            where = ("profiles", i, "assignments", j, "id")
+            found.append(assignments.check(name, str(name), where))
+    return [problem for problem in found if problem is not None]

@@ -1,0 +1,212 @@
+"""Encode and decode lead-router's records in both framings of the contract.
+
+Decoding is on the processor's hot path, once per lead, so the work that does not depend on the
+record's bytes is done once per writer schema and kept as a ``_Plan``: which schema the bytes were
+written with, which schema the caller reads them as (none when the two are the same, which spares
+fastavro its schema resolution), and where the body starts. A record then costs a header read, a
+dictionary look-up and fastavro's own decoding.
+
+A writer schema fetched from the registry whose parsing canonical form is one of ours (what
+lead-router itself registers, or a publisher registering our ``.avsc`` file) is read with our
+parsed schema: same canonical form, same bytes, and our logical types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Any, cast
+
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from fastavro import schemaless_reader, schemaless_writer
+from fastavro.read import SchemaResolutionError
+from fastavro.types import Schema
+
+from processor.wire.errors import DecodeError, EncodeError
+from processor.wire.framing import (
+    REGISTRY_HEADER_SIZE,
+    SINGLE_OBJECT_HEADER_SIZE,
+    Framing,
+    read_header,
+    registry_header,
+    single_object_header,
+)
+from processor.wire.lead import validate_lead
+from processor.wire.registry import Registry, connect, subject_for
+from processor.wire.schemas import (
+    SCHEMA_NAMES,
+    SchemaName,
+    WireSchema,
+    load_schemas,
+    parse_writer_schema,
+)
+
+_BODY_START = {
+    Framing.REGISTRY: REGISTRY_HEADER_SIZE,
+    Framing.SINGLE_OBJECT: SINGLE_OBJECT_HEADER_SIZE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How to read records of one writer schema as one of our schemas."""
+
+    writer: Schema
+    reader: Schema | None
+    body_start: int
+
+
+class Codec:
+    """Reads and writes lead-router's Avro records, in registry framing or single-object encoding.
+
+    With ``registry_url`` (``config`` adds the client's settings, e.g. ``basic.auth.user.info``;
+    a ``mock://`` URL gives an in-memory registry), ``encode`` writes registry framing under the
+    subject ``<topic>-value``, registering the schema unless ``auto_register`` is false; without
+    it, ``encode`` writes single-object encoding. ``decode`` reads both framings either way.
+    ``registry_client`` passes a ready client instead of a URL.
+
+    ``earlier_schemas`` are earlier versions of lead-router's schemas (self-contained, as JSON
+    values) that publishers may still write single-object records with; a record is decoded only
+    when its fingerprint is one of these or of the current schemas.
+
+    A codec can be shared between threads: its caches only gain entries, and every call has its
+    own buffers.
+    """
+
+    def __init__(
+        self,
+        registry_url: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        *,
+        registry_client: SchemaRegistryClient | None = None,
+        auto_register: bool = True,
+        earlier_schemas: Iterable[Any] = (),
+    ) -> None:
+        if registry_client is None and registry_url:
+            registry_client = connect(registry_url, config)
+        self._registry = (
+            Registry(registry_client, auto_register=auto_register) if registry_client else None
+        )
+        self._schemas = load_schemas()
+        self._single_object_headers = {
+            name: single_object_header(schema.fingerprint) for name, schema in self._schemas.items()
+        }
+        self._known: dict[int, WireSchema] = {
+            schema.fingerprint: schema
+            for schema in (*map(parse_writer_schema, earlier_schemas), *self._schemas.values())
+        }
+        self._registry_writers: dict[int, WireSchema] = {}
+        self._registry_headers: dict[SchemaName, dict[str, bytes]] = {
+            name: {} for name in SCHEMA_NAMES
+        }
+        self._plans: dict[Framing, dict[SchemaName, dict[int, _Plan]]] = {
+            framing: {name: {} for name in SCHEMA_NAMES} for framing in Framing
+        }
+
+    def decode(
+        self, topic: str, data: bytes, schema: SchemaName = "LeadSubmitted"
+    ) -> dict[str, Any]:
+        """The record in ``data``, read as ``schema``; any bad input raises ``DecodeError``.
+
+        A ``LeadSubmitted`` is also checked against the contract (``validate_lead``): a lead
+        without a lead id or a site id raises ``InvalidLead``. ``topic`` is named in messages.
+        """
+        framing, key = read_header(data)
+        plan = self._plans[framing][schema].get(key)
+        if plan is None:
+            plan = self._plan(topic, framing, key, schema)
+        source = BytesIO(data)
+        source.seek(plan.body_start)
+        try:
+            record = schemaless_reader(source, plan.writer, plan.reader)
+        except Exception as error:  # fastavro reports malformed bytes with many exception types
+            raise _body_error(error, schema, source.tell() >= len(data)) from error
+        trailing = len(data) - source.tell()
+        if trailing:
+            raise DecodeError("invalid-avro", f"{trailing} bytes follow the {schema} record")
+        if schema == "LeadSubmitted":
+            return validate_lead(cast(dict[str, Any], record))
+        return cast(dict[str, Any], record)
+
+    def encode(self, topic: str, schema: SchemaName, record: Mapping[str, Any]) -> bytes:
+        """``record`` as ``schema`` for ``topic``, framed for the registry when one is configured.
+
+        Raises ``EncodeError``: ``invalid-record`` when the record does not fit the schema, or a
+        registry reason when the registry gives no id.
+        """
+        sink = BytesIO()
+        sink.write(self._header(topic, schema))
+        try:
+            schemaless_writer(sink, self._schemas[schema].parsed, record)
+        except Exception as error:  # fastavro reports a misfit record with many exception types
+            raise EncodeError(
+                "invalid-record", f"not a valid {schema}: {type(error).__name__}: {error}"
+            ) from error
+        return sink.getvalue()
+
+    def _header(self, topic: str, schema: SchemaName) -> bytes:
+        if self._registry is None:
+            return self._single_object_headers[schema]
+        headers = self._registry_headers[schema]
+        header = headers.get(topic)
+        if header is None:
+            schema_id = self._registry.schema_id(subject_for(topic), self._schemas[schema])
+            header = headers[topic] = registry_header(schema_id)
+        return header
+
+    def _plan(self, topic: str, framing: Framing, key: int, schema: SchemaName) -> _Plan:
+        writer = self._writer(topic, framing, key)
+        reader = self._schemas[schema]
+        if _local_name(writer.name) != _local_name(reader.name):
+            raise DecodeError(
+                "schema-mismatch",
+                f"the record on {topic} was written as {writer.name}, not as {reader.name}",
+            )
+        plan = _Plan(
+            writer=writer.parsed,
+            reader=None if writer is reader else reader.parsed,
+            body_start=_BODY_START[framing],
+        )
+        self._plans[framing][schema][key] = plan
+        return plan
+
+    def _writer(self, topic: str, framing: Framing, key: int) -> WireSchema:
+        if framing is Framing.SINGLE_OBJECT:
+            known = self._known.get(key)
+            if known is None:
+                fingerprint = single_object_header(key)[2:].hex()
+                raise DecodeError(
+                    "unknown-fingerprint", f"no known schema has the fingerprint {fingerprint}"
+                )
+            return known
+        if self._registry is None:
+            raise DecodeError(
+                "no-registry", f"a registry-framed record on {topic}, but no registry is set"
+            )
+        writer = self._registry_writers.get(key)
+        if writer is None:
+            fetched = self._registry.writer_schema(key)
+            writer = self._registry_writers[key] = self._known.get(fetched.fingerprint, fetched)
+        return writer
+
+
+def _body_error(error: Exception, schema: SchemaName, exhausted: bool) -> DecodeError:
+    """The reason fastavro failed to read a body, from its exception and where it stopped.
+
+    A body that ends too soon fails with ``EOFError`` inside a string or bytes value, but with
+    ``IndexError`` inside a number; only when the reader had reached the end of the input is the
+    latter a truncation rather than, say, a union branch that does not exist.
+    """
+    if isinstance(error, EOFError) or (exhausted and isinstance(error, IndexError)):
+        return DecodeError("truncated", f"the {schema} body ends before the record does")
+    if isinstance(error, SchemaResolutionError):
+        return DecodeError("schema-mismatch", f"cannot read as {schema}: {error}")
+    return DecodeError(
+        "invalid-avro", f"not a valid {schema} body: {type(error).__name__}: {error}"
+    )
+
+
+def _local_name(name: str) -> str:
+    """A type's name without its namespace: Avro's schema resolution matches records by it."""
+    return name.rpartition(".")[2]

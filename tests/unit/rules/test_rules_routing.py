@@ -1,0 +1,423 @@
+"""Contract section 5: how a lead is routed, step by step, and the decision that comes out."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from processor.errors import InvalidInput
+from processor.geo.distance import great_circle_km
+from processor.geo.model import Geo
+from processor.rules import RotationState
+
+CA = [[{"field": "address.state", "op": "equals", "value": "CA"}]]
+NY = [[{"field": "address.state", "op": "equals", "value": "NY"}]]
+
+
+def chosen(decision) -> list[str | None]:
+    return [delivery.assignment for delivery in decision.deliveries]
+
+
+class TestProfile:
+    def test_the_profile_whose_sources_hold_the_site_id(self, rules):
+        raw = rules.document(
+            [rules.assignment("a")],
+            profiles=[
+                {"id": "other", "sources": ["site-b"], "assignments": [rules.assignment("b")]}
+            ],
+        )
+        decision = rules.decide(raw, rules.lead(site_id="site-b"))
+        assert (decision.profile, chosen(decision)) == ("other", ["b"])
+
+    def test_site_ids_match_ignoring_case_and_whitespace(self, rules):
+        decision = rules.decide(
+            rules.document([rules.assignment("a")]), rules.lead(site_id=" SITE-A")
+        )
+        assert decision.profile == "main"
+
+    def test_else_the_default_profile(self, rules):
+        raw = rules.document(
+            [rules.assignment("a")],
+            profiles=[
+                {"id": "fallback-profile", "default": True, "assignments": [rules.assignment("d")]}
+            ],
+        )
+        decision = rules.decide(raw, rules.lead(site_id="unknown"))
+        assert (decision.profile, chosen(decision)) == ("fallback-profile", ["d"])
+
+    @pytest.mark.parametrize("site_id", ["unknown", None, 42])
+    def test_else_unroutable(self, rules, site_id):
+        decision = rules.decide(
+            rules.document([rules.assignment("a")]), rules.lead(site_id=site_id)
+        )
+        assert decision.outcome == "unroutable"
+        assert (decision.profile, decision.tier, decision.deliveries) == (None, None, ())
+
+
+class TestTiers:
+    def test_the_category_tier_comes_first(self, rules):
+        raw = rules.document(
+            [rules.assignment("all", "p1"), rules.assignment("svc", "p2", category="Service")]
+        )
+        decision = rules.decide(raw, rules.lead(interest_category="Service"))
+        assert (decision.tier, chosen(decision)) == ("category", ["svc"])
+
+    def test_categories_match_ignoring_case(self, rules):
+        raw = rules.document([rules.assignment("svc", category=" service ")])
+        decision = rules.decide(raw, rules.lead(interest_category="SERVICE"))
+        assert (decision.tier, chosen(decision)) == ("category", ["svc"])
+
+    def test_then_all_when_the_category_tier_has_no_candidate(self, rules):
+        raw = rules.document(
+            [rules.assignment("svc", category="Service", filter=CA), rules.assignment("all")]
+        )
+        decision = rules.decide(raw, rules.lead(address={"state": "NY"}))
+        assert (decision.tier, chosen(decision)) == ("all", ["all"])
+
+    def test_a_lead_without_category_goes_to_all(self, rules):
+        raw = rules.document([rules.assignment("svc", category="Service"), rules.assignment("all")])
+        decision = rules.decide(raw, rules.lead(interest_category=None))
+        assert (decision.tier, chosen(decision)) == ("all", ["all"])
+
+    def test_other_categories_never_apply(self, rules):
+        raw = rules.document([rules.assignment("sales", category="New Models")], fallback="bdc")
+        decision = rules.decide(raw, rules.lead(interest_category="Service"))
+        assert decision.outcome == "fallback"
+
+    def test_the_first_tier_with_a_candidate_decides_even_under_all(self, rules):
+        raw = rules.document(
+            [rules.assignment("svc", "p1", category="Service"), rules.assignment("all", "p2")],
+            strategy="all",
+        )
+        assert chosen(rules.decide(raw)) == ["svc"]
+
+    def test_inactive_partners_are_never_candidates(self, rules):
+        partners = [
+            {"id": "p1", "format": "json", "active": False},
+            {"id": "p2", "format": "json"},
+        ]
+        raw = rules.document(
+            [rules.assignment("off", "p1", category="Service"), rules.assignment("on", "p2")],
+            partners=partners,
+        )
+        decision = rules.decide(raw)
+        assert (decision.tier, chosen(decision)) == ("all", ["on"])
+
+    def test_an_empty_filter_matches_every_lead(self, rules):
+        assert chosen(rules.decide(rules.document([rules.assignment("a", filter=[])]))) == ["a"]
+
+    def test_or_sets(self, rules):
+        raw = rules.document([rules.assignment("a", filter=CA + NY)], fallback="bdc")
+        assert rules.decide(raw, rules.lead(address={"state": "ny"})).outcome == "routed"
+        assert rules.decide(raw, rules.lead(address={"state": "TX"})).outcome == "fallback"
+
+
+STORES = [
+    {"id": "near", "format": "json", "location": {"lat": 52.52, "lon": 13.40}},  # Berlin
+    {"id": "far", "format": "json", "location": {"lat": 48.14, "lon": 11.58}},  # Munich
+    {"id": "nowhere", "format": "json"},
+    {"id": "bdc", "format": "json", "location": {"lat": 50.11, "lon": 8.68}},  # Frankfurt
+]
+POTSDAM = Geo(52.39, 13.06, "coords")
+
+
+class TestNearestStore:
+    def nearest(self, rules, assignments, **profile: Any) -> dict[str, Any]:
+        return rules.document(
+            assignments, partners=STORES, nearest_store={"enabled": True}, **profile
+        )
+
+    def test_only_the_nearest_located_partner_counts(self, rules):
+        raw = self.nearest(
+            rules,
+            [
+                rules.assignment("nowhere", "nowhere"),
+                rules.assignment("far", "far"),
+                rules.assignment("near", "near"),
+            ],
+        )
+        decision = rules.decide(raw, geo=POTSDAM)
+        assert chosen(decision) == ["near"]
+        expected = great_circle_km(52.39, 13.06, 52.52, 13.40)
+        assert decision.deliveries[0].distance_km == pytest.approx(expected, abs=0.001)
+
+    def test_the_strategy_chooses_among_the_nearest_partners_assignments(self, rules):
+        raw = self.nearest(
+            rules,
+            [
+                rules.assignment("far", "far", price=99),
+                rules.assignment("near-cheap", "near", price=10),
+                rules.assignment("near-dear", "near", price=20),
+            ],
+            strategy="highest_price",
+        )
+        assert chosen(rules.decide(raw, geo=POTSDAM)) == ["near-dear"]
+
+    def test_farther_than_max_km_counts_as_no_candidate(self, rules):
+        raw = self.nearest(
+            rules,
+            [
+                rules.assignment("far", "far", category="Service"),
+                rules.assignment("all-near", "near"),
+            ],
+            fallback="bdc",
+        )
+        raw["profiles"][0]["nearest_store"]["max_km"] = 100
+        munich = Geo(48.0, 11.5, "ip")
+        assert chosen(rules.decide(raw, geo=munich)) == ["far"]
+        decision = rules.decide(raw, geo=POTSDAM)
+        assert (decision.tier, chosen(decision)) == ("all", ["all-near"])
+        hamburg = Geo(53.55, 9.99, "ip")
+        assert rules.decide(raw, geo=hamburg).outcome == "fallback"
+
+    def test_no_located_candidate_changes_nothing(self, rules):
+        raw = self.nearest(
+            rules, [rules.assignment("a", "nowhere"), rules.assignment("b", "nowhere")]
+        )
+        decision = rules.decide(raw, geo=POTSDAM)
+        assert chosen(decision) == ["a"]
+        assert decision.deliveries[0].distance_km is None
+
+    def test_a_lead_without_geolocation_changes_nothing(self, rules):
+        raw = self.nearest(
+            rules, [rules.assignment("far", "far"), rules.assignment("near", "near")]
+        )
+        assert chosen(rules.decide(raw, geo=None)) == ["far"]
+
+    def test_disabled_nearest_store_keeps_document_order(self, rules):
+        raw = rules.document(
+            [rules.assignment("far", "far"), rules.assignment("near", "near")], partners=STORES
+        )
+        decision = rules.decide(raw, geo=POTSDAM)
+        assert chosen(decision) == ["far"]
+        assert decision.deliveries[0].distance_km == pytest.approx(
+            great_circle_km(52.39, 13.06, 48.14, 11.58), abs=0.001
+        )
+
+
+class TestStrategies:
+    def route(self, rules, raw, leads: int) -> list[str | None]:
+        snapshot, rotation = rules.snapshot(raw), RotationState()
+        return [chosen(rules.decide(snapshot, rotation=rotation))[0] for _ in range(leads)]
+
+    def test_first_match_takes_the_first_in_document_order(self, rules):
+        raw = rules.document(
+            [rules.assignment("a", filter=CA), rules.assignment("b"), rules.assignment("c")]
+        )
+        assert self.route(rules, raw, 3) == ["b", "b", "b"]
+
+    def test_round_robin_rotates_and_wraps_in_document_order(self, rules):
+        raw = rules.document(
+            [rules.assignment(name) for name in ("a", "b", "c")], strategy="round_robin"
+        )
+        assert self.route(rules, raw, 7) == ["a", "b", "c", "a", "b", "c", "a"]
+
+    def test_round_robin_takes_the_first_candidate_after_the_last_chosen(self, rules):
+        raw = rules.document(
+            [
+                rules.assignment("a"),
+                rules.assignment("b-ca", filter=CA),
+                rules.assignment("c"),
+                rules.assignment("d-ca", filter=CA),
+            ],
+            strategy="round_robin",
+        )
+        snapshot, rotation = rules.snapshot(raw), RotationState()
+        in_ca, in_ny = rules.lead(address={"state": "CA"}), rules.lead(address={"state": "NY"})
+        sequence = [in_ca, in_ca, in_ny, in_ca, in_ny, in_ny]
+        got = [chosen(rules.decide(snapshot, lead, rotation=rotation))[0] for lead in sequence]
+        assert got == ["a", "b-ca", "c", "d-ca", "a", "c"]
+
+    def test_round_robin_counts_across_tiers(self, rules):
+        raw = rules.document(
+            [
+                rules.assignment("all-1"),
+                rules.assignment("svc", category="Service", filter=CA),
+                rules.assignment("all-2"),
+            ],
+            strategy="round_robin",
+        )
+        snapshot, rotation = rules.snapshot(raw), RotationState()
+        rules.decide(snapshot, rules.lead(address={"state": "CA"}), rotation=rotation)
+        decision = rules.decide(snapshot, rules.lead(address={"state": "NY"}), rotation=rotation)
+        assert chosen(decision) == ["all-2"]
+
+    def test_rotation_is_kept_per_profile(self, rules):
+        raw = rules.document(
+            [rules.assignment("a"), rules.assignment("b")],
+            strategy="round_robin",
+            profiles=[
+                {
+                    "id": "other",
+                    "sources": ["site-b"],
+                    "strategy": "round_robin",
+                    "assignments": [rules.assignment("x"), rules.assignment("y")],
+                }
+            ],
+        )
+        snapshot, rotation = rules.snapshot(raw), RotationState()
+        sites = ["site-a", "site-b", "site-a", "site-b"]
+        got = [
+            chosen(rules.decide(snapshot, rules.lead(site_id=site), rotation=rotation))[0]
+            for site in sites
+        ]
+        assert got == ["a", "x", "b", "y"]
+
+    def test_weighted_is_smooth_weighted_round_robin(self, rules):
+        raw = rules.document(
+            [rules.assignment("a", weight=5), rules.assignment("b"), rules.assignment("c")],
+            strategy="weighted",
+        )
+        # The sequence nginx's smooth weighted round robin gives for weights 5, 1, 1.
+        assert self.route(rules, raw, 7) == ["a", "a", "b", "a", "c", "a", "a"]
+
+    def test_weighted_ties_go_to_document_order(self, rules):
+        raw = rules.document(
+            [rules.assignment("a", weight=2), rules.assignment("b", weight=2)], strategy="weighted"
+        )
+        assert self.route(rules, raw, 4) == ["a", "b", "a", "b"]
+
+    def test_weighted_scores_only_move_for_candidates(self, rules):
+        raw = rules.document(
+            [rules.assignment("a", weight=3, filter=CA), rules.assignment("b", weight=1)],
+            strategy="weighted",
+        )
+        snapshot, rotation = rules.snapshot(raw), RotationState()
+        rules.decide(snapshot, rules.lead(address={"state": "NY"}), rotation=rotation)  # b alone
+        assert rotation.scores("main") == {"b": 0}
+        rules.decide(snapshot, rules.lead(address={"state": "CA"}), rotation=rotation)
+        assert rotation.scores("main") == {"a": -1, "b": 1}
+
+    def test_highest_price_with_ties_to_document_order(self, rules):
+        raw = rules.document(
+            [
+                rules.assignment("base"),
+                rules.assignment("forty", price=40),
+                rules.assignment("also-forty", price=40),
+            ],
+            strategy="highest_price",
+            base_price=30,
+        )
+        decision = rules.decide(raw)
+        assert chosen(decision) == ["forty"]
+        assert decision.deliveries[0].price == 40
+
+    def test_all_delivers_once_per_partner_with_its_first_matching_assignment(self, rules):
+        raw = rules.document(
+            [
+                rules.assignment("p1-first", "p1", price=10),
+                rules.assignment("p2", "p2"),
+                rules.assignment("p1-second", "p1", price=99),
+                rules.assignment("p3-never", "p3", filter=CA),
+            ],
+            strategy="all",
+            base_price=5,
+        )
+        decision = rules.decide(raw, rules.lead(address={"state": "NY"}))
+        assert [(d.partner, d.assignment, d.price) for d in decision.deliveries] == [
+            ("p1", "p1-first", 10.0),
+            ("p2", "p2", 5.0),
+        ]
+
+
+class TestFallback:
+    def test_nothing_matched_goes_to_the_fallback_at_the_base_price(self, rules):
+        raw = rules.document([rules.assignment("a", filter=CA)], fallback="bdc", base_price=12.5)
+        decision = rules.decide(raw, rules.lead(address={"state": "NY"}))
+        assert (decision.outcome, decision.tier, decision.profile) == (
+            "fallback",
+            "fallback",
+            "main",
+        )
+        [delivery] = decision.deliveries
+        assert (delivery.partner, delivery.assignment, delivery.price) == ("bdc", None, 12.5)
+
+    def test_the_fallback_price(self, rules):
+        raw = rules.document(fallback={"partner": "bdc", "price": 2}, base_price=12.5)
+        assert rules.decide(raw).deliveries[0].price == 2.0
+
+    def test_no_fallback_is_unroutable(self, rules):
+        decision = rules.decide(rules.document([rules.assignment("a", filter=CA)]))
+        assert (decision.outcome, decision.profile, decision.tier) == ("unroutable", "main", None)
+        assert decision.deliveries == ()
+
+    def test_an_inactive_fallback_partner_is_never_chosen(self, rules):
+        partners = [{"id": "bdc", "format": "json", "active": False}]
+        raw = rules.document(partners=partners, fallback="bdc")
+        assert rules.decide(raw).outcome == "unroutable"
+
+
+class TestPrices:
+    def test_the_effective_price_is_the_assignments_else_the_base_price(self, rules):
+        raw = rules.document(
+            [rules.assignment("own", "p1", price=40), rules.assignment("base", "p2")],
+            strategy="all",
+            base_price=25,
+            currency="EUR",
+        )
+        decision = rules.decide(raw)
+        assert [(d.price, d.currency) for d in decision.deliveries] == [
+            (40.0, "EUR"),
+            (25.0, "EUR"),
+        ]
+
+    def test_a_zero_price_is_a_price(self, rules):
+        raw = rules.document([rules.assignment("free", price=0)], base_price=25)
+        assert rules.decide(raw).deliveries[0].price == 0.0
+
+
+class TestDecision:
+    def test_as_dict_is_the_dry_run_format(self, rules):
+        raw = rules.document([rules.assignment("a", price=40)], currency="USD")
+        geo = Geo(40.7, -74.0, "ip", country="US")
+        data = rules.decide(raw, geo=geo).as_dict()
+        assert json.loads(json.dumps(data)) == data
+        assert {k: v for k, v in data.items() if k not in ("trace", "geo")} == {
+            "lead_id": "lead-1",
+            "rules_version": "test",
+            "profile": "main",
+            "outcome": "routed",
+            "tier": "all",
+            "deliveries": [
+                {
+                    "partner": "p1",
+                    "assignment": "a",
+                    "price": 40.0,
+                    "currency": "USD",
+                    "distance_km": None,
+                }
+            ],
+        }
+        assert {"lat": 40.7, "lon": -74.0, "country": "US", "source": "ip"}.items() <= data[
+            "geo"
+        ].items()
+        assert isinstance(data["trace"], list) and data["trace"]
+
+    def test_unroutable_as_dict(self, rules):
+        data = rules.decide(rules.document(), rules.lead(site_id="x")).as_dict()
+        assert (
+            data["profile"],
+            data["outcome"],
+            data["tier"],
+            data["deliveries"],
+            data["geo"],
+        ) == (
+            None,
+            "unroutable",
+            None,
+            [],
+            None,
+        )
+
+    @pytest.mark.parametrize("lead_id", [None, "", 5])
+    def test_a_lead_needs_a_lead_id(self, rules, lead_id):
+        with pytest.raises(InvalidInput, match="lead_id"):
+            rules.decide(rules.document(), rules.lead(lead_id=lead_id))
+
+    def test_submitted_at_may_be_a_datetime(self, rules):
+        from datetime import UTC, datetime
+
+        lead = rules.lead(submitted_at=datetime(2024, 5, 1, tzinfo=UTC))
+        assert rules.decide(rules.document([rules.assignment("a")]), lead).outcome == "routed"
