@@ -25,5 +25,10 @@ lint: install
 test: lint
 	$(BIN)/pytest
 
+# The IP database is optional for the demo: without it, visitors known only by IP stay unlocated.
+demo: install
+	-$(BIN)/lead-router geo fetch
+	$(BIN)/lead-router demo
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

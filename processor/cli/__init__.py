@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from processor import __version__
-from processor.cli import dryrun, geo, kafka, rules
+from processor.cli import demo, dryrun, geo, kafka, rules, run
 from processor.errors import UserError
 
-COMMANDS = (rules, dryrun, geo, kafka)
+COMMANDS = (demo, run, rules, dryrun, geo, kafka)
 
 EXIT_CODES = """\
 exit codes:
@@ -23,6 +23,7 @@ exit codes:
   2  bad command-line usage
   3  a required tool (Java, Maven) is missing
   4  a service (the Kafka broker) did not answer or failed to start
+  5  the processor stopped on an error it cannot recover from
 """
 
 

@@ -10,12 +10,16 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TypeAlias
 
+from processor.cli.options import add_settings_flags, settings_from_args
 from processor.rules import Finding, RulesDocument, RulesInvalid, lint, load_rules
 from processor.rules.load import parse_text
 from processor.rules.validate import validate_document
+from processor.stream.config_topic import publish_rules
+from processor.stream.topics import Topics
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -34,7 +38,7 @@ The document format is described in docs/rules.md.
 def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "rules",
-        help="check a routing rules document: validate, lint",
+        help="check a routing rules document (validate, lint) and publish it (apply)",
         description="Check a routing rules document (YAML or JSON) before it goes live.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -90,7 +94,29 @@ def _register_lint(actions: Subparsers) -> None:
     parser.set_defaults(handler=_lint)
 
 
-ACTIONS: tuple[Callable[[Subparsers], None], ...] = (_register_validate, _register_lint)
+def _register_apply(actions: Subparsers) -> None:
+    parser = actions.add_parser(
+        "apply",
+        help="validate a document, then publish its changes to the config topic atomically",
+        description="Validates a rules document and, when it is valid, writes the parts that "
+        "changed (and tombstones for parts removed) plus a closing meta/version record to the "
+        "compacted config topic, in one Kafka transaction. Running processors switch to the new "
+        "version at that record. Nothing is written when the document equals the version in "
+        "force. Exits 1 (writing nothing) when the document is invalid.",
+        epilog="examples:\n  lead-router rules apply rules.yaml --bootstrap-servers kafka:9092\n"
+        "  LEAD_ROUTER_BOOTSTRAP_SERVERS=kafka:9092 lead-router rules apply rules.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_file(parser)
+    add_settings_flags(parser)
+    parser.set_defaults(handler=_apply)
+
+
+ACTIONS: tuple[Callable[[Subparsers], None], ...] = (
+    _register_validate,
+    _register_lint,
+    _register_apply,
+)
 
 
 def read_document(file: str) -> RulesDocument:
@@ -154,6 +180,26 @@ def _lint(args: argparse.Namespace) -> int:
     else:
         print(f"{args.file}: no warnings")
     return 1 if findings and args.strict else 0
+
+
+def _apply(args: argparse.Namespace) -> int:
+    document = _check(args.file, args.format)
+    if document is None:
+        return 1
+    settings = settings_from_args(args)
+    Topics(settings).ensure_config()
+    result = publish_rules(settings, document)
+    if args.format == "json":
+        print(json.dumps({"file": args.file, **asdict(result), "unchanged": result.unchanged}))
+    elif result.unchanged:
+        print(f"{args.file}: no changes; version {result.version} stays in force")
+    else:
+        print(
+            f"{args.file}: published as version {result.version} to {settings.config_topic} "
+            f"({_plural(len(result.changed), 'part')} written, "
+            f"{len(result.deleted)} deleted)"
+        )
+    return 0
 
 
 def table(findings: Sequence[Finding]) -> str:

@@ -1,0 +1,106 @@
+"""The composition root of ``lead-router run``: wires settings, Kafka, rules, enrichment, metrics.
+
+Start-up order matters: topics exist, the config topic is read to its end, and only once a rules
+snapshot is in force does the processor join the consumer group and take leads.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+from processor import metrics
+from processor.errors import UserError
+from processor.geo.enrich import Enricher
+from processor.pipeline import Pipeline
+from processor.rules import Snapshot
+from processor.settings import Settings
+from processor.stream.config_topic import Refusal, RulesFollower
+from processor.stream.loop import FatalError, Loop
+from processor.stream.topics import Topics
+from processor.wire import Codec
+
+log = logging.getLogger(__name__)
+
+
+class ProcessorFailed(UserError):
+    """The processor stopped on an error it cannot recover from (it says which)."""
+
+    exit_code = 5
+
+
+class App:
+    """One processor instance. ``run`` blocks until ``stop`` (or SIGTERM when installed)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._topics = Topics(settings)
+        self._follower = RulesFollower(settings, self._switched, self._refused)
+        self._stopped = threading.Event()
+        self._loop: Loop | None = None
+        self._ready = False
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    @property
+    def rules_version(self) -> str | None:
+        """The rules version in force, or None before any."""
+        snapshot = self._follower.snapshot
+        return snapshot.version if snapshot else None
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._loop is not None:
+            self._loop.stop()
+
+    def install_signal_handlers(self) -> None:
+        def handle(signum: int, frame: FrameType | None) -> None:
+            log.info("signal %s: finishing the open transaction, then stopping", signum)
+            self.stop()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+    def run(self, on_idle: Callable[[], None] | None = None) -> None:
+        settings = self.settings
+        self._topics.ensure_base()
+        if settings.metrics_port:
+            metrics.serve(settings.metrics_port, lambda: self._ready)
+        self._follower.catch_up()
+        while self._follower.snapshot is None and not self._stopped.is_set():
+            log.info(
+                "no rules on %s yet: waiting (lead-router rules apply FILE)", settings.config_topic
+            )
+            self._follower.poll(1.0)
+        if self._stopped.is_set():
+            return
+        enricher = Enricher(ip_db=settings.geo_ip_db, postcodes=settings.postcodes_file)
+        pipeline = Pipeline(settings, Codec(settings.schema_registry_url), enricher)
+        self._loop = Loop(settings, pipeline, self._snapshot, self._follower.poll)
+        self._ready = True
+        metrics.READY.set(1)
+        try:
+            self._loop.run(on_idle)
+        except FatalError as error:
+            raise ProcessorFailed(str(error)) from error
+        finally:
+            self._ready = False
+            metrics.READY.set(0)
+            self._follower.close()
+
+    def _snapshot(self) -> Snapshot:
+        snapshot = self._follower.snapshot
+        assert snapshot is not None  # run() starts the loop only once one is in force
+        return snapshot
+
+    def _switched(self, snapshot: Snapshot) -> None:
+        self._topics.ensure_deliveries(snapshot.partner_ids())
+        metrics.set_rules_version(snapshot.version)
+
+    def _refused(self, refusal: Refusal) -> None:
+        metrics.RULES_REFUSED.inc()

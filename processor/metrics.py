@@ -1,0 +1,134 @@
+"""Every Prometheus metric lead-router exports, defined once, and the HTTP endpoint serving them.
+
+Names follow Prometheus conventions (``_total`` counters, base units); the dashboard and alert rules
+in ``deploy/`` refer to these names, and a test checks that every name they use exists.
+Labels are bounded: profiles, partners, reasons and outcomes come from the rules document or from
+fixed sets, never from a lead.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+E2E_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+LEADS_CONSUMED = Counter(
+    "lead_router_leads_consumed_total", "Input records consumed, good or bad.", ["topic"]
+)
+OUTCOMES = Counter(
+    "lead_router_outcomes_total",
+    "Leads by outcome (routed, fallback, unroutable, rejected) and profile.",
+    ["outcome", "profile"],
+)
+DELIVERIES = Counter(
+    "lead_router_deliveries_total",
+    "Delivery records emitted, by profile, partner and tier.",
+    ["profile", "partner", "tier"],
+)
+REVENUE = Counter(
+    "lead_router_revenue_total",
+    "Sum of the effective prices of emitted deliveries, by partner and currency.",
+    ["partner", "currency"],
+)
+DEAD_LETTERS = Counter(
+    "lead_router_dead_letters_total", "Input records sent to the dead-letter topic.", ["reason"]
+)
+PROCESSING_SECONDS = Histogram(
+    "lead_router_processing_seconds",
+    "Time to decode, enrich, route and render one lead.",
+    buckets=LATENCY_BUCKETS,
+)
+END_TO_END_SECONDS = Histogram(
+    "lead_router_end_to_end_seconds",
+    "From the lead's submitted_at to the commit of the transaction that routed it.",
+    buckets=E2E_BUCKETS,
+)
+RULES_VERSION = Gauge(
+    "lead_router_rules_version_info", "The rules version in force (value 1).", ["version"]
+)
+RULES_LOADED_AT = Gauge(
+    "lead_router_rules_loaded_timestamp_seconds", "When the rules in force were loaded."
+)
+RULES_SNAPSHOT_AGE = Gauge(
+    "lead_router_rules_snapshot_age_seconds",
+    "Seconds since the rules in force were loaded (-1 before any).",
+)
+RULES_REFUSED = Counter(
+    "lead_router_rules_refused_total", "Rules versions refused because they did not validate."
+)
+TRANSACTIONS = Counter(
+    "lead_router_transactions_total", "Kafka transactions, by result.", ["result"]
+)
+CONSUMER_LAG = Gauge(
+    "lead_router_consumer_lag",
+    "Records behind the end of the input topic, by partition.",
+    ["partition"],
+)
+READY = Gauge("lead_router_ready", "1 once the rules snapshot is loaded and leads are consumed.")
+
+
+_rules_loaded_at = 0.0
+
+
+def _snapshot_age() -> float:
+    return time.time() - _rules_loaded_at if _rules_loaded_at else -1.0
+
+
+RULES_SNAPSHOT_AGE.set_function(_snapshot_age)
+
+
+def set_rules_version(version: str) -> None:
+    """Marks ``version`` as the one in force; the previous version's series is removed."""
+    global _rules_loaded_at
+    _rules_loaded_at = time.time()
+    RULES_VERSION.clear()
+    RULES_VERSION.labels(version=version).set(1)
+    RULES_LOADED_AT.set(_rules_loaded_at)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    registry: CollectorRegistry = REGISTRY
+    is_ready: Callable[[], bool] = staticmethod(lambda: False)
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/metrics"):
+            self._reply(200, generate_latest(self.registry), CONTENT_TYPE_LATEST)
+        elif self.path == "/healthz":
+            self._reply(200, b"ok\n")
+        elif self.path == "/readyz":
+            ready = self.is_ready()
+            self._reply(200 if ready else 503, b"ready\n" if ready else b"not ready\n")
+        else:
+            self._reply(404, b"not found: try /metrics, /healthz or /readyz\n")
+
+    def _reply(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Scrapes every few seconds would drown the processor's own log."""
+
+
+def serve(port: int, is_ready: Callable[[], bool]) -> ThreadingHTTPServer:
+    """Serves /metrics, /healthz and /readyz on ``port`` from a daemon thread."""
+    handler = type("Handler", (_Handler,), {"is_ready": staticmethod(is_ready)})
+    server = ThreadingHTTPServer(("0.0.0.0", port), handler)
+    threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
+    return server

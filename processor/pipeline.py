@@ -1,0 +1,257 @@
+"""One input record's way through lead-router: decode → enrich → route → render → emit.
+
+``Pipeline.process`` turns one input record into the records to produce for it (deliveries, the
+audit record, the unroutable or dead-letter record) and a ``Result`` that is counted in the metrics
+once the transaction carrying those records has committed. It knows nothing of transactions or
+consumers: the stream loop hands it a record and a rules snapshot and produces what comes back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from processor import metrics
+from processor.geo.enrich import Enricher
+from processor.rules import Decision, RotationState, Snapshot, decide
+from processor.settings import Settings
+from processor.wire import Codec, DecodeError, WireError
+
+log = logging.getLogger(__name__)
+
+DELIVERY_NAMESPACE = uuid.UUID("6f1d3c2e-6a44-4d8e-9a0f-1c2b3d4e5f60")
+"""Namespace of delivery ids: uuid5 of lead id and partner id, the same on every re-processing."""
+
+ERROR_HEADER = "lead-router.error.reason"
+MESSAGE_HEADER = "lead-router.error.message"
+SOURCE_HEADERS = ("lead-router.source.topic", "lead-router.source.partition")
+OFFSET_HEADER = "lead-router.source.offset"
+
+
+class InputRecord(Protocol):
+    """What the pipeline reads of a consumed record (a confluent-kafka ``Message`` is one)."""
+
+    def topic(self) -> str | None: ...
+    def partition(self) -> int | None: ...
+    def offset(self) -> int | None: ...
+    def key(self) -> bytes | None: ...
+    def value(self) -> bytes | None: ...
+
+
+Headers = list[tuple[str, str | bytes | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRecord:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers | None = None
+
+
+@dataclass(slots=True)
+class Result:
+    """What happened to one input record, counted in the metrics once committed."""
+
+    outcome: str
+    profile: str | None
+    records: list[OutputRecord]
+    deliveries: list[tuple[str, str, float, str]] = field(default_factory=list)
+    """(partner, tier, price, currency) per delivery."""
+    submitted_at: float | None = None
+    processing_s: float = 0.0
+    dead_letter_reason: str | None = None
+
+    def count(self, committed_at: float) -> None:
+        metrics.OUTCOMES.labels(outcome=self.outcome, profile=self.profile or "").inc()
+        for partner, tier, price, currency in self.deliveries:
+            metrics.DELIVERIES.labels(profile=self.profile or "", partner=partner, tier=tier).inc()
+            metrics.REVENUE.labels(partner=partner, currency=currency).inc(price)
+        if self.dead_letter_reason is not None:
+            metrics.DEAD_LETTERS.labels(reason=self.dead_letter_reason).inc()
+        metrics.PROCESSING_SECONDS.observe(self.processing_s)
+        if self.submitted_at is not None:
+            metrics.END_TO_END_SECONDS.observe(max(0.0, committed_at - self.submitted_at))
+
+
+def delivery_id(lead_id: str, partner: str) -> str:
+    """The same id whenever this lead is delivered to this partner: the workers' idempotency key."""
+    return str(uuid.uuid5(DELIVERY_NAMESPACE, f"{lead_id}\x1f{partner}"))
+
+
+class Pipeline:
+    """Decodes, enriches, routes and renders one lead at a time; holds no per-lead state."""
+
+    def __init__(self, settings: Settings, codec: Codec, enricher: Enricher) -> None:
+        self._settings = settings
+        self._codec = codec
+        self._enricher = enricher
+
+    def process(self, message: InputRecord, snapshot: Snapshot, rotation: RotationState) -> Result:
+        started = time.perf_counter()
+        try:
+            lead = self._codec.decode(message.topic() or "", message.value() or b"")
+        except DecodeError as error:
+            if error.transient:
+                raise
+            result = self._reject(message, error.reason, str(error), error.lead_id)
+        else:
+            try:
+                result = self._route(message, lead, snapshot, rotation)
+            except WireError as error:
+                if error.transient:
+                    raise
+                log.exception("encoding an output failed at %s", _where(message))
+                result = self._reject(message, "processing-error", str(error), None)
+            except Exception as error:
+                # A lead that trips a bug must not stop every lead behind it: it goes to the
+                # dead-letter topic like bad input, and the log says where (without its data).
+                log.exception("routing failed at %s", _where(message))
+                result = self._reject(
+                    message, "processing-error", f"{type(error).__name__}: {error}", None
+                )
+        result.processing_s = time.perf_counter() - started
+        return result
+
+    def _route(
+        self,
+        message: InputRecord,
+        lead: dict[str, Any],
+        snapshot: Snapshot,
+        rotation: RotationState,
+    ) -> Result:
+        located = self._enricher.locate(lead)
+        decision = decide(snapshot, lead, located.geo, rotation)
+        now = datetime.now(UTC)
+        geo = located.geo.as_dict() if located.geo else None
+        key = decision.lead_id.encode()
+        records: list[OutputRecord] = []
+        deliveries: list[tuple[str, str, float, str]] = []
+        summaries: list[dict[str, Any]] = []
+        tier = decision.tier or ""
+        for delivery in decision.deliveries:
+            ident = delivery_id(decision.lead_id, delivery.partner)
+            partner = snapshot.partner(delivery.partner)
+            topic = self._settings.delivery_topic(delivery.partner)
+            value = self._codec.encode(
+                topic,
+                "LeadDelivery",
+                {
+                    "delivery_id": ident,
+                    "lead_id": decision.lead_id,
+                    "profile": decision.profile,
+                    "partner": delivery.partner,
+                    "partner_name": partner.name,
+                    "assignment": delivery.assignment,
+                    "tier": tier,
+                    "price": delivery.price,
+                    "currency": delivery.currency,
+                    "distance_km": delivery.distance_km,
+                    "format": partner.format,
+                    "destinations": list(partner.destinations),
+                    "rules_version": snapshot.version,
+                    "routed_at": now,
+                    "geo": geo,
+                    "lead": lead,
+                },
+            )
+            records.append(OutputRecord(topic, key, value))
+            deliveries.append((delivery.partner, tier, delivery.price, delivery.currency))
+            summaries.append(
+                {
+                    "delivery_id": ident,
+                    "partner": delivery.partner,
+                    "assignment": delivery.assignment,
+                    "price": delivery.price,
+                    "currency": delivery.currency,
+                    "distance_km": delivery.distance_km,
+                }
+            )
+        audit = self._decision_record(
+            message, decision, summaries, geo, snapshot.version, now, site_id=lead.get("site_id")
+        )
+        records.append(OutputRecord(self._settings.audit_topic, key, audit))
+        if decision.outcome == "unroutable":
+            unroutable = self._decision_record(
+                message,
+                decision,
+                summaries,
+                geo,
+                snapshot.version,
+                now,
+                site_id=lead.get("site_id"),
+                topic=self._settings.unroutable_topic,
+            )
+            records.append(OutputRecord(self._settings.unroutable_topic, key, unroutable))
+        submitted = lead.get("submitted_at")
+        return Result(
+            outcome=decision.outcome,
+            profile=decision.profile,
+            records=records,
+            deliveries=deliveries,
+            submitted_at=submitted.timestamp() if isinstance(submitted, datetime) else None,
+        )
+
+    def _decision_record(
+        self,
+        message: InputRecord,
+        decision: Decision,
+        deliveries: list[dict[str, Any]],
+        geo: dict[str, Any] | None,
+        rules_version: str | None,
+        now: datetime,
+        *,
+        site_id: str | None = None,
+        error: str | None = None,
+        topic: str | None = None,
+    ) -> bytes:
+        """The RoutingDecision record, encoded for ``topic`` (the audit topic by default)."""
+        return self._codec.encode(
+            topic or self._settings.audit_topic,
+            "RoutingDecision",
+            {
+                "lead_id": decision.lead_id,
+                "site_id": site_id,
+                "outcome": decision.outcome,
+                "profile": decision.profile,
+                "tier": decision.tier,
+                "deliveries": deliveries,
+                "geo": geo,
+                "trace": json.dumps(decision.trace, separators=(",", ":")),
+                "error": error,
+                "rules_version": rules_version,
+                "source": {
+                    "topic": message.topic(),
+                    "partition": message.partition(),
+                    "offset": message.offset(),
+                },
+                "decided_at": now,
+            },
+        )
+
+    def _reject(self, message: InputRecord, reason: str, text: str, lead_id: str | None) -> Result:
+        headers: Headers = [
+            (ERROR_HEADER, reason.encode()),
+            (MESSAGE_HEADER, text.encode("utf-8", "replace")[:1000]),
+            (SOURCE_HEADERS[0], (message.topic() or "").encode()),
+            (SOURCE_HEADERS[1], str(message.partition()).encode()),
+            (OFFSET_HEADER, str(message.offset()).encode()),
+        ]
+        records = [OutputRecord(self._settings.dlq_topic, message.key(), message.value(), headers)]
+        if lead_id:
+            rejected = Decision.rejected(lead_id)
+            audit = self._decision_record(
+                message, rejected, [], None, None, datetime.now(UTC), error=f"{reason}: {text}"
+            )
+            records.append(OutputRecord(self._settings.audit_topic, lead_id.encode(), audit))
+        log.warning("rejected the record at %s: %s", _where(message), reason)
+        return Result("rejected", None, records, dead_letter_reason=reason)
+
+
+def _where(message: InputRecord) -> str:
+    return f"{message.topic()}[{message.partition()}]@{message.offset()}"

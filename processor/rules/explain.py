@@ -1,0 +1,118 @@
+"""A decision's trace in sentences a person can read: "why did this lead go there".
+
+The trace (see :mod:`processor.rules.trace`) is structured for programs; operators reading the
+audit log or the demo want prose. This turns each entry into one line, in decision order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+Entry = Mapping[str, Any]
+
+
+def explain_text(outcome: str, trace: Sequence[Entry], decision: Mapping[str, Any]) -> str:
+    """The decision's outcome and deliveries, then one line per trace entry."""
+    lines = [_headline(outcome, decision)]
+    for entry in trace:
+        line = _LINES.get(str(entry.get("step")), _other)(entry)
+        if line:
+            lines.append(f"  - {line}")
+    return "\n".join(lines)
+
+
+def _headline(outcome: str, decision: Mapping[str, Any]) -> str:
+    lead = decision.get("lead_id")
+    deliveries = decision.get("deliveries") or []
+    if not deliveries:
+        error = decision.get("error")
+        return f"lead {lead}: {outcome}" + (f" ({error})" if error else "")
+    parts = []
+    for d in deliveries:
+        text = f"{d['partner']} at {d['price']:.2f} {d['currency']}"
+        if d.get("assignment"):
+            text += f" (assignment {d['assignment']})"
+        if d.get("distance_km") is not None:
+            text += f", {d['distance_km']:.1f} km away"
+        parts.append(text)
+    return f"lead {lead}: {outcome} to " + "; ".join(parts)
+
+
+def _geo(entry: Entry) -> str:
+    return "geolocation: " + "; ".join(str(note) for note in entry.get("notes", []))
+
+
+def _profile(entry: Entry) -> str:
+    profile = entry.get("profile")
+    head = f"profile {profile}" if profile else "no profile"
+    return f"{head}: {entry.get('why')}"
+
+
+def _tier(entry: Entry) -> str:
+    name = "category" if entry.get("tier") == "category" else "ALL"
+    label = f"{name} tier" + (
+        f" ({entry['category']!r})" if entry.get("tier") == "category" else ""
+    )
+    candidates = entry.get("candidates") or []
+    found = ", ".join(candidates) if candidates else "no candidate"
+    return f"{label}: {entry.get('assignments', 0)} assignments, {found}"
+
+
+def _condition(failed: Entry) -> str:
+    value = failed.get("value")
+    actual = failed.get("actual")
+    return (
+        f"OR-set {failed.get('or_set')}: {failed.get('field')} {failed.get('op')} {value!r} "
+        f"failed (the lead has {actual!r})"
+    )
+
+
+def _assignment(entry: Entry) -> str:
+    head = f"assignment {entry.get('assignment')} -> {entry.get('partner')}"
+    if entry.get("matched"):
+        or_set = entry.get("or_set")
+        return head + (" matched" if or_set is None else f" matched by OR-set {or_set}")
+    if entry.get("why"):
+        return f"{head} skipped: {entry['why']}"
+    return f"{head} did not match: " + "; ".join(_condition(f) for f in entry.get("failed", []))
+
+
+def _not_shown(entry: Entry) -> str:
+    return f"{entry.get('assignments')} more assignments {entry.get('why')}"
+
+
+def _nearest(entry: Entry) -> str:
+    if entry.get("partner") is None:
+        return f"nearest store: {entry.get('why', 'no store within reach')}"
+    distance = entry.get("distance_km")
+    far = f" at {distance:.1f} km" if distance is not None else ""
+    return f"nearest store: {entry['partner']}{far}, keeping {', '.join(entry.get('kept', []))}"
+
+
+def _strategy(entry: Entry) -> str:
+    chosen = ", ".join(entry.get("chosen") or []) or "nothing"
+    return f"strategy {entry.get('strategy')}: chose {chosen}"
+
+
+def _ending(entry: Entry) -> str:
+    step = entry.get("step")
+    partner = f" {entry['partner']}" if entry.get("partner") else ""
+    return f"{step}{partner}: {entry.get('why', '')}".rstrip(": ")
+
+
+def _other(entry: Entry) -> str:
+    return ", ".join(f"{k}={v}" for k, v in entry.items())
+
+
+_LINES: dict[str, Callable[[Entry], str]] = {
+    "geo": _geo,
+    "profile": _profile,
+    "tier": _tier,
+    "assignment": _assignment,
+    "not_shown": _not_shown,
+    "nearest_store": _nearest,
+    "strategy": _strategy,
+    "fallback": _ending,
+    "unroutable": _ending,
+}

@@ -1,0 +1,123 @@
+"""Every setting of lead-router, in one pydantic-settings model.
+
+A setting is read, in order of precedence, from its command-line flag (``--bootstrap-servers``), its
+environment variable (``LEAD_ROUTER_BOOTSTRAP_SERVERS``), then its default. The flags are made from
+this model (see ``cli.settings_flags``), so a setting is declared once, here.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from processor.errors import InvalidInput
+
+ENV_PREFIX = "LEAD_ROUTER_"
+KAFKA_CLIENT_LOG = logging.getLogger("librdkafka")
+"""librdkafka's own messages (reconnects, retries) go through logging, at the configured level."""
+
+
+class Settings(BaseSettings):
+    """The processor's settings: Kafka, topics, enrichment, metrics and transactions."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    group_id: str = Field("lead-router", description="consumer group of the processors")
+    transactional_id: str | None = Field(
+        None,
+        description="this instance's transactional id; stable across restarts so a restart "
+        "fences its crashed predecessor (default: <group id>-<host name>)",
+    )
+    input_topic: str = Field("leads.submitted", description="topic of LeadSubmitted events")
+    config_topic: str = Field("lead-router.config", description="compacted rules topic")
+    audit_topic: str = Field("lead-router.audit", description="topic of every RoutingDecision")
+    unroutable_topic: str = Field("lead-router.unroutable", description="unroutable leads")
+    dlq_topic: str = Field("leads.submitted.dlq", description="dead-letter topic")
+    delivery_topic_prefix: str = Field("deliveries.", description="prefix of partner topics")
+    state_topic: str = Field(
+        "lead-router.rotation",
+        description="compacted changelog of round_robin/weighted rotation state",
+    )
+    schema_registry_url: str | None = Field(
+        None, description="Confluent Schema Registry URL; without it, single-object encoding"
+    )
+    geo_ip_db: Path | None = Field(
+        None, description="IP city database (from `lead-router geo fetch`) for IP geolocation"
+    )
+    postcodes_file: Path | None = Field(
+        None, description="GeoNames postal code file for non-US postcode centroids"
+    )
+    metrics_port: int = Field(
+        9108, ge=0, le=65535, description="port of /metrics, /healthz, /readyz (0: off)"
+    )
+    commit_interval_ms: int = Field(
+        200, ge=1, description="commit the open transaction after this many milliseconds"
+    )
+    batch_size: int = Field(
+        1000, ge=1, description="commit the open transaction after this many input records"
+    )
+    topic_partitions: int = Field(
+        6, ge=1, description="partitions of the topics lead-router creates"
+    )
+    topic_replication_factor: int = Field(
+        -1, description="replication factor of created topics (-1: the broker's default)"
+    )
+    transaction_timeout_ms: int = Field(
+        60000,
+        ge=1000,
+        description="how long the broker waits before aborting a stalled "
+        "transaction of a crashed instance that is never restarted",
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Kafka security protocol"
+    )
+    sasl_mechanism: str | None = Field(None, description="SASL mechanism, e.g. SCRAM-SHA-512")
+    sasl_username: str | None = Field(None, description="SASL user name")
+    sasl_password: SecretStr | None = Field(None, description="SASL password")
+    ssl_ca_location: Path | None = Field(None, description="CA certificate file for SSL")
+    ssl_certificate_location: Path | None = Field(None, description="client certificate file")
+    ssl_key_location: Path | None = Field(None, description="client private key file")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
+
+    def transactional_id_or_default(self) -> str:
+        return self.transactional_id or f"{self.group_id}-{socket.gethostname()}"
+
+    def kafka_client_config(self) -> dict[str, Any]:
+        """The librdkafka settings every client shares: servers and security."""
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+            "logger": KAFKA_CLIENT_LOG,
+        }
+        optional = {
+            "sasl.mechanism": self.sasl_mechanism,
+            "sasl.username": self.sasl_username,
+            "sasl.password": self.sasl_password.get_secret_value() if self.sasl_password else None,
+            "ssl.ca.location": self.ssl_ca_location,
+            "ssl.certificate.location": self.ssl_certificate_location,
+            "ssl.key.location": self.ssl_key_location,
+        }
+        config.update({key: str(value) for key, value in optional.items() if value is not None})
+        return config
+
+    def delivery_topic(self, partner_id: str) -> str:
+        return f"{self.delivery_topic_prefix}{partner_id}"
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Settings from flags (``overrides``), environment and defaults; errors name flag and var."""
+    try:
+        return Settings(**(overrides or {}))
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            name = str(item["loc"][0]) if item["loc"] else "?"
+            flag = "--" + name.replace("_", "-")
+            problems.append(f"{flag} / {ENV_PREFIX}{name.upper()}: {item['msg']}")
+        raise InvalidInput("invalid settings:\n  " + "\n  ".join(problems)) from None

@@ -1,0 +1,49 @@
+"""Which Kafka errors are worth a retry: the one definition the stream code shares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from confluent_kafka import KafkaError, KafkaException
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Errors of a cluster in motion (a topic created a moment ago, a leader moving, a coordinator
+# loading) that librdkafka does not always flag as retriable.
+_TRANSIENT_CODES = frozenset(
+    {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+    }
+)
+
+
+def transient(error: BaseException) -> bool:
+    """True for a Kafka error that the same call may get past later; never for one that requires
+    aborting the transaction or that is fatal."""
+    if not isinstance(error, KafkaException):
+        return False
+    kafka_error = error.args[0]
+    if kafka_error.fatal() or kafka_error.txn_requires_abort():
+        return False
+    return bool(kafka_error.retriable()) or kafka_error.code() in _TRANSIENT_CODES
+
+
+def retry_transient(seconds: float) -> Callable[[F], F]:
+    """A tenacity decorator: retries transient Kafka errors with backoff for up to ``seconds``."""
+    decorator = retry(
+        retry=retry_if_exception(transient),
+        wait=wait_exponential(multiplier=0.05, max=2),
+        stop=stop_after_delay(seconds),
+        reraise=True,
+    )
+    return cast(Callable[[F], F], decorator)

@@ -1,0 +1,292 @@
+"""The transactional consume-transform-produce loop: each input record's outputs exactly once.
+
+A transaction spans a batch of input records: every output record, the rotation state of each
+partition the batch touched, and the batch's consumed offsets commit together or not at all. It is
+committed after ``batch_size`` records or ``commit_interval_ms``, whichever comes first. When a
+transaction must abort, the consumer is rewound to the committed offsets and the rotation state to
+its value at the transaction's start, so the batch is routed again as if the first try never was.
+
+Partitions revoked in a rebalance have their open transaction committed first; partitions lost
+(fenced, timed out) have it aborted. SIGTERM ends the loop after committing the open transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+from processor import metrics
+from processor.pipeline import Headers, Pipeline, Result
+from processor.rules import RotationState, Snapshot
+from processor.settings import Settings
+from processor.stream.errors import retry_transient
+from processor.stream.rotation_log import RotationLog
+from processor.wire import WireError
+
+log = logging.getLogger(__name__)
+
+KAFKA_TIMEOUT_S = 30.0
+REGISTRY_RETRY_S = 2.0
+
+
+class FatalError(Exception):
+    """The processor cannot go on (fenced by a newer instance, a broker refusing it): exit."""
+
+
+_retry_transient = retry_transient(120)
+
+
+@dataclass
+class _Transaction:
+    """What the open transaction has done, to count it on commit or undo it on abort."""
+
+    started: float = field(default_factory=time.monotonic)
+    records: int = 0
+    results: list[Result] = field(default_factory=list)
+    rotation_before: dict[int, RotationState] = field(default_factory=dict)
+
+
+class Loop:
+    """Runs the pipeline over the input topic, transactionally, until ``stop`` is called."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        pipeline: Pipeline,
+        snapshot: Callable[[], Snapshot],
+        poll_rules: Callable[[], None],
+    ) -> None:
+        self._settings = settings
+        self._pipeline = pipeline
+        self._snapshot = snapshot
+        self._poll_rules = poll_rules
+        self._rotation_log = RotationLog(settings)
+        self._rotation: dict[int, RotationState] = {}
+        self._txn: _Transaction | None = None
+        self._stopping = False
+        self._max_wait = settings.commit_interval_ms / 1000
+        client = settings.kafka_client_config()
+        self._consumer = Consumer(
+            client
+            | {
+                "group.id": settings.group_id,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "isolation.level": "read_committed",
+                "auto.offset.reset": "earliest",
+                "partition.assignment.strategy": "range",
+            }
+        )
+        self._producer = Producer(
+            client
+            | {
+                "transactional.id": settings.transactional_id_or_default(),
+                "transaction.timeout.ms": settings.transaction_timeout_ms,
+                "linger.ms": 5,
+                "queue.buffering.max.messages": 1_000_000,
+            }
+        )
+
+    def stop(self) -> None:
+        """Asks the loop to end after the current batch (safe from a signal handler)."""
+        self._stopping = True
+
+    def _stopped_wait(self, seconds: float) -> None:
+        """Waits ``seconds`` before a retry, unless asked to stop meanwhile."""
+        deadline = time.monotonic() + seconds
+        while not self._stopping and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def run(self, on_idle: Callable[[], None] | None = None) -> None:
+        """Consumes until ``stop``; ``on_idle`` is called whenever a poll returns nothing."""
+        self._producer.init_transactions(KAFKA_TIMEOUT_S)
+        self._consumer.subscribe(
+            [self._settings.input_topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+        try:
+            while not self._stopping:
+                self._poll_rules()
+                wait = 0.01 if self._txn else self._max_wait
+                messages = self._consumer.consume(self._settings.batch_size, timeout=wait)
+                try:
+                    for message in messages:
+                        self._take(message)
+                    if self._txn and self._due():
+                        self._commit()
+                except KafkaException as exc:
+                    self._recover(exc)
+                except WireError as exc:  # only transient ones leave the pipeline
+                    log.warning("schema registry unavailable, retrying the batch: %s", exc)
+                    self._abort()
+                    self._stopped_wait(REGISTRY_RETRY_S)
+                if not messages and on_idle is not None and self._txn is None:
+                    on_idle()
+            if self._txn:
+                self._commit()
+        finally:
+            self._consumer.close()
+            self._producer.flush(KAFKA_TIMEOUT_S)
+            self._producer.close()
+
+    # -- per record ----------------------------------------------------------------------------
+
+    def _take(self, message: Message) -> None:
+        error = message.error()
+        if error is not None:
+            if error.fatal():
+                raise FatalError(f"consumer: {error.str()}")
+            log.warning("consumer: %s", error.str())
+            return
+        if self._txn is None:
+            self._begin()
+        assert self._txn is not None
+        partition = message.partition() or 0
+        rotation = self._rotation.get(partition)
+        if rotation is None:
+            rotation = self._rotation[partition] = RotationState()
+        if partition not in self._txn.rotation_before:
+            self._txn.rotation_before[partition] = rotation.copy()
+        result = self._pipeline.process(message, self._snapshot(), rotation)
+        for record in result.records:
+            self._produce(record.topic, record.key, record.value, record.headers)
+        self._txn.records += 1
+        self._txn.results.append(result)
+        metrics.LEADS_CONSUMED.labels(topic=message.topic() or "").inc()
+
+    def _produce(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers | None = None,
+    ) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, key=key, value=value, headers=headers)
+                return
+            except BufferError:
+                self._producer.poll(0.05)
+
+    # -- transactions --------------------------------------------------------------------------
+
+    def _due(self) -> bool:
+        assert self._txn is not None
+        return (
+            self._txn.records >= self._settings.batch_size
+            or time.monotonic() - self._txn.started >= self._max_wait
+        )
+
+    def _begin(self) -> None:
+        self._producer.begin_transaction()
+        self._txn = _Transaction()
+
+    def _commit(self) -> None:
+        """Commits the open transaction; aborts and rewinds it when Kafka says it must."""
+        txn = self._txn
+        assert txn is not None
+        try:
+            for partition in txn.rotation_before:
+                state = self._rotation.get(partition)
+                if state is not None:
+                    self._produce(
+                        self._rotation_log.topic, self._rotation_log.key(partition), state.to_json()
+                    )
+            positions = [
+                p for p in self._consumer.position(self._consumer.assignment()) if p.offset >= 0
+            ]
+            self._send_offsets(positions)
+            self._commit_transaction()
+        except KafkaException as exc:
+            self._recover(exc)
+            return
+        self._txn = None
+        metrics.TRANSACTIONS.labels(result="committed").inc()
+        now = time.time()
+        for result in txn.results:
+            result.count(now)
+        self._update_lag()
+
+    def _recover(self, exc: KafkaException) -> None:
+        """Aborts and rewinds on an abortable error; a fatal one ends the processor."""
+        error = exc.args[0]
+        if error.fatal():
+            raise FatalError(f"Kafka transaction: {error.str()}") from exc
+        if not error.txn_requires_abort():
+            raise exc
+        log.warning("transaction aborted, re-processing from committed offsets: %s", error.str())
+        self._abort()
+
+    @_retry_transient
+    def _send_offsets(self, positions: list[TopicPartition]) -> None:
+        self._producer.send_offsets_to_transaction(
+            positions, self._consumer.consumer_group_metadata(), KAFKA_TIMEOUT_S
+        )
+
+    @_retry_transient
+    def _commit_transaction(self) -> None:
+        self._producer.commit_transaction(KAFKA_TIMEOUT_S)
+
+    def _abort(self) -> None:
+        """Aborts the open transaction and rewinds offsets and rotation state to its start."""
+        txn = self._txn
+        self._txn = None
+        if txn is None:
+            return
+        self._producer.abort_transaction(KAFKA_TIMEOUT_S)
+        metrics.TRANSACTIONS.labels(result="aborted").inc()
+        self._rotation.update(txn.rotation_before)
+        assigned = self._consumer.assignment()
+        if assigned:
+            for committed in self._consumer.committed(assigned, timeout=KAFKA_TIMEOUT_S):
+                offset = committed.offset if committed.offset >= 0 else OFFSET_BEGINNING
+                self._consumer.seek(TopicPartition(committed.topic, committed.partition, offset))
+
+    def _update_lag(self) -> None:
+        for position in self._consumer.position(self._consumer.assignment()):
+            if position.offset < 0:
+                continue
+            _, high = self._consumer.get_watermark_offsets(position, cached=True)
+            if high >= 0:
+                metrics.CONSUMER_LAG.labels(partition=str(position.partition)).set(
+                    max(0, high - position.offset)
+                )
+
+    # -- rebalances ----------------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        restored = self._rotation_log.restore([p.partition for p in partitions])
+        self._rotation.update(restored)
+        log.info("assigned partitions %s", sorted(restored))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._txn is not None:
+            self._commit()
+        self._forget(partitions)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        if self._txn is not None:
+            try:
+                self._abort()
+            except KafkaException as exc:
+                log.warning("abort after losing partitions failed: %s", exc)
+        self._forget(partitions)
+
+    def _forget(self, partitions: list[TopicPartition]) -> None:
+        for partition in partitions:
+            self._rotation.pop(partition.partition, None)
+        metrics.CONSUMER_LAG.clear()  # the next commit sets it again for what stays assigned
+        log.info("revoked partitions %s", sorted(p.partition for p in partitions))

@@ -1,0 +1,81 @@
+"""Reading a topic to its end: the start-up step of the config follower and the rotation log.
+
+"The end" is taken once, when reading starts: the offsets a read_committed consumer can see then
+(the last stable offsets). Records written later are the follower's live work, not the start-up's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message
+from confluent_kafka import TopicPartition as Partition
+
+from processor.errors import ServiceUnavailable
+from processor.stream.errors import retry_transient
+
+
+def end_offsets(consumer: Consumer, partitions: list[Partition], timeout: float) -> dict[int, int]:
+    """The current end offset of each partition, as this consumer's isolation level sees it.
+
+    A partition created a moment ago answers "not leader" until its leader has it ready: such
+    retriable errors are retried with backoff until ``timeout``."""
+
+    @retry_transient(timeout)
+    def high(partition: Partition) -> int:
+        return int(consumer.get_watermark_offsets(partition, timeout=timeout, cached=False)[1])
+
+    return {partition.partition: high(partition) for partition in partitions}
+
+
+def _partitions(consumer: Consumer, topic: str, deadline: float) -> list[Partition]:
+    """The topic's partitions, from the beginning; waits out a topic created a moment ago, whose
+    metadata can still show no partitions, or partitions without a leader."""
+    while True:
+        metadata = consumer.list_topics(topic, timeout=max(1.0, deadline - time.monotonic()))
+        found = metadata.topics[topic]
+        leaders = [p.leader >= 0 and p.error is None for p in found.partitions.values()]
+        if found.error is None and leaders and all(leaders):
+            return [Partition(topic, p, OFFSET_BEGINNING) for p in sorted(found.partitions)]
+        if time.monotonic() > deadline:
+            raise ServiceUnavailable(f"cannot read topic {topic}: {found.error or 'no partitions'}")
+        time.sleep(0.1)
+
+
+def read_to_end(
+    consumer: Consumer,
+    topic: str,
+    on_message: Callable[[Message], object],
+    *,
+    timeout: float = 60.0,
+) -> None:
+    """Assigns every partition of ``topic`` from the beginning and feeds each record to
+    ``on_message`` until the end offsets taken at the start; the consumer stays assigned, so the
+    caller can go on polling for what comes after."""
+    deadline = time.monotonic() + timeout
+    partitions = _partitions(consumer, topic, deadline)
+    ends = end_offsets(consumer, partitions, timeout)
+    consumer.assign(partitions)
+    pending = {p: end for p, end in ends.items() if end > 0}
+    while pending:
+        if time.monotonic() > deadline:
+            raise ServiceUnavailable(f"reading {topic} to its end took more than {timeout:.0f} s")
+        message = consumer.poll(0.2)
+        if message is None:
+            # Past the last record only transaction markers may remain; the position tells.
+            positions = consumer.position([Partition(topic, p) for p in pending])
+            for position in positions:
+                if position.offset >= pending[position.partition]:
+                    del pending[position.partition]
+            continue
+        error = message.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                pending.pop(message.partition() or 0, None)
+                continue
+            raise KafkaException(error)
+        on_message(message)
+        partition, offset = message.partition() or 0, message.offset() or 0
+        if partition in pending and offset + 1 >= pending[partition]:
+            del pending[partition]

@@ -1,0 +1,189 @@
+"""Helpers for tests of the stream processor on the real broker.
+
+Each test, with its own topics and group (the ``stream_settings`` fixture), publishes leads as an
+upstream system would, runs the processor (in a thread, or as a separate process), and reads what
+it produced with a read_committed consumer, as a delivery worker would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from processor.app import App
+from processor.rules import load_rules
+from processor.settings import Settings
+from processor.stream.config_topic import publish_rules
+from processor.stream.topics import Topics
+from processor.wire import Codec, SchemaName, lead_from_json
+
+DEADLINE_S = 120.0
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as LEAD_ROUTER_* variables, for a processor in a separate process."""
+    env = dict(os.environ)
+    for name, value in settings.model_dump(exclude_none=True).items():
+        env[f"LEAD_ROUTER_{name.upper()}"] = str(value)
+    return env
+
+
+def apply_rules(settings: Settings, rules: str | Path) -> str:
+    """Publishes a rules document (text or file) as ``rules apply`` does; returns its version."""
+    Topics(settings).ensure_config()
+    return publish_rules(settings, load_rules(rules)).version
+
+
+def publish(settings: Settings, leads: Iterable[dict[str, Any] | bytes]) -> int:
+    """Publishes JSON-form leads as Avro (raw bytes as they are), keyed by lead id."""
+    Topics(settings).ensure_base()
+    codec = Codec()
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 5})
+    count = 0
+    for lead in leads:
+        if isinstance(lead, bytes):
+            producer.produce(settings.input_topic, key=b"raw", value=lead)
+        else:
+            value = codec.encode(settings.input_topic, "LeadSubmitted", lead_from_json(lead))
+            producer.produce(settings.input_topic, key=lead["lead_id"].encode(), value=value)
+        count += 1
+        producer.poll(0)
+    assert producer.flush(30) == 0
+    producer.close()
+    return count
+
+
+class TopicReader:
+    """Reads a topic from the beginning, read_committed, accumulating what it has seen."""
+
+    def __init__(self, settings: Settings, topic: str, schema: SchemaName | None) -> None:
+        self.topic = topic
+        self._schema = schema
+        Topics(settings).ensure_base()  # a reader may start before the processor creates them
+        self._codec = Codec()
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": settings.bootstrap_servers,
+                "group.id": f"reader-{topic}",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            }
+        )
+        metadata = self._consumer.list_topics(topic, timeout=30).topics[topic]
+        self._partitions = [TopicPartition(topic, p) for p in sorted(metadata.partitions)]
+        self._consumer.assign(
+            [TopicPartition(topic, p.partition, OFFSET_BEGINNING) for p in self._partitions]
+        )
+        self.records: list[dict[str, Any]] = []
+
+    def _take(self, timeout: float) -> bool:
+        message = self._consumer.poll(timeout)
+        if message is None or message.error() is not None:
+            return False
+        value = message.value()
+        record: dict[str, Any] = {
+            "key": message.key(),
+            "headers": dict(message.headers() or []),
+            "raw": value,
+            "offset": message.offset(),
+        }
+        if self._schema is not None and value is not None:
+            record |= self._codec.decode(self.topic, value, self._schema)
+        self.records.append(record)
+        return True
+
+    def wait_for(self, count: int, timeout: float = DEADLINE_S) -> list[dict[str, Any]]:
+        """Reads until at least ``count`` records have been seen (fails after ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while len(self.records) < count:
+            assert time.monotonic() < deadline, (
+                f"{self.topic}: {len(self.records)} of {count} records after {timeout:.0f} s"
+            )
+            self._take(0.5)
+        return self.records
+
+    def drain(self) -> list[dict[str, Any]]:
+        """Reads everything committed up to the current end of the topic."""
+        ends = {
+            p.partition: self._consumer.get_watermark_offsets(p, timeout=30, cached=False)[1]
+            for p in self._partitions
+        }
+        deadline = time.monotonic() + DEADLINE_S
+        while time.monotonic() < deadline:
+            if not self._take(0.2):
+                positions = self._consumer.position(self._partitions)
+                if all(p.offset >= ends[p.partition] or ends[p.partition] == 0 for p in positions):
+                    break
+        return self.records
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+@contextmanager
+def reading(settings: Settings, topic: str, schema: SchemaName | None) -> Iterator[TopicReader]:
+    reader = TopicReader(settings, topic, schema)
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
+@contextmanager
+def running(settings: Settings) -> Iterator[App]:
+    """The processor in a thread of this process; stopped (and its errors raised) on exit."""
+    app = App(settings)
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            app.run()
+        except BaseException as error:
+            failure.append(error)
+
+    thread = threading.Thread(target=target, name="processor", daemon=True)
+    thread.start()
+    try:
+        yield app
+    finally:
+        app.stop()
+        thread.join(60)
+        if failure:  # the processor's own error explains a test's failure best
+            raise failure[0]
+        assert not thread.is_alive(), "the processor did not stop"
+
+
+def start_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    """``lead-router run`` as a separate process, its output in ``log``."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "processor", "run"],
+            env=settings_env(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def dry_run(rules: Path, leads: list[dict[str, Any]], tmp_path: Path) -> list[dict[str, Any]]:
+    """The decisions ``lead-router dry-run`` prints for these leads."""
+    leads_file = tmp_path / "leads.jsonl"
+    leads_file.write_text("".join(json.dumps(lead) + "\n" for lead in leads))
+    done = subprocess.run(
+        [sys.executable, "-m", "processor", "dry-run", "--rules", str(rules), str(leads_file)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]

@@ -1,0 +1,348 @@
+"""The stream processor on a real broker: routing, hot rules, bad input, SIGTERM and restart."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+from prometheus_client import REGISTRY
+from streamkit import (
+    apply_rules,
+    dry_run,
+    publish,
+    reading,
+    running,
+    start_process,
+)
+
+from processor.pipeline import ERROR_HEADER, OFFSET_HEADER, delivery_id
+from processor.settings import Settings
+from processor.wire import Codec, lead_from_json
+
+pytestmark = pytest.mark.integration
+
+RULES = """
+fields:
+  budget: {type: number}
+partners:
+  - {id: store-nyc, format: adf_xml, destinations: ["mailto:nyc@example.com"],
+     location: {lat: 40.75, lon: -73.99}}
+  - {id: store-bos, format: adf_xml, destinations: ["mailto:bos@example.com"],
+     location: {lat: 42.36, lon: -71.06}}
+  - {id: service, format: text, destinations: ["mailto:service@example.com"]}
+  - {id: bdc, format: json, destinations: ["https://bdc.example.com/hook"]}
+  - {id: buyer-a, format: json, destinations: ["https://a.example.com"]}
+  - {id: buyer-b, format: json, destinations: ["https://b.example.com"]}
+  - {id: buyer-c, format: json, destinations: ["https://c.example.com"]}
+profiles:
+  - id: dealer
+    sources: [dealer-web]
+    strategy: first_match
+    nearest_store: {enabled: true, max_km: 500}
+    fallback: bdc
+    assignments:
+      - {id: svc, partner: service, category: Service}
+      - {id: new-nyc, partner: store-nyc, category: New Models}
+      - {id: new-bos, partner: store-bos, category: New Models}
+      - {id: any-nyc, partner: store-nyc, category: ALL,
+         filter: [[{field: address.state, op: in_list, value: [NY, NJ]}]]}
+  - id: market
+    sources: [market]
+    strategy: round_robin
+    base_price: 20
+    currency: USD
+    assignments:
+      - {id: a, partner: buyer-a, price: 30}
+      - {id: b, partner: buyer-b}
+      - {id: c, partner: buyer-c, filter: [[{field: budget, op: gte, value: 50000}]]}
+"""
+
+PLACES = [("NY", 40.7, -74.0), ("MA", 42.3, -71.1), ("CA", 34.0, -118.2), ("NJ", 40.73, -74.17)]
+
+
+def leads(count: int, prefix: str = "lead") -> list[dict[str, Any]]:
+    """A deterministic mix: dealer leads by category and place, market leads, unknown sites."""
+    out = []
+    for n in range(count):
+        state, lat, lon = PLACES[(n // 4) % len(PLACES)]
+        site = ("dealer-web", "market", "market", "elsewhere")[n % 4]
+        out.append(
+            {
+                "lead_id": f"{prefix}-{n:05d}",
+                "submitted_at": "2026-11-20T10:00:00Z",
+                "site_id": site,
+                "interest_category": ("New Models", "Service", None)[n % 3],
+                "address": {
+                    "state": state,
+                    "postcode": None,
+                    "street": None,
+                    "city": None,
+                    "country": "US",
+                },
+                "visitor": {"lat": lat, "lon": lon, "ip": None, "user_agent": None}
+                if n % 5
+                else None,
+                "fields": {"budget": (n * 7919) % 100000},
+            }
+        )
+    return out
+
+
+def summary(decision: dict[str, Any]) -> tuple[Any, ...]:
+    return (
+        decision["outcome"],
+        decision["profile"],
+        decision["tier"],
+        tuple(
+            (d["partner"], d["assignment"], d["price"], d["currency"], d["distance_km"])
+            for d in decision["deliveries"]
+        ),
+    )
+
+
+def test_routes_every_lead_once_as_dry_run_decides(
+    stream_settings: Settings, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    version = apply_rules(stream_settings, rules)
+    sample = leads(400)
+    publish(stream_settings, sample)
+
+    with reading(stream_settings, stream_settings.audit_topic, "RoutingDecision") as audit:
+        with running(stream_settings) as app:
+            audit.wait_for(len(sample))
+            assert app.ready
+        decisions = audit.drain()
+
+    expected = {d["lead_id"]: d for d in dry_run(rules, sample, tmp_path)}
+    assert Counter(d["lead_id"] for d in decisions) == Counter(list(expected))  # exactly once
+    for decision in decisions:
+        assert summary(decision) == summary(expected[decision["lead_id"]])
+        assert decision["rules_version"] == version
+    assert {d["outcome"] for d in decisions} == {"routed", "fallback", "unroutable"}
+
+    wanted = Counter(
+        (d["partner"], lead_id) for lead_id, x in expected.items() for d in x["deliveries"]
+    )
+    got: Counter[tuple[str, str]] = Counter()
+    for partner in ("store-nyc", "store-bos", "service", "bdc", "buyer-a", "buyer-b", "buyer-c"):
+        topic = stream_settings.delivery_topic(partner)
+        with reading(stream_settings, topic, "LeadDelivery") as deliveries:
+            for record in deliveries.drain():
+                got[(partner, record["lead_id"])] += 1
+                assert record["delivery_id"] == delivery_id(record["lead_id"], partner)
+                assert record["lead"]["lead_id"] == record["lead_id"]
+    assert got == wanted
+
+    with reading(stream_settings, stream_settings.unroutable_topic, "RoutingDecision") as r:
+        unroutable = {d["lead_id"] for d in r.drain()}
+    assert unroutable == {k for k, d in expected.items() if d["outcome"] == "unroutable"}
+
+
+def test_rules_change_takes_effect_at_its_version_and_not_before(
+    stream_settings: Settings,
+) -> None:
+    first = apply_rules(stream_settings, RULES)
+    with reading(stream_settings, stream_settings.audit_topic, "RoutingDecision") as audit:
+        with running(stream_settings) as app:
+            publish(stream_settings, leads(40, "before"))
+            audit.wait_for(40)
+
+            # A part written without a closing version record must change nothing.
+            producer = Producer({"bootstrap.servers": stream_settings.bootstrap_servers})
+            producer.produce(
+                stream_settings.config_topic,
+                key=b"profile/market",
+                value=b'{"id": "market", "sources": ["market"], "assignments": []}',
+            )
+            producer.flush(10)
+            publish(stream_settings, leads(40, "stray-part"))
+            audit.wait_for(80)
+
+            second = apply_rules(stream_settings, RULES.replace("price: 30", "price: 99"))
+            # The config topic and the input topic are read independently: wait until the
+            # processor has read the version record, as an operator would watch for it.
+            deadline = time.monotonic() + 60
+            while app.rules_version != second:
+                assert time.monotonic() < deadline, "the new version never took effect"
+                time.sleep(0.05)
+            publish(stream_settings, leads(40, "after"))
+            audit.wait_for(120)
+        decisions = audit.drain()
+
+    assert second != first
+    by_batch: dict[str, set[str]] = {}
+    prices: dict[str, set[float]] = {}
+    for d in decisions:
+        batch = d["lead_id"].rsplit("-", 1)[0]
+        by_batch.setdefault(batch, set()).add(d["rules_version"])
+        prices.setdefault(batch, set()).update(
+            x["price"] for x in d["deliveries"] if x["assignment"] == "a"
+        )
+    assert by_batch == {"before": {first}, "stray-part": {first}, "after": {second}}
+    versions = [d["rules_version"] for d in decisions]  # one partition: in input order
+    assert versions == sorted(versions, key=int), "a lead went back to an older version"
+    assert prices["before"] == prices["stray-part"] == {30.0}
+    assert prices["after"] == {99.0}
+
+
+def refused_total() -> float:
+    return REGISTRY.get_sample_value("lead_router_rules_refused_total") or 0.0
+
+
+def test_invalid_rules_version_is_refused_and_routing_continues(
+    stream_settings: Settings,
+) -> None:
+    good = apply_rules(stream_settings, RULES)
+    refused_before = refused_total()
+    with reading(stream_settings, stream_settings.audit_topic, "RoutingDecision") as audit:
+        with running(stream_settings):
+            publish(stream_settings, leads(20, "one"))
+            audit.wait_for(20)
+            # Someone bypasses `rules apply`: a dangling partner reference, then a version record.
+            producer = Producer(
+                {"bootstrap.servers": stream_settings.bootstrap_servers, "transactional.id": "x"}
+            )
+            producer.init_transactions(30)
+            producer.begin_transaction()
+            producer.produce(
+                stream_settings.config_topic,
+                key=b"profile/market",
+                value=b'{"id": "market", "sources": ["market"], "fallback": "nobody"}',
+            )
+            producer.produce(
+                stream_settings.config_topic, key=b"meta/version", value=b'{"version": "bad"}'
+            )
+            producer.commit_transaction(30)
+            publish(stream_settings, leads(20, "two"))
+            audit.wait_for(40)
+        decisions = audit.drain()
+    assert {d["rules_version"] for d in decisions} == {good}
+    assert refused_total() == refused_before + 1
+
+
+def test_poison_records_go_to_the_dead_letter_topic_and_the_stream_goes_on(
+    stream_settings: Settings,
+) -> None:
+    apply_rules(stream_settings, RULES)
+    good = leads(30)
+    # Well-formed Avro, but not a valid lead: a publisher that skipped validation.
+    invalid = Codec().encode(
+        stream_settings.input_topic,
+        "LeadSubmitted",
+        {**lead_from_json(good[0]), "lead_id": "no-site", "site_id": "  "},
+    )
+    batch: list[dict[str, Any] | bytes] = [
+        *good[:10],
+        b"",
+        b"\x00\x00\x00\x00\x01",
+        b"\xc3\x01\x00\x01",
+        b"\xc3\x01" + b"\x00" * 8 + b"junk",
+        b"not avro at all",
+        *good[10:20],
+        invalid,
+        *good[20:],
+    ]
+    publish(stream_settings, batch)
+    with (
+        reading(stream_settings, stream_settings.audit_topic, "RoutingDecision") as audit,
+        reading(stream_settings, stream_settings.dlq_topic, None) as dlq,
+    ):
+        with running(stream_settings):
+            audit.wait_for(31)
+            dlq.wait_for(6)
+        decisions = audit.drain()
+        dead = dlq.drain()
+
+    assert sorted(d["lead_id"] for d in decisions if d["outcome"] != "rejected") == sorted(
+        lead["lead_id"] for lead in good
+    )
+    rejected = [d for d in decisions if d["outcome"] == "rejected"]
+    assert [d["lead_id"] for d in rejected] == ["no-site"]
+    assert "site_id" in rejected[0]["error"]
+    reasons = [record["headers"][ERROR_HEADER].decode() for record in dead]
+    assert reasons == [
+        "empty",
+        "no-registry",
+        "truncated",
+        "unknown-fingerprint",
+        "unknown-framing",
+        "invalid-lead",
+    ]
+    assert [int(r["headers"][OFFSET_HEADER]) for r in dead] == [10, 11, 12, 13, 14, 25]
+    assert dead[4]["raw"] == b"not avro at all"  # the input bytes, untouched
+
+
+def test_sigterm_mid_stream_then_restart_loses_and_duplicates_nothing(
+    stream_settings: Settings, tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    apply_rules(stream_settings, rules)
+    sample = leads(3000)
+    publish(stream_settings, sample)
+    log = tmp_path / "processor.log"
+
+    with reading(stream_settings, stream_settings.audit_topic, "RoutingDecision") as audit:
+        first = start_process(stream_settings, log)
+        try:
+            audit.wait_for(300)
+            first.send_signal(signal.SIGTERM)
+            assert first.wait(60) == 0, log.read_text()
+        finally:
+            first.kill()
+        stopped_at = len(audit.drain())
+        assert stopped_at < len(sample), "the processor finished before it was stopped"
+        second = start_process(stream_settings, log)
+        try:
+            audit.wait_for(len(sample))
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(60) == 0, log.read_text()
+        decisions = audit.drain()
+
+    assert Counter(d["lead_id"] for d in decisions) == Counter(x["lead_id"] for x in sample)
+    # One partition, routed in order: across the restart, round_robin continued where it was.
+    expected = {d["lead_id"]: d for d in dry_run(rules, sample, tmp_path)}
+    for decision in decisions:
+        assert summary(decision) == summary(expected[decision["lead_id"]])
+
+
+def http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+    except urllib.error.URLError:
+        return 0  # not listening yet
+
+
+def test_ready_only_once_rules_are_in_force(stream_settings: Settings) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = stream_settings.model_copy(update={"metrics_port": port})
+    base = f"http://127.0.0.1:{port}"
+    with running(settings) as app:
+        deadline = time.monotonic() + 60
+        while http_status(f"{base}/healthz") != 200:
+            assert time.monotonic() < deadline, "the metrics endpoint never answered"
+        assert http_status(f"{base}/readyz") == 503  # no rules on the config topic yet
+        assert not app.ready
+        apply_rules(settings, RULES)
+        while http_status(f"{base}/readyz") != 200:
+            assert time.monotonic() < deadline, "never ready after the rules were applied"
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    assert 'lead_router_rules_version_info{version="1"} 1.0' in text
+    assert "lead_router_ready 1.0" in text
