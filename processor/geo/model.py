@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 
 GeoSource = Literal["coords", "ip", "postcode"]
@@ -26,4 +26,15 @@ class Geo:
     accuracy_km: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields as a dict; written out because ``dataclasses.asdict`` deep-copies, and this
+        runs once per lead."""
+        return {
+            "lat": self.lat,
+            "lon": self.lon,
+            "source": self.source,
+            "country": self.country,
+            "region": self.region,
+            "city": self.city,
+            "postcode": self.postcode,
+            "accuracy_km": self.accuracy_km,
+        }

@@ -124,7 +124,7 @@ def _compile(schema: Schema) -> _Converter:
         return _union([_compile(branch) for branch in schema])
     if isinstance(schema, str):
         if schema not in _PRIMITIVES:
-            raise NotImplementedError(f"JSON leads have no conversion for the Avro type {schema}")
+            raise TypeError(f"JSON leads have no conversion for the Avro type {schema}")
         return _checked(_PRIMITIVES[schema])
     if schema.get("logicalType") == "timestamp-millis":
         return _checked(_Converter(frozenset({"string"}), "an ISO-8601 timestamp", _timestamp))
