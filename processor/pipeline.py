@@ -91,6 +91,9 @@ class Pipeline:
         self._settings = settings
         self._codec = codec
         self._enricher = enricher
+        audit = settings.audit_topic
+        # Where a decision record goes: the audit topic, and the unroutable topic too when so.
+        self._decision_topics = ((audit,), (audit, settings.unroutable_topic))
 
     def process(self, message: InputRecord, snapshot: Snapshot, rotation: RotationState) -> Result:
         started = time.perf_counter()
@@ -138,28 +141,25 @@ class Pipeline:
             ident = delivery_id(decision.lead_id, delivery.partner)
             partner = snapshot.partner(delivery.partner)
             topic = self._settings.delivery_topic(delivery.partner)
-            value = self._codec.encode(
-                topic,
-                "LeadDelivery",
-                {
-                    "delivery_id": ident,
-                    "lead_id": decision.lead_id,
-                    "profile": decision.profile,
-                    "partner": delivery.partner,
-                    "partner_name": partner.name,
-                    "assignment": delivery.assignment,
-                    "tier": tier,
-                    "price": delivery.price,
-                    "currency": delivery.currency,
-                    "distance_km": delivery.distance_km,
-                    "format": partner.format,
-                    "destinations": list(partner.destinations),
-                    "rules_version": snapshot.version,
-                    "routed_at": now,
-                    "geo": geo,
-                    "lead": lead,
-                },
-            )
+            record: dict[str, Any] = {
+                "delivery_id": ident,
+                "lead_id": decision.lead_id,
+                "profile": decision.profile,
+                "partner": delivery.partner,
+                "partner_name": partner.name,
+                "assignment": delivery.assignment,
+                "tier": tier,
+                "price": delivery.price,
+                "currency": delivery.currency,
+                "distance_km": delivery.distance_km,
+                "format": partner.format,
+                "destinations": list(partner.destinations),
+                "rules_version": snapshot.version,
+                "routed_at": now,
+                "geo": geo,
+                "lead": lead,
+            }
+            value = self._codec.encode(topic, "LeadDelivery", record)
             records.append(OutputRecord(topic, key, value))
             deliveries.append((delivery.partner, tier, delivery.price, delivery.currency))
             summaries.append(
@@ -175,19 +175,9 @@ class Pipeline:
         audit = self._decision_record(
             message, decision, summaries, geo, snapshot.version, now, site_id=lead.get("site_id")
         )
-        records.append(OutputRecord(self._settings.audit_topic, key, audit))
-        if decision.outcome == "unroutable":
-            unroutable = self._decision_record(
-                message,
-                decision,
-                summaries,
-                geo,
-                snapshot.version,
-                now,
-                site_id=lead.get("site_id"),
-                topic=self._settings.unroutable_topic,
-            )
-            records.append(OutputRecord(self._settings.unroutable_topic, key, unroutable))
+        for topic in self._decision_topics[decision.outcome == "unroutable"]:
+            value = self._codec.encode(topic, "RoutingDecision", audit)
+            records.append(OutputRecord(topic, key, value))
         submitted = lead.get("submitted_at")
         return Result(
             outcome=decision.outcome,
@@ -208,31 +198,29 @@ class Pipeline:
         *,
         site_id: str | None = None,
         error: str | None = None,
-        topic: str | None = None,
-    ) -> bytes:
-        """The RoutingDecision record, encoded for ``topic`` (the audit topic by default)."""
-        return self._codec.encode(
-            topic or self._settings.audit_topic,
-            "RoutingDecision",
-            {
-                "lead_id": decision.lead_id,
-                "site_id": site_id,
-                "outcome": decision.outcome,
-                "profile": decision.profile,
-                "tier": decision.tier,
-                "deliveries": deliveries,
-                "geo": geo,
-                "trace": json.dumps(decision.trace, separators=(",", ":")),
-                "error": error,
-                "rules_version": rules_version,
-                "source": {
-                    "topic": message.topic(),
-                    "partition": message.partition(),
-                    "offset": message.offset(),
-                },
-                "decided_at": now,
+    ) -> dict[str, Any]:
+        """The RoutingDecision record; its trace explains up to ``audit_trace_failures``
+        non-matching assignments per tier, since explaining is the costliest step per lead."""
+        return {
+            "lead_id": decision.lead_id,
+            "site_id": site_id,
+            "outcome": decision.outcome,
+            "profile": decision.profile,
+            "tier": decision.tier,
+            "deliveries": deliveries,
+            "geo": geo,
+            "trace": json.dumps(
+                decision.explain(self._settings.audit_trace_failures), separators=(",", ":")
+            ),
+            "error": error,
+            "rules_version": rules_version,
+            "source": {
+                "topic": message.topic(),
+                "partition": message.partition(),
+                "offset": message.offset(),
             },
-        )
+            "decided_at": now,
+        }
 
     def _reject(self, message: InputRecord, reason: str, text: str, lead_id: str | None) -> Result:
         headers: Headers = [
@@ -248,7 +236,9 @@ class Pipeline:
             audit = self._decision_record(
                 message, rejected, [], None, None, datetime.now(UTC), error=f"{reason}: {text}"
             )
-            records.append(OutputRecord(self._settings.audit_topic, lead_id.encode(), audit))
+            topic = self._settings.audit_topic
+            value = self._codec.encode(topic, "RoutingDecision", audit)
+            records.append(OutputRecord(topic, lead_id.encode(), value))
         log.warning("rejected the record at %s: %s", _where(message), reason)
         return Result("rejected", None, records, dead_letter_reason=reason)
 

@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     ssl_ca_location: Path | None = Field(None, description="CA certificate file for SSL")
     ssl_certificate_location: Path | None = Field(None, description="client certificate file")
     ssl_key_location: Path | None = Field(None, description="client private key file")
+    audit_trace_failures: int = Field(
+        3,
+        ge=0,
+        description="non-matching assignments explained per tier in each audit record's trace "
+        "(matches are always explained; dry-run explains more). Explaining is the costliest "
+        "part of routing a lead",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
 
     def transactional_id_or_default(self) -> str:

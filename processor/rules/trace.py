@@ -103,15 +103,19 @@ def _tier_entries(attempt: Attempt, view: LeadView | None, max_failures: int | N
     if tier is None or view is None:
         return entries
     candidates = {id(item) for item in attempt.candidates}
-    budget, hidden = max_failures, 0
+    budget, unlisted = max_failures, len(candidates)
+    explained = 0
     for item in tier.assignments:
+        if not unlisted and budget == 0:
+            break  # every candidate listed and the failure budget spent: the rest are counted
         if id(item) in candidates:
             entries.append(_assignment_entry(item, view))
+            unlisted -= 1
         elif budget is None or budget > 0:
             entries.append(_assignment_entry(item, view))
+            explained += 1
             budget = None if budget is None else budget - 1
-        else:
-            hidden += 1
+    hidden = len(tier.assignments) - len(candidates) - explained
     if hidden:
         entries.append(
             {

@@ -45,6 +45,10 @@ class Topics:
         """Only the config topic, for ``rules apply``."""
         self._ensure([self._new(self._settings.config_topic, partitions=1, config=COMPACTED)])
 
+    def ensure(self, *names: str) -> None:
+        """Topics of the configured partitions and replication, by name."""
+        self._ensure([self._new(name) for name in names])
+
     def ensure_deliveries(self, partner_ids: Iterable[str]) -> None:
         """One delivery topic per partner."""
         self._ensure([self._new(self._settings.delivery_topic(p)) for p in partner_ids])

@@ -1,0 +1,267 @@
+"""Stream throughput benchmark: the processor against a bare passthrough, on one real broker.
+
+Starts its own single-node Kafka broker, publishes a realistic rules document (1,000 assignments,
+from bench_rules' generator) and N leads as Avro, then measures in the same run, on the same broker
+and the same input records, with exactly-once on for both:
+
+- passthrough: a bare confluent-kafka consumer and transactional producer copying every record
+  to one output topic, committing offsets in the transactions (the ceiling for this EOS setting);
+- processor: ``lead-router run`` as a separate process draining the same input (decode, enrich,
+  route, deliveries + audit record per lead, all in transactions);
+- end-to-end latency of the processor at a fixed offered load below its capacity: leads published
+  at a steady rate while it runs, latency from publishing a lead to a read_committed consumer
+  seeing its audit record.
+
+Throughput is records over the span between the first and the last output record's timestamp, so
+process start-up and group joins are not counted on either side.
+
+    .venv/bin/python -m benchmarks.bench_stream
+    .venv/bin/python -m benchmarks.bench_stream --leads 50000 --rate 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from benchmarks.bench_rules import generate_document, generate_lead
+from processor.localkafka import EmbeddedKafka
+from processor.rules.validate import validate_document
+from processor.settings import Settings
+from processor.stream.config_topic import publish_rules
+from processor.stream.topics import Topics
+from processor.wire import Codec, lead_from_json
+
+PASSTHROUGH_TOPIC = "bench.passthrough"
+
+
+def encoded_leads(count: int, prefix: str, seed: int) -> list[tuple[bytes, bytes]]:
+    rng = random.Random(seed)
+    codec = Codec()
+    out = []
+    for n in range(count):
+        lead, _ = generate_lead(rng, n)
+        lead["lead_id"] = f"{prefix}-{n:07d}"
+        out.append(
+            (lead["lead_id"].encode(), codec.encode("in", "LeadSubmitted", lead_from_json(lead)))
+        )
+    return out
+
+
+def produce_all(bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes]]) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+    for key, value in records:
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        producer.poll(0)
+    producer.flush(120)
+    producer.close()
+
+
+def timestamps(bootstrap: str, topic: str, count: int, timeout: float = 600) -> list[float]:
+    """The timestamps (s) of the first ``count`` committed records of ``topic``, as they come."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"ts-{topic}",
+            "isolation.level": "read_committed",
+        }
+    )
+    metadata = consumer.list_topics(topic, timeout=30).topics[topic]
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.partitions])
+    found: list[float] = []
+    deadline = time.monotonic() + timeout
+    while len(found) < count:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{topic}: only {len(found)} of {count} records after {timeout} s")
+        for message in consumer.consume(10000, timeout=0.5):
+            if message.error() is None:
+                found.append(message.timestamp()[1] / 1000)
+    consumer.close()
+    return found
+
+
+def rate(stamps: list[float]) -> float:
+    span = max(stamps) - min(stamps)
+    return (len(stamps) - 1) / span if span > 0 else float("inf")
+
+
+def passthrough(bootstrap: str, topic: str, count: int, batch: int, interval: float) -> None:
+    """Copies ``count`` records from ``topic`` with the same transactional pattern."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "bench-passthrough",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "transactional.id": "bench-passthrough", "linger.ms": 5}
+    )
+    producer.init_transactions(30)
+    consumer.subscribe([topic])
+    done = pending = 0
+    started = 0.0
+    while done < count:
+        messages = consumer.consume(batch, timeout=0.01 if pending else interval)
+        for message in messages:
+            if message.error() is not None:
+                continue
+            if not pending:
+                producer.begin_transaction()
+                started = time.monotonic()
+            producer.produce(PASSTHROUGH_TOPIC, key=message.key(), value=message.value())
+            pending += 1
+        if pending and (pending >= batch or time.monotonic() - started >= interval):
+            producer.send_offsets_to_transaction(
+                consumer.position(consumer.assignment()), consumer.consumer_group_metadata(), 30
+            )
+            producer.commit_transaction(30)
+            done += pending
+            pending = 0
+    consumer.close()
+    producer.close()
+
+
+def latency(bootstrap: str, settings: Settings, count: int, offered: float) -> list[float]:
+    """Publishes ``count`` leads at ``offered`` per second; seconds until each audit record."""
+    records = encoded_leads(count, "lat", seed=11)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "bench-latency",
+            "isolation.level": "read_committed",
+        }
+    )
+    metadata = consumer.list_topics(settings.audit_topic, timeout=30).topics[settings.audit_topic]
+    ends = []
+    for p in metadata.partitions:
+        _, high = consumer.get_watermark_offsets(
+            TopicPartition(settings.audit_topic, p), timeout=30
+        )
+        ends.append(TopicPartition(settings.audit_topic, p, high))
+    consumer.assign(ends)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+    sent: dict[bytes, float] = {}
+    seen: dict[bytes, float] = {}
+    start = time.monotonic()
+    for n, (key, value) in enumerate(records):
+        due = start + n / offered
+        while (now := time.monotonic()) < due:
+            for message in consumer.consume(1000, timeout=min(0.005, due - now)):
+                if message.error() is None and message.key() in sent:
+                    seen.setdefault(message.key() or b"", time.monotonic())
+        producer.produce(settings.input_topic, key=key, value=value)
+        producer.poll(0)
+        sent[key] = time.monotonic()
+    producer.flush(30)
+    deadline = time.monotonic() + 120
+    while len(seen) < len(sent) and time.monotonic() < deadline:
+        for message in consumer.consume(1000, timeout=0.05):
+            if message.error() is None and message.key() in sent:
+                seen.setdefault(message.key() or b"", time.monotonic())
+    consumer.close()
+    producer.close()
+    return sorted(seen[k] - sent[k] for k in seen)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--leads", type=int, default=30000, help="leads to drain (each side)")
+    parser.add_argument("--assignments", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=1000, help="offered load for the latency run")
+    parser.add_argument("--latency-leads", type=int, default=5000)
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="bench-stream-") as folder:
+        broker = EmbeddedKafka(Path(folder) / "broker")
+        bootstrap = broker.start().bootstrap_servers
+        settings = Settings(
+            bootstrap_servers=bootstrap,
+            input_topic="bench.leads",
+            audit_topic="bench.audit",
+            group_id="bench-processor",
+            transactional_id="bench-processor",
+            topic_partitions=1,
+            metrics_port=0,
+        )
+        try:
+            print(f"broker at {bootstrap}; preparing {args.leads} leads ...", file=sys.stderr)
+            topics = Topics(settings)
+            topics.ensure_base()
+            topics.ensure(PASSTHROUGH_TOPIC)
+            document = validate_document(generate_document(args.assignments))
+            publish_rules(settings, document)
+            records = encoded_leads(args.leads, "lead", seed=7)
+            produce_all(bootstrap, settings.input_topic, records)
+
+            print("passthrough ...", file=sys.stderr)
+            passthrough(
+                bootstrap,
+                settings.input_topic,
+                args.leads,
+                settings.batch_size,
+                settings.commit_interval_ms / 1000,
+            )
+            ceiling = rate(timestamps(bootstrap, PASSTHROUGH_TOPIC, args.leads))
+
+            print("processor ...", file=sys.stderr)
+            env = dict(os.environ)
+            env.update(
+                {
+                    f"LEAD_ROUTER_{k.upper()}": str(v)
+                    for k, v in settings.model_dump(exclude_none=True).items()
+                }
+            )
+            process = subprocess.Popen(
+                [sys.executable, "-m", "processor", "run"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                routed = rate(timestamps(bootstrap, settings.audit_topic, args.leads))
+                print(f"latency at {args.rate:.0f} leads/s ...", file=sys.stderr)
+                waits = latency(bootstrap, settings, args.latency_leads, args.rate)
+            finally:
+                process.send_signal(signal.SIGTERM)
+                process.wait(60)
+        finally:
+            broker.stop()
+
+    p50 = statistics.median(waits) * 1000
+    p99 = waits[int(len(waits) * 0.99) - 1] * 1000
+    print(f"\n{'':28}{'leads/s':>10}")
+    print(f"{'passthrough (EOS copy)':28}{ceiling:10.0f}")
+    print(f"{'processor (lead-router run)':28}{routed:10.0f}")
+    print(f"{'ratio':28}{routed / ceiling:10.2f}")
+    print(
+        f"\nend to end at {args.rate:.0f} leads/s offered: p50 {p50:.0f} ms, p99 {p99:.0f} ms "
+        f"({len(waits)} of {args.latency_leads} leads seen)"
+    )
+    print(
+        f"rules: {args.assignments} assignments; {args.leads} leads per side; "
+        f"batch {settings.batch_size}, commit interval {settings.commit_interval_ms} ms"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
