@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from processor import metrics
+from processor.formats import Facts, render
 from processor.geo.enrich import Enricher
 from processor.rules import Decision, RotationState, Snapshot, decide
 from processor.settings import Settings
@@ -159,6 +160,10 @@ class Pipeline:
                 "geo": geo,
                 "lead": lead,
             }
+            # Render: the partner's payload, once here rather than in every worker that sends it.
+            record["payload"], record["content_type"] = render(
+                partner.format, lead, Facts.of(record)
+            )
             value = self._codec.encode(topic, "LeadDelivery", record)
             records.append(OutputRecord(topic, key, value))
             deliveries.append((delivery.partner, tier, delivery.price, delivery.currency))

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
         "lead-router.rotation",
         description="compacted changelog of round_robin/weighted rotation state",
     )
+    receipts_topic: str = Field(
+        "deliveries.receipts",
+        description="compacted topic of DeliveryReceipt records: delivery workers publish one per "
+        "delivery and read them back to skip what they delivered before",
+    )
     schema_registry_url: str | None = Field(
         None, description="Confluent Schema Registry URL; without it, single-object encoding"
     )
@@ -90,6 +95,34 @@ class Settings(BaseSettings):
         "(matches are always explained; dry-run explains more). Explaining is the costliest "
         "part of routing a lead",
     )
+    deliveries_dir: Path = Field(
+        Path("."),
+        description="deliver: the folder relative file:// destinations resolve against "
+        "(file://deliveries/crm-east writes into <this folder>/deliveries/crm-east)",
+    )
+    delivery_attempts: int = Field(
+        5, ge=1, description="deliver: tries per destination before a delivery counts as failed"
+    )
+    delivery_backoff_ms: int = Field(
+        500,
+        ge=0,
+        description="deliver: the wait before the second try; it doubles with each try, up to 30 s",
+    )
+    delivery_timeout_ms: int = Field(
+        10000, ge=1, description="deliver: how long one HTTP request or SMTP session may take"
+    )
+    smtp_host: str = Field("localhost", description="deliver: SMTP server for mailto: destinations")
+    smtp_port: int = Field(25, ge=1, le=65535, description="deliver: the SMTP server's port")
+    smtp_from: str = Field(
+        "lead-router@localhost", description="deliver: sender address of delivery mails"
+    )
+    smtp_starttls: bool = Field(
+        False, description="deliver: upgrade the SMTP connection with STARTTLS (true/false)"
+    )
+    smtp_username: str | None = Field(
+        None, description="deliver: SMTP user name; the worker logs in only when it is set"
+    )
+    smtp_password: SecretStr | None = Field(None, description="deliver: SMTP password")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
 
     def transactional_id_or_default(self) -> str:

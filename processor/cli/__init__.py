@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from processor import __version__
-from processor.cli import demo, dryrun, geo, kafka, rules, run
+from processor.cli import audit, deliver, demo, dryrun, geo, kafka, receipts, rules, run
 from processor.errors import UserError
 
-COMMANDS = (demo, run, rules, dryrun, geo, kafka)
+COMMANDS = (demo, run, rules, dryrun, deliver, receipts, audit, geo, kafka)
 
 EXIT_CODES = """\
 exit codes:

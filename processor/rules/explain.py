@@ -6,7 +6,9 @@ audit log or the demo want prose. This turns each entry into one line, in decisi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC
 from typing import Any
 
 Entry = Mapping[str, Any]
@@ -14,12 +16,35 @@ Entry = Mapping[str, Any]
 
 def explain_text(outcome: str, trace: Sequence[Entry], decision: Mapping[str, Any]) -> str:
     """The decision's outcome and deliveries, then one line per trace entry."""
-    lines = [_headline(outcome, decision)]
+    return "\n".join([_headline(outcome, decision), *_trace_lines(trace)])
+
+
+def explain_record(record: Mapping[str, Any]) -> str:
+    """A ``RoutingDecision`` record from the audit topic in words: what was decided, when, under
+    which rules and from which input record, then why, one line per trace entry."""
+    trace = json.loads(record["trace"]) if record.get("trace") else []
+    return "\n".join(
+        [_headline(record["outcome"], record), f"  {_context(record)}", *_trace_lines(trace)]
+    )
+
+
+def _trace_lines(trace: Sequence[Entry]) -> Iterator[str]:
     for entry in trace:
         line = _LINES.get(str(entry.get("step")), _other)(entry)
         if line:
-            lines.append(f"  - {line}")
-    return "\n".join(lines)
+            yield f"  - {line}"
+
+
+def _context(record: Mapping[str, Any]) -> str:
+    when = record["decided_at"].astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    version = record.get("rules_version")
+    rules = f"by rules version {version}" if version else "before routing"
+    source = record["source"]
+    site = f", site {record['site_id']}" if record.get("site_id") else ""
+    return (
+        f"decided {when} {rules}; input {source['topic']}[{source['partition']}]"
+        f"@{source['offset']}{site}"
+    )
 
 
 def _headline(outcome: str, decision: Mapping[str, Any]) -> str:
@@ -50,13 +75,17 @@ def _profile(entry: Entry) -> str:
 
 
 def _tier(entry: Entry) -> str:
-    name = "category" if entry.get("tier") == "category" else "ALL"
-    label = f"{name} tier" + (
-        f" ({entry['category']!r})" if entry.get("tier") == "category" else ""
-    )
+    if entry.get("tier") == "category":
+        if entry.get("category") is None:
+            return "category tier: the lead has no interest category"
+        label = f"category tier ({entry['category']!r})"
+    else:
+        label = "ALL tier"
+    if not entry.get("assignments"):
+        return f"{label}: no assignments"
     candidates = entry.get("candidates") or []
     found = ", ".join(candidates) if candidates else "no candidate"
-    return f"{label}: {entry.get('assignments', 0)} assignments, {found}"
+    return f"{label}: {entry['assignments']} assignments, {found}"
 
 
 def _condition(failed: Entry) -> str:

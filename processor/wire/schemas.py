@@ -28,7 +28,7 @@ from fastavro.types import NamedSchemas, Schema
 NAMESPACE = "io.leadrouter"
 """The Avro namespace of every lead-router type."""
 
-SchemaName = Literal["LeadSubmitted", "LeadDelivery", "RoutingDecision", "Geo"]
+SchemaName = Literal["LeadSubmitted", "LeadDelivery", "RoutingDecision", "Geo", "DeliveryReceipt"]
 """The record types lead-router reads and writes, by their names in ``NAMESPACE``."""
 
 SCHEMA_NAMES: tuple[SchemaName, ...] = get_args(SchemaName)

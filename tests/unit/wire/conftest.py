@@ -95,6 +95,8 @@ DELIVERY: dict[str, Any] = {
     "routed_at": ROUTED_AT,
     "geo": GEO,
     "lead": LEAD,
+    "payload": '{"delivery_id":"0b0f1a52-3c1e-5d0e-9b3a-1f2e3d4c5b6a","lead":{}}',
+    "content_type": "application/json",
 }
 
 DECISION: dict[str, Any] = {
@@ -121,11 +123,24 @@ DECISION: dict[str, Any] = {
     "decided_at": ROUTED_AT,
 }
 
+RECEIPT: dict[str, Any] = {
+    "delivery_id": "0b0f1a52-3c1e-5d0e-9b3a-1f2e3d4c5b6a",
+    "lead_id": "lead-0001",
+    "partner": "crm-east",
+    "status": "delivered",
+    "at": ROUTED_AT,
+    "detail": "https://crm.example/hook: HTTP 200",
+    "price": 40.0,
+    "currency": "USD",
+    "attempts": 1,
+}
+
 RECORDS: dict[SchemaName, dict[str, Any]] = {
     "LeadSubmitted": LEAD,
     "LeadDelivery": DELIVERY,
     "RoutingDecision": DECISION,
     "Geo": GEO,
+    "DeliveryReceipt": RECEIPT,
 }
 
 

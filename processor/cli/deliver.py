@@ -1,0 +1,74 @@
+"""``lead-router deliver --partner ID``: the reference delivery worker for one partner."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+from types import FrameType
+
+from confluent_kafka import KafkaException
+
+from processor.cli.options import add_settings_flags, settings_from_args
+from processor.delivery import Worker
+from processor.errors import ServiceUnavailable
+
+EPILOG = """\
+The worker reads the partner's delivery topic (<delivery topic prefix><partner>, read_committed)
+and sends each delivery's payload, as lead-router rendered it in the partner's format, to every
+destination the partner has in the rules:
+
+  https://..., http://...   POST; the delivery id is in the Idempotency-Key header
+  mailto:...                a plain-text mail through --smtp-host and --smtp-port
+  file:///abs/folder        one file per delivery, <delivery id>.<xml|json|txt>
+  file://rel/folder         the same, in a folder under --deliveries-dir
+
+Temporary failures (timeouts, HTTP 429 and 5xx, SMTP 4xx) are retried --delivery-attempts times
+with a backoff that starts at --delivery-backoff-ms and doubles. Each delivery then gets one
+DeliveryReceipt (delivered, failed or rejected) on --receipts-topic, committed in one Kafka
+transaction with the consumed offset. A delivery id that has a delivered receipt is never sent
+again, also after a restart. SIGTERM or Ctrl-C stops after the delivery in hand. docs/delivery.md
+explains the guarantees and their limits.
+
+examples:
+  lead-router deliver --partner crm-east --bootstrap-servers kafka:9092 --smtp-host mail.internal
+  lead-router deliver --partner metro-boston --deliveries-dir /srv/leads   # file://deliveries/...
+  lead-router receipts --partner crm-east                                   # what it delivered
+"""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "deliver",
+        help="run a delivery worker: send one partner's leads to its destinations",
+        description="Delivers one partner's leads to its destinations (HTTP POST, mail, files), "
+        "each delivery once, and publishes a receipt for every delivery.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--partner", required=True, metavar="ID", help="the partner whose leads to deliver"
+    )
+    add_settings_flags(parser)
+    parser.set_defaults(handler=_deliver)
+
+
+def _deliver(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    worker = Worker(settings, args.partner)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        worker.run()
+    except KafkaException as error:
+        raise ServiceUnavailable(
+            f"Kafka at {settings.bootstrap_servers}: {error.args[0].str()}"
+        ) from None
+    return 0

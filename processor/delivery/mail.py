@@ -1,0 +1,80 @@
+"""``mailto:`` destinations: the payload as the body of a plain-text mail through one SMTP server.
+
+ADF-reading CRMs and people alike read the body, so every format goes in it as ``text/plain``
+(UTF-8). The mail's ``Message-ID`` is made from the delivery id, and ``X-Lead-Router-Delivery-Id``
+carries it, so that a mailbox rule or a CRM can drop a repeat. ``mailto:a@x.example,b@y.example``
+sends one mail to both; a ``subject`` in the URI replaces the default subject.
+
+SMTP replies in the 5xx range refuse the delivery (an unknown mailbox, a message refused); 4xx
+replies and connection problems are temporary and retried.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from processor.delivery.outcome import Refused, Unavailable
+from processor.delivery.parcel import Parcel
+from processor.settings import Settings
+
+
+class MailDestination:
+    def __init__(self, uri: str, settings: Settings) -> None:
+        parts = urlsplit(uri)
+        self._recipients = [unquote(address) for address in parts.path.split(",") if address]
+        if not self._recipients:
+            raise Refused("a mailto: destination without an address")
+        self._subject = parse_qs(parts.query).get("subject", [None])[0]
+        self._settings = settings
+
+    def send(self, parcel: Parcel) -> str:
+        settings = self._settings
+        try:
+            message = self._message(parcel)
+        except ValueError:  # a line break in an address or the subject, and the like
+            raise Refused("cannot write the mail: an address or the subject is not valid") from None
+        try:
+            with smtplib.SMTP(
+                settings.smtp_host,
+                settings.smtp_port,
+                timeout=settings.delivery_timeout_ms / 1000,
+            ) as smtp:
+                if settings.smtp_starttls:
+                    smtp.starttls(context=ssl.create_default_context())
+                if settings.smtp_username:
+                    password = settings.smtp_password
+                    smtp.login(
+                        settings.smtp_username, password.get_secret_value() if password else ""
+                    )
+                refused = smtp.send_message(message)
+        except smtplib.SMTPRecipientsRefused as error:
+            raise _reply_error(min(code for code, _ in error.recipients.values())) from None
+        except smtplib.SMTPResponseException as error:
+            raise _reply_error(error.smtp_code) from None
+        except (smtplib.SMTPException, OSError) as error:
+            raise Unavailable(f"no answer: {type(error).__name__}: {error}") from None
+        if refused:  # some recipients took it: a 4xx for the others sends to all of them again
+            raise _reply_error(min(code for code, _ in refused.values()))
+        return "SMTP 250"
+
+    def _message(self, parcel: Parcel) -> EmailMessage:
+        message = EmailMessage()
+        message["From"] = self._settings.smtp_from
+        message["To"] = ", ".join(self._recipients)
+        message["Subject"] = self._subject or parcel.subject
+        message["Date"] = formatdate(usegmt=True)
+        message["Message-ID"] = f"<{parcel.delivery_id}@lead-router>"
+        message["X-Lead-Router-Delivery-Id"] = parcel.delivery_id
+        message["X-Lead-Router-Lead-Id"] = parcel.lead_id
+        message.set_content(parcel.payload, subtype="plain", charset="utf-8")
+        return message
+
+
+def _reply_error(code: int) -> Refused | Unavailable:
+    """A 5xx reply refuses for good; anything lower (4xx) asks to try again later."""
+    answer = f"SMTP {code}"
+    return Refused(answer) if code >= 500 else Unavailable(answer)

@@ -1,0 +1,172 @@
+"""Local destinations for delivery tests: an HTTP endpoint and an SMTP server on 127.0.0.1.
+
+Each records what it received and answers as the test scripts it: a status per request for the
+endpoint (503 twice, then 200), a reply code per recipient for the mail server. Tests wait for
+what they expect with deadlines, never with sleeps.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, cast
+
+from aiosmtpd.controller import Controller
+
+DEADLINE_S = 60.0
+
+
+@dataclass(frozen=True)
+class Request:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Endpoint:
+    """An HTTP server that records every POST and answers each path from its script."""
+
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        self._scripts: dict[str, list[int]] = {}
+        self._always: dict[str, int] = {}
+        self._held = threading.Event()
+        self._held.set()
+        self._lock = threading.Lock()
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                endpoint._held.wait(DEADLINE_S)
+                status = endpoint._record(Request(self.path, dict(self.headers), body))
+                self.send_response(status)
+                if status in (301, 302, 307, 308):
+                    self.send_header("Location", "/elsewhere")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # the tests say what matters
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
+
+    def answer(self, path: str, *statuses: int, then: int = 200) -> None:
+        """Answer requests to ``path`` with ``statuses`` in turn, and ``then`` after them."""
+        with self._lock:
+            self._scripts[path] = list(statuses)
+            self._always[path] = then
+
+    def hold(self) -> None:
+        """Keep requests waiting (up to a minute) until :meth:`release`."""
+        self._held.clear()
+
+    def release(self) -> None:
+        self._held.set()
+
+    def to(self, path: str) -> list[Request]:
+        with self._lock:
+            return [request for request in self.requests if request.path == path]
+
+    def wait_for(self, path: str, count: int) -> list[Request]:
+        deadline = time.monotonic() + DEADLINE_S
+        while len(self.to(path)) < count:
+            assert time.monotonic() < deadline, f"{path}: {len(self.to(path))} of {count} requests"
+            time.sleep(0.05)
+        return self.to(path)
+
+    def _record(self, request: Request) -> int:
+        with self._lock:
+            self.requests.append(request)
+            script = self._scripts.get(request.path)
+            if script:
+                return script.pop(0)
+            return self._always.get(request.path, 200)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self.release()
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class Mailbox:
+    """An SMTP server that keeps every mail it accepts; ``refuse`` scripts recipient replies."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.refuse: dict[str, str] = {}
+        mailbox = self
+
+        class Handler:
+            async def handle_RCPT(
+                self, server: Any, session: Any, envelope: Any, address: str, options: Any
+            ) -> str:
+                reply = mailbox.refuse.get(address)
+                if reply:
+                    return reply
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+                mailbox.messages.append(cast(EmailMessage, message))
+                return "250 OK"
+
+        self.port = free_port()
+        self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+
+    def wait_for(self, count: int) -> list[EmailMessage]:
+        deadline = time.monotonic() + DEADLINE_S
+        while len(self.messages) < count:
+            assert time.monotonic() < deadline, f"{len(self.messages)} of {count} mails"
+            time.sleep(0.05)
+        return self.messages
+
+    def start(self) -> None:
+        self._controller.start()
+
+    def close(self) -> None:
+        self._controller.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def endpoint() -> Iterator[Endpoint]:
+    server = Endpoint()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@contextmanager
+def mailbox() -> Iterator[Mailbox]:
+    server = Mailbox()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()

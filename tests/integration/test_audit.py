@@ -1,0 +1,175 @@
+"""The distribution log on a real broker: ``audit show`` explains a lead, ``audit tail`` follows."""
+
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
+
+import pytest
+from streamkit import apply_rules, publish, reading, running, settings_env
+
+from processor.cli import main
+from processor.settings import Settings
+from processor.stream.topics import Topics
+from processor.wire import Codec, lead_from_json
+
+pytestmark = pytest.mark.integration
+
+DEADLINE_S = 60.0
+
+RULES = """
+partners:
+  - {id: service-desk, name: Service Desk, format: text, destinations: ["file:///dev/null"]}
+  - {id: sales, format: adf_xml, destinations: ["file:///dev/null"]}
+profiles:
+  - id: dealer
+    sources: [dealer-web]
+    base_price: 10
+    currency: USD
+    assignments:
+      - {id: service, partner: service-desk, category: Service, price: 15}
+      - id: ny-sales
+        partner: sales
+        category: ALL
+        filter: [[{field: address.state, op: equals, value: NY}]]
+"""
+
+
+def lead(lead_id: str, category: str | None, state: str | None, site: str = "dealer-web") -> Any:
+    return {
+        "lead_id": lead_id,
+        "submitted_at": "2026-11-20T10:00:00Z",
+        "site_id": site,
+        "interest_category": category,
+        "address": {"state": state},
+    }
+
+
+def flags(settings: Settings) -> list[str]:
+    return [
+        "--bootstrap-servers",
+        settings.bootstrap_servers,
+        "--audit-topic",
+        settings.audit_topic,
+    ]
+
+
+def test_audit_show_explains_every_decision_for_a_lead_newest_last(
+    stream_settings: Settings, capsys: Any
+) -> None:
+    settings = stream_settings
+    apply_rules(settings, RULES)
+    invalid = Codec().encode(
+        settings.input_topic,
+        "LeadSubmitted",
+        {**lead_from_json(lead("broken", None, None)), "site_id": " "},
+    )
+    # "twice" is published twice, as an upstream retry would: first for service, then for sales.
+    publish(
+        settings,
+        [
+            lead("twice", "Service", None),
+            lead("nowhere", None, None, site="elsewhere"),
+            invalid,
+            lead("twice", "New Models", "NY"),
+        ],
+    )
+    with reading(settings, settings.audit_topic, "RoutingDecision") as audit, running(settings):
+        audit.wait_for(4)
+
+    assert main(["audit", "show", "twice", *flags(settings)]) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("lead twice was decided 2 times (published more than once)")
+    first = shown.index("lead twice: routed to service-desk at 15.00 USD (assignment service)")
+    second = shown.index("lead twice: routed to sales at 10.00 USD (assignment ny-sales)")
+    assert first < second  # newest last
+    assert "by rules version 1; input" in shown
+    assert "  - profile dealer: site_id 'dealer-web' is one of its sources" in shown
+    assert "  - assignment ny-sales -> sales matched" in shown
+
+    assert main(["audit", "show", "twice", "--format", "json", *flags(settings)]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["deliveries"][0]["partner"] for r in records] == ["service-desk", "sales"]
+    assert records[0]["decided_at"] <= records[1]["decided_at"]
+    assert isinstance(records[0]["trace"], list) and records[0]["trace"][0]["step"] == "profile"
+
+    assert main(["audit", "show", "nowhere", *flags(settings)]) == 0
+    assert "lead nowhere: unroutable" in capsys.readouterr().out
+
+    assert main(["audit", "show", "broken", *flags(settings)]) == 0
+    explained = capsys.readouterr().out
+    assert "lead broken: rejected (invalid-lead: site_id" in explained
+    assert "before routing" in explained
+
+
+def test_audit_show_of_a_lead_never_seen_exits_1(stream_settings: Settings, capsys: Any) -> None:
+    assert main(["audit", "show", "ghost", *flags(stream_settings)]) == 1
+    assert f"no decision for lead 'ghost' on {stream_settings.audit_topic}" in (
+        capsys.readouterr().err
+    )
+
+
+@contextmanager
+def tail(settings: Settings, output: str) -> Iterator[queue.Queue[str]]:
+    """``lead-router audit tail`` as a process, once it follows; its output lines in a queue.
+
+    On exit it gets SIGINT, as from Ctrl-C, and must end with 0."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "processor", "audit", "tail", "--format", output],
+        env=settings_env(settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        following = _lines(process.stderr).get(timeout=DEADLINE_S)
+        assert following == f"following {settings.audit_topic}; Ctrl-C stops"
+        yield _lines(process.stdout)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 0
+    finally:
+        process.kill()
+        process.wait(30)
+
+
+def _lines(stream: IO[str]) -> queue.Queue[str]:
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line.rstrip("\n"))
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def take(lines: queue.Queue[str], count: int) -> list[str]:
+    deadline = time.monotonic() + DEADLINE_S
+    return [lines.get(timeout=max(0.1, deadline - time.monotonic())) for _ in range(count)]
+
+
+def test_audit_tail_follows_decisions_as_they_are_committed(stream_settings: Settings) -> None:
+    settings = stream_settings
+    apply_rules(settings, RULES)
+    Topics(settings).ensure_base()
+    publish(settings, [lead("before", "Service", None)])
+    with reading(settings, settings.audit_topic, "RoutingDecision") as audit, running(settings):
+        audit.wait_for(1)  # decided before the tails start: they must not show it
+        with tail(settings, "json") as as_json, tail(settings, "text") as as_text:
+            publish(settings, [lead("a", "Service", None), lead("b", None, "NY")])
+            records = [json.loads(line) for line in take(as_json, 2)]
+            texts = take(as_text, 2)
+
+    assert [r["lead_id"] for r in records] == ["a", "b"]
+    assert [r["deliveries"][0]["partner"] for r in records] == ["service-desk", "sales"]
+    assert texts[0].endswith("  a  routed      service-desk 15.00 USD")
+    assert texts[1].endswith("  b  routed      sales 10.00 USD")

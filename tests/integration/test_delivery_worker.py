@@ -1,0 +1,352 @@
+"""The delivery worker on a real broker: destinations, retries, receipts, and each id once."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import pytest
+import xmlschema
+from confluent_kafka import Consumer, Producer, TopicPartition
+from deliverykit import Endpoint, Mailbox, endpoint, mailbox
+from streamkit import apply_rules, publish, running, settings_env
+
+from processor.cli import main
+from processor.delivery import Worker, read_receipts
+from processor.formats import Facts, render
+from processor.pipeline import delivery_id
+from processor.settings import Settings
+from processor.stream.topics import Topics
+from processor.wire import Codec
+
+pytestmark = pytest.mark.integration
+
+DEADLINE_S = 60.0
+
+
+@pytest.fixture
+def http() -> Iterator[Endpoint]:
+    with endpoint() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp() -> Iterator[Mailbox]:
+    with mailbox() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(stream_settings: Settings, unique: str, tmp_path: Path, smtp: Mailbox) -> Settings:
+    return stream_settings.model_copy(
+        update={
+            "receipts_topic": f"receipts-{unique}",
+            "deliveries_dir": tmp_path,
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp.port,
+            "delivery_attempts": 4,
+            "delivery_backoff_ms": 20,
+            "delivery_timeout_ms": 5000,
+        }
+    )
+
+
+@contextmanager
+def working(settings: Settings, partner: str) -> Iterator[Worker]:
+    """A worker in a thread; stopped on exit, its error raised."""
+    worker = Worker(settings, partner)
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            worker.run()
+        except BaseException as error:
+            failure.append(error)
+
+    thread = threading.Thread(target=target, name=f"deliver-{partner}", daemon=True)
+    thread.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        thread.join(60)
+        if failure:
+            raise failure[0]
+        assert not thread.is_alive(), "the worker did not stop"
+
+
+def receipts(settings: Settings, count: int) -> list[dict[str, Any]]:
+    """The receipts, once there are at least ``count``."""
+    deadline = time.monotonic() + DEADLINE_S
+    while len(found := read_receipts(settings)) < count:
+        assert time.monotonic() < deadline, f"{len(found)} of {count} receipts"
+        time.sleep(0.1)
+    return found
+
+
+def committed(settings: Settings, worker: Worker) -> int:
+    """The offset the worker's group has committed on partition 0 of its topic."""
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": worker.group})
+    try:
+        [position] = consumer.committed([TopicPartition(worker.topic, 0)], timeout=10)
+    finally:
+        consumer.close()
+    return int(position.offset)
+
+
+def wait_committed(settings: Settings, worker: Worker, offset: int) -> None:
+    """Waits until the worker has moved past ``offset`` records (delivered or skipped)."""
+    deadline = time.monotonic() + DEADLINE_S
+    while committed(settings, worker) < offset:
+        assert time.monotonic() < deadline, f"the worker never committed offset {offset}"
+        time.sleep(0.1)
+
+
+def delivery(lead_id: str, partner: str, destinations: Sequence[str]) -> dict[str, Any]:
+    """A LeadDelivery record as the processor writes it, payload rendered as json."""
+    lead = {
+        "lead_id": lead_id,
+        "submitted_at": datetime(2026, 11, 20, 10, 0, tzinfo=UTC),
+        "site_id": "web",
+        **dict.fromkeys(
+            ("interest_category", "offer_id", "contact", "address", "visitor", "vehicle"), None
+        ),
+        "fields": None,
+        "comments": None,
+    }
+    record: dict[str, Any] = {
+        "delivery_id": delivery_id(lead_id, partner),
+        "lead_id": lead_id,
+        "profile": "web",
+        "partner": partner,
+        "partner_name": None,
+        "assignment": "a",
+        "tier": "all",
+        "price": 12.5,
+        "currency": "EUR",
+        "distance_km": None,
+        "format": "json",
+        "destinations": list(destinations),
+        "rules_version": "1",
+        "routed_at": datetime(2026, 11, 20, 10, 0, 1, tzinfo=UTC),
+        "geo": None,
+        "lead": lead,
+    }
+    record["payload"], record["content_type"] = render("json", lead, Facts.of(record))
+    return record
+
+
+def publish_deliveries(settings: Settings, records: Sequence[dict[str, Any]]) -> None:
+    """Writes LeadDelivery records to their partners' topics, as the processor would."""
+    Topics(settings).ensure_deliveries({record["partner"] for record in records})
+    codec = Codec()
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    for record in records:
+        topic = settings.delivery_topic(record["partner"])
+        value = codec.encode(topic, "LeadDelivery", record)
+        producer.produce(topic, key=record["lead_id"].encode(), value=value)
+    assert producer.flush(30) == 0
+
+
+def flags(settings: Settings) -> list[str]:
+    return [
+        "--bootstrap-servers",
+        settings.bootstrap_servers,
+        "--receipts-topic",
+        settings.receipts_topic,
+    ]
+
+
+RULES = """
+partners:
+  - id: east
+    name: East & <Sons> Motors
+    format: adf_xml
+    destinations: ["{hook}", "mailto:leads@east.example", "file://deliveries/east"]
+profiles:
+  - id: web
+    sources: [web]
+    base_price: 25
+    currency: USD
+    assignments:
+      - {{id: everything, partner: east}}
+"""
+
+LEADS: list[dict[str, Any]] = [
+    {
+        "lead_id": "full",
+        "submitted_at": "2026-11-20T10:00:00Z",
+        "site_id": "web",
+        "interest_category": "Used Vehicles",
+        "contact": {"first_name": "Zoë & Co", "last_name": "<O'Brien>", "email": "z@example.com"},
+        "address": {"street": "1 Main St", "city": "München", "country": "DE"},
+        "vehicle": {"year": 2022, "make": "Škoda", "model": "Octavia", "condition": "used"},
+        "fields": {"ssn": "enc:AbCd=="},
+        "comments": "Call after 5pm <please> & thanks",
+    },
+    {"lead_id": "bare", "submitted_at": "2026-11-20T10:00:01Z", "site_id": "web"},
+    {
+        "lead_id": "phone-only",
+        "submitted_at": "2026-11-20T10:00:02Z",
+        "site_id": "web",
+        "contact": {"phone": "+15551234567"},
+    },
+]
+
+
+def test_the_worker_delivers_to_http_mail_and_files_and_receipts_show_it(
+    settings: Settings, http: Endpoint, smtp: Mailbox, tmp_path: Path, capsys: Any
+) -> None:
+    apply_rules(settings, RULES.format(hook=http.url("/hook")))
+    publish(settings, LEADS)
+    with running(settings), working(settings, "east"):
+        found = receipts(settings, len(LEADS))
+
+    ids = {delivery_id(lead["lead_id"], "east"): lead["lead_id"] for lead in LEADS}
+    assert {r["delivery_id"]: r["lead_id"] for r in found} == ids
+    assert {
+        (r["status"], r["partner"], r["price"], r["currency"], r["attempts"]) for r in found
+    } == {("delivered", "east", 25.0, "USD", 1)}
+
+    schema = xmlschema.XMLSchema(str(files("processor.formats") / "adf.xsd"))
+    posted = http.to("/hook")
+    assert sorted(r.headers["Idempotency-Key"] for r in posted) == sorted(ids)
+    for request in posted:
+        schema.validate(request.body)
+    by_key = {r.headers["Idempotency-Key"]: ET.fromstring(r.body) for r in posted}
+    full = by_key[delivery_id("full", "east")]
+    assert [n.text for n in full.findall("prospect/customer/contact/name")] == [
+        "Zoë & Co",
+        "<O'Brien>",
+    ]
+    assert full.findtext("prospect/vendor/vendorname") == "East & <Sons> Motors"
+    assert full.find("prospect/vehicle[@status='used']") is not None
+
+    mails = smtp.wait_for(len(LEADS))
+    assert sorted(m["X-Lead-Router-Delivery-Id"] for m in mails) == sorted(ids)
+    files_written = sorted(p.name for p in (tmp_path / "deliveries" / "east").iterdir())
+    assert files_written == sorted(f"{ident}.xml" for ident in ids)
+
+    assert main(["receipts", "--format", "json", *flags(settings)]) == 0
+    shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(r["lead_id"] for r in shown) == sorted(ids.values())
+    assert {r["status"] for r in shown} == {"delivered"}
+    assert main(["receipts", "--lead", "bare", *flags(settings)]) == 0
+    table = capsys.readouterr().out
+    assert "bare" in table and "full" not in table
+    assert "1 delivery: 1 delivered, earning 25.00 USD" in table
+    assert main(["receipts", "--partner", "west", *flags(settings)]) == 0
+    assert capsys.readouterr().out.strip() == "no receipts match"
+
+
+def test_a_failing_endpoint_is_retried_and_a_refusing_one_rejected(
+    settings: Settings, http: Endpoint, capsys: Any
+) -> None:
+    http.answer("/flaky", 503, 503)
+    http.answer("/refuse", then=400)
+    http.answer("/down", then=503)
+    records = [
+        delivery("flaky", "p", [http.url("/flaky")]),
+        delivery("refused", "p", [http.url("/refuse")]),
+        delivery("down", "p", [http.url("/down")]),
+    ]
+    publish_deliveries(settings, records)
+    with working(settings, "p"):
+        found = {r["lead_id"]: r for r in receipts(settings, 3)}
+
+    assert (found["flaky"]["status"], found["flaky"]["attempts"]) == ("delivered", 3)
+    assert len(http.to("/flaky")) == 3
+    assert (found["refused"]["status"], found["refused"]["attempts"]) == ("rejected", 1)
+    assert "HTTP 400" in found["refused"]["detail"]
+    assert (found["down"]["status"], found["down"]["attempts"]) == ("failed", 4)
+    assert found["down"]["detail"] == f"{http.url('/down')}: HTTP 503 after 4 tries"
+
+    assert main(["receipts", "--status", "failed", "--format", "json", *flags(settings)]) == 0
+    shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["lead_id"] for r in shown] == ["down"]
+
+
+def test_each_delivery_id_is_delivered_once_across_restarts(
+    settings: Settings, http: Endpoint
+) -> None:
+    hook = [http.url("/hook")]
+    one, two, three = (delivery(lead, "p", hook) for lead in ("one", "two", "three"))
+    publish_deliveries(settings, [one, two, one])  # "one" was published twice upstream
+    with working(settings, "p") as worker:
+        wait_committed(settings, worker, 3)
+    publish_deliveries(settings, [two, three])
+    with working(settings, "p") as worker:  # a restart: the committed offset, then the memory
+        wait_committed(settings, worker, 5)
+    # A worker in a new group starts at the topic's beginning: only the receipts stop it.
+    fresh = settings.model_copy(update={"group_id": f"{settings.group_id}-new"})
+    with working(fresh, "p") as worker:
+        wait_committed(fresh, worker, 5)
+
+    sent = Counter(r.headers["Idempotency-Key"] for r in http.to("/hook"))
+    assert sent == {one["delivery_id"]: 1, two["delivery_id"]: 1, three["delivery_id"]: 1}
+    assert sorted(r["lead_id"] for r in read_receipts(settings)) == ["one", "three", "two"]
+
+
+class Crash(Exception):
+    """The worker dies after sending and before its transaction commits."""
+
+
+def test_a_crash_between_sending_and_recording_repeats_that_delivery_once(
+    settings: Settings, http: Endpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = delivery("one", "p", [http.url("/hook")])
+    publish_deliveries(settings, [record])
+
+    def crash(self: Worker, message: object, receipt: object) -> None:
+        raise Crash
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Worker, "_record", crash)
+        with pytest.raises(Crash), working(settings, "p"):
+            http.wait_for("/hook", 1)
+    assert read_receipts(settings) == []
+
+    with working(settings, "p") as worker:
+        wait_committed(settings, worker, 1)
+    # The documented window: sent again once, with the same key, so the endpoint can drop it.
+    keys = [r.headers["Idempotency-Key"] for r in http.to("/hook")]
+    assert keys == [record["delivery_id"]] * 2
+    assert [r["status"] for r in read_receipts(settings)] == ["delivered"]
+
+
+def test_the_deliver_command_writes_files_and_stops_on_sigterm(
+    settings: Settings, tmp_path: Path
+) -> None:
+    record = delivery("one", "p", ["file://deliveries/p"])
+    publish_deliveries(settings, [record])
+    log = tmp_path / "deliver.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "processor", "deliver", "--partner", "p"],
+            env=settings_env(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        [receipt] = receipts(settings, 1)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0, log.read_text()
+    finally:
+        process.kill()
+        process.wait(30)
+    assert receipt["status"] == "delivered"
+    written = tmp_path / "deliveries" / "p" / f"{record['delivery_id']}.json"
+    assert json.loads(written.read_text("utf-8"))["delivery_id"] == record["delivery_id"]
+    assert "(lead one): delivered" in log.read_text()
