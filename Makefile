@@ -6,7 +6,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install lint test demo clean
+# Tools the operations checks in tests/ops need, built once from the Go module proxy into the cache
+# (outside the repository; LEAD_ROUTER_CACHE_DIR moves it): promtool for the alert rules, the
+# Docker Compose CLI plugin for `docker compose config`. Each version gets its own folder. Without
+# a `go` on the PATH, the Go toolchain itself comes from the module proxy (golang.org/toolchain).
+TOOLS := $(or $(LEAD_ROUTER_CACHE_DIR),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/lead-router)/tools
+GO_VERSION := 1.26.8
+GO_LOCAL := $(TOOLS)/go-$(GO_VERSION)/bin/go
+HOST_GO := $(shell command -v go 2>/dev/null)
+GO ?= $(or $(HOST_GO),$(GO_LOCAL))
+GO_NEEDED := $(if $(HOST_GO),,$(GO_LOCAL))
+PROMETHEUS_VERSION := 3.16.0
+PROMETHEUS_MODULE_VERSION := v0.316.0# Prometheus 3.16.0 as a Go module
+COMPOSE_VERSION := 5.6.0
+COMPOSE_MODULE := github.com/docker/compose/v5@v$(COMPOSE_VERSION)
+PROMTOOL := $(TOOLS)/prometheus-$(PROMETHEUS_VERSION)/promtool
+COMPOSE_DOCKER_CONFIG := $(TOOLS)/compose-$(COMPOSE_VERSION)
+COMPOSE_PLUGIN := $(COMPOSE_DOCKER_CONFIG)/cli-plugins/docker-compose
+
+.PHONY: install lint test demo clean tools
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lead-router needs Python 3.11 or newer")'
@@ -22,8 +40,30 @@ lint: install
 	$(BIN)/ruff format --check processor tests benchmarks
 	$(BIN)/mypy
 
-test: lint
-	$(BIN)/pytest
+test: lint tools
+	LEAD_ROUTER_PROMTOOL=$(PROMTOOL) LEAD_ROUTER_COMPOSE_DOCKER_CONFIG=$(COMPOSE_DOCKER_CONFIG) \
+		$(BIN)/pytest
+
+tools: $(PROMTOOL) $(COMPOSE_PLUGIN)
+
+$(GO_LOCAL):
+	$(PYTHON) tests/ops/gotoolchain.py $(GO_VERSION) $(TOOLS)/go-$(GO_VERSION)
+
+# Without the cloud service discoveries (not needed to check rules), which halves the build.
+# GOTOOLCHAIN=auto: an older host Go fetches the release the module asks for.
+$(PROMTOOL): | $(GO_NEEDED)
+	GOTOOLCHAIN=auto GOBIN=$(@D) $(GO) install -trimpath -tags remove_all_sd,enable_dns_sd \
+		-ldflags '-X github.com/prometheus/common/version.Version=$(PROMETHEUS_VERSION)' \
+		github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_MODULE_VERSION)
+
+# Built inside the downloaded module: its go.mod has exclude directives, which `go install` refuses.
+$(COMPOSE_PLUGIN): | $(GO_NEEDED)
+	@mkdir -p $(@D)
+	cd "$$(GOTOOLCHAIN=auto $(GO) mod download -json $(COMPOSE_MODULE) \
+			| $(PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')" \
+		&& GOTOOLCHAIN=auto $(GO) build -trimpath -o $@.tmp \
+			-ldflags '-X github.com/docker/compose/v5/internal.Version=v$(COMPOSE_VERSION)' ./cmd
+	mv $@.tmp $@
 
 # The IP database is optional for the demo: without it, visitors known only by IP stay unlocated.
 demo: install

@@ -1,0 +1,158 @@
+"""Every metric the dashboard and the alert rules name exists on a running processor's /metrics.
+
+The processor runs as a separate process (``lead-router run``) on the real broker, with its own
+topics; once the rules are in force it is scraped, and the names in the dashboard's queries and in
+the alert rules' expressions are looked up in what it exposes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from opskit import DEPLOY, REPO
+from prometheus_client.parser import text_string_to_metric_families
+
+pytestmark = pytest.mark.integration
+
+NAME = re.compile(r"\blead_router_[a-z0-9_]+")
+SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "summary": ("_count", "_sum", "_created"),
+}
+
+
+def dashboard_names() -> set[str]:
+    names: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("expr", "query", "definition") and isinstance(value, str):
+                    names.update(NAME.findall(value))
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(json.loads((DEPLOY / "grafana" / "dashboards" / "lead-router.json").read_text()))
+    return names
+
+
+def alert_names() -> set[str]:
+    groups = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())["groups"]
+    return {name for g in groups for rule in g["rules"] for name in NAME.findall(rule["expr"])}
+
+
+def exposed_names(text: str) -> set[str]:
+    names: set[str] = set()
+    for family in text_string_to_metric_families(text):
+        names.add(family.name)
+        names.update(family.name + suffix for suffix in SUFFIXES.get(family.type, ()))
+        names.update(sample.name for sample in family.samples)
+    return names
+
+
+def http_get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+    except (urllib.error.URLError, ConnectionError):
+        return 0, ""
+
+
+@pytest.fixture
+def processor_env(kafka_bootstrap: str, unique: str) -> dict[str, str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEAD_ROUTER_")}
+    env.update(
+        LEAD_ROUTER_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        LEAD_ROUTER_GROUP_ID=f"group-{unique}",
+        LEAD_ROUTER_TRANSACTIONAL_ID=f"tx-{unique}",
+        LEAD_ROUTER_INPUT_TOPIC=f"leads-{unique}",
+        LEAD_ROUTER_CONFIG_TOPIC=f"config-{unique}",
+        LEAD_ROUTER_AUDIT_TOPIC=f"audit-{unique}",
+        LEAD_ROUTER_UNROUTABLE_TOPIC=f"unroutable-{unique}",
+        LEAD_ROUTER_DLQ_TOPIC=f"dlq-{unique}",
+        LEAD_ROUTER_DELIVERY_TOPIC_PREFIX=f"deliveries-{unique}.",
+        LEAD_ROUTER_STATE_TOPIC=f"rotation-{unique}",
+        LEAD_ROUTER_TOPIC_PARTITIONS="1",
+        LEAD_ROUTER_COMMIT_INTERVAL_MS="100",
+        LEAD_ROUTER_METRICS_PORT=str(port),
+    )
+    return env
+
+
+@pytest.fixture
+def metrics_url(processor_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    """The /metrics address of a running processor whose rules are in force."""
+    base = f"http://127.0.0.1:{processor_env['LEAD_ROUTER_METRICS_PORT']}"
+    log = tmp_path / "processor.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "processor", "run"],
+            env=processor_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        rules = REPO / "processor" / "demo" / "rules.yaml"
+        applied = subprocess.run(
+            [sys.executable, "-m", "processor", "rules", "apply", str(rules)],
+            env=processor_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        deadline = time.monotonic() + 120
+        while http_get(f"{base}/readyz")[0] != 200:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "never ready:\n" + log.read_text()
+            time.sleep(0.2)
+        yield f"{base}/metrics"
+    finally:
+        process.terminate()
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_the_dashboard_and_alerts_name_metrics() -> None:
+    # The extraction finds the names it should; an empty set would make the check below vacuous.
+    assert {"lead_router_outcomes_total", "lead_router_consumer_lag"} <= dashboard_names()
+    assert {"lead_router_rules_refused_total", "lead_router_transactions_total"} <= alert_names()
+    assert exposed_names("# TYPE a counter\na_total 1\n") >= {"a", "a_total"}
+    assert "lead_router_nonexistent_total" not in exposed_names("# TYPE a counter\na_total 1\n")
+
+
+def test_every_metric_named_in_the_dashboard_and_alerts_exists(metrics_url: str) -> None:
+    status, text = http_get(metrics_url)
+    assert status == 200
+    exposed = exposed_names(text)
+    assert "lead_router_ready" in exposed
+    missing = {
+        "dashboard": sorted(dashboard_names() - exposed),
+        "alert rules": sorted(alert_names() - exposed),
+    }
+    assert missing == {"dashboard": [], "alert rules": []}
