@@ -58,6 +58,7 @@ def test_the_stack_has_its_services(stack: dict[str, Any]) -> None:
         "schema-registry",
         "rules",
         "lead-router",
+        "deliver-metro-manhattan",
         "prometheus",
         "grafana",
     }
