@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from processor.localkafka import EmbeddedKafka
+from processor.settings import Settings
 
 
 def _docker_answers() -> bool:
@@ -46,3 +47,24 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def unique() -> str:
     """A fresh suffix for topic and group names, so tests sharing one broker never meet."""
     return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def stream_settings(kafka_bootstrap: str, unique: str) -> Settings:
+    """Settings of a processor on the test broker with topics and group of its own."""
+    return Settings(
+        bootstrap_servers=kafka_bootstrap,
+        group_id=f"group-{unique}",
+        transactional_id=f"tx-{unique}",
+        input_topic=f"leads-{unique}",
+        config_topic=f"config-{unique}",
+        audit_topic=f"audit-{unique}",
+        unroutable_topic=f"unroutable-{unique}",
+        dlq_topic=f"dlq-{unique}",
+        delivery_topic_prefix=f"deliveries-{unique}.",
+        state_topic=f"rotation-{unique}",
+        metrics_port=0,
+        commit_interval_ms=100,
+        batch_size=200,
+        topic_partitions=1,
+    )

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from processor.settings import Settings
-
 # The stream helpers (streamkit) of the integration tests run the processor on the test broker.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
@@ -62,24 +60,3 @@ def compose_command(compose_env: dict[str, str]) -> list[str]:
     if docker:
         return [docker, "compose"]
     return [str(Path(compose_env["DOCKER_CONFIG"]) / "cli-plugins" / "docker-compose")]
-
-
-@pytest.fixture
-def stream_settings(kafka_bootstrap: str, unique: str) -> Settings:
-    """Settings of a processor on the test broker with topics and group of its own."""
-    return Settings(
-        bootstrap_servers=kafka_bootstrap,
-        group_id=f"group-{unique}",
-        transactional_id=f"tx-{unique}",
-        input_topic=f"leads-{unique}",
-        config_topic=f"config-{unique}",
-        audit_topic=f"audit-{unique}",
-        unroutable_topic=f"unroutable-{unique}",
-        dlq_topic=f"dlq-{unique}",
-        delivery_topic_prefix=f"deliveries-{unique}.",
-        state_topic=f"rotation-{unique}",
-        metrics_port=0,
-        commit_interval_ms=100,
-        batch_size=200,
-        topic_partitions=1,
-    )
