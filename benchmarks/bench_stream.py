@@ -101,11 +101,12 @@ def rate(stamps: list[float]) -> float:
     return (len(stamps) - 1) / span if span > 0 else float("inf")
 
 
-def passthrough(bootstrap: str, topic: str, count: int, batch: int, interval: float) -> None:
-    """Copies ``count`` records from ``topic`` with the same transactional pattern."""
+def passthrough(settings: Settings, count: int) -> None:
+    """Copies ``count`` input records with the processor's transactional pattern and settings."""
+    batch, interval = settings.batch_size, settings.commit_interval_ms / 1000
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            "bootstrap.servers": settings.bootstrap_servers,
             "group.id": "bench-passthrough",
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
@@ -113,10 +114,10 @@ def passthrough(bootstrap: str, topic: str, count: int, batch: int, interval: fl
         }
     )
     producer = Producer(
-        {"bootstrap.servers": bootstrap, "transactional.id": "bench-passthrough", "linger.ms": 5}
+        settings.transactional_producer_config("bench-passthrough") | {"linger.ms": 5}
     )
     producer.init_transactions(30)
-    consumer.subscribe([topic])
+    consumer.subscribe([settings.input_topic])
     done = pending = 0
     started = 0.0
     while done < count:
@@ -188,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--assignments", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=1000, help="offered load for the latency run")
     parser.add_argument("--latency-leads", type=int, default=5000)
+    parser.add_argument("--batch-size", type=int, default=Settings().batch_size)
+    parser.add_argument("--commit-interval-ms", type=int, default=Settings().commit_interval_ms)
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as folder:
@@ -201,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             transactional_id="bench-processor",
             topic_partitions=1,
             metrics_port=0,
+            batch_size=args.batch_size,
+            commit_interval_ms=args.commit_interval_ms,
         )
         try:
             print(f"broker at {bootstrap}; preparing {args.leads} leads ...", file=sys.stderr)
@@ -213,13 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             produce_all(bootstrap, settings.input_topic, records)
 
             print("passthrough ...", file=sys.stderr)
-            passthrough(
-                bootstrap,
-                settings.input_topic,
-                args.leads,
-                settings.batch_size,
-                settings.commit_interval_ms / 1000,
-            )
+            passthrough(settings, args.leads)
             ceiling = rate(timestamps(bootstrap, PASSTHROUGH_TOPIC, args.leads))
 
             print("processor ...", file=sys.stderr)

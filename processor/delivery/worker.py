@@ -85,11 +85,9 @@ class Worker:
             }
         )
         self._producer = Producer(
-            client
-            | {
-                "transactional.id": f"{settings.transactional_id_or_default()}-deliver-{partner}",
-                "transaction.timeout.ms": settings.transaction_timeout_ms,
-            }
+            settings.transactional_producer_config(
+                f"{settings.transactional_id_or_default()}-deliver-{partner}"
+            )
         )
 
     def stop(self) -> None:

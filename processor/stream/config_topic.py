@@ -179,8 +179,8 @@ def publish_rules(
     version = str(int(previous) + 1) if str(previous).isdigit() else "1"
     digest = hashlib.sha256(_encode(wanted)).hexdigest()
     producer = Producer(
-        settings.kafka_client_config()
-        | {"transactional.id": f"{settings.group_id}-rules-apply", "linger.ms": 0}
+        settings.transactional_producer_config(f"{settings.group_id}-rules-apply")
+        | {"linger.ms": 0}
     )
     producer.init_transactions(timeout)
     producer.begin_transaction()

@@ -89,10 +89,8 @@ class Loop:
             }
         )
         self._producer = Producer(
-            client
+            settings.transactional_producer_config(settings.transactional_id_or_default())
             | {
-                "transactional.id": settings.transactional_id_or_default(),
-                "transaction.timeout.ms": settings.transaction_timeout_ms,
                 "linger.ms": 5,
                 "queue.buffering.max.messages": 1_000_000,
             }
