@@ -8,7 +8,6 @@ consumers: the stream loop hands it a record and a rules snapshot and produces w
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -19,6 +18,7 @@ from typing import Any, Protocol
 from processor import metrics
 from processor.formats import Facts, render
 from processor.geo.enrich import Enricher
+from processor.jsontext import dumps
 from processor.rules import Decision, RotationState, Snapshot, decide
 from processor.settings import Settings
 from processor.wire import Codec, DecodeError, WireError
@@ -99,14 +99,14 @@ class Pipeline:
     def process(self, message: InputRecord, snapshot: Snapshot, rotation: RotationState) -> Result:
         started = time.perf_counter()
         try:
-            lead = self._codec.decode(message.topic() or "", message.value() or b"")
+            lead, lead_body = self._codec.decode_lead(message.topic() or "", message.value() or b"")
         except DecodeError as error:
             if error.transient:
                 raise
             result = self._reject(message, error.reason, str(error), error.lead_id)
         else:
             try:
-                result = self._route(message, lead, snapshot, rotation)
+                result = self._route(message, lead, lead_body, snapshot, rotation)
             except WireError as error:
                 if error.transient:
                     raise
@@ -126,6 +126,7 @@ class Pipeline:
         self,
         message: InputRecord,
         lead: dict[str, Any],
+        lead_body: bytes | None,
         snapshot: Snapshot,
         rotation: RotationState,
     ) -> Result:
@@ -138,6 +139,7 @@ class Pipeline:
         deliveries: list[tuple[str, str, float, str]] = []
         summaries: list[dict[str, Any]] = []
         tier = decision.tier or ""
+        encoded = {"lead": lead_body} if lead_body is not None else None
         for delivery in decision.deliveries:
             ident = delivery_id(decision.lead_id, delivery.partner)
             partner = snapshot.partner(delivery.partner)
@@ -164,7 +166,7 @@ class Pipeline:
             record["payload"], record["content_type"] = render(
                 partner.format, lead, Facts.of(record)
             )
-            value = self._codec.encode(topic, "LeadDelivery", record)
+            value = self._codec.encode(topic, "LeadDelivery", record, encoded)
             records.append(OutputRecord(topic, key, value))
             deliveries.append((delivery.partner, tier, delivery.price, delivery.currency))
             summaries.append(
@@ -214,9 +216,7 @@ class Pipeline:
             "tier": decision.tier,
             "deliveries": deliveries,
             "geo": geo,
-            "trace": json.dumps(
-                decision.explain(self._settings.audit_trace_failures), separators=(",", ":")
-            ),
+            "trace": dumps(decision.explain(self._settings.audit_trace_failures)),
             "error": error,
             "rules_version": rules_version,
             "source": {

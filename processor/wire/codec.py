@@ -9,6 +9,13 @@ dictionary look-up and fastavro's own decoding.
 A writer schema fetched from the registry whose parsing canonical form is one of ours (what
 lead-router itself registers, or a publisher registering our ``.avsc`` file) is read with our
 parsed schema: same canonical form, same bytes, and our logical types.
+
+Encoding is on the hot path too, and a ``LeadDelivery`` carries the whole lead. A lead written with
+our schema is already Avro in the input record: ``decode_lead`` hands its body back, and ``encode``
+copies it into the delivery (``encoded``) instead of writing the lead's fields one by one again,
+which was two thirds of the cost of encoding a delivery. An Avro record's body is the bodies of
+its fields one after the other, so the fields around the copied one are written with record
+schemas of their own (``_Segments``).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from io import BytesIO
 from typing import Any, cast
 
 from confluent_kafka.schema_registry import SchemaRegistryClient
-from fastavro import schemaless_reader, schemaless_writer
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 from fastavro.types import Schema
 
@@ -55,6 +62,45 @@ class _Plan:
     writer: Schema
     reader: Schema | None
     body_start: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Segments:
+    """A record schema cut around fields whose bodies come already encoded.
+
+    ``parts`` alternates: a record schema of the fields up to the next encoded one (None when
+    there are none), then that field's name; the last part is the schema of the remaining fields.
+    """
+
+    parts: tuple[Schema | str | None, ...]
+
+    @classmethod
+    def of(cls, parsed: Schema, encoded: frozenset[str]) -> _Segments:
+        assert isinstance(parsed, dict)
+        named = parsed.get("__named_schemas", {})
+        parts: list[Schema | str | None] = []
+        run: list[Any] = []
+
+        def close_run() -> None:
+            segment = {"type": "record", "name": f"{parsed['name']}_{len(parts)}", "fields": run}
+            parts.append(parse_schema(segment, named_schemas=dict(named)) if run else None)
+
+        for spec in parsed["fields"]:
+            if spec["name"] in encoded:
+                close_run()
+                parts.append(spec["name"])
+                run = []
+            else:
+                run.append(spec)
+        close_run()
+        return cls(tuple(parts))
+
+    def write(self, sink: BytesIO, record: Mapping[str, Any], encoded: Mapping[str, bytes]) -> None:
+        for part in self.parts:
+            if isinstance(part, str):
+                sink.write(encoded[part])
+            elif part is not None:
+                schemaless_writer(sink, part, record)
 
 
 class Codec:
@@ -103,6 +149,7 @@ class Codec:
         self._plans: dict[Framing, dict[SchemaName, dict[int, _Plan]]] = {
             framing: {name: {} for name in SCHEMA_NAMES} for framing in Framing
         }
+        self._segments: dict[tuple[SchemaName, frozenset[str]], _Segments] = {}
 
     def decode(
         self, topic: str, data: bytes, schema: SchemaName = "LeadSubmitted"
@@ -112,6 +159,19 @@ class Codec:
         A ``LeadSubmitted`` is also checked against the contract (``validate_lead``): a lead
         without a lead id or a site id raises ``InvalidLead``. ``topic`` is named in messages.
         """
+        record, _ = self._decode(topic, data, schema)
+        if schema == "LeadSubmitted":
+            return validate_lead(record)
+        return record
+
+    def decode_lead(self, topic: str, data: bytes) -> tuple[dict[str, Any], bytes | None]:
+        """``decode`` of a ``LeadSubmitted``, with the record's Avro body when it was written
+        with our schema: what ``encode`` can copy as the ``lead`` of a delivery."""
+        record, plan = self._decode(topic, data, "LeadSubmitted")
+        lead = validate_lead(record)
+        return lead, data[plan.body_start :] if plan.reader is None else None
+
+    def _decode(self, topic: str, data: bytes, schema: SchemaName) -> tuple[dict[str, Any], _Plan]:
         framing, key = read_header(data)
         plan = self._plans[framing][schema].get(key)
         if plan is None:
@@ -125,25 +185,41 @@ class Codec:
         trailing = len(data) - source.tell()
         if trailing:
             raise DecodeError("invalid-avro", f"{trailing} bytes follow the {schema} record")
-        if schema == "LeadSubmitted":
-            return validate_lead(cast(dict[str, Any], record))
-        return cast(dict[str, Any], record)
+        return cast(dict[str, Any], record), plan
 
-    def encode(self, topic: str, schema: SchemaName, record: Mapping[str, Any]) -> bytes:
+    def encode(
+        self,
+        topic: str,
+        schema: SchemaName,
+        record: Mapping[str, Any],
+        encoded: Mapping[str, bytes] | None = None,
+    ) -> bytes:
         """``record`` as ``schema`` for ``topic``, framed for the registry when one is configured.
 
+        ``encoded`` gives fields whose Avro bodies are known (the ``lead`` of a delivery, from
+        ``decode_lead``): they are copied as they are, and ``record``'s values for them unused.
         Raises ``EncodeError``: ``invalid-record`` when the record does not fit the schema, or a
         registry reason when the registry gives no id.
         """
         sink = BytesIO()
         sink.write(self._header(topic, schema))
         try:
-            schemaless_writer(sink, self._schemas[schema].parsed, record)
+            if encoded:
+                self._segments_of(schema, encoded).write(sink, record, encoded)
+            else:
+                schemaless_writer(sink, self._schemas[schema].parsed, record)
         except Exception as error:  # fastavro reports a misfit record with many exception types
             raise EncodeError(
                 "invalid-record", f"not a valid {schema}: {type(error).__name__}: {error}"
             ) from error
         return sink.getvalue()
+
+    def _segments_of(self, schema: SchemaName, encoded: Mapping[str, bytes]) -> _Segments:
+        key = (schema, frozenset(encoded))
+        segments = self._segments.get(key)
+        if segments is None:
+            segments = self._segments[key] = _Segments.of(self._schemas[schema].parsed, key[1])
+        return segments
 
     def _header(self, topic: str, schema: SchemaName) -> bytes:
         if self._registry is None:

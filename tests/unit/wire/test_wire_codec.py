@@ -214,6 +214,34 @@ def test_a_delivery_decodes_with_confluents_avro_deserializer(
     )
 
 
+# A delivery copies the lead's bytes
+
+
+@pytest.mark.parametrize("registered", [False, True])
+def test_a_delivery_with_the_copied_lead_is_the_delivery_written_in_full(
+    registered: bool, records: Mapping[str, Any], registry_codec: Codec
+) -> None:
+    codec = registry_codec if registered else Codec()
+    delivery = records["LeadDelivery"]
+    lead, body = codec.decode_lead(TOPIC, codec.encode(TOPIC, "LeadSubmitted", delivery["lead"]))
+    assert lead == delivery["lead"]
+    assert body is not None
+    copied = codec.encode("out", "LeadDelivery", {**delivery, "lead": None}, {"lead": body})
+    assert copied == codec.encode("out", "LeadDelivery", delivery)
+    assert codec.decode("out", copied, "LeadDelivery") == delivery
+
+
+def test_a_lead_written_with_another_schema_has_no_body_to_copy(lead: dict[str, Any]) -> None:
+    earlier = lead_schema(without_field("offer_id"))
+    del lead["offer_id"]
+    data = single_object_header(canonical_fingerprint(parse_schema(earlier))) + avro_body(
+        earlier, lead
+    )
+    decoded, body = Codec(earlier_schemas=[earlier]).decode_lead(TOPIC, data)
+    assert decoded == {**lead, "offer_id": None}
+    assert body is None  # its bytes lack offer_id: the delivery must write the lead itself
+
+
 # Schema evolution
 
 
