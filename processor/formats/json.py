@@ -15,12 +15,11 @@ written as null.
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from processor.formats.model import Facts, Format
+from processor.jsontext import dumps
 from processor.wire.lead_json import format_timestamp, lead_to_json
 
 
@@ -41,25 +40,7 @@ def render(lead: Mapping[str, Any], facts: Facts) -> str:
             "routed_at": format_timestamp(facts.routed_at),
         },
     }
-    try:
-        return _dumps(document)
-    except ValueError:  # a NaN or an infinity somewhere: rare, so only then look for it
-        return _dumps(_finite(document))
-
-
-def _dumps(document: object) -> str:
-    return json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-
-
-def _finite(value: Any) -> Any:
-    """The value with every NaN and infinity replaced by None."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    return value
+    return dumps(document)
 
 
 FORMAT = Format("json", "application/json", "json", render)
