@@ -7,7 +7,8 @@ and the same input records, with exactly-once on for both:
 - passthrough: a bare confluent-kafka consumer and transactional producer copying every record
   to one output topic, committing offsets in the transactions (the ceiling for this EOS setting);
 - processor: ``lead-router run`` as a separate process draining the same input (decode, enrich,
-  route, deliveries + audit record per lead, all in transactions);
+  route, deliveries + audit record per lead, all in transactions); with ``--processes N``, N of
+  them in one group over N input partitions;
 - end-to-end latency of the processor at a fixed offered load below its capacity: leads published
   at a steady rate while it runs, latency from publishing a lead to a read_committed consumer
   seeing its audit record.
@@ -16,7 +17,7 @@ Throughput is records over the span between the first and the last output record
 process start-up and group joins are not counted on either side.
 
     .venv/bin/python -m benchmarks.bench_stream
-    .venv/bin/python -m benchmarks.bench_stream --leads 50000 --rate 1000
+    .venv/bin/python -m benchmarks.bench_stream --leads 100000 --rate 1000 --processes 2
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
@@ -73,8 +74,39 @@ def produce_all(bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes
     producer.close()
 
 
-def timestamps(bootstrap: str, topic: str, count: int, timeout: float = 600) -> list[float]:
-    """The timestamps (s) of the first ``count`` committed records of ``topic``, as they come."""
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process (all its threads) has used so far, from Linux /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds that processes used between ``start`` and ``stop``."""
+
+    def __init__(self, pids: Sequence[int]) -> None:
+        self._pids = pids
+        self._start = self._now()
+        self.used = 0.0
+
+    def _now(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self._pids)
+
+    def start(self) -> None:
+        self._start = self._now()
+
+    def stop(self) -> None:
+        self.used = self._now() - self._start
+
+
+def timestamps(
+    bootstrap: str,
+    topic: str,
+    count: int,
+    timeout: float = 600,
+    on_first: Callable[[], None] | None = None,
+) -> list[float]:
+    """The timestamps (s) of the first ``count`` committed records of ``topic``, as they come;
+    ``on_first`` is called when the first one is seen."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -91,6 +123,8 @@ def timestamps(bootstrap: str, topic: str, count: int, timeout: float = 600) -> 
             raise SystemExit(f"{topic}: only {len(found)} of {count} records after {timeout} s")
         for message in consumer.consume(10000, timeout=0.5):
             if message.error() is None:
+                if not found and on_first is not None:
+                    on_first()
                 found.append(message.timestamp()[1] / 1000)
     consumer.close()
     return found
@@ -183,26 +217,55 @@ def latency(bootstrap: str, settings: Settings, count: int, offered: float) -> l
     return sorted(seen[k] - sent[k] for k in seen)
 
 
+def fmt_cpu(per_lead: tuple[float, float]) -> str:
+    return f"{per_lead[0] * 1000:.3f}, {per_lead[1] * 1000:.3f}"
+
+
+def start_processor(settings: Settings, number: int) -> subprocess.Popen[bytes]:
+    """``lead-router run`` as a process of its own, with a transactional id of its own."""
+    env = dict(os.environ)
+    env.update(
+        {
+            f"LEAD_ROUTER_{k.upper()}": str(v)
+            for k, v in settings.model_dump(exclude_none=True).items()
+        }
+    )
+    env["LEAD_ROUTER_TRANSACTIONAL_ID"] = f"{settings.transactional_id}-{number}"
+    return subprocess.Popen(
+        [sys.executable, "-m", "processor", "run"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--leads", type=int, default=30000, help="leads to drain (each side)")
+    parser.add_argument("--leads", type=int, default=60000, help="leads to drain (each side)")
     parser.add_argument("--assignments", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=1000, help="offered load for the latency run")
     parser.add_argument("--latency-leads", type=int, default=5000)
     parser.add_argument("--batch-size", type=int, default=Settings().batch_size)
     parser.add_argument("--commit-interval-ms", type=int, default=Settings().commit_interval_ms)
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="processor processes in one group; the input topic gets as many partitions",
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as folder:
         broker = EmbeddedKafka(Path(folder) / "broker")
-        bootstrap = broker.start().bootstrap_servers
+        started = broker.start()
+        bootstrap = started.bootstrap_servers
         settings = Settings(
             bootstrap_servers=bootstrap,
             input_topic="bench.leads",
             audit_topic="bench.audit",
             group_id="bench-processor",
             transactional_id="bench-processor",
-            topic_partitions=1,
+            topic_partitions=args.processes,
             metrics_port=0,
             batch_size=args.batch_size,
             commit_interval_ms=args.commit_interval_ms,
@@ -218,39 +281,47 @@ def main(argv: Sequence[str] | None = None) -> int:
             produce_all(bootstrap, settings.input_topic, records)
 
             print("passthrough ...", file=sys.stderr)
+            copier, broker_cpu = CpuMeter([os.getpid()]), CpuMeter([started.pid])
             passthrough(settings, args.leads)
+            copier.stop()
+            broker_cpu.stop()
             ceiling = rate(timestamps(bootstrap, PASSTHROUGH_TOPIC, args.leads))
+            copy_cpu = (copier.used / args.leads, broker_cpu.used / args.leads)
 
             print("processor ...", file=sys.stderr)
-            env = dict(os.environ)
-            env.update(
-                {
-                    f"LEAD_ROUTER_{k.upper()}": str(v)
-                    for k, v in settings.model_dump(exclude_none=True).items()
-                }
-            )
-            process = subprocess.Popen(
-                [sys.executable, "-m", "processor", "run"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            processes = [start_processor(settings, n) for n in range(args.processes)]
             try:
-                routed = rate(timestamps(bootstrap, settings.audit_topic, args.leads))
+                routers = CpuMeter([process.pid for process in processes])
+                broker_cpu = CpuMeter([started.pid])
+
+                def first_lead_out() -> None:  # start-up (imports, tables, joins) is not counted
+                    routers.start()
+                    broker_cpu.start()
+
+                stamps = timestamps(
+                    bootstrap, settings.audit_topic, args.leads, on_first=first_lead_out
+                )
+                routers.stop()
+                broker_cpu.stop()
+                routed = rate(stamps)
+                route_cpu = (routers.used / args.leads, broker_cpu.used / args.leads)
                 print(f"latency at {args.rate:.0f} leads/s ...", file=sys.stderr)
                 waits = latency(bootstrap, settings, args.latency_leads, args.rate)
             finally:
-                process.send_signal(signal.SIGTERM)
-                process.wait(60)
+                for process in processes:
+                    process.send_signal(signal.SIGTERM)
+                for process in processes:
+                    process.wait(60)
         finally:
             broker.stop()
 
     p50 = statistics.median(waits) * 1000
     p99 = waits[int(len(waits) * 0.99) - 1] * 1000
-    print(f"\n{'':28}{'leads/s':>10}")
-    print(f"{'passthrough (EOS copy)':28}{ceiling:10.0f}")
-    print(f"{'processor (lead-router run)':28}{routed:10.0f}")
-    print(f"{'ratio':28}{routed / ceiling:10.2f}")
+    print(f"\n{'':32}{'leads/s':>10}   CPU ms per lead: client, broker")
+    print(f"{'passthrough (EOS copy)':32}{ceiling:10.0f}   {fmt_cpu(copy_cpu)}")
+    label = "processor (lead-router run)" + (f" x{args.processes}" if args.processes > 1 else "")
+    print(f"{label:32}{routed:10.0f}   {fmt_cpu(route_cpu)}")
+    print(f"{'ratio':32}{routed / ceiling:10.2f}")
     print(
         f"\nend to end at {args.rate:.0f} leads/s offered: p50 {p50:.0f} ms, p99 {p99:.0f} ms "
         f"({len(waits)} of {args.latency_leads} leads seen)"
