@@ -6,6 +6,8 @@ and the same input records, with exactly-once on for both:
 
 - passthrough: a bare confluent-kafka consumer and transactional producer copying every record
   to one output topic, committing offsets in the transactions (the ceiling for this EOS setting);
+- the same passthrough fanned out: each record also copied to one of the rules' partner topics
+  in turn, so that transactions touch as many partitions as the processor's do;
 - processor: ``lead-router run`` as a separate process draining the same input (decode, enrich,
   route, deliveries + audit record per lead, all in transactions); with ``--processes N``, N of
   them in one group over N input partitions;
@@ -44,7 +46,8 @@ from processor.stream.config_topic import publish_rules
 from processor.stream.topics import Topics
 from processor.wire import Codec, lead_from_json
 
-PASSTHROUGH_TOPIC = "bench.passthrough"
+COPY_TOPIC = "bench.copy"
+FANNED_COPY_TOPIC = "bench.copy-fanned"
 
 
 def encoded_leads(count: int, prefix: str, seed: int) -> list[tuple[bytes, bytes]]:
@@ -135,24 +138,24 @@ def rate(stamps: list[float]) -> float:
     return (len(stamps) - 1) / span if span > 0 else float("inf")
 
 
-def passthrough(settings: Settings, count: int) -> None:
-    """Copies ``count`` input records with the processor's transactional pattern and settings."""
+def passthrough(settings: Settings, count: int, topic: str, fan_out: Sequence[str] = ()) -> None:
+    """Copies ``count`` input records to ``topic`` with the processor's transactional pattern and
+    settings; with ``fan_out``, each record is also copied to the next of those topics in turn,
+    as the processor spreads its deliveries over the partners' topics."""
     batch, interval = settings.batch_size, settings.commit_interval_ms / 1000
     consumer = Consumer(
         {
             "bootstrap.servers": settings.bootstrap_servers,
-            "group.id": "bench-passthrough",
+            "group.id": f"bench-{topic}",
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
             "auto.offset.reset": "earliest",
         }
     )
-    producer = Producer(
-        settings.transactional_producer_config("bench-passthrough") | {"linger.ms": 5}
-    )
+    producer = Producer(settings.transactional_producer_config(f"bench-{topic}") | {"linger.ms": 5})
     producer.init_transactions(30)
     consumer.subscribe([settings.input_topic])
-    done = pending = 0
+    done = pending = copied = 0
     started = 0.0
     while done < count:
         messages = consumer.consume(batch, timeout=0.01 if pending else interval)
@@ -162,7 +165,12 @@ def passthrough(settings: Settings, count: int) -> None:
             if not pending:
                 producer.begin_transaction()
                 started = time.monotonic()
-            producer.produce(PASSTHROUGH_TOPIC, key=message.key(), value=message.value())
+            producer.produce(topic, key=message.key(), value=message.value())
+            if fan_out:
+                producer.produce(
+                    fan_out[copied % len(fan_out)], key=message.key(), value=message.value()
+                )
+            copied += 1
             pending += 1
         if pending and (pending >= batch or time.monotonic() - started >= interval):
             producer.send_offsets_to_transaction(
@@ -215,6 +223,20 @@ def latency(bootstrap: str, settings: Settings, count: int, offered: float) -> l
     consumer.close()
     producer.close()
     return sorted(seen[k] - sent[k] for k in seen)
+
+
+def measured_copy(
+    settings: Settings, broker_pid: int, count: int, topic: str, fan_out: Sequence[str]
+) -> tuple[float, tuple[float, float]]:
+    """A passthrough's records/s, and its CPU seconds per record in this process and the broker."""
+    copier, broker_cpu = CpuMeter([os.getpid()]), CpuMeter([broker_pid])
+    passthrough(settings, count, topic, fan_out)
+    copier.stop()
+    broker_cpu.stop()
+    return rate(timestamps(settings.bootstrap_servers, topic, count)), (
+        copier.used / count,
+        broker_cpu.used / count,
+    )
 
 
 def fmt_cpu(per_lead: tuple[float, float]) -> str:
@@ -274,19 +296,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"broker at {bootstrap}; preparing {args.leads} leads ...", file=sys.stderr)
             topics = Topics(settings)
             topics.ensure_base()
-            topics.ensure(PASSTHROUGH_TOPIC)
+            topics.ensure(COPY_TOPIC, FANNED_COPY_TOPIC)
             document = validate_document(generate_document(args.assignments))
             publish_rules(settings, document)
+            partners = [partner.id for partner in document.partners]
+            topics.ensure_deliveries(partners)
             records = encoded_leads(args.leads, "lead", seed=7)
             produce_all(bootstrap, settings.input_topic, records)
 
             print("passthrough ...", file=sys.stderr)
-            copier, broker_cpu = CpuMeter([os.getpid()]), CpuMeter([started.pid])
-            passthrough(settings, args.leads)
-            copier.stop()
-            broker_cpu.stop()
-            ceiling = rate(timestamps(bootstrap, PASSTHROUGH_TOPIC, args.leads))
-            copy_cpu = (copier.used / args.leads, broker_cpu.used / args.leads)
+            ceiling, copy_cpu = measured_copy(settings, started.pid, args.leads, COPY_TOPIC, [])
+            print("passthrough fanned out to the partners' topics ...", file=sys.stderr)
+            fanned, fanned_cpu = measured_copy(
+                settings,
+                started.pid,
+                args.leads,
+                FANNED_COPY_TOPIC,
+                [settings.delivery_topic(partner) for partner in partners],
+            )
 
             print("processor ...", file=sys.stderr)
             processes = [start_processor(settings, n) for n in range(args.processes)]
@@ -319,9 +346,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p99 = waits[int(len(waits) * 0.99) - 1] * 1000
     print(f"\n{'':32}{'leads/s':>10}   CPU ms per lead: client, broker")
     print(f"{'passthrough (EOS copy)':32}{ceiling:10.0f}   {fmt_cpu(copy_cpu)}")
+    print(f"{'  fanned out like deliveries':32}{fanned:10.0f}   {fmt_cpu(fanned_cpu)}")
     label = "processor (lead-router run)" + (f" x{args.processes}" if args.processes > 1 else "")
     print(f"{label:32}{routed:10.0f}   {fmt_cpu(route_cpu)}")
-    print(f"{'ratio':32}{routed / ceiling:10.2f}")
+    print(f"{'ratio to the passthrough':32}{routed / ceiling:10.2f}")
+    print(f"{'ratio to the fanned-out copy':32}{routed / fanned:10.2f}")
     print(
         f"\nend to end at {args.rate:.0f} leads/s offered: p50 {p50:.0f} ms, p99 {p99:.0f} ms "
         f"({len(waits)} of {args.latency_leads} leads seen)"
