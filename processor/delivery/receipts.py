@@ -19,7 +19,6 @@ from processor.delivery.outcome import Outcome, overall
 from processor.errors import ServiceUnavailable
 from processor.settings import Settings
 from processor.stream.reading import read_to_end
-from processor.stream.topics import COMPACTED, Topics
 from processor.wire import Codec, DecodeError
 
 log = logging.getLogger(__name__)
@@ -41,19 +40,6 @@ def receipt_for(delivery: Mapping[str, Any], outcomes: Iterable[Outcome]) -> Rec
         "currency": delivery["currency"],
         "attempts": max((outcome.attempts for outcome in done), default=0),
     }
-
-
-class WorkerTopics(Topics):
-    """The topics a worker needs: the compacted receipts topic and its partner's delivery topic."""
-
-    def ensure_worker(self, partner: str) -> None:
-        settings = self._settings
-        self._ensure(
-            [
-                self._new(settings.receipts_topic, config=COMPACTED),
-                self._new(settings.delivery_topic(partner)),
-            ]
-        )
 
 
 def scan(settings: Settings, codec: Codec, on_receipt: Callable[[Receipt], object]) -> None:

@@ -25,12 +25,13 @@ from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPa
 
 from processor.delivery.outcome import Outcome
 from processor.delivery.parcel import Parcel
-from processor.delivery.receipts import DeliveredIds, Receipt, WorkerTopics, receipt_for
+from processor.delivery.receipts import DeliveredIds, Receipt, receipt_for
 from processor.delivery.sending import send
 from processor.errors import InvalidInput, UserError
 from processor.rules.document import PARTNER_ID
 from processor.settings import Settings
 from processor.stream.errors import retry_transient
+from processor.stream.topics import Topics
 from processor.wire import Codec, DecodeError
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class Worker:
 
     def run(self) -> None:
         """Delivers until :meth:`stop`."""
-        WorkerTopics(self._settings).ensure_worker(self.partner)
+        Topics(self._settings).ensure_worker(self.partner)
         self._producer.init_transactions(KAFKA_TIMEOUT_S)
         self._consumer.subscribe([self.topic], on_assign=self._on_assign)
         try:

@@ -53,6 +53,16 @@ class Topics:
         """One delivery topic per partner."""
         self._ensure([self._new(self._settings.delivery_topic(p)) for p in partner_ids])
 
+    def ensure_worker(self, partner: str) -> None:
+        """What a delivery worker needs: the compacted receipts topic and its partner's topic."""
+        s = self._settings
+        self._ensure(
+            [
+                self._new(s.receipts_topic, config=COMPACTED),
+                self._new(s.delivery_topic(partner)),
+            ]
+        )
+
     def _new(
         self, name: str, partitions: int | None = None, config: dict[str, str] | None = None
     ) -> NewTopic:
