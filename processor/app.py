@@ -42,6 +42,7 @@ class App:
         self._stopped = threading.Event()
         self._loop: Loop | None = None
         self._ready = False
+        self._heartbeat = metrics.Heartbeat(settings.stall_timeout_s)
 
     @property
     def ready(self) -> bool:
@@ -70,18 +71,19 @@ class App:
         settings = self.settings
         self._topics.ensure_base()
         if settings.metrics_port:
-            metrics.serve(settings.metrics_port, lambda: self._ready)
+            metrics.serve(settings.metrics_port, lambda: self._ready, self._heartbeat.alive)
         self._follower.catch_up()
         while self._follower.snapshot is None and not self._stopped.is_set():
             log.info(
                 "no rules on %s yet: waiting (lead-router rules apply FILE)", settings.config_topic
             )
+            self._heartbeat.beat()
             self._follower.poll(1.0)
         if self._stopped.is_set():
             return
         enricher = Enricher(ip_db=settings.geo_ip_db, postcodes=settings.postcodes_file)
         pipeline = Pipeline(settings, Codec(settings.schema_registry_url), enricher)
-        self._loop = Loop(settings, pipeline, self._snapshot, self._follower.poll)
+        self._loop = Loop(settings, pipeline, self._snapshot, self._each_round)
         self._ready = True
         metrics.READY.set(1)
         try:
@@ -92,6 +94,11 @@ class App:
             self._ready = False
             metrics.READY.set(0)
             self._follower.close()
+
+    def _each_round(self) -> None:
+        """What the loop does before each poll of the input: show it is alive, follow the rules."""
+        self._heartbeat.beat()
+        self._follower.poll()
 
     def _snapshot(self) -> Snapshot:
         snapshot = self._follower.snapshot

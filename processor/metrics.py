@@ -100,15 +100,34 @@ def set_rules_version(version: str) -> None:
     RULES_LOADED_AT.set(_rules_loaded_at)
 
 
+class Heartbeat:
+    """Whether a loop still comes round: it calls ``beat`` each time; ``alive`` says whether the
+    last beat is less than ``timeout_s`` old. A process whose loop hangs (a call that never
+    returns, a deadlock) still answers HTTP from its server thread; this tells it apart."""
+
+    def __init__(self, timeout_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._timeout_s = timeout_s
+        self._clock = clock
+        self._last = clock()
+
+    def beat(self) -> None:
+        self._last = self._clock()
+
+    def alive(self) -> bool:
+        return self._clock() - self._last < self._timeout_s
+
+
 class _Handler(BaseHTTPRequestHandler):
     registry: CollectorRegistry = REGISTRY
     is_ready: Callable[[], bool] = staticmethod(lambda: False)
+    is_alive: Callable[[], bool] = staticmethod(lambda: True)
 
     def do_GET(self) -> None:
         if self.path.startswith("/metrics"):
             self._reply(200, generate_latest(self.registry), CONTENT_TYPE_LATEST)
         elif self.path == "/healthz":
-            self._reply(200, b"ok\n")
+            alive = self.is_alive()
+            self._reply(200 if alive else 503, b"ok\n" if alive else b"stalled\n")
         elif self.path == "/readyz":
             ready = self.is_ready()
             self._reply(200 if ready else 503, b"ready\n" if ready else b"not ready\n")
@@ -126,9 +145,16 @@ class _Handler(BaseHTTPRequestHandler):
         """Scrapes every few seconds would drown the processor's own log."""
 
 
-def serve(port: int, is_ready: Callable[[], bool]) -> ThreadingHTTPServer:
-    """Serves /metrics, /healthz and /readyz on ``port`` from a daemon thread."""
-    handler = type("Handler", (_Handler,), {"is_ready": staticmethod(is_ready)})
+def serve(
+    port: int, is_ready: Callable[[], bool], is_alive: Callable[[], bool]
+) -> ThreadingHTTPServer:
+    """Serves /metrics, /healthz (``is_alive``) and /readyz (``is_ready``) on ``port`` from a
+    daemon thread."""
+    handler = type(
+        "Handler",
+        (_Handler,),
+        {"is_ready": staticmethod(is_ready), "is_alive": staticmethod(is_alive)},
+    )
     server = ThreadingHTTPServer(("0.0.0.0", port), handler)
     threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
     return server

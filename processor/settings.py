@@ -79,6 +79,13 @@ class Settings(BaseSettings):
         description="how long the broker waits before aborting a stalled "
         "transaction of a crashed instance that is never restarted",
     )
+    stall_timeout_s: int = Field(
+        300,
+        ge=1,
+        description="/healthz answers 503 once the processing loop has not come round for this "
+        "long: a stuck process, for the orchestrator to restart (its retries of Kafka calls last "
+        "up to 2 minutes)",
+    )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="Kafka security protocol"
     )
