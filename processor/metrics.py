@@ -73,6 +73,23 @@ RULES_REFUSED = Counter(
 TRANSACTIONS = Counter(
     "lead_router_transactions_total", "Kafka transactions, by result.", ["result"]
 )
+WORKER_DELIVERIES = Counter(
+    "lead_router_worker_deliveries_total",
+    "Deliveries a delivery worker finished, by partner and receipt status (delivered, failed, "
+    "rejected), or skipped (duplicate: delivered before; invalid: not a LeadDelivery).",
+    ["partner", "status"],
+)
+WORKER_ATTEMPTS = Counter(
+    "lead_router_worker_attempts_total",
+    "Tries at a destination by a delivery worker, first tries included, by partner.",
+    ["partner"],
+)
+WORKER_SEND_SECONDS = Histogram(
+    "lead_router_worker_send_seconds",
+    "Time a delivery worker took to send one delivery to all its destinations, retries included.",
+    ["partner"],
+    buckets=E2E_BUCKETS,
+)
 CONSUMER_LAG = Gauge(
     "lead_router_consumer_lag",
     "Records behind the end of the input topic, by partition.",

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
+from processor import metrics
 from processor.delivery.outcome import Outcome
 from processor.delivery.parcel import Parcel
 from processor.delivery.receipts import DeliveredIds, Receipt, receipt_for
@@ -75,6 +77,8 @@ class Worker:
         self._codec = Codec(settings.schema_registry_url)
         self._delivered = DeliveredIds(settings, partner, self._codec)
         self._stopping = threading.Event()
+        self._heartbeat = metrics.Heartbeat(settings.stall_timeout_s)
+        self._ready = False
         client = settings.kafka_client_config()
         self._consumer = Consumer(
             client
@@ -97,11 +101,15 @@ class Worker:
 
     def run(self) -> None:
         """Delivers until :meth:`stop`."""
+        if self._settings.metrics_port:
+            metrics.serve(self._settings.metrics_port, lambda: self._ready, self._heartbeat.alive)
         Topics(self._settings).ensure_worker(self.partner)
         self._producer.init_transactions(KAFKA_TIMEOUT_S)
         self._consumer.subscribe([self.topic], on_assign=self._on_assign)
+        self._ready = True
         try:
             while not self._stopping.is_set():
+                self._heartbeat.beat()
                 message = self._consumer.poll(0.2)
                 if message is None:
                     continue
@@ -117,6 +125,7 @@ class Worker:
                     log.info("stopped while retrying; the delivery is taken up again at restart")
                     break
         finally:
+            self._ready = False
             self._consumer.close()
             self._producer.flush(KAFKA_TIMEOUT_S)
 
@@ -148,14 +157,25 @@ class Worker:
                 return
             log.warning("skipped %s: not a LeadDelivery (%s)", where, error.reason)
             self._record(message, None)
+            metrics.WORKER_DELIVERIES.labels(partner=self.partner, status="invalid").inc()
             return
         ident = delivery["delivery_id"]
         if ident in self._delivered:
             log.info("skipped %s: delivery %s was delivered before", where, ident)
             self._record(message, None)
+            metrics.WORKER_DELIVERIES.labels(partner=self.partner, status="duplicate").inc()
             return
-        receipt = receipt_for(delivery, self._send(delivery))
+        started = time.monotonic()
+        outcomes = self._send(delivery)
+        sent_in = time.monotonic() - started
+        receipt = receipt_for(delivery, outcomes)
         self._record(message, receipt)
+        # Counted once recorded: a crash before the commit sends again, and counts then.
+        metrics.WORKER_DELIVERIES.labels(partner=self.partner, status=receipt["status"]).inc()
+        metrics.WORKER_ATTEMPTS.labels(partner=self.partner).inc(
+            sum(outcome.attempts for outcome in outcomes)
+        )
+        metrics.WORKER_SEND_SECONDS.labels(partner=self.partner).observe(sent_in)
         if receipt["status"] == "delivered":
             self._delivered.add(ident)
         log.info(

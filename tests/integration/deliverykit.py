@@ -1,8 +1,9 @@
-"""Local destinations for delivery tests: an HTTP endpoint and an SMTP server on 127.0.0.1.
+"""Local destinations for delivery tests: an HTTP endpoint and an SMTP server on 127.0.0.1; and
+a delivery worker in a thread.
 
-Each records what it received and answers as the test scripts it: a status per request for the
-endpoint (503 twice, then 200), a reply code per recipient for the mail server. Tests wait for
-what they expect with deadlines, never with sleeps.
+Each destination records what it received and answers as the test scripts it: a status per
+request for the endpoint (503 twice, then 200), a reply code per recipient for the mail server.
+Tests wait for what they expect with deadlines, never with sleeps.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
 from aiosmtpd.controller import Controller
+
+from processor.delivery import Worker
+from processor.settings import Settings
 
 DEADLINE_S = 60.0
 
@@ -170,3 +174,27 @@ def mailbox() -> Iterator[Mailbox]:
         yield server
     finally:
         server.close()
+
+
+@contextmanager
+def working(settings: Settings, partner: str) -> Iterator[Worker]:
+    """A worker in a thread; stopped on exit, its error raised."""
+    worker = Worker(settings, partner)
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            worker.run()
+        except BaseException as error:
+            failure.append(error)
+
+    thread = threading.Thread(target=target, name=f"deliver-{partner}", daemon=True)
+    thread.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        thread.join(60)
+        if failure:
+            raise failure[0]
+        assert not thread.is_alive(), "the worker did not stop"

@@ -6,12 +6,10 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
@@ -20,7 +18,8 @@ from typing import Any
 import pytest
 import xmlschema
 from confluent_kafka import Consumer, Producer, TopicPartition
-from deliverykit import Endpoint, Mailbox, endpoint, mailbox
+from deliverykit import Endpoint, Mailbox, endpoint, mailbox, working
+from prometheus_client import REGISTRY
 from streamkit import apply_rules, publish, running, settings_env
 
 from processor.cli import main
@@ -63,28 +62,17 @@ def settings(stream_settings: Settings, unique: str, tmp_path: Path, smtp: Mailb
     )
 
 
-@contextmanager
-def working(settings: Settings, partner: str) -> Iterator[Worker]:
-    """A worker in a thread; stopped on exit, its error raised."""
-    worker = Worker(settings, partner)
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            worker.run()
-        except BaseException as error:
-            failure.append(error)
-
-    thread = threading.Thread(target=target, name=f"deliver-{partner}", daemon=True)
-    thread.start()
-    try:
-        yield worker
-    finally:
-        worker.stop()
-        thread.join(60)
-        if failure:
-            raise failure[0]
-        assert not thread.is_alive(), "the worker did not stop"
+def worker_counts(partner: str) -> Counter[str]:
+    """The partner's finished deliveries by status, and its attempts, as the metrics count them."""
+    counts: Counter[str] = Counter()
+    for status in ("delivered", "failed", "rejected", "duplicate", "invalid"):
+        labels = {"partner": partner, "status": status}
+        counts[status] = int(
+            REGISTRY.get_sample_value("lead_router_worker_deliveries_total", labels) or 0
+        )
+    attempts = REGISTRY.get_sample_value("lead_router_worker_attempts_total", {"partner": partner})
+    counts["attempts"] = int(attempts or 0)
+    return counts
 
 
 def receipts(settings: Settings, count: int) -> list[dict[str, Any]]:
@@ -263,8 +251,12 @@ def test_a_failing_endpoint_is_retried_and_a_refusing_one_rejected(
         delivery("down", "p", [http.url("/down")]),
     ]
     publish_deliveries(settings, records)
+    before = worker_counts("p")
     with working(settings, "p"):
         found = {r["lead_id"]: r for r in receipts(settings, 3)}
+    counted = worker_counts("p")
+    counted.subtract(before)
+    assert +counted == {"delivered": 1, "rejected": 1, "failed": 1, "attempts": 3 + 1 + 4}
 
     assert (found["flaky"]["status"], found["flaky"]["attempts"]) == ("delivered", 3)
     assert len(http.to("/flaky")) == 3
@@ -284,6 +276,7 @@ def test_each_delivery_id_is_delivered_once_across_restarts(
     hook = [http.url("/hook")]
     one, two, three = (delivery(lead, "p", hook) for lead in ("one", "two", "three"))
     publish_deliveries(settings, [one, two, one])  # "one" was published twice upstream
+    before = worker_counts("p")
     with working(settings, "p") as worker:
         wait_committed(settings, worker, 3)
     publish_deliveries(settings, [two, three])
@@ -296,6 +289,10 @@ def test_each_delivery_id_is_delivered_once_across_restarts(
 
     sent = Counter(r.headers["Idempotency-Key"] for r in http.to("/hook"))
     assert sent == {one["delivery_id"]: 1, two["delivery_id"]: 1, three["delivery_id"]: 1}
+    counted = worker_counts("p")
+    counted.subtract(before)
+    # Skipped: the repeat of "one", "two" again after the restart, all five in the new group.
+    assert +counted == {"delivered": 3, "duplicate": 1 + 1 + 5, "attempts": 3}
     assert sorted(r["lead_id"] for r in read_receipts(settings)) == ["one", "three", "two"]
 
 

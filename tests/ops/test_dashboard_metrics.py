@@ -1,10 +1,11 @@
-"""Every metric the dashboard and the alert rules read exists on a running processor's /metrics.
+"""Every metric the dashboard and the alert rules read exists on a running lead-router's /metrics.
 
 One processor runs on the test broker with its HTTP endpoint on a free port. Before any rules are
 published it is alive (/healthz 200) but not ready (/readyz 503), as the Kubernetes probes expect;
-once rules are in force and one lead of each outcome is routed, its /metrics is scraped and every
-metric name (with the label names its selectors match on) in the dashboard and the alert rules is
-looked up there.
+once rules are in force and one lead of each outcome is routed, and a delivery worker has sent
+one partner's delivery, /metrics is scraped and every metric name (with the label names its
+selectors match on) in the dashboard and the alert rules is looked up there. Processor and worker
+run in this one process here, so one scrape holds the metrics of both.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from deliverykit import working
 from opskit import ALERTS, DASHBOARD
 from prometheus_client import Metric
 from prometheus_client.parser import text_string_to_metric_families
@@ -32,7 +35,7 @@ pytestmark = pytest.mark.integration
 
 RULES = """
 partners:
-  - {id: east, format: json, destinations: ["https://east.example.com/hook"]}
+  - {id: east, format: json, destinations: ["file://east"]}
   - {id: desk, format: text, destinations: ["mailto:desk@example.com"]}
 profiles:
   - id: acme
@@ -125,7 +128,7 @@ def _used() -> dict[str, dict[str, set[str]]]:
 
 
 def test_dashboard_and_alerts_read_only_metrics_a_live_processor_exposes(
-    stream_settings: Settings,
+    stream_settings: Settings, tmp_path: Path
 ) -> None:
     settings = stream_settings.model_copy(update={"metrics_port": _free_port()})
     base = f"http://127.0.0.1:{settings.metrics_port}"
@@ -157,6 +160,10 @@ def test_dashboard_and_alerts_read_only_metrics_a_live_processor_exposes(
 
         # LeadRouterStalled reads any lag without commits as a stall: drained means zero.
         _until(lambda: lag() == 0, "consumer lag reported as 0 once the input is drained")
+        east = tmp_path / "east"
+        worker = settings.model_copy(update={"metrics_port": 0, "deliveries_dir": tmp_path})
+        with working(worker, "east"):
+            _until(lambda: east.is_dir() and any(east.iterdir()), "the worker delivered to east")
         status, text = _get(base + "/metrics")
 
     assert status == 200
