@@ -8,13 +8,17 @@ snapshot, so it judges the same tiers and the same merged conditions that routin
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from processor.rules.document import Profile, RulesDocument
+from processor.rules.conditions import Check, compile_check
+from processor.rules.document import Condition, Profile, RulesDocument
 from processor.rules.errors import Location, format_path
+from processor.rules.fields import parse_field
 from processor.rules.index import satisfiable
 from processor.rules.snapshot import CompiledProfile, Tier, compile_rules
+
+_INTEREST_CATEGORY = parse_field("interest_category")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +117,9 @@ def _prices(profile: Profile, here: Location) -> Iterator[Finding]:
 
 def _never_matching(here: Location, tier: Tier) -> Iterator[Finding]:
     for item in tier.assignments:
-        impossible = [k for k, checks in enumerate(item.filter) if not satisfiable(checks)]
+        impossible = [
+            k for k, checks in enumerate(item.filter) if not satisfiable(_in_tier(checks, tier))
+        ]
         where = (*here, "assignments", item.position, "filter")
         if impossible and len(impossible) == len(item.filter):
             yield _finding(
@@ -126,6 +132,19 @@ def _never_matching(here: Location, tier: Tier) -> Iterator[Finding]:
                 yield _finding(
                     "never-matches", (*where, k), "this OR-set contradicts itself and never holds"
                 )
+
+
+def _in_tier(checks: Sequence[Check], tier: Tier) -> Sequence[Check]:
+    """An OR-set's checks as its tier applies them: a category tier only sees leads whose
+    interest_category is that category, so a condition on interest_category that excludes it
+    (``equals: Sales`` in the Service tier) is a contradiction too."""
+    if tier.category is None:
+        return checks
+    slot = next((c.slot for c in checks if c.condition.ref == _INTEREST_CATEGORY), None)
+    if slot is None:
+        return checks  # nothing in the OR-set reads the category: nothing to contradict
+    implied = Condition(field="interest_category", op="equals", value=tier.category)
+    return [*checks, compile_check(implied, lambda ref: slot)]
 
 
 def _shadowed(here: Location, tier: Tier) -> Iterator[Finding]:

@@ -139,6 +139,24 @@ def test_contradictory_conditions_never_match(rules):
     assert ("never-matches", "profiles[0].assignments[1].filter[0]") not in found
 
 
+def test_a_condition_on_interest_category_against_its_own_category_never_matches(rules):
+    other = {"field": "interest_category", "op": "equals", "value": "New Models"}
+    same = {"field": "interest_category", "op": "in_list", "value": ["service", "Parts"]}
+    raw = rules.document(
+        [
+            rules.assignment("wrong", category="Service", filter=[[other]]),
+            rules.assignment("right", category="Service", filter=[[same], [other]]),
+            rules.assignment("anywhere", category="ALL", filter=[[other]]),
+        ],
+        fallback="bdc",
+    )
+    found = findings(rules, raw)
+    assert ("never-matches", "profiles[0].assignments[0].filter") in found
+    assert ("never-matches", "profiles[0].assignments[1].filter[1]") in found
+    assert ("never-matches", "profiles[0].assignments[1].filter[0]") not in found  # case folds
+    assert not any(path.startswith("profiles[0].assignments[2]") for _, path in found)
+
+
 def test_a_profile_no_lead_reaches(rules):
     raw = rules.document(profiles=[{"id": "orphan"}])
     assert ("unreachable-profile", "profiles[1]") in findings(rules, raw)
