@@ -26,6 +26,7 @@ from processor.rules import (
     compile_rules,
     document_from_parts,
     document_to_parts,
+    load_rules,
     validate_document,
 )
 from processor.settings import Settings
@@ -79,6 +80,30 @@ def validates_or_refuses(raw: object) -> RulesDocument | None:
 @given(json_like | st.dictionaries(st.sampled_from(["fields", "partners", "profiles"]), json_like))
 def test_any_value_validates_or_is_refused_with_paths(raw: object) -> None:
     validates_or_refuses(raw)
+
+
+yaml_nodes = json_like.map(lambda value: json.dumps(value, allow_nan=True)) | st.sampled_from(
+    ["!!binary aGk=", "!!set {a, b}", "!!timestamp 2024-05-01", "&a [1]", "*a", "{<<: {id: x}}"]
+)
+"""Flow YAML: any JSON (NaN and infinities included), and the tags, anchors and merges of YAML."""
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["fields", "partners", "profiles", "x"]),
+    st.lists(st.tuples(yaml_nodes, yaml_nodes), min_size=1, max_size=3),
+)
+def test_any_yaml_text_loads_or_is_refused_with_paths(
+    section: str, entries: list[tuple[str, str]]
+) -> None:
+    # Explicit keys (`? key`) may be lists or mappings, which no Python dict can hold.
+    text = f"{section}:\n" + "".join(f"  ? {key}\n  : {value}\n" for key, value in entries)
+    try:
+        document = load_rules(text)
+    except RulesInvalid as invalid:
+        assert_refused_with_paths(invalid)
+    else:
+        compile_rules(document, "1")
 
 
 # Valid documents, and the same with one thing broken.
