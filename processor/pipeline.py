@@ -112,14 +112,14 @@ class Pipeline:
                 if error.transient:
                     raise
                 log.exception("encoding an output failed at %s", _where(message))
-                result = self._reject(message, "processing-error", str(error), None)
+                result = self._reject(message, "processing-error", str(error), lead["lead_id"])
             except Exception as error:
                 # A lead that trips a bug must not stop every lead behind it: it goes to the
                 # dead-letter topic like bad input, and the log says where (without its data).
+                # Its lead id was read, so the audit topic has its rejection too.
                 log.exception("routing failed at %s", _where(message))
-                result = self._reject(
-                    message, "processing-error", f"{type(error).__name__}: {error}", None
-                )
+                text = f"{type(error).__name__}: {error}"
+                result = self._reject(message, "processing-error", text, lead["lead_id"])
         result.processing_s = time.perf_counter() - started
         return result
 
