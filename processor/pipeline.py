@@ -107,18 +107,19 @@ class Pipeline:
         else:
             try:
                 result = self._route(message, lead, lead_body, snapshot, rotation)
+                result = self._within_limit(message, result, lead["lead_id"])
             except WireError as error:
                 if error.transient:
                     raise
                 log.exception("encoding an output failed at %s", _where(message))
-                result = self._reject(message, "processing-error", str(error), None)
+                result = self._reject(message, "processing-error", str(error), lead["lead_id"])
             except Exception as error:
                 # A lead that trips a bug must not stop every lead behind it: it goes to the
                 # dead-letter topic like bad input, and the log says where (without its data).
+                # Its lead id was read, so the audit topic has its rejection too.
                 log.exception("routing failed at %s", _where(message))
-                result = self._reject(
-                    message, "processing-error", f"{type(error).__name__}: {error}", None
-                )
+                text = f"{type(error).__name__}: {error}"
+                result = self._reject(message, "processing-error", text, lead["lead_id"])
         result.processing_s = time.perf_counter() - started
         return result
 
@@ -194,6 +195,22 @@ class Pipeline:
             submitted_at=submitted.timestamp() if isinstance(submitted, datetime) else None,
         )
 
+    def _within_limit(self, message: InputRecord, result: Result, lead_id: str) -> Result:
+        """The result, or a rejection when one of its records is larger than the producer sends.
+
+        A lead that is valid but large (a long comment) makes delivery records larger still: the
+        lead, and its payload rendered from it. The producer would refuse such a record, and with
+        it the whole transaction, again on every restart; dead-lettering the lead (whose input
+        the broker did take) lets the leads behind it through.
+        """
+        limit = self._settings.max_record_bytes
+        for record in result.records:
+            size = _size(record)
+            if size > limit:
+                text = f"its record for {record.topic} would be {size} bytes, more than {limit}"
+                return self._reject(message, "too-large", text, lead_id)
+        return result
+
     def _decision_record(
         self,
         message: InputRecord,
@@ -246,6 +263,12 @@ class Pipeline:
             records.append(OutputRecord(topic, lead_id.encode(), value))
         log.warning("rejected the record at %s: %s", _where(message), reason)
         return Result("rejected", None, records, dead_letter_reason=reason)
+
+
+def _size(record: OutputRecord) -> int:
+    """What a record weighs against the producer's ``message.max.bytes``, near enough."""
+    headers = sum(len(name) + len(value or b"") for name, value in record.headers or ())
+    return len(record.key or b"") + len(record.value or b"") + headers
 
 
 def _where(message: InputRecord) -> str:

@@ -95,6 +95,13 @@ class Settings(BaseSettings):
     ssl_ca_location: Path | None = Field(None, description="CA certificate file for SSL")
     ssl_certificate_location: Path | None = Field(None, description="client certificate file")
     ssl_key_location: Path | None = Field(None, description="client private key file")
+    max_record_bytes: int = Field(
+        1_000_000,
+        ge=10_000,
+        description="the largest delivery or audit record (key, value and headers) the processor "
+        "writes: a lead whose records would be larger is dead-lettered as too-large instead of "
+        "stopping the stream. At most the broker's message.max.bytes",
+    )
     audit_trace_failures: int = Field(
         3,
         ge=0,

@@ -39,7 +39,9 @@ class _CoreLoader(_SafeLoader):  # type: ignore[valid-type,misc]
         seen: set[object] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, str | int | float | bool) and key in seen:
+            if not isinstance(key, str | int | float | bool):
+                continue  # a list or mapping as a key: PyYAML's own reader refuses it next
+            if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark
                 )

@@ -36,15 +36,23 @@ def document_to_parts(document: RulesDocument) -> dict[str, dict[str, Any]]:
     return parts
 
 
-def document_from_parts(parts: Mapping[str, Mapping[str, Any]]) -> RulesDocument:
+def document_from_parts(parts: Mapping[str, Any]) -> RulesDocument:
     """The document the parts make, in the order the mapping gives them.
 
     Raises :class:`RulesInvalid` with the same errors a file with this content would give, plus
-    an error for each key that is not a part's and each part whose id contradicts its key.
+    an error for each key that is not a part's, each part that is not a mapping, and each part
+    whose id contradicts its key.
     """
     errors: list[RuleError] = []
     raw: dict[str, Any] = {"partners": [], "profiles": []}
     for key, content in parts.items():
+        if key.startswith(META_PREFIX):
+            continue
+        if not isinstance(content, Mapping):
+            # Anyone who can write to the topic can write a part that is not a JSON object (the
+            # follower keeps text that is not JSON as it is): an error at the part, not a crash.
+            errors.append(RuleError(_where(key), "not a JSON object"))
+            continue
         if key == FIELDS_KEY:
             raw["fields"] = dict(content)
             continue
@@ -58,10 +66,9 @@ def document_from_parts(parts: Mapping[str, Mapping[str, Any]]) -> RulesDocument
                 raw[section].append(item)
                 break
         else:
-            if not key.startswith(META_PREFIX):
-                errors.append(
-                    RuleError(key, "not a rules part: use fields, partner/<id>, profile/<id>")
-                )
+            errors.append(
+                RuleError(_where(key), "not a rules part: use fields, partner/<id>, profile/<id>")
+            )
     try:
         document = validate_document(raw)
     except RulesInvalid as invalid:
@@ -69,3 +76,8 @@ def document_from_parts(parts: Mapping[str, Mapping[str, Any]]) -> RulesDocument
     if errors:
         raise RulesInvalid(errors)
     return document
+
+
+def _where(key: str) -> str:
+    """A part's key as the path of its errors; an empty key would make an empty path."""
+    return key or '""'

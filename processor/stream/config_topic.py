@@ -20,6 +20,7 @@ from typing import Any
 from confluent_kafka import Consumer, Message, Producer
 
 from processor.rules import (
+    RuleError,
     RulesDocument,
     RulesInvalid,
     Snapshot,
@@ -52,7 +53,7 @@ class ConfigState:
         value = message.value()
         if key == VERSION_KEY:
             if value is not None:
-                self.version = json.loads(value)
+                self.version = _version_record(value)
                 return True
             return False
         if value is None:
@@ -64,6 +65,15 @@ class ConfigState:
                 # Kept as text, so validation refuses the version naming this part, with its key.
                 self.parts[key] = value.decode("utf-8", "replace")
         return False
+
+
+def _version_record(value: bytes) -> dict[str, Any] | None:
+    """A version record's content; None when it is not a JSON object, as ``rules apply`` writes."""
+    try:
+        record = json.loads(value)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def _consumer(settings: Settings, purpose: str) -> Consumer:
@@ -128,8 +138,12 @@ class RulesFollower:
     def _take(self, message: Message) -> None:
         if not self._state.apply(message):
             return
-        version = str((self._state.version or {}).get("version", "?"))
+        record = self._state.version
+        version = str((record or {}).get("version", "?"))
         try:
+            if record is None:
+                # Written past `rules apply`: still a switch point, but not one to switch at.
+                raise RulesInvalid([RuleError(VERSION_KEY, "not a JSON object")])
             document = document_from_parts(self._state.parts)
         except RulesInvalid as invalid:
             log.error("rules version %s refused, the rules in force stay:\n%s", version, invalid)

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 KAFKA_TIMEOUT_S = 30.0
 REGISTRY_RETRY_S = 2.0
+DEAD_LETTER_HEADROOM = 100_000
+"""Bytes beyond ``max_record_bytes`` that the producer takes: an input the broker accepted (its
+default limit is 1,048,588 bytes) still fits in the dead-letter topic with its error headers."""
 
 
 class FatalError(Exception):
@@ -93,6 +96,9 @@ class Loop:
             | {
                 "linger.ms": 5,
                 "queue.buffering.max.messages": 1_000_000,
+                # The pipeline keeps the records it makes within max_record_bytes; the headroom
+                # is for dead-letter copies of inputs, which are as large as the broker took them.
+                "message.max.bytes": settings.max_record_bytes + DEAD_LETTER_HEADROOM,
             }
         )
 

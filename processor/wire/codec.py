@@ -181,6 +181,8 @@ class Codec:
         try:
             record = schemaless_reader(source, plan.writer, plan.reader)
         except Exception as error:  # fastavro reports malformed bytes with many exception types
+            if schema == "LeadSubmitted" and isinstance(error, OverflowError | ValueError):
+                _refuse_lead_beyond_the_calendar(data, plan)
             raise _body_error(error, schema, source.tell() >= len(data)) from error
         trailing = len(data) - source.tell()
         if trailing:
@@ -265,6 +267,35 @@ class Codec:
             fetched = self._registry.writer_schema(key)
             writer = self._registry_writers[key] = self._known.get(fetched.fingerprint, fetched)
         return writer
+
+
+def _refuse_lead_beyond_the_calendar(data: bytes, plan: _Plan) -> None:
+    """Raises ``InvalidLead`` when the lead failed only for a timestamp no datetime can hold.
+
+    Such a ``submitted_at`` is a valid Avro long, so the record is a lead that breaks the
+    contract, like one whose writer declared a plain ``long`` there (``validate_lead`` refuses
+    both the same way), and its lead id can be read for the audit record. This re-reads the body
+    without logical types, on the error path only; any other failure is left to the caller.
+    """
+    source = BytesIO(data)
+    source.seek(plan.body_start)
+    try:
+        record = schemaless_reader(
+            source, _without_logical_types(plan.writer), _without_logical_types(plan.reader)
+        )
+    except Exception:
+        return
+    if source.tell() == len(data) and isinstance(record, dict):
+        validate_lead(record)
+
+
+def _without_logical_types(schema: Any) -> Any:
+    """A parsed schema read as its underlying types (a timestamp as its long)."""
+    if isinstance(schema, dict):
+        return {k: _without_logical_types(v) for k, v in schema.items() if k != "logicalType"}
+    if isinstance(schema, list):
+        return [_without_logical_types(item) for item in schema]
+    return schema
 
 
 def _body_error(error: Exception, schema: SchemaName, exhausted: bool) -> DecodeError:

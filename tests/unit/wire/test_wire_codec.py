@@ -440,6 +440,20 @@ def test_text_that_is_not_utf8_is_invalid(minimal_lead: dict[str, Any]) -> None:
     assert decode_error(Codec(), broken).reason == "invalid-avro"
 
 
+@pytest.mark.parametrize("millis", [253402300800000, -62135596800001, 2**62, -(2**63)])
+def test_a_timestamp_beyond_the_calendar_is_an_invalid_lead_with_its_id(
+    millis: int, minimal_lead: dict[str, Any]
+) -> None:
+    # Valid Avro (a long), but no datetime holds it: the lead breaks the contract, as it does when
+    # its writer declares a plain long (validate_lead), and its id is kept for the audit record.
+    plain = lead_schema(lambda schema: schema["fields"][1].update(type="long"))
+    header = single_object_header(load_schemas()["LeadSubmitted"].fingerprint)
+    data = header + avro_body(plain, {**minimal_lead, "submitted_at": millis})
+    error = decode_error(Codec(), data)
+    assert isinstance(error, InvalidLead)
+    assert (error.field, error.lead_id) == ("submitted_at", minimal_lead["lead_id"])
+
+
 def test_another_record_type_is_a_schema_mismatch(
     records: Mapping[str, Any], registry_codec: Codec
 ) -> None:

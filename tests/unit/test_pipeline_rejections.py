@@ -1,0 +1,91 @@
+"""Valid leads the pipeline still cannot route: they are rejected, never lost, and audited.
+
+The contract's ``rejected`` outcome puts the input in the dead-letter topic, untouched, and a
+``rejected`` decision in the audit topic whenever the lead id could be read. A lead whose records
+would be too large for the broker, and a lead that trips an error while routing, both have a
+readable lead id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from processor import pipeline as pipeline_module
+from processor.geo.enrich import Enricher
+from processor.pipeline import ERROR_HEADER, OFFSET_HEADER, Pipeline, Result
+from processor.rules import RotationState, compile_rules, load_rules
+from processor.settings import Settings
+from processor.wire import Codec, lead_from_json
+
+RULES = """
+partners:
+  - {id: crm, format: json, destinations: ["https://crm.example"]}
+profiles:
+  - {id: main, sources: [web], assignments: [{id: a, partner: crm}]}
+"""
+
+
+class Message:
+    def __init__(self, value: bytes) -> None:
+        self._value = value
+
+    def topic(self) -> str:
+        return "leads"
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return 42
+
+    def key(self) -> bytes:
+        return b"the-key"
+
+    def value(self) -> bytes:
+        return self._value
+
+
+def lead(**changes: Any) -> bytes:
+    document = {"lead_id": "lead-1", "submitted_at": "2026-11-20T10:00:00Z", "site_id": "web"}
+    return Codec().encode("leads", "LeadSubmitted", lead_from_json(document | changes))
+
+
+def process(value: bytes, **settings: Any) -> Result:
+    pipeline = Pipeline(Settings(**settings), Codec(), Enricher())
+    snapshot = compile_rules(load_rules(RULES), "1")
+    return pipeline.process(Message(value), snapshot, RotationState())
+
+
+def assert_rejected(result: Result, value: bytes, reason: str) -> None:
+    assert result.outcome == "rejected"
+    dead, audit = result.records
+    assert (dead.topic, dead.key, dead.value) == ("leads.submitted.dlq", b"the-key", value)
+    headers = dict(dead.headers or [])
+    assert (headers[ERROR_HEADER], headers[OFFSET_HEADER]) == (reason.encode(), b"42")
+    decision = Codec().decode(audit.topic, audit.value or b"", "RoutingDecision")
+    assert (decision["lead_id"], decision["outcome"]) == ("lead-1", "rejected")
+    assert decision["error"].startswith(f"{reason}: ")
+
+
+def test_a_lead_whose_delivery_would_be_too_large_is_rejected_with_its_id() -> None:
+    value = lead(comments="x" * 30_000)
+    assert len(value) < 40_000  # the input fits; the delivery (lead and payload) does not
+    assert_rejected(process(value, max_record_bytes=40_000), value, "too-large")
+
+
+def test_the_same_lead_within_the_limit_is_routed() -> None:
+    result = process(lead(comments="x" * 30_000), max_record_bytes=100_000)
+    assert result.outcome == "routed"
+
+
+def test_a_lead_that_trips_an_error_while_routing_is_rejected_with_its_id(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(pipeline_module, "decide", broken)
+    value = lead()
+    assert_rejected(process(value), value, "processing-error")
