@@ -79,6 +79,13 @@ class Settings(BaseSettings):
         description="how long the broker waits before aborting a stalled "
         "transaction of a crashed instance that is never restarted",
     )
+    session_timeout_ms: int = Field(
+        45000,
+        ge=1000,
+        description="how long the consumer group waits for a processor that stopped heartbeating "
+        "(a crash) before its partitions go to the others, or to its restarted self; at least the "
+        "brokers' group.min.session.timeout.ms (6000 by default)",
+    )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="Kafka security protocol"
     )

@@ -86,6 +86,9 @@ class Loop:
                 "isolation.level": "read_committed",
                 "auto.offset.reset": "earliest",
                 "partition.assignment.strategy": "range",
+                "session.timeout.ms": settings.session_timeout_ms,
+                # The usual third of the session timeout, and never rarer than librdkafka's 3 s.
+                "heartbeat.interval.ms": min(3000, settings.session_timeout_ms // 3),
             }
         )
         self._producer = Producer(
