@@ -12,6 +12,7 @@ import os
 import random
 import signal
 import subprocess
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,8 @@ from streamkit import (
     start_process,
 )
 
+from processor.app import App
+from processor.geo.enrich import Enricher
 from processor.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -59,7 +62,7 @@ def committed_input(settings: Settings) -> int:
 
 
 @contextmanager
-def processes(log: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
     """Processors started in the block; any still running at its end is killed."""
     started: list[subprocess.Popen[bytes]] = []
     try:
@@ -168,7 +171,7 @@ def test_sigkill_at_random_points_then_restart_routes_each_lead_once(
 
     with (
         reading(settings, settings.audit_topic, "RoutingDecision") as audit,
-        processes(log) as started,
+        processes() as started,
     ):
         for step in steps:
             process = start_process(settings, log)
@@ -185,3 +188,27 @@ def test_sigkill_at_random_points_then_restart_routes_each_lead_once(
         decisions = audit.drain()
 
     assert_exactly_once_as_dry_run(settings, rules, sample, decisions, tmp_path, context)
+
+
+def test_stop_while_starting_up_is_not_forgotten(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM can come while the processor builds its pipeline (loading the ZIP table takes half
+    a second), after it has read the rules: it must still stop, not route on until SIGKILL."""
+    apply_rules(settings, WEIGHTED_RULES)
+    app = App(settings)
+
+    class StoppedMeanwhile(Enricher):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            app.stop()  # as the SIGTERM handler does
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr("processor.app.Enricher", StoppedMeanwhile)
+    thread = threading.Thread(target=app.run, name="processor", daemon=True)
+    thread.start()
+    thread.join(60)
+    stuck = thread.is_alive()
+    if stuck:
+        app.stop()  # the fix's absence must not leave a running processor behind
+        thread.join(60)
+    assert not stuck, "the processor ignored a stop that came while it started up"
