@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -187,6 +189,99 @@ def test_sigkill_at_random_points_then_restart_routes_each_lead_once(
         sigterm(last, log)
         decisions = audit.drain()
 
+    assert_exactly_once_as_dry_run(settings, rules, sample, decisions, tmp_path, context)
+
+
+def assigned(log: Path) -> list[list[int]]:
+    """The partitions the processor logging to ``log`` was assigned, one list per rebalance."""
+    found = re.findall(r"assigned partitions \[([\d, ]*)\]", log.read_text())
+    return [[int(p) for p in x.split(",") if p.strip()] for x in found]
+
+
+@contextmanager
+def trickling(settings: Settings, sample: list[dict[str, Any]], per_second: int) -> Iterator[None]:
+    """Publishes ``sample`` in a thread at about ``per_second``, as live traffic arrives, so the
+    processors have work whenever a rebalance or a kill happens; the block's end waits for it."""
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        chunk = max(1, per_second // 10)
+        try:
+            for start in range(0, len(sample), chunk):
+                publish(settings, sample[start : start + chunk])
+                time.sleep(0.1)  # pacing only: correctness never depends on it
+        except BaseException as error:
+            failure.append(error)
+
+    thread = threading.Thread(target=target, name="publisher", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join(120)
+    assert not failure, failure
+    assert not thread.is_alive(), "publishing did not finish"
+
+
+def test_two_processors_rebalance_and_one_is_killed_each_lead_once(
+    settings: Settings, tmp_path: Path
+) -> None:
+    settings = settings.model_copy(update={"topic_partitions": 3})
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(WEIGHTED_RULES)
+    apply_rules(settings, rules)
+    sample = leads(3600, sites=WEIGHTED_SITES)
+    publish(settings, sample[:600])
+    rng = random.Random(SEED)
+    steps = [rng.randrange(100, 400) for _ in range(2)]
+    victim = rng.choice("ab")
+    context = f"seed {SEED} (LEAD_ROUTER_CRASH_SEED): steps {steps}, {victim} killed"
+    instances = {
+        name: settings.model_copy(
+            update={"transactional_id": f"{settings.transactional_id}-{name}"}
+        )
+        for name in "ab"
+    }
+    logs = {name: tmp_path / f"processor-{name}.log" for name in "ab"}
+    live: dict[str, subprocess.Popen[bytes]] = {}
+
+    with (
+        reading(settings, settings.audit_topic, "RoutingDecision") as audit,
+        processes() as started,
+    ):
+
+        def start(name: str) -> None:
+            live[name] = start_process(instances[name], logs[name])
+            started.append(live[name])
+
+        def advance(target: int) -> None:
+            """Reads until ``target`` decisions; fails early if a processor exits meanwhile."""
+            while len(audit.records) < target:
+                for name, process in live.items():
+                    assert process.poll() is None, (
+                        f"{context}: {name} exited: {logs[name].read_text()[-3000:]}"
+                    )
+                audit.wait_for(min(target, len(audit.records) + 50))
+
+        start("a")
+        advance(steps[0])
+        with trickling(settings, sample[600:], per_second=400):
+            start("b")  # the group rebalances while a routes
+            deadline = time.monotonic() + 60
+            while not any(assigned(logs["b"])):
+                assert time.monotonic() < deadline, f"{context}: b never got a partition"
+                time.sleep(0.1)
+            advance(len(audit.records) + steps[1])
+            sigkill(live[victim])
+            assert committed_input(settings) < len(sample), f"{context}: all done before the kill"
+            start(victim)  # as a supervisor would, with the same transactional id
+        advance(len(sample))
+        for name in "ab":
+            sigterm(live[name], logs[name])
+        decisions = audit.drain()
+
+    assert len(assigned(logs["a"])) >= 2, f"{context}: a was never rebalanced"
+    assert {d["source"]["partition"] for d in decisions} == {0, 1, 2}
     assert_exactly_once_as_dry_run(settings, rules, sample, decisions, tmp_path, context)
 
 
