@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
+    KafkaError,
     KafkaException,
     Message,
     Producer,
@@ -76,7 +77,11 @@ class Loop:
         self._txn: _Transaction | None = None
         self._stopping = False
         self._max_wait = settings.commit_interval_ms / 1000
-        client = settings.kafka_client_config()
+        # No re-bootstrap when every known broker is down (a one-broker cluster restarting, a whole
+        # cluster restarting): re-bootstrapping decommissions the known brokers, and librdkafka
+        # then waits forever, past its timeout, in send_offsets_to_transaction for the group
+        # coordinator it had cached. The known brokers are tried until they answer again.
+        client = settings.kafka_client_config() | {"metadata.recovery.strategy": "none"}
         self._consumer = Consumer(
             client
             | {
@@ -224,11 +229,17 @@ class Loop:
         self._update_lag()
 
     def _recover(self, exc: KafkaException) -> None:
-        """Aborts and rewinds on an abortable error; a fatal one ends the processor."""
+        """Aborts and rewinds on an abortable error; a fatal one ends the processor.
+
+        A transaction that failed in the background (after a broker restart, a produce request
+        answered OUT_OF_ORDER_SEQUENCE_NUMBER) shows first as ``produce`` refusing with a plain
+        _STATE error, not flagged abortable: with a transaction open, that calls for an abort too.
+        """
         error = exc.args[0]
         if error.fatal():
             raise FatalError(f"Kafka transaction: {error.str()}") from exc
-        if not error.txn_requires_abort():
+        failed_meanwhile = self._txn is not None and error.code() == KafkaError._STATE
+        if not (error.txn_requires_abort() or failed_meanwhile):
             raise exc
         log.warning("transaction aborted, re-processing from committed offsets: %s", error.str())
         self._abort()
