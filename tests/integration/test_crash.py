@@ -36,6 +36,7 @@ from streamkit import (
 
 from processor.app import App
 from processor.geo.enrich import Enricher
+from processor.localkafka import EmbeddedKafka
 from processor.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -307,3 +308,39 @@ def test_stop_while_starting_up_is_not_forgotten(
         app.stop()  # the fix's absence must not leave a running processor behind
         thread.join(60)
     assert not stuck, "the processor ignored a stop that came while it started up"
+
+
+@pytest.mark.parametrize("outage", ["stop", "kill"])
+def test_processor_rides_out_a_broker_restart(
+    settings: Settings, tmp_path: Path, outage: str
+) -> None:
+    """A broker restart of a few seconds (an upgrade, a crash) is something a stream processor
+    must wait out: it keeps running, and nothing is lost or routed twice."""
+    with EmbeddedKafka(tmp_path / "kafka", heap="512m") as broker:
+        own = settings.model_copy(update={"bootstrap_servers": broker.bootstrap_servers})
+        rules = tmp_path / "rules.yaml"
+        rules.write_text(WEIGHTED_RULES)
+        apply_rules(own, rules)
+        sample = leads(3000, sites=WEIGHTED_SITES)
+        publish(own, sample)
+        step = random.Random(SEED).randrange(300, 1500)
+        context = f"seed {SEED} (LEAD_ROUTER_CRASH_SEED): broker {outage} after {step}"
+        log = tmp_path / "processor.log"
+
+        with (
+            reading(own, own.audit_topic, "RoutingDecision") as audit,
+            processes() as started,
+        ):
+            process = start_process(own, log)
+            started.append(process)
+            wait_audit(audit, step, process, log)
+            address = broker.bootstrap_servers
+            broker.stop() if outage == "stop" else broker.kill()
+            assert process.poll() is None, f"{context}: exited with the broker: {log.read_text()}"
+            broker.start()
+            assert broker.bootstrap_servers == address, "the broker came back elsewhere"
+            wait_audit(audit, len(sample), process, log)
+            sigterm(process, log)
+            decisions = audit.drain()
+
+        assert_exactly_once_as_dry_run(own, rules, sample, decisions, tmp_path, context)
