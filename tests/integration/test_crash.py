@@ -160,6 +160,8 @@ def wait_audit(audit: TopicReader, count: int, process: subprocess.Popen[bytes],
 def test_sigkill_at_random_points_then_restart_routes_each_lead_once(
     settings: Settings, tmp_path: Path
 ) -> None:
+    """A crash can land anywhere in a transaction; each restart (same transactional id) must abort
+    what the killed run left open and go on from the committed offsets and rotation state."""
     rules = tmp_path / "rules.yaml"
     rules.write_text(WEIGHTED_RULES)
     apply_rules(settings, rules)
@@ -227,6 +229,8 @@ def trickling(settings: Settings, sample: list[dict[str, Any]], per_second: int)
 def test_two_processors_rebalance_and_one_is_killed_each_lead_once(
     settings: Settings, tmp_path: Path
 ) -> None:
+    """Partitions move between processors with their rotation state: when one joins (the open
+    transaction is committed on revoke) and when one is killed and restarted mid-stream."""
     settings = settings.model_copy(update={"topic_partitions": 3})
     rules = tmp_path / "rules.yaml"
     rules.write_text(WEIGHTED_RULES)
@@ -334,6 +338,7 @@ def test_processor_rides_out_a_broker_restart(
             process = start_process(own, log)
             started.append(process)
             wait_audit(audit, step, process, log)
+            assert committed_input(own) < len(sample), f"{context}: all done before the outage"
             address = broker.bootstrap_servers
             broker.stop() if outage == "stop" else broker.kill()
             assert process.poll() is None, f"{context}: exited with the broker: {log.read_text()}"
