@@ -49,6 +49,10 @@ SESSION_TIMEOUT_MS = 6000
 """The brokers' least allowed session: a restarted processor waits this long for its partitions."""
 
 
+TRANSACTION_TIMEOUT_MS = 10000
+"""How long the open transaction of a processor killed for good holds back its partitions."""
+
+
 @pytest.fixture
 def settings(stream_settings: Settings) -> Settings:
     """The test's own topics and group, with a session timeout short enough to restart quickly."""
@@ -226,12 +230,17 @@ def trickling(settings: Settings, sample: list[dict[str, Any]], per_second: int)
     assert not thread.is_alive(), "publishing did not finish"
 
 
+@pytest.mark.parametrize("comes_back", [True, False], ids=["restarted", "gone"])
 def test_two_processors_rebalance_and_one_is_killed_each_lead_once(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, comes_back: bool
 ) -> None:
     """Partitions move between processors with their rotation state: when one joins (the open
-    transaction is committed on revoke) and when one is killed and restarted mid-stream."""
-    settings = settings.model_copy(update={"topic_partitions": 3})
+    transaction is committed on revoke), and when one is killed mid-stream and either restarted
+    or never seen again (its partitions then go to the other once its session and its open
+    transaction have timed out)."""
+    settings = settings.model_copy(
+        update={"topic_partitions": 3, "transaction_timeout_ms": TRANSACTION_TIMEOUT_MS}
+    )
     rules = tmp_path / "rules.yaml"
     rules.write_text(WEIGHTED_RULES)
     apply_rules(settings, rules)
@@ -279,10 +288,13 @@ def test_two_processors_rebalance_and_one_is_killed_each_lead_once(
             advance(len(audit.records) + steps[1])
             sigkill(live[victim])
             assert committed_input(settings) < len(sample), f"{context}: all done before the kill"
-            start(victim)  # as a supervisor would, with the same transactional id
+            if comes_back:
+                start(victim)  # as a supervisor would, with the same transactional id
+            else:
+                del live[victim]
         advance(len(sample))
-        for name in "ab":
-            sigterm(live[name], logs[name])
+        for name, process in live.items():
+            sigterm(process, logs[name])
         decisions = audit.drain()
 
     assert len(assigned(logs["a"])) >= 2, f"{context}: a was never rebalanced"
