@@ -297,7 +297,8 @@ def test_two_processors_rebalance_and_one_is_killed_each_lead_once(
             sigterm(process, logs[name])
         decisions = audit.drain()
 
-    assert len(assigned(logs["a"])) >= 2, f"{context}: a was never rebalanced"
+    # b's first share is part of the partitions only if a, still running, gave up the rest.
+    assert 0 < len(assigned(logs["b"])[0]) < 3, f"{context}: the partitions were not shared"
     assert {d["source"]["partition"] for d in decisions} == {0, 1, 2}
     assert_exactly_once_as_dry_run(settings, rules, sample, decisions, tmp_path, context)
 
