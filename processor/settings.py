@@ -22,6 +22,13 @@ KAFKA_CLIENT_LOG = logging.getLogger("librdkafka")
 """librdkafka's own messages (reconnects, retries) go through logging, at the configured level."""
 
 
+KNOWN_BROKERS_ONLY = {"metadata.recovery.strategy": "none"}
+"""For clients in transactions: no re-bootstrap when every known broker is down (a one-broker
+cluster restarting, a whole cluster restarting). Re-bootstrapping decommissions the known brokers,
+and librdkafka then waits forever, past its timeout, in send_offsets_to_transaction for the group
+coordinator it had cached. The known brokers are tried until they answer again."""
+
+
 class Settings(BaseSettings):
     """The processor's settings: Kafka, topics, enrichment, metrics and transactions."""
 
@@ -85,6 +92,13 @@ class Settings(BaseSettings):
         description="/healthz answers 503 once the processing loop has not come round for this "
         "long: a stuck process, for the orchestrator to restart (its retries of Kafka calls last "
         "up to 2 minutes)",
+    )
+    session_timeout_ms: int = Field(
+        45000,
+        ge=1000,
+        description="how long the consumer group waits for a processor that stopped heartbeating "
+        "(a crash) before its partitions go to the others, or to its restarted self; at least the "
+        "brokers' group.min.session.timeout.ms (6000 by default)",
     )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="Kafka security protocol"
@@ -171,12 +185,16 @@ class Settings(BaseSettings):
         against 60,000 with a 5 ms backoff. The backoff still doubles on repeated failures, up
         to 50 ms.
         """
-        return self.kafka_client_config() | {
-            "transactional.id": transactional_id,
-            "transaction.timeout.ms": self.transaction_timeout_ms,
-            "retry.backoff.ms": 5,
-            "retry.backoff.max.ms": 50,
-        }
+        return (
+            self.kafka_client_config()
+            | KNOWN_BROKERS_ONLY
+            | {
+                "transactional.id": transactional_id,
+                "transaction.timeout.ms": self.transaction_timeout_ms,
+                "retry.backoff.ms": 5,
+                "retry.backoff.max.ms": 50,
+            }
+        )
 
     def delivery_topic(self, partner_id: str) -> str:
         return f"{self.delivery_topic_prefix}{partner_id}"

@@ -358,7 +358,11 @@ def _free_port() -> int:
 
 
 def _port_free(port: int) -> bool:
+    """Whether the broker could listen on ``port``. Binds as the JVM does, with SO_REUSEADDR: the
+    connections of a broker stopped a moment ago linger in TIME_WAIT on its ports, and must not
+    send its restart to new ports that its clients do not know."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", int(port)))
         except OSError:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
+    KafkaError,
     KafkaException,
     Message,
     Producer,
@@ -29,7 +30,7 @@ from confluent_kafka import (
 from processor import metrics
 from processor.pipeline import Headers, Pipeline, Result
 from processor.rules import RotationState, Snapshot
-from processor.settings import Settings
+from processor.settings import KNOWN_BROKERS_ONLY, Settings
 from processor.stream.errors import retry_transient
 from processor.stream.rotation_log import RotationLog
 from processor.wire import WireError
@@ -79,7 +80,7 @@ class Loop:
         self._txn: _Transaction | None = None
         self._stopping = False
         self._max_wait = settings.commit_interval_ms / 1000
-        client = settings.kafka_client_config()
+        client = settings.kafka_client_config() | KNOWN_BROKERS_ONLY
         self._consumer = Consumer(
             client
             | {
@@ -89,6 +90,9 @@ class Loop:
                 "isolation.level": "read_committed",
                 "auto.offset.reset": "earliest",
                 "partition.assignment.strategy": "range",
+                "session.timeout.ms": settings.session_timeout_ms,
+                # The usual third of the session timeout, and never rarer than librdkafka's 3 s.
+                "heartbeat.interval.ms": min(3000, settings.session_timeout_ms // 3),
             }
         )
         self._producer = Producer(
@@ -225,11 +229,17 @@ class Loop:
         self._update_lag()
 
     def _recover(self, exc: KafkaException) -> None:
-        """Aborts and rewinds on an abortable error; a fatal one ends the processor."""
+        """Aborts and rewinds on an abortable error; a fatal one ends the processor.
+
+        A transaction that failed in the background (after a broker restart, a produce request
+        answered OUT_OF_ORDER_SEQUENCE_NUMBER) shows first as ``produce`` refusing with a plain
+        _STATE error, not flagged abortable: with a transaction open, that calls for an abort too.
+        """
         error = exc.args[0]
         if error.fatal():
             raise FatalError(f"Kafka transaction: {error.str()}") from exc
-        if not error.txn_requires_abort():
+        failed_meanwhile = self._txn is not None and error.code() == KafkaError._STATE
+        if not (error.txn_requires_abort() or failed_meanwhile):
             raise exc
         log.warning("transaction aborted, re-processing from committed offsets: %s", error.str())
         self._abort()

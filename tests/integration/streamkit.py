@@ -95,6 +95,7 @@ class TopicReader:
             "key": message.key(),
             "headers": dict(message.headers() or []),
             "raw": value,
+            "partition": message.partition(),
             "offset": message.offset(),
         }
         if self._schema is not None and value is not None:

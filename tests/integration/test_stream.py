@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 from prometheus_client import REGISTRY
+from samples import PARTNERS, RULES, leads, summary
 from streamkit import (
     apply_rules,
     dry_run,
@@ -28,84 +29,6 @@ from processor.settings import Settings
 from processor.wire import Codec, lead_from_json
 
 pytestmark = pytest.mark.integration
-
-RULES = """
-fields:
-  budget: {type: number}
-partners:
-  - {id: store-nyc, format: adf_xml, destinations: ["mailto:nyc@example.com"],
-     location: {lat: 40.75, lon: -73.99}}
-  - {id: store-bos, format: adf_xml, destinations: ["mailto:bos@example.com"],
-     location: {lat: 42.36, lon: -71.06}}
-  - {id: service, format: text, destinations: ["mailto:service@example.com"]}
-  - {id: bdc, format: json, destinations: ["https://bdc.example.com/hook"]}
-  - {id: buyer-a, format: json, destinations: ["https://a.example.com"]}
-  - {id: buyer-b, format: json, destinations: ["https://b.example.com"]}
-  - {id: buyer-c, format: json, destinations: ["https://c.example.com"]}
-profiles:
-  - id: dealer
-    sources: [dealer-web]
-    strategy: first_match
-    nearest_store: {enabled: true, max_km: 500}
-    fallback: bdc
-    assignments:
-      - {id: svc, partner: service, category: Service}
-      - {id: new-nyc, partner: store-nyc, category: New Models}
-      - {id: new-bos, partner: store-bos, category: New Models}
-      - {id: any-nyc, partner: store-nyc, category: ALL,
-         filter: [[{field: address.state, op: in_list, value: [NY, NJ]}]]}
-  - id: market
-    sources: [market]
-    strategy: round_robin
-    base_price: 20
-    currency: USD
-    assignments:
-      - {id: a, partner: buyer-a, price: 30}
-      - {id: b, partner: buyer-b}
-      - {id: c, partner: buyer-c, filter: [[{field: budget, op: gte, value: 50000}]]}
-"""
-
-PLACES = [("NY", 40.7, -74.0), ("MA", 42.3, -71.1), ("CA", 34.0, -118.2), ("NJ", 40.73, -74.17)]
-
-
-def leads(count: int, prefix: str = "lead") -> list[dict[str, Any]]:
-    """A deterministic mix: dealer leads by category and place, market leads, unknown sites."""
-    out = []
-    for n in range(count):
-        state, lat, lon = PLACES[(n // 4) % len(PLACES)]
-        site = ("dealer-web", "market", "market", "elsewhere")[n % 4]
-        out.append(
-            {
-                "lead_id": f"{prefix}-{n:05d}",
-                "submitted_at": "2026-11-20T10:00:00Z",
-                "site_id": site,
-                "interest_category": ("New Models", "Service", None)[n % 3],
-                "address": {
-                    "state": state,
-                    "postcode": None,
-                    "street": None,
-                    "city": None,
-                    "country": "US",
-                },
-                "visitor": {"lat": lat, "lon": lon, "ip": None, "user_agent": None}
-                if n % 5
-                else None,
-                "fields": {"budget": (n * 7919) % 100000},
-            }
-        )
-    return out
-
-
-def summary(decision: dict[str, Any]) -> tuple[Any, ...]:
-    return (
-        decision["outcome"],
-        decision["profile"],
-        decision["tier"],
-        tuple(
-            (d["partner"], d["assignment"], d["price"], d["currency"], d["distance_km"])
-            for d in decision["deliveries"]
-        ),
-    )
 
 
 def test_routes_every_lead_once_as_dry_run_decides(
@@ -134,7 +57,7 @@ def test_routes_every_lead_once_as_dry_run_decides(
         (d["partner"], lead_id) for lead_id, x in expected.items() for d in x["deliveries"]
     )
     got: Counter[tuple[str, str]] = Counter()
-    for partner in ("store-nyc", "store-bos", "service", "bdc", "buyer-a", "buyer-b", "buyer-c"):
+    for partner in PARTNERS:
         topic = stream_settings.delivery_topic(partner)
         with reading(stream_settings, topic, "LeadDelivery") as deliveries:
             for record in deliveries.drain():
