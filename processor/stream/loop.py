@@ -207,15 +207,16 @@ class Loop:
         txn = self._txn
         assert txn is not None
         try:
-            for partition in txn.rotation_before:
-                state = self._rotation.get(partition)
-                if state is not None:
-                    self._produce(
-                        self._rotation_log.topic, self._rotation_log.key(partition), state.to_json()
-                    )
             positions = [
                 p for p in self._consumer.position(self._consumer.assignment()) if p.offset >= 0
             ]
+            # Every partition whose offset commits gets its state beside it, touched or not, so
+            # that a committed offset always has the state that belongs to it.
+            for position in positions:
+                state = self._rotation.get(position.partition)
+                if state is not None:
+                    record = self._rotation_log.record(position.partition, state, position.offset)
+                    self._produce(self._rotation_log.topic, *record)
             self._send_offsets(positions)
             self._commit_transaction()
         except KafkaException as exc:
@@ -282,7 +283,9 @@ class Loop:
     # -- rebalances ----------------------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        restored = self._rotation_log.restore([p.partition for p in partitions])
+        # read_committed: the offsets of a transaction still completing are waited for.
+        committed = consumer.committed(partitions, timeout=KAFKA_TIMEOUT_S)
+        restored = self._rotation_log.restore({p.partition: p.offset for p in committed})
         self._rotation.update(restored)
         log.info("assigned partitions %s", sorted(restored))
 
