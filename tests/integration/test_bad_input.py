@@ -12,8 +12,8 @@ about its schema), the expectation comes from decoding them locally with the sam
 decode or not is the codec's business (its unit tests), that each ends in exactly one place with
 the right headers is the processor's.
 
-The batch is drawn with a fresh seed each run; a failure names it, and ``BAD_INPUT_SEED`` replays
-it.
+The batch is drawn with a fresh seed each run; a failure names it, and
+``LEAD_ROUTER_BAD_INPUT_SEED`` replays it.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ MAX_HUGE = 4
 
 WAIT_S = 45.0
 """How long to wait for the outputs; the processor needs a few seconds for the whole batch."""
-SEED = int(os.environ.get("BAD_INPUT_SEED", random.randrange(2**32)))
+SEED = int(os.environ.get("LEAD_ROUTER_BAD_INPUT_SEED", random.randrange(2**32)))
 LEAD_SCHEMA = load_schemas()["LeadSubmitted"]
 KNOWN_FINGERPRINTS = {schema.fingerprint for schema in load_schemas().values()}
 CALENDAR_END_MS = 253402300800000
@@ -457,7 +457,7 @@ def publish_batch(settings: Settings, batch: list[Record]) -> None:
 def test_hostile_records_are_dead_lettered_and_every_good_lead_is_decided_once(
     stream_settings: Settings,
 ) -> None:
-    replay = f"(replay with BAD_INPUT_SEED={SEED})"
+    replay = f"(replay with LEAD_ROUTER_BAD_INPUT_SEED={SEED})"
     print(replay)  # shown with a failure's captured output, whichever assertion fails
     batch = draw_batch(BATCH)
     good = [r for r in batch if r.good]
