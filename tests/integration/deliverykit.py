@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
 from aiosmtpd.controller import Controller
+from streamkit import in_thread
 
 from processor.delivery import Worker
 from processor.settings import Settings
@@ -178,23 +179,7 @@ def mailbox() -> Iterator[Mailbox]:
 
 @contextmanager
 def working(settings: Settings, partner: str) -> Iterator[Worker]:
-    """A worker in a thread; stopped on exit, its error raised."""
+    """A delivery worker in a thread of this process."""
     worker = Worker(settings, partner)
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            worker.run()
-        except BaseException as error:
-            failure.append(error)
-
-    thread = threading.Thread(target=target, name=f"deliver-{partner}", daemon=True)
-    thread.start()
-    try:
+    with in_thread(worker, f"deliver-{partner}"):
         yield worker
-    finally:
-        worker.stop()
-        thread.join(60)
-        if failure:
-            raise failure[0]
-        assert not thread.is_alive(), "the worker did not stop"

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
@@ -140,28 +140,42 @@ def reading(settings: Settings, topic: str, schema: SchemaName | None) -> Iterat
         reader.close()
 
 
+class Service(Protocol):
+    """What runs until asked to stop: the processor's App, a delivery Worker."""
+
+    def run(self) -> None: ...
+    def stop(self) -> None: ...
+
+
 @contextmanager
-def running(settings: Settings) -> Iterator[App]:
-    """The processor in a thread of this process; stopped (and its errors raised) on exit."""
-    app = App(settings)
+def in_thread(service: Service, name: str) -> Iterator[None]:
+    """``service.run`` in a thread of this process; stopped (and its errors raised) on exit."""
     failure: list[BaseException] = []
 
     def target() -> None:
         try:
-            app.run()
+            service.run()
         except BaseException as error:
             failure.append(error)
 
-    thread = threading.Thread(target=target, name="processor", daemon=True)
+    thread = threading.Thread(target=target, name=name, daemon=True)
     thread.start()
     try:
-        yield app
+        yield
     finally:
-        app.stop()
+        service.stop()
         thread.join(60)
-        if failure:  # the processor's own error explains a test's failure best
+        if failure:  # the service's own error explains a test's failure best
             raise failure[0]
-        assert not thread.is_alive(), "the processor did not stop"
+        assert not thread.is_alive(), f"{name} did not stop"
+
+
+@contextmanager
+def running(settings: Settings) -> Iterator[App]:
+    """The processor in a thread of this process."""
+    app = App(settings)
+    with in_thread(app, "processor"):
+        yield app
 
 
 def start_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:

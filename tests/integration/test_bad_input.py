@@ -295,13 +295,10 @@ def blank_ids(draw: st.DrawFn) -> Make:
 
 
 def _zigzag(value: int) -> bytes:
-    number = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while number >= 0x80:
-        out.append(number & 0x7F | 0x80)
-        number >>= 7
-    out.append(number)
-    return bytes(out)
+    """An Avro long (zig-zag, then 7 bits a byte), as fastavro writes it."""
+    out = BytesIO()
+    schemaless_writer(out, "long", value)
+    return out.getvalue()
 
 
 def _string(text: str) -> bytes:
