@@ -1,8 +1,9 @@
 """``lead-router demo``: the whole product on this machine, end to end, in about a minute.
 
 A local broker (or the one configured), the sample rules applied through the config topic, a few
-thousand varied sample leads published as Avro, the real processor routing them exactly once, and
-a summary read back from the audit topic, as an operator would.
+thousand varied sample leads published as Avro, the real processor routing them exactly once, a
+summary read back from the audit topic, as an operator would, and the reference delivery worker
+delivering one partner's leads to files with a receipt for each.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
@@ -26,6 +27,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from processor.app import App
+from processor.delivery import Worker, read_receipts
 from processor.demo.leads import not_a_lead, sample_leads
 from processor.errors import ServiceUnavailable
 from processor.localkafka import EmbeddedKafka
@@ -38,6 +40,8 @@ from processor.stream.topics import Topics
 from processor.wire import Codec, lead_from_json
 
 DRAIN_TIMEOUT_S = 300.0
+DELIVERED_PARTNER = "metro-manhattan"
+"""The partner whose deliveries the demo hands to the reference delivery worker."""
 EXAMPLES = ("routed", "fallback", "unroutable", "rejected")
 
 
@@ -92,7 +96,8 @@ class Tally:
 def run_demo(settings: Settings, leads: int, bad_records: int, console: Console) -> int:
     with broker(settings, console) as settings:
         Topics(settings).ensure_base()
-        result = publish_rules(settings, load_rules(rules_text()))
+        rules = load_rules(rules_text())
+        result = publish_rules(settings, rules)
         console.print(f"applied the sample rules as version {result.version}")
         published = _publish(settings, leads, bad_records, console)
         app = App(settings)
@@ -107,7 +112,65 @@ def run_demo(settings: Settings, leads: int, bad_records: int, console: Console)
         tally = _read_audit(settings)
         dead = _count(settings, settings.dlq_topic)
         _print_summary(console, settings, tally, dead, metrics_url)
+        delivered = next(p for p in rules.partners if p.id == DELIVERED_PARTNER)
+        _deliver(
+            settings,
+            delivered.id,
+            delivered.destinations,
+            tally.deliveries[delivered.id],
+            console,
+        )
     return 0
+
+
+def _deliver(
+    settings: Settings,
+    partner: str,
+    destinations: Sequence[str],
+    expected: int,
+    console: Console,
+) -> None:
+    """Runs the reference delivery worker for one partner until it has recorded a receipt for
+    each of the partner's deliveries, as a partner's integration would run it."""
+    worker = Worker(settings.model_copy(update={"metrics_port": 0}), partner)
+    failure: list[Exception] = []
+
+    def run() -> None:
+        try:
+            worker.run()
+        except Exception as error:  # reported below, in words, with what was delivered
+            failure.append(error)
+
+    thread = threading.Thread(target=run, name=f"deliver-{partner}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    receipts: Counter[str] = Counter()
+    try:
+        with Progress(console=console) as progress:
+            task = progress.add_task(f"delivering to {partner}", total=expected)
+            while sum(receipts.values()) < expected:
+                if time.monotonic() > deadline or not thread.is_alive():
+                    why = f": {failure[0]}" if failure else ""
+                    raise ServiceUnavailable(
+                        f"the delivery worker recorded {sum(receipts.values())} of {expected} "
+                        f"receipts{why}"
+                    )
+                time.sleep(0.2)
+                receipts = Counter(
+                    r["status"] for r in read_receipts(settings) if r["partner"] == partner
+                )
+                progress.update(task, completed=sum(receipts.values()))
+    finally:
+        worker.stop()
+        thread.join(60)
+    statuses = ", ".join(f"{status} {count}" for status, count in sorted(receipts.items()))
+    console.print(
+        f"The delivery worker for {partner} sent each delivery to {', '.join(destinations)} "
+        f"(relative to {settings.deliveries_dir.resolve()}), one file per delivery named by its "
+        f"delivery id, and recorded a receipt for each on {settings.receipts_topic} "
+        f"({statuses}): see `lead-router receipts --partner {partner}`. In production, run "
+        "`lead-router deliver --partner ID` for each partner."
+    )
 
 
 def _publish(settings: Settings, leads: int, bad_records: int, console: Console) -> int:
