@@ -152,7 +152,7 @@ def passthrough(settings: Settings, count: int, topic: str, fan_out: Sequence[st
             "auto.offset.reset": "earliest",
         }
     )
-    producer = Producer(settings.transactional_producer_config(f"bench-{topic}") | {"linger.ms": 5})
+    producer = Producer(settings.transactional_producer_config(f"bench-{topic}"))
     producer.init_transactions(30)
     consumer.subscribe([settings.input_topic])
     done = pending = copied = 0

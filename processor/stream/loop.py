@@ -98,7 +98,6 @@ class Loop:
         self._producer = Producer(
             settings.transactional_producer_config(settings.transactional_id_or_default())
             | {
-                "linger.ms": 5,
                 "queue.buffering.max.messages": 1_000_000,
                 # The pipeline keeps the records it makes within max_record_bytes; the headroom
                 # is for dead-letter copies of inputs, which are as large as the broker took them.
