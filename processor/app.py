@@ -7,6 +7,7 @@ snapshot is in force does the processor join the consumer group and take leads.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -24,6 +25,10 @@ from processor.stream.topics import Topics
 from processor.wire import Codec
 
 log = logging.getLogger(__name__)
+
+
+STALLED_EXIT_CODE = 6
+"""The exit code of a processor whose loop stalled (``App._watch``): restart it."""
 
 
 class ProcessorFailed(UserError):
@@ -69,6 +74,7 @@ class App:
 
     def run(self, on_idle: Callable[[], None] | None = None) -> None:
         settings = self.settings
+        threading.Thread(target=self._watch, name="stall-watchdog", daemon=True).start()
         self._topics.ensure_base()
         if settings.metrics_port:
             metrics.serve(settings.metrics_port, lambda: self._ready, self._heartbeat.alive)
@@ -96,6 +102,26 @@ class App:
             self._ready = False
             metrics.READY.set(0)
             self._follower.close()
+
+    def _watch(self) -> None:
+        """Ends the process when the loop has not come round for ``STALL_TIMEOUT_S``.
+
+        librdkafka can block for good inside a transactional call after its brokers restarted
+        (send_offsets_to_transaction waiting past its own timeout); nothing on this thread can
+        interrupt it. Exiting hands over to the supervisor's restart, which aborts the open
+        transaction and re-processes its batch: exactly once, as after any crash. Without a
+        supervisor, /healthz has said 503 the whole time (the same heartbeat).
+        """
+        while not self._stopped.wait(1.0):
+            if not self._heartbeat.alive():
+                log.critical(
+                    "the processing loop has not come round for %d s (a Kafka call that does "
+                    "not return); exiting with code %d so that a restart takes over",
+                    self.settings.stall_timeout_s,
+                    STALLED_EXIT_CODE,
+                )
+                logging.shutdown()
+                os._exit(STALLED_EXIT_CODE)
 
     def _each_round(self) -> None:
         """What the loop does before each poll of the input: show it is alive, follow the rules."""

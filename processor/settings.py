@@ -89,9 +89,9 @@ class Settings(BaseSettings):
     stall_timeout_s: int = Field(
         300,
         ge=1,
-        description="/healthz answers 503 once the processing loop has not come round for this "
-        "long: a stuck process, for the orchestrator to restart (its retries of Kafka calls last "
-        "up to 2 minutes)",
+        description="a processing loop that has not come round for this long is stuck: "
+        "/healthz answers 503 and the processor exits with code 6, for its supervisor to restart "
+        "it (its retries of Kafka calls last up to 2 minutes)",
     )
     session_timeout_ms: int = Field(
         45000,

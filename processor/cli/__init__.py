@@ -24,6 +24,7 @@ exit codes:
   3  a required tool (Java, Maven) is missing
   4  a service (the Kafka broker) did not answer or failed to start
   5  the processor stopped on an error it cannot recover from
+  6  the processor's loop stalled for STALL_TIMEOUT_S: restart it (it resumes exactly once)
 """
 
 

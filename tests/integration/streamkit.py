@@ -113,6 +113,12 @@ class TopicReader:
             self._take(0.5)
         return self.records
 
+    def read_for(self, seconds: float) -> None:
+        """Reads what arrives within ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self._take(min(0.2, max(0.0, deadline - time.monotonic())))
+
     def drain(self) -> list[dict[str, Any]]:
         """Reads everything committed up to the current end of the topic."""
         ends = {

@@ -1,4 +1,5 @@
-"""/healthz tells a stuck processor from a working one; /readyz tells it is routing."""
+"""/healthz tells a stuck processor from a working one, and a stuck processor ends itself;
+/readyz tells it is routing."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from processor import metrics
+from processor.app import STALLED_EXIT_CODE, App
+from processor.settings import Settings
 
 
 def status(port: int, path: str) -> int:
@@ -62,3 +65,20 @@ def test_stalled_once_the_loop_has_not_come_round_for_the_timeout(clock: Clock, 
     assert status(port, "/healthz") == 503
     assert status(port, "/readyz") == 503  # readiness is its own question
     assert status(port, "/metrics") == 200  # and the metrics still tell what happened
+
+
+def test_a_stalled_processor_ends_itself_for_its_supervisor_to_restart(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = App(Settings(bootstrap_servers="127.0.0.1:9", metrics_port=0, stall_timeout_s=300))
+    app._heartbeat = metrics.Heartbeat(300, clock)  # the loop's last round, on a clock we move
+    exits: list[int] = []
+
+    def exit_now(code: int) -> None:
+        exits.append(code)
+        app.stop()  # os._exit would not return; ending the watch loop stands in for it
+
+    monkeypatch.setattr("processor.app.os._exit", exit_now)
+    clock.now += 300
+    app._watch()
+    assert exits == [STALLED_EXIT_CODE]
