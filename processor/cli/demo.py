@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import socket
 
 from rich.console import Console
 
 from processor.cli.options import add_settings_flags, settings_from_args
 from processor.demo.run import run_demo
 from processor.geo.fetch import default_directory, installed_version
+from processor.localkafka import free_port
 
 EPILOG = """\
 What it does: starts a local Apache Kafka broker (unless --bootstrap-servers or
@@ -60,13 +60,7 @@ def _demo(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     updates: dict[str, object] = {}
     if "metrics_port" not in settings.model_fields_set:
-        updates["metrics_port"] = _free_port()
+        updates["metrics_port"] = free_port()
     if settings.geo_ip_db is None and installed_version(default_directory()):
         updates["geo_ip_db"] = default_directory()
     return run_demo(settings.model_copy(update=updates), args.leads, args.bad_records, Console())
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -221,9 +221,9 @@ class EmbeddedKafka:
             ports = json.loads(ports_file.read_text())
             if all(_port_free(port) for port in ports):
                 return int(ports[0]), int(ports[1])
-        broker_port, controller_port = _free_port(), _free_port()
+        broker_port, controller_port = free_port(), free_port()
         while controller_port == broker_port:
-            controller_port = _free_port()
+            controller_port = free_port()
         self.folder.mkdir(parents=True, exist_ok=True)
         ports_file.write_text(json.dumps([broker_port, controller_port]))
         return broker_port, controller_port
@@ -351,7 +351,8 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listened on a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

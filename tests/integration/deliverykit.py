@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from aiosmtpd.controller import Controller
 from streamkit import in_thread
 
 from processor.delivery import Worker
+from processor.localkafka import free_port
 from processor.settings import Settings
 
 DEADLINE_S = 60.0
@@ -149,12 +149,6 @@ class Mailbox:
 
     def close(self) -> None:
         self._controller.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

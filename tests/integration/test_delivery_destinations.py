@@ -5,15 +5,15 @@ No Kafka here: these send one parcel through ``send`` as the worker does, retrie
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from deliverykit import Endpoint, Mailbox, endpoint, free_port, mailbox
+from deliverykit import Endpoint, Mailbox
 
 from processor.delivery.outcome import Outcome
 from processor.delivery.parcel import Parcel
 from processor.delivery.sending import send
+from processor.localkafka import free_port
 from processor.settings import Settings
 
 PARCEL = Parcel(
@@ -25,18 +25,6 @@ PARCEL = Parcel(
     content_type="application/json",
     extension="json",
 )
-
-
-@pytest.fixture
-def http() -> Iterator[Endpoint]:
-    with endpoint() as server:
-        yield server
-
-
-@pytest.fixture
-def smtp() -> Iterator[Mailbox]:
-    with mailbox() as server:
-        yield server
 
 
 def settings(**changes: object) -> Settings:

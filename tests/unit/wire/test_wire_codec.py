@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import socket
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from io import BytesIO
@@ -22,6 +21,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.serialization import MessageField, SerializationContext
 from fastavro import parse_schema, schemaless_writer
 
+from processor.localkafka import free_port
 from processor.wire import (
     SCHEMA_NAMES,
     Codec,
@@ -65,14 +65,8 @@ def register(registry: SchemaRegistryClient, schema: Any, subject: str = f"{TOPI
     return registry.register_schema(subject, Schema(json.dumps(schema), "AVRO"))
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def unreachable_registry() -> Codec:
-    return Codec(f"http://127.0.0.1:{closed_port()}", {"max.retries": 0, "timeout": 2})
+    return Codec(f"http://127.0.0.1:{free_port()}", {"max.retries": 0, "timeout": 2})
 
 
 def decode_error(codec: Codec, data: bytes, schema: SchemaName = "LeadSubmitted") -> DecodeError:
