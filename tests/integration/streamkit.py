@@ -31,8 +31,10 @@ DEADLINE_S = 120.0
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The settings as LEAD_ROUTER_* variables, for a processor in a separate process."""
-    env = dict(os.environ)
+    """The settings as LEAD_ROUTER_* variables, for a processor in a separate process; no
+    setting from this process's environment leaks into it."""
+    ours = {f"LEAD_ROUTER_{name.upper()}" for name in Settings.model_fields}
+    env = {k: v for k, v in os.environ.items() if k not in ours}
     for name, value in settings.model_dump(exclude_none=True).items():
         env[f"LEAD_ROUTER_{name.upper()}"] = str(value)
     return env

@@ -1,16 +1,14 @@
 """Every metric the dashboard and the alert rules name exists on a running processor's /metrics.
 
 The processor runs as a separate process (``lead-router run``) on the real broker, with its own
-topics; once the rules are in force it is scraped, and the names in the dashboard's queries and in
-the alert rules' expressions are looked up in what it exposes.
+topics (``stream_settings``); once the rules are in force it is scraped, and the names in the
+dashboard's queries and in the alert rules' expressions are looked up in what it exposes.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +22,10 @@ import pytest
 import yaml
 from opskit import DEPLOY, REPO
 from prometheus_client.parser import text_string_to_metric_families
+from streamkit import settings_env, start_process
+
+from processor.localkafka import free_port
+from processor.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -78,46 +80,17 @@ def http_get(url: str) -> tuple[int, str]:
 
 
 @pytest.fixture
-def processor_env(kafka_bootstrap: str, unique: str) -> dict[str, str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEAD_ROUTER_")}
-    env.update(
-        LEAD_ROUTER_BOOTSTRAP_SERVERS=kafka_bootstrap,
-        LEAD_ROUTER_GROUP_ID=f"group-{unique}",
-        LEAD_ROUTER_TRANSACTIONAL_ID=f"tx-{unique}",
-        LEAD_ROUTER_INPUT_TOPIC=f"leads-{unique}",
-        LEAD_ROUTER_CONFIG_TOPIC=f"config-{unique}",
-        LEAD_ROUTER_AUDIT_TOPIC=f"audit-{unique}",
-        LEAD_ROUTER_UNROUTABLE_TOPIC=f"unroutable-{unique}",
-        LEAD_ROUTER_DLQ_TOPIC=f"dlq-{unique}",
-        LEAD_ROUTER_DELIVERY_TOPIC_PREFIX=f"deliveries-{unique}.",
-        LEAD_ROUTER_STATE_TOPIC=f"rotation-{unique}",
-        LEAD_ROUTER_TOPIC_PARTITIONS="1",
-        LEAD_ROUTER_COMMIT_INTERVAL_MS="100",
-        LEAD_ROUTER_METRICS_PORT=str(port),
-    )
-    return env
-
-
-@pytest.fixture
-def metrics_url(processor_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+def metrics_url(stream_settings: Settings, tmp_path: Path) -> Iterator[str]:
     """The /metrics address of a running processor whose rules are in force."""
-    base = f"http://127.0.0.1:{processor_env['LEAD_ROUTER_METRICS_PORT']}"
+    settings = stream_settings.model_copy(update={"metrics_port": free_port()})
+    base = f"http://127.0.0.1:{settings.metrics_port}"
     log = tmp_path / "processor.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "processor", "run"],
-            env=processor_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    process = start_process(settings, log)
     try:
         rules = REPO / "processor" / "demo" / "rules.yaml"
         applied = subprocess.run(
             [sys.executable, "-m", "processor", "rules", "apply", str(rules)],
-            env=processor_env,
+            env=settings_env(settings),
             capture_output=True,
             text=True,
             timeout=120,
