@@ -183,9 +183,11 @@ class Pipeline:
         audit = self._decision_record(
             message, decision, summaries, geo, snapshot.version, now, site_id=lead.get("site_id")
         )
-        for topic in self._decision_topics[decision.outcome == "unroutable"]:
-            value = self._codec.encode(topic, "RoutingDecision", audit)
-            records.append(OutputRecord(topic, key, value))
+        topics = self._decision_topics[decision.outcome == "unroutable"]
+        values = self._codec.encode_for(topics, "RoutingDecision", audit)
+        records.extend(
+            OutputRecord(topic, key, value) for topic, value in zip(topics, values, strict=True)
+        )
         submitted = lead.get("submitted_at")
         return Result(
             outcome=decision.outcome,

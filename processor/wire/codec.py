@@ -20,7 +20,7 @@ schemas of their own (``_Segments``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from typing import Any, cast
@@ -203,8 +203,18 @@ class Codec:
         Raises ``EncodeError``: ``invalid-record`` when the record does not fit the schema, or a
         registry reason when the registry gives no id.
         """
+        return self.encode_for((topic,), schema, record, encoded)[0]
+
+    def encode_for(
+        self,
+        topics: Sequence[str],
+        schema: SchemaName,
+        record: Mapping[str, Any],
+        encoded: Mapping[str, bytes] | None = None,
+    ) -> list[bytes]:
+        """``encode`` of one record for each of ``topics``: the body is written once, and only
+        the header, which can differ by topic in registry framing, is written per topic."""
         sink = BytesIO()
-        sink.write(self._header(topic, schema))
         try:
             if encoded:
                 self._segments_of(schema, encoded).write(sink, record, encoded)
@@ -214,7 +224,8 @@ class Codec:
             raise EncodeError(
                 "invalid-record", f"not a valid {schema}: {type(error).__name__}: {error}"
             ) from error
-        return sink.getvalue()
+        body = sink.getvalue()
+        return [self._header(topic, schema) + body for topic in topics]
 
     def _segments_of(self, schema: SchemaName, encoded: Mapping[str, bytes]) -> _Segments:
         key = (schema, frozenset(encoded))

@@ -225,6 +225,17 @@ def test_a_delivery_with_the_copied_lead_is_the_delivery_written_in_full(
     assert codec.decode("out", copied, "LeadDelivery") == delivery
 
 
+def test_one_record_for_several_topics_differs_only_in_its_registry_header(
+    records: Mapping[str, Any], registry: SchemaRegistryClient, registry_codec: Codec
+) -> None:
+    decision = records["RoutingDecision"]
+    register(registry, {"type": "string"}, "first-value")  # ids of the two subjects now differ
+    audit, unroutable = registry_codec.encode_for(("first", "second"), "RoutingDecision", decision)
+    assert audit == registry_codec.encode("first", "RoutingDecision", decision)
+    assert unroutable == registry_codec.encode("second", "RoutingDecision", decision)
+    assert audit[:5] != unroutable[:5] and audit[5:] == unroutable[5:]
+
+
 def test_a_lead_written_with_another_schema_has_no_body_to_copy(lead: dict[str, Any]) -> None:
     earlier = lead_schema(without_field("offer_id"))
     del lead["offer_id"]
