@@ -144,8 +144,17 @@ class Settings(BaseSettings):
     smtp_from: str = Field(
         "lead-router@localhost", description="deliver: sender address of delivery mails"
     )
-    smtp_starttls: bool = Field(
-        False, description="deliver: upgrade the SMTP connection with STARTTLS (true/false)"
+    smtp_tls: Literal["starttls", "implicit", "none"] | None = Field(
+        None,
+        description="deliver: how mail is encrypted: starttls (the server must offer STARTTLS, "
+        "else nothing is sent), implicit (TLS from the first byte, as on port 465), none (plain "
+        "SMTP, only for a relay on the same host or network, and never with a password). "
+        "Default: implicit on port 465, else starttls",
+    )
+    smtp_ca_file: Path | None = Field(
+        None,
+        description="deliver: CA certificates (PEM) the SMTP server's certificate must chain to "
+        "(default: the system's)",
     )
     smtp_username: str | None = Field(
         None, description="deliver: SMTP user name; the worker logs in only when it is set"
