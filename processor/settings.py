@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         description="compacted topic of DeliveryReceipt records: delivery workers publish one per "
         "delivery and read them back to skip what they delivered before",
     )
+    delivery_dlq_topic: str = Field(
+        "lead-router.deliveries.dlq",
+        description="dead-letter topic of delivery workers: records on a partner's topic that they "
+        "will not send (not a LeadDelivery, for another partner, a partner the rules in force do "
+        "not have or have inactive), with the reason in headers",
+    )
     schema_registry_url: str | None = Field(
         None, description="Confluent Schema Registry URL; without it, single-object encoding"
     )
