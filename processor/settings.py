@@ -132,7 +132,8 @@ class Settings(BaseSettings):
     deliveries_dir: Path = Field(
         Path("."),
         description="deliver: the folder relative file:// destinations resolve against "
-        "(file://deliveries/crm-east writes into <this folder>/deliveries/crm-east)",
+        "(file://deliveries/crm-east writes into <this folder>/deliveries/crm-east); every file "
+        "destination must lie inside it",
     )
     delivery_attempts: int = Field(
         5, ge=1, description="deliver: tries per destination before a delivery counts as failed"
