@@ -7,21 +7,17 @@ retried. Any other answer, a redirect included, refuses the delivery: a POST is 
 another address, because most clients would turn it into a GET without the payload.
 
 ``DELIVERY_TIMEOUT_MS`` is a deadline for the whole request, from connecting to the answer's status
-line and headers. A socket timeout alone bounds each read, and a server that trickles one byte a
-second would hold the worker for as long as it liked: a watchdog shuts the socket at the deadline.
+line and headers (:class:`~processor.delivery.deadline.Deadline`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import ssl
-import threading
-import time
 from http.client import HTTPConnection, HTTPException, HTTPSConnection
 from urllib.parse import urlsplit
 
 from processor import __version__
+from processor.delivery.deadline import Deadline
 from processor.delivery.outcome import Refused, Unavailable
 from processor.delivery.parcel import Parcel
 
@@ -54,37 +50,25 @@ class HttpDestination:
             if self._secure
             else HTTPConnection(self._host, self._port, timeout=self._timeout_s)
         )
-        expired = threading.Event()
-
-        def expire() -> None:
-            expired.set()
-            if connection.sock is not None:  # connecting is bounded by the socket timeout
-                with contextlib.suppress(OSError):  # closed already
-                    connection.sock.shutdown(socket.SHUT_RDWR)
-
-        watchdog = threading.Timer(self._timeout_s, expire)
-        watchdog.daemon = True
-        started = time.monotonic()
-        watchdog.start()
+        deadline = Deadline(self._timeout_s, lambda: connection.sock)
         try:
-            connection.request(
-                "POST",
-                self._target,
-                body=parcel.body,
-                headers={
-                    "Content-Type": parcel.content_type,
-                    "Idempotency-Key": parcel.delivery_id,
-                    "User-Agent": f"lead-router/{__version__}",
-                },
-            )
-            status = connection.getresponse().status
+            with deadline:
+                connection.request(
+                    "POST",
+                    self._target,
+                    body=parcel.body,
+                    headers={
+                        "Content-Type": parcel.content_type,
+                        "Idempotency-Key": parcel.delivery_id,
+                        "User-Agent": f"lead-router/{__version__}",
+                    },
+                )
+                status = connection.getresponse().status
         except (OSError, HTTPException) as error:
-            if expired.is_set() or isinstance(error, TimeoutError):
-                waited = time.monotonic() - started
-                raise Unavailable(f"no answer: timed out after {waited:.1f} s") from None
+            if deadline.expired or isinstance(error, TimeoutError):
+                raise Unavailable(f"no answer: timed out after {deadline.elapsed:.1f} s") from None
             raise Unavailable(f"no answer: {type(error).__name__}: {error}") from None
         finally:
-            watchdog.cancel()
             connection.close()
         answer = f"HTTP {status}"
         if 200 <= status < 300:
