@@ -298,7 +298,9 @@ class Worker:
             (OFFSET_HEADER, str(message.offset()).encode()),
         ]
         topic = self._settings.delivery_dlq_topic
-        self._record(message, OutputRecord(topic, message.key(), message.value(), headers))
+        _, timestamp = message.timestamp()
+        record = OutputRecord(topic, message.key(), message.value(), headers)
+        self._record(message, record, timestamp=timestamp if timestamp > 0 else None)
         metrics.WORKER_DELIVERIES.labels(partner=self.partner, status="invalid").inc()
         log.warning(
             "dead-lettered %s[%s]@%s: %s (%s)",
@@ -309,9 +311,11 @@ class Worker:
             unfit,
         )
 
-    def _record(self, message: Message, record: OutputRecord | None) -> None:
-        """Commits ``record`` (a receipt, a dead letter, or nothing) with the offset after
-        ``message``, in one transaction.
+    def _record(
+        self, message: Message, record: OutputRecord | None, *, timestamp: int | None = None
+    ) -> None:
+        """Commits ``record`` (a receipt, a dead letter with its input's ``timestamp``, or
+        nothing) with the offset after ``message``, in one transaction.
 
         The delivery has happened: an abort must not undo it, so an aborted transaction is tried
         again with the same record rather than by sending again.
@@ -324,7 +328,11 @@ class Worker:
                 self._producer.begin_transaction()
                 if record is not None:
                     self._producer.produce(
-                        record.topic, key=record.key, value=record.value, headers=record.headers
+                        record.topic,
+                        key=record.key,
+                        value=record.value,
+                        headers=record.headers,
+                        timestamp=timestamp or 0,
                     )
                     # Sent before the offsets, the receipt's transaction commits in milliseconds;
                     # otherwise the client waits for its next partition registration (~100 ms).

