@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         description="compacted topic of DeliveryReceipt records: delivery workers publish one per "
         "delivery and read them back to skip what they delivered before",
     )
+    delivery_dlq_topic: str = Field(
+        "lead-router.deliveries.dlq",
+        description="dead-letter topic of delivery workers: records on a partner's topic that they "
+        "will not send (not a LeadDelivery, for another partner, a partner the rules in force do "
+        "not have or have inactive), with the reason in headers",
+    )
     schema_registry_url: str | None = Field(
         None, description="Confluent Schema Registry URL; without it, single-object encoding"
     )
@@ -126,7 +132,8 @@ class Settings(BaseSettings):
     deliveries_dir: Path = Field(
         Path("."),
         description="deliver: the folder relative file:// destinations resolve against "
-        "(file://deliveries/crm-east writes into <this folder>/deliveries/crm-east)",
+        "(file://deliveries/crm-east writes into <this folder>/deliveries/crm-east); every file "
+        "destination must lie inside it",
     )
     delivery_attempts: int = Field(
         5, ge=1, description="deliver: tries per destination before a delivery counts as failed"
@@ -144,8 +151,17 @@ class Settings(BaseSettings):
     smtp_from: str = Field(
         "lead-router@localhost", description="deliver: sender address of delivery mails"
     )
-    smtp_starttls: bool = Field(
-        False, description="deliver: upgrade the SMTP connection with STARTTLS (true/false)"
+    smtp_tls: Literal["starttls", "implicit", "none"] | None = Field(
+        None,
+        description="deliver: how mail is encrypted: starttls (the server must offer STARTTLS, "
+        "else nothing is sent), implicit (TLS from the first byte, as on port 465), none (plain "
+        "SMTP, only for a relay on the same host or network, and never with a password). "
+        "Default: implicit on port 465, else starttls",
+    )
+    smtp_ca_file: Path | None = Field(
+        None,
+        description="deliver: CA certificates (PEM) the SMTP server's certificate must chain to "
+        "(default: the system's)",
     )
     smtp_username: str | None = Field(
         None, description="deliver: SMTP user name; the worker logs in only when it is set"

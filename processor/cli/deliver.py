@@ -15,13 +15,18 @@ from processor.errors import ServiceUnavailable
 
 EPILOG = """\
 The worker reads the partner's delivery topic (<delivery topic prefix><partner>, read_committed)
-and sends each delivery's payload, as lead-router rendered it in the partner's format, to every
-destination the partner has in the rules:
+and sends each delivery, rendered from its lead in the partner's format, to every destination the
+partner has in the rules in force (it follows --config-topic, and waits for rules at start):
 
   https://..., http://...   POST; the delivery id is in the Idempotency-Key header
-  mailto:...                a plain-text mail through --smtp-host and --smtp-port
-  file:///abs/folder        one file per delivery, <delivery id>.<xml|json|txt>
-  file://rel/folder         the same, in a folder under --deliveries-dir
+  mailto:...                a plain-text mail through --smtp-host and --smtp-port, encrypted
+                            (--smtp-tls starttls by default; implicit on port 465)
+  file://rel/folder         one file per delivery, <delivery id>.<xml|json|txt>, in a folder
+                            under --deliveries-dir
+  file:///abs/folder        the same; the folder must lie inside --deliveries-dir
+
+A record that is not one of the partner's deliveries, or whose partner the rules lack or keep
+inactive, goes to --delivery-dlq-topic with the reason in its headers.
 
 Temporary failures (timeouts, HTTP 429 and 5xx, SMTP 4xx) are retried --delivery-attempts times
 with a backoff that starts at --delivery-backoff-ms and doubles. Each delivery then gets one

@@ -5,16 +5,19 @@ The request carries the delivery id as ``Idempotency-Key`` so that an endpoint c
 answer delivers. 408, 425, 429 and 5xx answers, timeouts and connection errors are temporary and
 retried. Any other answer, a redirect included, refuses the delivery: a POST is not followed to
 another address, because most clients would turn it into a GET without the payload.
+
+``DELIVERY_TIMEOUT_MS`` is a deadline for the whole request, from connecting to the answer's status
+line and headers (:class:`~processor.delivery.deadline.Deadline`).
 """
 
 from __future__ import annotations
 
-import urllib.request
-from http.client import HTTPException
-from urllib.error import HTTPError, URLError
+import ssl
+from http.client import HTTPConnection, HTTPException, HTTPSConnection
 from urllib.parse import urlsplit
 
 from processor import __version__
+from processor.delivery.deadline import Deadline
 from processor.delivery.outcome import Refused, Unavailable
 from processor.delivery.parcel import Parcel
 
@@ -22,47 +25,54 @@ TEMPORARY = frozenset({408, 425, 429})
 """Client-error statuses that say "not now" rather than "never"."""
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None  # the 3xx answer then raises HTTPError, which refuses the delivery
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
 class HttpDestination:
     def __init__(self, url: str, timeout_s: float) -> None:
         parts = urlsplit(url)
         try:
-            parts.port  # noqa: B018 (read for its check: a port that is not a number raises)
+            self._port = parts.port
         except ValueError:
             raise Refused("not a valid URL: the port is not a port number") from None
         if not parts.hostname:
             raise Refused("not a valid URL: no host")
-        self._url = url
+        self._host = parts.hostname
+        self._secure = parts.scheme.lower() == "https"
+        self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._timeout_s = timeout_s
 
     def send(self, parcel: Parcel) -> str:
-        try:
-            request = urllib.request.Request(
-                self._url,
-                data=parcel.body,
-                method="POST",
-                headers={
-                    "Content-Type": parcel.content_type,
-                    "Idempotency-Key": parcel.delivery_id,
-                    "User-Agent": f"lead-router/{__version__}",
-                },
+        connection: HTTPConnection = (
+            HTTPSConnection(
+                self._host,
+                self._port,
+                timeout=self._timeout_s,
+                context=ssl.create_default_context(),
             )
-            with _OPENER.open(request, timeout=self._timeout_s) as response:
-                return f"HTTP {response.status}"
-        except HTTPError as error:
-            error.close()
-            answer = f"HTTP {error.code}"
-            if error.code in TEMPORARY or error.code >= 500:
-                raise Unavailable(answer) from None
-            raise Refused(answer) from None
-        except URLError as error:  # before OSError: it is one, and says more in its reason
-            raise Unavailable(f"no answer: {error.reason}") from None
+            if self._secure
+            else HTTPConnection(self._host, self._port, timeout=self._timeout_s)
+        )
+        deadline = Deadline(self._timeout_s, lambda: connection.sock)
+        try:
+            with deadline:
+                connection.request(
+                    "POST",
+                    self._target,
+                    body=parcel.body,
+                    headers={
+                        "Content-Type": parcel.content_type,
+                        "Idempotency-Key": parcel.delivery_id,
+                        "User-Agent": f"lead-router/{__version__}",
+                    },
+                )
+                status = connection.getresponse().status
         except (OSError, HTTPException) as error:
+            if deadline.expired or isinstance(error, TimeoutError):
+                raise Unavailable(f"no answer: timed out after {deadline.elapsed:.1f} s") from None
             raise Unavailable(f"no answer: {type(error).__name__}: {error}") from None
+        finally:
+            connection.close()
+        answer = f"HTTP {status}"
+        if 200 <= status < 300:
+            return answer
+        if status in TEMPORARY or status >= 500:
+            raise Unavailable(answer)
+        raise Refused(answer)

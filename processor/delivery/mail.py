@@ -7,6 +7,12 @@ sends one mail to both; a ``subject`` in the URI replaces the default subject.
 
 SMTP replies in the 5xx range refuse the delivery (an unknown mailbox, a message refused); 4xx
 replies and connection problems are temporary and retried.
+
+Mail carries leads' personal data, so it is encrypted by default (``SMTP_TLS``): with STARTTLS,
+which the server must offer (a server that does not, or a man in the middle that strips the offer,
+gets nothing), or with TLS from the first byte (implicit TLS, port 465). Plain SMTP is an explicit
+choice for a relay on the same host; the worker then never logs in, since that would send the
+password in clear.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from processor.delivery.outcome import Refused, Unavailable
 from processor.delivery.parcel import Parcel
 from processor.settings import Settings
+
+SMTPS_PORT = 465
 
 
 class MailDestination:
@@ -37,14 +45,29 @@ class MailDestination:
             message = self._message(parcel)
         except ValueError:  # a line break in an address or the subject, and the like
             raise Refused("cannot write the mail: an address or the subject is not valid") from None
+        mode = tls_mode(settings)
+        if mode == "none" and settings.smtp_username:
+            raise Refused(
+                "SMTP_TLS=none: the worker does not send the SMTP password over a connection "
+                "that is not encrypted"
+            )
+        timeout = settings.delivery_timeout_ms / 1000
         try:
-            with smtplib.SMTP(
-                settings.smtp_host,
-                settings.smtp_port,
-                timeout=settings.delivery_timeout_ms / 1000,
+            with (
+                smtplib.SMTP_SSL(
+                    settings.smtp_host, settings.smtp_port, timeout=timeout, context=self._context()
+                )
+                if mode == "implicit"
+                else smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout)
             ) as smtp:
-                if settings.smtp_starttls:
-                    smtp.starttls(context=ssl.create_default_context())
+                if mode == "starttls":
+                    smtp.ehlo()
+                    if not smtp.has_extn("starttls"):
+                        raise Refused(
+                            "the SMTP server does not offer STARTTLS, and the mail would go in "
+                            "clear (SMTP_TLS=none allows that, for a local relay only)"
+                        )
+                    smtp.starttls(context=self._context())
                 if settings.smtp_username:
                     password = settings.smtp_password
                     smtp.login(
@@ -61,6 +84,11 @@ class MailDestination:
             raise _reply_error(min(code for code, _ in refused.values()))
         return "SMTP 250"
 
+    def _context(self) -> ssl.SSLContext:
+        """Verifies the server's certificate and name, against ``SMTP_CA_FILE`` when it is set."""
+        ca_file = self._settings.smtp_ca_file
+        return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+
     def _message(self, parcel: Parcel) -> EmailMessage:
         message = EmailMessage()
         message["From"] = self._settings.smtp_from
@@ -72,6 +100,13 @@ class MailDestination:
         message["X-Lead-Router-Lead-Id"] = parcel.lead_id
         message.set_content(parcel.payload, subtype="plain", charset="utf-8")
         return message
+
+
+def tls_mode(settings: Settings) -> str:
+    """``SMTP_TLS``, or its default: implicit TLS on port 465 (SMTPS), else STARTTLS."""
+    if settings.smtp_tls is not None:
+        return settings.smtp_tls
+    return "implicit" if settings.smtp_port == SMTPS_PORT else "starttls"
 
 
 def _reply_error(code: int) -> Refused | Unavailable:

@@ -1,5 +1,12 @@
 """The delivery loop: consume a delivery, send it everywhere, record the receipt with the offset.
 
+The worker trusts the partner's topic no more than any other input: it sends to the destinations
+the rules in force give the partner (it follows the config topic, as the processor does), in the
+partner's format, rendered here from the record's lead. A record it will not send (not a
+``LeadDelivery``, for another partner, with a delivery id that is not its lead's, for a partner the
+rules do not have or have inactive) goes to the delivery dead-letter topic with the reason, in the
+transaction that moves past it.
+
 Per consumed ``LeadDelivery``:
 
 1. a delivery id that already has a ``delivered`` receipt is skipped;
@@ -25,13 +32,23 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from processor import metrics
-from processor.delivery.outcome import Outcome
 from processor.delivery.parcel import Parcel
-from processor.delivery.receipts import DeliveredIds, Receipt, receipt_for
+from processor.delivery.receipts import DeliveredIds, receipt_for
 from processor.delivery.sending import send
 from processor.errors import InvalidInput, UserError
-from processor.rules.document import PARTNER_ID
+from processor.pipeline import (
+    ERROR_HEADER,
+    MESSAGE_HEADER,
+    OFFSET_HEADER,
+    SOURCE_HEADERS,
+    Headers,
+    OutputRecord,
+    delivery_id,
+)
+from processor.rules import Snapshot
+from processor.rules.document import PARTNER_ID, Partner
 from processor.settings import Settings
+from processor.stream.config_topic import Refusal, RulesFollower
 from processor.stream.errors import retry_transient
 from processor.stream.topics import Topics
 from processor.wire import Codec, DecodeError
@@ -50,6 +67,15 @@ class WorkerFailed(UserError):
     """The worker cannot go on (fenced by another instance, Kafka refusing its transactions)."""
 
     exit_code = 5
+
+
+class Unfit(Exception):
+    """A record this worker will not send: ``reason`` names why in a word, the message in a
+    sentence (neither quotes the record)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class Interrupted(BaseException):
@@ -78,6 +104,7 @@ class Worker:
         self._delivered = DeliveredIds(settings, partner, self._codec)
         self._stopping = threading.Event()
         self._heartbeat = metrics.Heartbeat(settings.stall_timeout_s)
+        self._rules = RulesFollower(settings, self._switched, self._refused)
         self._ready = False
         client = settings.kafka_client_config()
         self._consumer = Consumer(
@@ -95,6 +122,12 @@ class Worker:
             )
         )
 
+    @property
+    def rules_version(self) -> str | None:
+        """The rules version in force, or None before any."""
+        snapshot = self._rules.snapshot
+        return snapshot.version if snapshot else None
+
     def stop(self) -> None:
         """Asks the worker to stop after the delivery in hand (safe from a signal handler)."""
         self._stopping.set()
@@ -103,31 +136,71 @@ class Worker:
         """Delivers until :meth:`stop`."""
         if self._settings.metrics_port:
             metrics.serve(self._settings.metrics_port, lambda: self._ready, self._heartbeat.alive)
-        Topics(self._settings).ensure_worker(self.partner)
-        self._producer.init_transactions(KAFKA_TIMEOUT_S)
-        self._consumer.subscribe([self.topic], on_assign=self._on_assign)
-        self._ready = True
+        topics = Topics(self._settings)
+        topics.ensure_config()
+        topics.ensure_worker(self.partner)
         try:
-            while not self._stopping.is_set():
-                self._heartbeat.beat()
-                message = self._consumer.poll(0.2)
-                if message is None:
-                    continue
-                error = message.error()
-                if error is not None:
-                    if error.fatal():
-                        raise WorkerFailed(f"consumer: {error.str()}")
-                    log.warning("consumer: %s", error.str())
-                    continue
-                try:
-                    self._handle(message)
-                except Interrupted:
-                    log.info("stopped while retrying; the delivery is taken up again at restart")
-                    break
+            if not self._await_rules():
+                return
+            self._producer.init_transactions(KAFKA_TIMEOUT_S)
+            self._consumer.subscribe([self.topic], on_assign=self._on_assign)
+            self._ready = True
+            self._deliver()
         finally:
             self._ready = False
+            self._rules.close()
             self._consumer.close()
             self._producer.flush(KAFKA_TIMEOUT_S)
+
+    def _await_rules(self) -> bool:
+        """Reads the config topic to its end, then waits for rules if it has none; False when
+        asked to stop first."""
+        self._rules.catch_up()
+        while self._rules.snapshot is None and not self._stopping.is_set():
+            log.info(
+                "no rules on %s yet: waiting (lead-router rules apply FILE)",
+                self._settings.config_topic,
+            )
+            self._heartbeat.beat()
+            self._rules.poll(1.0)
+        return not self._stopping.is_set()
+
+    def _deliver(self) -> None:
+        while not self._stopping.is_set():
+            self._heartbeat.beat()
+            self._rules.poll()
+            message = self._consumer.poll(0.2)
+            if message is None:
+                continue
+            error = message.error()
+            if error is not None:
+                if error.fatal():
+                    raise WorkerFailed(f"consumer: {error.str()}")
+                log.warning("consumer: %s", error.str())
+                continue
+            try:
+                self._handle(message)
+            except Interrupted:
+                log.info("stopped while retrying; the delivery is taken up again at restart")
+                break
+
+    def _switched(self, snapshot: Snapshot) -> None:
+        known = snapshot.partner_ids()
+        if self.partner not in known:
+            log.warning(
+                "rules version %s has no partner %s: its records are dead-lettered",
+                snapshot.version,
+                self.partner,
+            )
+        elif not snapshot.partner(self.partner).active:
+            log.warning(
+                "rules version %s has partner %s inactive: its records are dead-lettered",
+                snapshot.version,
+                self.partner,
+            )
+
+    def _refused(self, refusal: Refusal) -> None:
+        metrics.RULES_REFUSED.inc()
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._delivered.reload()
@@ -155,21 +228,27 @@ class Worker:
                 )
                 self._pause(REGISTRY_RETRY_S)
                 return
-            log.warning("skipped %s: not a LeadDelivery (%s)", where, error.reason)
-            self._record(message, None)
-            metrics.WORKER_DELIVERIES.labels(partner=self.partner, status="invalid").inc()
+            self._dead_letter(message, Unfit(error.reason, "not a LeadDelivery"))
             return
-        ident = delivery["delivery_id"]
-        if ident in self._delivered:
-            log.info("skipped %s: delivery %s was delivered before", where, ident)
-            self._record(message, None)
-            metrics.WORKER_DELIVERIES.labels(partner=self.partner, status="duplicate").inc()
+        try:
+            partner = self._partner_for(delivery)
+            ident = delivery["delivery_id"]
+            if ident in self._delivered:
+                log.info("skipped %s: delivery %s was delivered before", where, ident)
+                self._record(message, None)
+                metrics.WORKER_DELIVERIES.labels(partner=self.partner, status="duplicate").inc()
+                return
+            parcel = _parcel(delivery, partner)
+        except Unfit as unfit:
+            self._dead_letter(message, unfit)
             return
         started = time.monotonic()
-        outcomes = self._send(delivery)
+        outcomes = [send(uri, parcel, self._settings, self._pause) for uri in partner.destinations]
         sent_in = time.monotonic() - started
         receipt = receipt_for(delivery, outcomes)
-        self._record(message, receipt)
+        topic = self._settings.receipts_topic
+        value = self._codec.encode(topic, "DeliveryReceipt", receipt)
+        self._record(message, OutputRecord(topic, ident.encode(), value))
         # Counted once recorded: a crash before the commit sends again, and counts then.
         metrics.WORKER_DELIVERIES.labels(partner=self.partner, status=receipt["status"]).inc()
         metrics.WORKER_ATTEMPTS.labels(partner=self.partner).inc(
@@ -186,33 +265,75 @@ class Worker:
             receipt["detail"],
         )
 
-    def _send(self, delivery: dict[str, Any]) -> list[Outcome]:
-        parcel = Parcel.of(delivery)
-        return [send(uri, parcel, self._settings, self._pause) for uri in delivery["destinations"]]
+    def _partner_for(self, delivery: dict[str, Any]) -> Partner:
+        """The partner as the rules in force have it; :class:`Unfit` when the record is not one
+        of this partner's deliveries or the rules do not let the partner take leads."""
+        if delivery["partner"] != self.partner:
+            raise Unfit("wrong-partner", f"a delivery for another partner, not {self.partner}")
+        if delivery["delivery_id"] != delivery_id(delivery["lead_id"], self.partner):
+            raise Unfit("wrong-delivery-id", "the delivery id is not its lead's for this partner")
+        snapshot = self._rules.snapshot
+        assert snapshot is not None  # run() consumes only once rules are in force
+        if self.partner not in snapshot.partner_ids():
+            raise Unfit(
+                "unknown-partner", f"rules version {snapshot.version} has no partner {self.partner}"
+            )
+        partner = snapshot.partner(self.partner)
+        if not partner.active:
+            raise Unfit(
+                "inactive-partner",
+                f"rules version {snapshot.version} has partner {self.partner} inactive",
+            )
+        return partner
 
-    def _record(self, message: Message, receipt: Receipt | None) -> None:
-        """Commits the receipt (if any) with the offset after ``message``, in one transaction.
+    def _dead_letter(self, message: Message, unfit: Unfit) -> None:
+        """Moves past ``message``, writing it to the delivery dead-letter topic with the reason
+        (headers as on the processor's dead-letter topic), in one transaction."""
+        headers: Headers = [
+            *(message.headers() or []),
+            (ERROR_HEADER, unfit.reason.encode()),
+            (MESSAGE_HEADER, str(unfit).encode()),
+            (SOURCE_HEADERS[0], self.topic.encode()),
+            (SOURCE_HEADERS[1], str(message.partition()).encode()),
+            (OFFSET_HEADER, str(message.offset()).encode()),
+        ]
+        topic = self._settings.delivery_dlq_topic
+        _, timestamp = message.timestamp()
+        record = OutputRecord(topic, message.key(), message.value(), headers)
+        self._record(message, record, timestamp=timestamp if timestamp > 0 else None)
+        metrics.WORKER_DELIVERIES.labels(partner=self.partner, status="invalid").inc()
+        log.warning(
+            "dead-lettered %s[%s]@%s: %s (%s)",
+            self.topic,
+            message.partition(),
+            message.offset(),
+            unfit.reason,
+            unfit,
+        )
+
+    def _record(
+        self, message: Message, record: OutputRecord | None, *, timestamp: int | None = None
+    ) -> None:
+        """Commits ``record`` (a receipt, a dead letter with its input's ``timestamp``, or
+        nothing) with the offset after ``message``, in one transaction.
 
         The delivery has happened: an abort must not undo it, so an aborted transaction is tried
-        again with the same receipt rather than by sending again.
+        again with the same record rather than by sending again.
         """
         offsets = [
             TopicPartition(self.topic, message.partition() or 0, (message.offset() or 0) + 1)
         ]
-        topic = self._settings.receipts_topic
-        record = (
-            None
-            if receipt is None
-            else (
-                receipt["delivery_id"].encode(),
-                self._codec.encode(topic, "DeliveryReceipt", receipt),
-            )
-        )
         for attempt in range(1, RECORD_ATTEMPTS + 1):
             try:
                 self._producer.begin_transaction()
                 if record is not None:
-                    self._producer.produce(topic, key=record[0], value=record[1])
+                    self._producer.produce(
+                        record.topic,
+                        key=record.key,
+                        value=record.value,
+                        headers=record.headers,
+                        timestamp=timestamp or 0,
+                    )
                     # Sent before the offsets, the receipt's transaction commits in milliseconds;
                     # otherwise the client waits for its next partition registration (~100 ms).
                     self._producer.flush(KAFKA_TIMEOUT_S)
@@ -235,3 +356,12 @@ class Worker:
     @_retry_transient
     def _commit(self) -> None:
         self._producer.commit_transaction(KAFKA_TIMEOUT_S)
+
+
+def _parcel(delivery: dict[str, Any], partner: Partner) -> Parcel:
+    """The parcel to send; :class:`Unfit` when the record's lead cannot be rendered."""
+    try:
+        return Parcel.of(delivery, partner)
+    except Exception as error:  # the record decoded, but its content breaks a renderer
+        text = f"rendering {partner.format} failed: {type(error).__name__}"
+        raise Unfit("cannot-render", text) from None

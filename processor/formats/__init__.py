@@ -2,8 +2,9 @@
 
 A partner's ``format`` in the rules names one of :data:`FORMATS`; :func:`render` turns a lead and
 the routing facts of its delivery into the payload text and its content type. The processor
-renders once per delivery and carries the payload in the ``LeadDelivery`` record, so every delivery
-worker sends the same bytes; a worker renders only records written without a payload.
+renders once per delivery and carries the payload in the ``LeadDelivery`` record; the reference
+delivery worker renders it again from the record's lead with the rules in force, since it trusts
+no payload it reads.
 """
 
 from __future__ import annotations

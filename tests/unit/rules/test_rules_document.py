@@ -211,6 +211,24 @@ class TestInvalidDocuments:
         assert error.startswith("partners[0].id: ")
 
     @pytest.mark.parametrize(
+        "uri", ["file://../../etc", "file://deliveries/../../x", "file:///srv/%2E%2E/etc"]
+    )
+    def test_a_file_destination_climbing_out_with_dot_dot(self, rules, uri):
+        partner = {"id": "p1", "format": "json", "destinations": ["https://ok.example", uri]}
+        [error] = errors_of(rules.document(partners=[partner]))
+        assert error == (
+            "partners[0].destinations[1]: a file: destination may not contain '..': "
+            "it could lead out of DELIVERIES_DIR"
+        )
+
+    @pytest.mark.parametrize("uri", ["file://deliveries/p1", "file:///srv/leads/p1..old"])
+    def test_file_destinations_without_dot_dot_are_fine(self, rules, uri):
+        partner = {"id": "p1", "format": "json", "destinations": [uri]}
+        assert validate_document(rules.document(partners=[partner])).partners[0].destinations == (
+            uri,
+        )
+
+    @pytest.mark.parametrize(
         ("cond", "message"),
         [
             (("budget", "between", [1]), "between needs two numbers: [low, high]"),
