@@ -96,6 +96,8 @@ class TopicReader:
         record: dict[str, Any] = {
             "key": message.key(),
             "headers": dict(message.headers() or []),
+            "header_list": message.headers() or [],
+            "timestamp": message.timestamp(),
             "raw": value,
             "partition": message.partition(),
             "offset": message.offset(),
