@@ -20,7 +20,8 @@ from processor import metrics
 from processor.formats import Facts, render
 from processor.geo.enrich import Enricher
 from processor.jsontext import dumps
-from processor.rules import Decision, RotationState, Snapshot, decide
+from processor.routing import route
+from processor.rules import Decision, RotationState, Snapshot
 from processor.settings import Settings
 from processor.wire import Codec, DecodeError, WireError
 
@@ -137,10 +138,9 @@ class Pipeline:
         snapshot: Snapshot,
         rotation: RotationState,
     ) -> Result:
-        located = self._enricher.locate(lead)
-        decision = decide(snapshot, lead, located.geo, rotation)
+        decision = route(self._enricher, snapshot, lead, rotation)
         now = datetime.now(UTC)
-        geo = located.geo.as_dict() if located.geo else None
+        geo = decision.geo.as_dict() if decision.geo else None
         key = decision.lead_id.encode()
         records: list[OutputRecord] = []
         deliveries: list[tuple[str, str, float, str]] = []
@@ -229,7 +229,6 @@ class Pipeline:
         now: datetime,
         *,
         site_id: str | None = None,
-        error: str | None = None,
     ) -> dict[str, Any]:
         """The RoutingDecision record; its trace explains up to ``audit_trace_failures``
         non-matching assignments per tier, since explaining is the costliest step per lead."""
@@ -242,7 +241,7 @@ class Pipeline:
             "deliveries": deliveries,
             "geo": geo,
             "trace": dumps(decision.explain(self._settings.audit_trace_failures)),
-            "error": error,
+            "error": decision.error,
             "rules_version": rules_version,
             "source": {
                 "topic": message.topic(),
@@ -269,10 +268,8 @@ class Pipeline:
         )
         records = [dead]
         if lead_id:
-            rejected = Decision.rejected(lead_id)
-            audit = self._decision_record(
-                message, rejected, [], None, None, datetime.now(UTC), error=f"{reason}: {text}"
-            )
+            rejected = Decision.rejected(lead_id, reason, text)
+            audit = self._decision_record(message, rejected, [], None, None, datetime.now(UTC))
             topic = self._settings.audit_topic
             value = self._codec.encode(topic, "RoutingDecision", audit)
             records.append(OutputRecord(topic, lead_id.encode(), value))

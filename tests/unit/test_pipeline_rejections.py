@@ -99,7 +99,7 @@ def test_a_lead_that_trips_an_error_while_routing_is_rejected_with_its_id(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(pipeline_module, "decide", broken)
+    monkeypatch.setattr(pipeline_module, "route", broken)
     value = lead()
     result = process(value)
     assert_rejected(result, value, "processing-error")
