@@ -19,6 +19,7 @@ from typing import BinaryIO
 from processor.cli.rules import read_document
 from processor.errors import InvalidInput
 from processor.geo.enrich import Enricher
+from processor.geo.fetch import ip_database
 from processor.routing import route_json
 from processor.rules import Decision, RotationState, Snapshot, compile_rules
 from processor.rules.trace import DEFAULT_MAX_FAILURES
@@ -42,7 +43,8 @@ JSON, longer than {MAX_LINE_BYTES} bytes, or a lead without a lead_id is reporte
 its line number; the other leads are still routed, and the exit code is then 1.
 
 Geolocation comes from the visitor's coordinates, else the IP address (with --geo-ip-db, or the
-LEAD_ROUTER_GEO_IP_DB variable), else the postcode; the trace says which and why.
+LEAD_ROUTER_GEO_IP_DB variable, else the database `lead-router geo fetch` installed in the cache,
+which stderr then names), else the postcode; the trace says which and why.
 
 The trace explains every matching assignment and, per tier, the first {DEFAULT_MAX_FAILURES} that
 did not match (--trace-limit changes that number; "all" explains every one).
@@ -80,7 +82,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=os.environ.get("LEAD_ROUTER_GEO_IP_DB") or None,
         metavar="PATH",
         help="IP geolocation database: a .mmdb file or a directory of them "
-        "(default: $LEAD_ROUTER_GEO_IP_DB; without one, IP addresses are not looked up)",
+        "(default: $LEAD_ROUTER_GEO_IP_DB, else the one `lead-router geo fetch` installed; "
+        "without one, IP addresses are not looked up)",
     )
     parser.add_argument(
         "--postcodes",
@@ -191,7 +194,10 @@ def _open(leads: str) -> BinaryIO:
 
 def _run(args: argparse.Namespace) -> int:
     snapshot = compile_rules(read_document(args.rules), VERSION)
-    enricher = Enricher(ip_db=args.geo_ip_db, postcodes=args.postcodes)
+    ip_db = ip_database(args.geo_ip_db)
+    if ip_db != args.geo_ip_db:
+        print(f"lead-router: IP database: {ip_db}, from `lead-router geo fetch`", file=sys.stderr)
+    enricher = Enricher(ip_db=ip_db, postcodes=args.postcodes)
     rotation = RotationState()
     name = "<stdin>" if args.leads == "-" else args.leads
     bad = 0
