@@ -16,6 +16,7 @@ from types import FrameType
 from processor import metrics
 from processor.errors import UserError
 from processor.geo.enrich import Enricher
+from processor.geo.fetch import ip_database
 from processor.pipeline import Pipeline
 from processor.rules import Snapshot
 from processor.settings import Settings
@@ -87,7 +88,7 @@ class App:
             self._follower.poll(1.0)
         if self._stopped.is_set():
             return
-        enricher = Enricher(ip_db=settings.geo_ip_db, postcodes=settings.postcodes_file)
+        enricher = enricher_for(settings)
         pipeline = Pipeline(settings, Codec(settings.schema_registry_url), enricher)
         self._loop = Loop(settings, pipeline, self._snapshot, self._each_round)
         if self._stopped.is_set():  # a stop while the pipeline was built found no loop to stop
@@ -139,3 +140,15 @@ class App:
 
     def _refused(self, refusal: Refusal) -> None:
         metrics.RULES_REFUSED.inc()
+
+
+def enricher_for(settings: Settings) -> Enricher:
+    """The enricher of ``settings``; without ``GEO_IP_DB``, the IP database that ``lead-router geo
+    fetch`` installed in the cache, which the log says at start."""
+    ip_db = ip_database(settings.geo_ip_db)
+    if settings.geo_ip_db is None:
+        if ip_db is None:
+            log.info("no IP database: GEO_IP_DB is not set and `lead-router geo fetch` has not run")
+        else:
+            log.info("IP database: %s, from `lead-router geo fetch` (GEO_IP_DB is not set)", ip_db)
+    return Enricher(ip_db=ip_db, postcodes=settings.postcodes_file)

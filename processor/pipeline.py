@@ -9,6 +9,7 @@ consumers: the stream loop hands it a record and a rules snapshot and produces w
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -19,7 +20,8 @@ from processor import metrics
 from processor.formats import Facts, render
 from processor.geo.enrich import Enricher
 from processor.jsontext import dumps
-from processor.rules import Decision, RotationState, Snapshot, decide
+from processor.routing import route
+from processor.rules import Decision, RotationState, Snapshot
 from processor.settings import Settings
 from processor.wire import Codec, DecodeError, WireError
 
@@ -30,8 +32,12 @@ DELIVERY_NAMESPACE = uuid.UUID("6f1d3c2e-6a44-4d8e-9a0f-1c2b3d4e5f60")
 
 ERROR_HEADER = "lead-router.error.reason"
 MESSAGE_HEADER = "lead-router.error.message"
+EXCEPTION_HEADER = "lead-router.error.exception"
 SOURCE_HEADERS = ("lead-router.source.topic", "lead-router.source.partition")
 OFFSET_HEADER = "lead-router.source.offset"
+
+
+Headers = list[tuple[str, str | bytes | None]]
 
 
 class InputRecord(Protocol):
@@ -42,9 +48,8 @@ class InputRecord(Protocol):
     def offset(self) -> int | None: ...
     def key(self) -> bytes | None: ...
     def value(self) -> bytes | None: ...
-
-
-Headers = list[tuple[str, str | bytes | None]]
+    def headers(self) -> Headers | dict[str, str | bytes | None] | None: ...
+    def timestamp(self) -> tuple[int, int]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +58,8 @@ class OutputRecord:
     key: bytes | None
     value: bytes | None
     headers: Headers | None = None
+    timestamp: int = 0
+    """Milliseconds since the epoch, as the record's create time; 0 for the time it is sent."""
 
 
 @dataclass(slots=True)
@@ -131,10 +138,9 @@ class Pipeline:
         snapshot: Snapshot,
         rotation: RotationState,
     ) -> Result:
-        located = self._enricher.locate(lead)
-        decision = decide(snapshot, lead, located.geo, rotation)
+        decision = route(self._enricher, snapshot, lead, rotation)
         now = datetime.now(UTC)
-        geo = located.geo.as_dict() if located.geo else None
+        geo = decision.geo.as_dict() if decision.geo else None
         key = decision.lead_id.encode()
         records: list[OutputRecord] = []
         deliveries: list[tuple[str, str, float, str]] = []
@@ -223,7 +229,6 @@ class Pipeline:
         now: datetime,
         *,
         site_id: str | None = None,
-        error: str | None = None,
     ) -> dict[str, Any]:
         """The RoutingDecision record; its trace explains up to ``audit_trace_failures``
         non-matching assignments per tier, since explaining is the costliest step per lead."""
@@ -236,7 +241,7 @@ class Pipeline:
             "deliveries": deliveries,
             "geo": geo,
             "trace": dumps(decision.explain(self._settings.audit_trace_failures)),
-            "error": error,
+            "error": decision.error,
             "rules_version": rules_version,
             "source": {
                 "topic": message.topic(),
@@ -247,24 +252,47 @@ class Pipeline:
         }
 
     def _reject(self, message: InputRecord, reason: str, text: str, lead_id: str | None) -> Result:
-        headers: Headers = [
-            (ERROR_HEADER, reason.encode()),
-            (MESSAGE_HEADER, text.encode("utf-8", "replace")[:1000]),
-            (SOURCE_HEADERS[0], (message.topic() or "").encode()),
-            (SOURCE_HEADERS[1], str(message.partition()).encode()),
-            (OFFSET_HEADER, str(message.offset()).encode()),
-        ]
-        records = [OutputRecord(self._settings.dlq_topic, message.key(), message.value(), headers)]
+        """The dead-letter copy of the input, and the ``rejected`` decision when ``lead_id`` is set.
+
+        The copy keeps the input whole, as Kafka Streams' dead-letter queues do (KIP-1034): key,
+        bytes, headers and timestamp (as its create time), so that a redrive publishes the very
+        record again. The error and the input's place are headers added after the input's own;
+        the exception's class is named when one is being handled (called from an ``except``).
+        """
+        kept = message.headers() or []
+        own = list(kept.items()) if isinstance(kept, dict) else kept
+        headers: Headers = [*own, *_error_headers(message, reason, text)]
+        _, timestamp = message.timestamp()
+        dead = OutputRecord(
+            self._settings.dlq_topic, message.key(), message.value(), headers, max(timestamp, 0)
+        )
+        records = [dead]
         if lead_id:
-            rejected = Decision.rejected(lead_id)
-            audit = self._decision_record(
-                message, rejected, [], None, None, datetime.now(UTC), error=f"{reason}: {text}"
-            )
+            rejected = Decision.rejected(lead_id, reason, text)
+            audit = self._decision_record(message, rejected, [], None, None, datetime.now(UTC))
             topic = self._settings.audit_topic
             value = self._codec.encode(topic, "RoutingDecision", audit)
             records.append(OutputRecord(topic, lead_id.encode(), value))
         log.warning("rejected the record at %s: %s", _where(message), reason)
         return Result("rejected", None, records, dead_letter_reason=reason)
+
+
+def _error_headers(message: InputRecord, reason: str, text: str) -> Headers:
+    """Why a record was dead-lettered and where it came from, as dead-letter headers."""
+    headers: Headers = [
+        (ERROR_HEADER, reason.encode()),
+        (MESSAGE_HEADER, text.encode("utf-8", "replace")[:1000]),
+    ]
+    handled = sys.exc_info()[1]
+    if handled is not None:
+        kind = type(handled)
+        headers.append((EXCEPTION_HEADER, f"{kind.__module__}.{kind.__qualname__}".encode()))
+    headers += [
+        (SOURCE_HEADERS[0], (message.topic() or "").encode()),
+        (SOURCE_HEADERS[1], str(message.partition()).encode()),
+        (OFFSET_HEADER, str(message.offset()).encode()),
+    ]
+    return headers
 
 
 def _size(record: OutputRecord) -> int:

@@ -9,7 +9,6 @@ from rich.console import Console
 
 from processor.cli.options import add_settings_flags, settings_from_args
 from processor.demo.run import run_demo
-from processor.geo.fetch import default_directory, installed_version
 from processor.localkafka import free_port
 
 EPILOG = """\
@@ -61,6 +60,4 @@ def _demo(args: argparse.Namespace) -> int:
     updates: dict[str, object] = {}
     if "metrics_port" not in settings.model_fields_set:
         updates["metrics_port"] = free_port()
-    if settings.geo_ip_db is None and installed_version(default_directory()):
-        updates["geo_ip_db"] = default_directory()
     return run_demo(settings.model_copy(update=updates), args.leads, args.bad_records, Console())

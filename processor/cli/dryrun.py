@@ -12,26 +12,39 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import BinaryIO
 
 from processor.cli.rules import read_document
 from processor.errors import InvalidInput
 from processor.geo.enrich import Enricher
-from processor.rules import RotationState, compile_rules, decide
+from processor.geo.fetch import ip_database
+from processor.routing import route_json
+from processor.rules import Decision, RotationState, Snapshot, compile_rules
 from processor.rules.trace import DEFAULT_MAX_FAILURES
+from processor.wire import InvalidLead
 
 VERSION = "dry-run"
 """The rules version decisions name: the document was never published."""
 
+SURROGATE = "a string is not Unicode text: it holds half of a surrogate pair (\\ud800-\\udfff)"
+
+MAX_LINE_BYTES = 1_048_576
+"""The longest line read as a lead: larger than any lead the broker takes (1 MB by default)."""
+
 EPILOG = f"""\
 Each input line is one lead as a JSON object (contract section 3); blank lines are skipped. Each
 output line is one decision as a JSON object: lead_id, profile, outcome, tier, deliveries, geo,
-trace. A line that is not a JSON object with a lead_id is reported on stderr with its line number;
-the other leads are still routed, and the exit code is then 1.
+trace, error. A lead is checked as the processor checks a decoded one: a lead it would reject (a
+blank site_id, a submitted_at that is not an ISO-8601 timestamp, a field of the wrong type) comes
+out with outcome "rejected" and the processor's reason in error. A line that is not UTF-8, not
+JSON, longer than {MAX_LINE_BYTES} bytes, or a lead without a lead_id is reported on stderr with
+its line number; the other leads are still routed, and the exit code is then 1.
 
 Geolocation comes from the visitor's coordinates, else the IP address (with --geo-ip-db, or the
-LEAD_ROUTER_GEO_IP_DB variable), else the postcode; the trace says which and why.
+LEAD_ROUTER_GEO_IP_DB variable, else the database `lead-router geo fetch` installed in the cache,
+which stderr then names), else the postcode; the trace says which and why.
 
 The trace explains every matching assignment and, per tier, the first {DEFAULT_MAX_FAILURES} that
 did not match (--trace-limit changes that number; "all" explains every one).
@@ -69,7 +82,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=os.environ.get("LEAD_ROUTER_GEO_IP_DB") or None,
         metavar="PATH",
         help="IP geolocation database: a .mmdb file or a directory of them "
-        "(default: $LEAD_ROUTER_GEO_IP_DB; without one, IP addresses are not looked up)",
+        "(default: $LEAD_ROUTER_GEO_IP_DB, else the one `lead-router geo fetch` installed; "
+        "without one, IP addresses are not looked up)",
     )
     parser.add_argument(
         "--postcodes",
@@ -97,55 +111,111 @@ def _limit(text: str) -> int | None:
     raise argparse.ArgumentTypeError(f"expected a number or all, got {text!r}")
 
 
-def _leads(stream: TextIO, name: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    """Each non-blank line's number with its lead, or with why it is not one."""
-    for number, line in enumerate(stream, start=1):
-        if not line.strip():
+def _leads(stream: BinaryIO, name: str) -> Iterator[tuple[str, object]]:
+    """Each non-blank line's place (``file:number``) with its JSON value, or with why it has none.
+
+    Lines are read as bytes and decoded one by one, so that a line that is not UTF-8, too long
+    or too deeply nested to parse is reported while the lines around it are still routed.
+    """
+    number = 0
+    while line := stream.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        where = f"{name}:{number}"
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            while (rest := stream.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                pass
+            yield where, _Bad(f"longer than {MAX_LINE_BYTES} bytes")
             continue
         try:
-            lead = json.loads(line)
-        except ValueError as error:
-            yield number, f"{name}:{number}: not valid JSON: {error}"
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            yield where, _Bad(f"not UTF-8 text (byte {error.start + 1})")
             continue
-        if not isinstance(lead, dict):
-            yield number, f"{name}:{number}: a lead is a JSON object"
-        elif not isinstance(lead.get("lead_id"), str) or not lead["lead_id"]:
-            yield number, f"{name}:{number}: the lead has no lead_id (a non-empty string)"
+        if not text.strip():
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError as error:
+            yield where, _Bad(f"not valid JSON: {error}")
+        except RecursionError:
+            yield where, _Bad("not valid JSON: nested too deeply")
         else:
-            yield number, lead
+            yield where, value if _unicode(value) else _Bad(SURROGATE)
 
 
-def _open(leads: str) -> TextIO:
-    if leads == "-":
-        return sys.stdin
+@dataclass(frozen=True, slots=True)
+class _Bad:
+    """Why a line holds no JSON value."""
+
+    why: str
+
+
+def _unicode(value: object) -> bool:
+    """True when every string in a parsed JSON value is Unicode text, as UTF-8 can carry it.
+
+    JSON's escapes can write half of a surrogate pair (``\\ud800``), which no lead can carry on
+    the wire; walked with a stack, as the value may be nested as deeply as ``json`` allows.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
+def _decide(
+    enricher: Enricher, snapshot: Snapshot, lead: object, rotation: RotationState
+) -> Decision | _Bad:
+    """The lead's decision, or why it has none: without a lead id, the processor dead-letters a
+    lead with no decision to audit it under."""
     try:
-        return open(leads, encoding="utf-8")
+        return route_json(enricher, snapshot, lead, rotation)
+    except InvalidLead as error:
+        return _Bad(str(error))
+
+
+def _open(leads: str) -> BinaryIO:
+    if leads == "-":
+        return sys.stdin.buffer
+    try:
+        return open(leads, "rb")
     except OSError as error:
         raise InvalidInput(f"cannot read leads file {leads}: {error.strerror}") from None
 
 
 def _run(args: argparse.Namespace) -> int:
     snapshot = compile_rules(read_document(args.rules), VERSION)
-    enricher = Enricher(ip_db=args.geo_ip_db, postcodes=args.postcodes)
+    ip_db = ip_database(args.geo_ip_db)
+    if ip_db != args.geo_ip_db:
+        print(f"lead-router: IP database: {ip_db}, from `lead-router geo fetch`", file=sys.stderr)
+    enricher = Enricher(ip_db=ip_db, postcodes=args.postcodes)
     rotation = RotationState()
     name = "<stdin>" if args.leads == "-" else args.leads
     bad = 0
     stream = _open(args.leads)
     write = sys.stdout.write
     try:
-        for _, lead in _leads(stream, name):
-            if isinstance(lead, str):
+        for where, lead in _leads(stream, name):
+            decided = (
+                lead if isinstance(lead, _Bad) else _decide(enricher, snapshot, lead, rotation)
+            )
+            if isinstance(decided, _Bad):
                 bad += 1
-                print(f"lead-router: {lead}", file=sys.stderr)
-                continue
-            located = enricher.locate(lead)
-            decision = decide(snapshot, lead, located.geo, rotation, notes=located.notes)
-            write(json.dumps(decision.as_dict(args.trace_limit), ensure_ascii=False) + "\n")
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{name} is not UTF-8 text") from None
+                print(f"lead-router: {where}: {decided.why}", file=sys.stderr)
+            else:
+                write(json.dumps(decided.as_dict(args.trace_limit), ensure_ascii=False) + "\n")
     finally:
         enricher.close()
-        if stream is not sys.stdin:
+        if stream is not sys.stdin.buffer:
             stream.close()
     if bad:
         print(f"lead-router: {bad} line{'s' if bad != 1 else ''} skipped", file=sys.stderr)

@@ -83,6 +83,19 @@ def default_directory() -> Path:
     return cache_dir() / "geo"
 
 
+def ip_database(configured: Path | None) -> Path | None:
+    """The IP database to open: ``configured`` (the ``GEO_IP_DB`` setting) when set, else the one
+    ``lead-router geo fetch`` installed in the cache when it is whole there, else None.
+
+    Fetching the database is the documented way to get one, so a processor or ``dry-run`` on the
+    same machine uses it without being told where it went.
+    """
+    if configured is not None:
+        return configured
+    directory = default_directory()
+    return directory if installed_version(directory) is not None else None
+
+
 def default_registry(environ: Mapping[str, str] = os.environ) -> str:
     return environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY
 

@@ -56,6 +56,7 @@ class Decision:
         "_route",
         "_trace",
         "deliveries",
+        "error",
         "geo",
         "lead_id",
         "outcome",
@@ -84,11 +85,18 @@ class Decision:
         self.geo = geo
         self._route = route
         self._trace: list[Entry] | None = None
+        self.error: str | None = None
 
     @classmethod
-    def rejected(cls, lead_id: str, rules_version: str = "") -> Decision:
-        """The decision recorded for a lead whose input was invalid, so the audit log has it."""
-        return cls(lead_id, rules_version, None, "rejected", None, (), None, None)
+    def rejected(cls, lead_id: str, reason: str, message: str, rules_version: str = "") -> Decision:
+        """The decision recorded for a lead whose input was invalid, so the audit log has it.
+
+        Its ``error`` reads ``<reason>: <message>`` (``invalid-lead: site_id: must not be empty``)
+        in the audit record and in ``dry-run`` alike.
+        """
+        decision = cls(lead_id, rules_version, None, "rejected", None, (), None, None)
+        decision.error = f"{reason}: {message}"
+        return decision
 
     @property
     def trace(self) -> list[Entry]:
@@ -114,6 +122,7 @@ class Decision:
             "deliveries": [delivery.as_dict() for delivery in self.deliveries],
             "geo": None if self.geo is None else self.geo.as_dict(),
             "trace": trace,
+            "error": self.error,
         }
 
     def __repr__(self) -> str:

@@ -169,7 +169,7 @@ class Loop:
             self._txn.rotation_before[partition] = rotation.copy()
         result = self._pipeline.process(message, self._snapshot(), rotation)
         for record in result.records:
-            self._produce(record.topic, record.key, record.value, record.headers)
+            self._produce(record.topic, record.key, record.value, record.headers, record.timestamp)
         self._txn.records += 1
         self._txn.results.append(result)
         metrics.LEADS_CONSUMED.labels(topic=message.topic() or "").inc()
@@ -180,10 +180,13 @@ class Loop:
         key: bytes | None,
         value: bytes | None,
         headers: Headers | None = None,
+        timestamp: int = 0,
     ) -> None:
         while True:
             try:
-                self._producer.produce(topic, key=key, value=value, headers=headers)
+                self._producer.produce(
+                    topic, key=key, value=value, headers=headers, timestamp=timestamp
+                )
                 return
             except BufferError:
                 self._producer.poll(0.05)

@@ -26,6 +26,8 @@ from processor.wire.schemas import load_schemas
 
 _INT_RANGE = range(-(2**31), 2**31)
 _LONG_RANGE = range(-(2**63), 2**63)
+_REQUIRED_BY_CONTRACT = ("lead_id", "site_id", "submitted_at")
+"""The fields ``validate_lead`` requires, whatever the schema says."""
 _REQUIRED = object()
 """Marks a record field without a default: JSON must give it."""
 
@@ -37,6 +39,12 @@ def lead_from_json(document: object) -> dict[str, Any]:
     """
     lead_id = document.get("lead_id") if isinstance(document, Mapping) else None
     readable_id = lead_id if isinstance(lead_id, str) and lead_id.strip() else None
+    if isinstance(document, Mapping) and any(
+        document.get(name) is None for name in _REQUIRED_BY_CONTRACT
+    ):
+        # Absent or null where the contract wants a value: what a decoded lead with a null there
+        # is refused for, in the same words, rather than the schema's "missing".
+        validate_lead({name: document.get(name) for name in _REQUIRED_BY_CONTRACT})
     try:
         record = _lead_converter().convert(document, "")
     except _Problem as problem:

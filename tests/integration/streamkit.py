@@ -96,6 +96,8 @@ class TopicReader:
         record: dict[str, Any] = {
             "key": message.key(),
             "headers": dict(message.headers() or []),
+            "header_list": message.headers() or [],
+            "timestamp": message.timestamp(),
             "raw": value,
             "partition": message.partition(),
             "offset": message.offset(),
@@ -198,12 +200,15 @@ def start_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def dry_run(rules: Path, leads: list[dict[str, Any]], tmp_path: Path) -> list[dict[str, Any]]:
-    """The decisions ``lead-router dry-run`` prints for these leads."""
+def dry_run(
+    rules: Path, leads: list[dict[str, Any]], tmp_path: Path, *options: str
+) -> list[dict[str, Any]]:
+    """The decisions ``lead-router dry-run`` (with ``options``) prints for these leads."""
     leads_file = tmp_path / "leads.jsonl"
     leads_file.write_text("".join(json.dumps(lead) + "\n" for lead in leads))
+    command = [sys.executable, "-m", "processor", "dry-run", "--rules", str(rules), *options]
     done = subprocess.run(
-        [sys.executable, "-m", "processor", "dry-run", "--rules", str(rules), str(leads_file)],
+        [*command, str(leads_file)],
         capture_output=True,
         text=True,
         timeout=300,

@@ -29,14 +29,20 @@ from io import BytesIO
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import TIMESTAMP_CREATE_TIME, Producer
 from fastavro import parse_schema, schemaless_writer
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from streamkit import apply_rules, reading, running
 from test_stream import RULES
 
-from processor.pipeline import ERROR_HEADER, MESSAGE_HEADER, OFFSET_HEADER
+from processor.pipeline import (
+    ERROR_HEADER,
+    EXCEPTION_HEADER,
+    MESSAGE_HEADER,
+    OFFSET_HEADER,
+    SOURCE_HEADERS,
+)
 from processor.settings import Settings
 from processor.stream.topics import Topics
 from processor.wire import Codec, DecodeError, lead_from_json, load_schemas
@@ -501,3 +507,46 @@ def test_hostile_records_are_dead_lettered_and_every_good_lead_is_decided_once(
     # Nothing lost, nothing extra: decided good leads and dead letters make up the input.
     decided = sum(1 for d in decisions if d["outcome"] != "rejected")
     assert decided + len(dead) == len(batch), replay
+
+
+def test_a_dead_letter_keeps_the_inputs_key_bytes_headers_and_timestamp(
+    stream_settings: Settings,
+) -> None:
+    lead = lead_from_json(
+        {"lead_id": "blank-site", "submitted_at": "2026-11-20T10:00:00Z", "site_id": "market"}
+    )
+    records = [
+        (b"blank-site", encode({**lead, "site_id": " "}), "invalid-lead", "InvalidLead"),
+        (None, b"\x00\x00\x00\x00\x07garbage", "no-registry", "DecodeError"),
+        (b"k\xff", b"", "empty", "DecodeError"),
+    ]
+    created = int(datetime(2026, 11, 20, 10, tzinfo=UTC).timestamp() * 1000)
+    apply_rules(stream_settings, RULES)
+    Topics(stream_settings).ensure_base()
+    producer = Producer({"bootstrap.servers": stream_settings.bootstrap_servers})
+    for n, (key, value, _, _) in enumerate(records):
+        headers = [
+            ("traceparent", f"00-{n:032x}-{n:016x}-01".encode()),
+            ("dup", b"1"),
+            ("dup", b"2"),
+        ]
+        producer.produce(
+            stream_settings.input_topic, value, key, headers=headers, timestamp=created - n
+        )
+    assert producer.flush(30) == 0
+    with reading(stream_settings, stream_settings.dlq_topic, None) as dlq, running(stream_settings):
+        dead = dlq.wait_for(len(records))
+    with reading(stream_settings, stream_settings.input_topic, None) as source:
+        inputs = source.wait_for(len(records))
+
+    for letter, original, (_, _, reason, exception) in zip(dead, inputs, records, strict=True):
+        assert (letter["key"], letter["raw"]) == (original["key"], original["raw"])
+        assert letter["timestamp"] == (TIMESTAMP_CREATE_TIME, original["timestamp"][1])
+        kept, added = letter["header_list"][:3], dict(letter["header_list"][3:])
+        assert kept == original["header_list"]
+        assert added[ERROR_HEADER].decode() == reason
+        assert added[MESSAGE_HEADER]
+        assert added[EXCEPTION_HEADER].decode() == f"processor.wire.errors.{exception}"
+        assert added[SOURCE_HEADERS[0]].decode() == stream_settings.input_topic
+        assert added[SOURCE_HEADERS[1]] == str(original["partition"]).encode()
+        assert added[OFFSET_HEADER] == str(original["offset"]).encode()

@@ -11,10 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from confluent_kafka import TIMESTAMP_CREATE_TIME
 
 from processor import pipeline as pipeline_module
 from processor.geo.enrich import Enricher
-from processor.pipeline import ERROR_HEADER, OFFSET_HEADER, Pipeline, Result
+from processor.pipeline import ERROR_HEADER, EXCEPTION_HEADER, OFFSET_HEADER, Pipeline, Result
 from processor.rules import RotationState, compile_rules, load_rules
 from processor.settings import Settings
 from processor.wire import Codec, lead_from_json
@@ -25,6 +26,10 @@ partners:
 profiles:
   - {id: main, sources: [web], assignments: [{id: a, partner: crm}]}
 """
+
+
+INPUT_HEADERS = (("traceparent", b"00-4bf92f3577b34da6-00f067aa0ba902b7-01"), ("origin", b"web"))
+INPUT_TIMESTAMP = 1_763_632_800_000
 
 
 class Message:
@@ -46,6 +51,12 @@ class Message:
     def value(self) -> bytes:
         return self._value
 
+    def headers(self) -> list[tuple[str, bytes]] | None:
+        return list(INPUT_HEADERS)
+
+    def timestamp(self) -> tuple[int, int]:
+        return (TIMESTAMP_CREATE_TIME, INPUT_TIMESTAMP)
+
 
 def lead(**changes: Any) -> bytes:
     document = {"lead_id": "lead-1", "submitted_at": "2026-11-20T10:00:00Z", "site_id": "web"}
@@ -62,6 +73,8 @@ def assert_rejected(result: Result, value: bytes, reason: str) -> None:
     assert result.outcome == "rejected"
     dead, audit = result.records
     assert (dead.topic, dead.key, dead.value) == ("leads.submitted.dlq", b"the-key", value)
+    assert (dead.headers or [])[: len(INPUT_HEADERS)] == list(INPUT_HEADERS)
+    assert dead.timestamp == INPUT_TIMESTAMP
     headers = dict(dead.headers or [])
     assert (headers[ERROR_HEADER], headers[OFFSET_HEADER]) == (reason.encode(), b"42")
     decision = Codec().decode(audit.topic, audit.value or b"", "RoutingDecision")
@@ -86,6 +99,13 @@ def test_a_lead_that_trips_an_error_while_routing_is_rejected_with_its_id(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(pipeline_module, "decide", broken)
+    monkeypatch.setattr(pipeline_module, "route", broken)
     value = lead()
-    assert_rejected(process(value), value, "processing-error")
+    result = process(value)
+    assert_rejected(result, value, "processing-error")
+    assert dict(result.records[0].headers or [])[EXCEPTION_HEADER] == b"builtins.RuntimeError"
+
+
+def test_a_rejection_not_raised_as_an_exception_names_no_exception_class() -> None:
+    result = process(lead(comments="x" * 30_000), max_record_bytes=40_000)
+    assert EXCEPTION_HEADER not in dict(result.records[0].headers or [])

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from processor.cli import main
+from processor.cli.dryrun import MAX_LINE_BYTES, SURROGATE
 
 RULES = {
     "partners": [
@@ -57,8 +58,12 @@ def invalid_file(tmp_path: Path) -> Path:
     return path
 
 
-def lead(lead_id: str, state: str) -> str:
-    return json.dumps({"lead_id": lead_id, "site_id": "site-a", "address": {"state": state}})
+SUBMITTED_AT = "2026-11-20T10:00:00Z"
+
+
+def lead(lead_id: str, state: str, **changes: object) -> str:
+    document = {"lead_id": lead_id, "submitted_at": SUBMITTED_AT, "site_id": "site-a"}
+    return json.dumps(document | {"address": {"state": state}} | changes)
 
 
 class TestValidate:
@@ -189,22 +194,98 @@ class TestDryRun:
         assert [json.loads(line)["lead_id"] for line in captured.out.splitlines()] == ["1", "5"]
         errors = captured.err.splitlines()
         assert errors[0].startswith(f"lead-router: {leads}:2: not valid JSON")
-        assert errors[1] == f"lead-router: {leads}:4: the lead has no lead_id (a non-empty string)"
-        assert errors[2] == f"lead-router: {leads}:5: a lead is a JSON object"
+        assert errors[1] == f"lead-router: {leads}:4: lead_id: must not be empty"
+        assert errors[2] == f"lead-router: {leads}:5: lead: expected an object, got an array"
         assert errors[3] == "lead-router: 3 lines skipped"
 
+    def test_a_lead_the_processor_would_reject_is_rejected_with_its_reason(
+        self, rules_file, tmp_path, capsys
+    ):
+        leads = tmp_path / "leads.jsonl"
+        blank_site = json.dumps({"lead_id": "2", "submitted_at": SUBMITTED_AT, "site_id": " "})
+        no_site = json.dumps({"lead_id": "3", "submitted_at": SUBMITTED_AT})
+        leads.write_text(
+            "\n".join(
+                [
+                    lead("1", "CA"),
+                    blank_site,
+                    no_site,
+                    lead("4", "CA", submitted_at="yesterday"),
+                    lead("5", "CA", vehicle={"year": "MMXX"}),
+                    lead("6", "CA", site_id=None),
+                    lead("7", "CA", submitted_at=None),
+                    lead("8", "CA", budget=100),
+                    lead("9", "CA"),
+                ]
+            )
+        )
+        assert main(["dry-run", "--rules", str(rules_file), str(leads)]) == 0
+        decisions = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [(d["lead_id"], d["outcome"], d["error"]) for d in decisions] == [
+            ("1", "routed", None),
+            ("2", "rejected", "invalid-lead: site_id: must not be empty"),
+            ("3", "rejected", "invalid-lead: site_id: must not be empty"),
+            ("4", "rejected", "invalid-lead: submitted_at: expected an ISO-8601 timestamp"),
+            (
+                "5",
+                "rejected",
+                "invalid-lead: vehicle.year: expected null or an integer, got a string",
+            ),
+            ("6", "rejected", "invalid-lead: site_id: must not be empty"),
+            ("7", "rejected", "invalid-lead: submitted_at: missing"),
+            ("8", "rejected", "invalid-lead: budget: not a field of the lead"),
+            ("9", "routed", None),
+        ]
+        rejected = decisions[1]
+        assert (rejected["profile"], rejected["tier"], rejected["deliveries"]) == (None, None, [])
+        assert (rejected["geo"], rejected["trace"]) == (None, [])
+        # The rejected leads took no turn: the rotation goes on from lead 1 to lead 9.
+        assert [d["deliveries"][0]["assignment"] for d in (decisions[0], decisions[-1])] == [
+            "ca",
+            "ca-too",
+        ]
+
+    def test_hostile_lines_are_reported_by_number_and_the_rest_routed(
+        self, rules_file, tmp_path, capsys
+    ):
+        leads = tmp_path / "leads.jsonl"
+        lines = [
+            lead("1", "CA").encode(),
+            b"[" * 100_000,
+            lead("3", "CA", comments="\ud800").encode(),
+            lead("4", "CA", comments="caf\u00e9").encode().replace(b"\\u00e9", b"\xe9"),
+            lead("5", "CA", comments="x" * (MAX_LINE_BYTES + 10)).encode(),
+            lead("6", "CA", comments="\ud83d\ude00").encode(),
+            b"{" * 500 + b"x",
+        ]
+        leads.write_bytes(b"\n".join(lines) + b"\n")
+        assert main(["dry-run", "--rules", str(rules_file), str(leads)]) == 1
+        captured = capsys.readouterr()
+        decisions = [json.loads(line) for line in captured.out.splitlines()]
+        assert [(d["lead_id"], d["outcome"]) for d in decisions] == [
+            ("1", "routed"),
+            ("6", "routed"),
+        ]
+        errors = captured.err.splitlines()
+        assert errors[0] == f"lead-router: {leads}:2: not valid JSON: nested too deeply"
+        assert errors[1] == f"lead-router: {leads}:3: {SURROGATE}"
+        assert (
+            errors[2] == f"lead-router: {leads}:4: not UTF-8 text (byte {lines[3].index(0xE9) + 1})"
+        )
+        assert errors[3] == f"lead-router: {leads}:5: longer than {MAX_LINE_BYTES} bytes"
+        assert errors[4].startswith(f"lead-router: {leads}:7: not valid JSON: ")
+        assert errors[5] == "lead-router: 5 lines skipped"
+        assert "Traceback" not in captured.err
+
     def test_reads_stdin(self, rules_file, capsys, monkeypatch):
-        monkeypatch.setattr("sys.stdin", io.StringIO(lead("1", "CA") + "\n"))
+        stdin = io.TextIOWrapper(io.BytesIO(lead("1", "CA").encode() + b"\n"))
+        monkeypatch.setattr("sys.stdin", stdin)
         assert main(["dry-run", "--rules", str(rules_file)]) == 0
         assert json.loads(capsys.readouterr().out)["lead_id"] == "1"
 
     def test_geolocation_from_the_leads_own_coordinates(self, rules_file, tmp_path, capsys):
         leads = tmp_path / "leads.jsonl"
-        leads.write_text(
-            json.dumps(
-                {"lead_id": "1", "site_id": "site-a", "visitor": {"lat": 40.7, "lon": -74.0}}
-            )
-        )
+        leads.write_text(lead("1", "NY", visitor={"lat": 40.7, "lon": -74.0}))
         assert main(["dry-run", "--rules", str(rules_file), str(leads)]) == 0
         decision = json.loads(capsys.readouterr().out)
         assert decision["geo"]["source"] == "coords"

@@ -389,6 +389,7 @@ class TestDecision:
                     "distance_km": None,
                 }
             ],
+            "error": None,
         }
         assert {"lat": 40.7, "lon": -74.0, "country": "US", "source": "ip"}.items() <= data[
             "geo"

@@ -97,9 +97,11 @@ def test_integer_coordinates_become_doubles(json_lead: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("change", "field", "problem"),
     [
-        ({"lead_id": None}, "lead_id", "expected a string, got a null"),
+        ({"lead_id": None}, "lead_id", "must not be empty"),
         ({"lead_id": "  "}, "lead_id", "must not be empty"),
         ({"site_id": ""}, "site_id", "must not be empty"),
+        ({"site_id": None}, "site_id", "must not be empty"),
+        ({"submitted_at": None}, "submitted_at", "missing"),
         ({"submitted_at": "yesterday"}, "submitted_at", "expected an ISO-8601 timestamp"),
         ({"submitted_at": 1714566615123}, "submitted_at", "got an integer"),
         ({"contact": {"email": 42}}, "contact.email", "expected null or a string, got an integer"),
@@ -131,6 +133,13 @@ def test_a_missing_required_field_is_named() -> None:
     with pytest.raises(InvalidLead) as raised:
         lead_from_json({"lead_id": "x", "site_id": "acme-site"})
     assert str(raised.value) == "submitted_at: missing"
+    assert raised.value.lead_id == "x"
+
+
+def test_a_missing_site_id_is_refused_in_the_words_of_a_decoded_lead() -> None:
+    with pytest.raises(InvalidLead) as raised:
+        lead_from_json({"lead_id": "x", "submitted_at": "2026-11-20T10:00:00Z"})
+    assert str(raised.value) == "site_id: must not be empty"
     assert raised.value.lead_id == "x"
 
 

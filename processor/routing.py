@@ -1,0 +1,43 @@
+"""Routing one lead: enrich, then decide, the one way for the processor and ``dry-run``.
+
+The processor decodes a lead from Avro and ``dry-run`` parses it from JSON; from there both call
+``route``, so a rules change tried with ``dry-run`` decides exactly as the processor will, trace
+included (enrichment's notes open it as its ``geo`` step). ``route_json`` is ``dry-run``'s way in:
+a JSON lead is checked by the same rules as a decoded one (``lead_from_json`` builds the very record
+decoding gives, and validates it as decoding does), and one the processor would reject comes out
+``rejected`` with the words of the processor's audit record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from processor.geo.enrich import Enricher
+from processor.rules import Decision, RotationState, Snapshot, decide
+from processor.wire import InvalidLead, lead_from_json
+
+
+def route(
+    enricher: Enricher, snapshot: Snapshot, lead: Mapping[str, Any], rotation: RotationState
+) -> Decision:
+    """The decision for a valid lead, with enrichment's notes in its trace."""
+    located = enricher.locate(lead)
+    return decide(snapshot, lead, located.geo, rotation, notes=located.notes)
+
+
+def route_json(
+    enricher: Enricher, snapshot: Snapshot, document: object, rotation: RotationState
+) -> Decision:
+    """The decision for a lead parsed from JSON: ``rejected`` when the processor would reject it.
+
+    Raises ``InvalidLead`` when the lead has no lead id to name a decision by: the processor
+    dead-letters such a lead without an audit record.
+    """
+    try:
+        lead = lead_from_json(document)
+    except InvalidLead as error:
+        if error.lead_id is None:
+            raise
+        return Decision.rejected(error.lead_id, error.reason, str(error), snapshot.version)
+    return route(enricher, snapshot, lead, rotation)

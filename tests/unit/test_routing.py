@@ -1,0 +1,57 @@
+"""The processor and dry-run route a lead through one function: one decision, one trace."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from test_pipeline_rejections import RULES, lead, process
+
+from processor.geo.enrich import Enricher
+from processor.routing import route_json
+from processor.rules import RotationState, compile_rules, load_rules
+from processor.settings import Settings
+from processor.wire import Codec, lead_from_json
+
+LEAD = {
+    "lead_id": "lead-1",
+    "submitted_at": "2026-11-20T10:00:00Z",
+    "site_id": "web",
+    "visitor": {"ip": "203.0.113.7"},
+    "address": {"postcode": "10001", "country": "US"},
+}
+
+
+def audited(value: bytes) -> dict[str, Any]:
+    """The audit record the processor writes for an input record."""
+    settings = Settings()
+    (audit,) = [r for r in process(value).records if r.topic == settings.audit_topic]
+    return Codec().decode(audit.topic, audit.value or b"", "RoutingDecision")
+
+
+def dry_run(document: dict[str, Any]) -> dict[str, Any]:
+    snapshot = compile_rules(load_rules(RULES), "1")
+    decision = route_json(Enricher(), snapshot, document, RotationState())
+    return decision.as_dict(Settings().audit_trace_failures)
+
+
+def test_the_audit_trace_has_the_geo_step_that_dry_run_shows() -> None:
+    record = audited(lead(visitor=LEAD["visitor"], address=LEAD["address"]))
+    trace = json.loads(record["trace"])
+    note = "visitor ip not looked up: no IP database configured"
+    assert trace[0] == {"step": "geo", "notes": [note]}
+    assert record["geo"]["source"] == "postcode"
+    assert trace == dry_run(LEAD)["trace"]
+
+
+def test_a_lead_the_processor_rejects_is_rejected_by_dry_run_in_the_same_words() -> None:
+    record = audited(
+        Codec().encode("leads", "LeadSubmitted", {**lead_from_json(LEAD), "site_id": " "})
+    )
+    decision = dry_run({**LEAD, "site_id": " "})
+    assert (record["outcome"], record["error"]) == (
+        "rejected",
+        "invalid-lead: site_id: must not be empty",
+    )
+    assert (decision["outcome"], decision["error"]) == (record["outcome"], record["error"])
+    assert (decision["deliveries"], decision["trace"]) == ([], json.loads(record["trace"]))
