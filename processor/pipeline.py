@@ -254,18 +254,10 @@ class Pipeline:
     def _reject(self, message: InputRecord, reason: str, text: str, lead_id: str | None) -> Result:
         """The dead-letter copy of the input, and the ``rejected`` decision when ``lead_id`` is set.
 
-        The copy keeps the input whole, as Kafka Streams' dead-letter queues do (KIP-1034): key,
-        bytes, headers and timestamp (as its create time), so that a redrive publishes the very
-        record again. The error and the input's place are headers added after the input's own;
-        the exception's class is named when one is being handled (called from an ``except``).
+        The exception's class is named in the copy when one is being handled (called from an
+        ``except``).
         """
-        kept = message.headers() or []
-        own = list(kept.items()) if isinstance(kept, dict) else kept
-        headers: Headers = [*own, *_error_headers(message, reason, text)]
-        _, timestamp = message.timestamp()
-        dead = OutputRecord(
-            self._settings.dlq_topic, message.key(), message.value(), headers, max(timestamp, 0)
-        )
+        dead = dead_letter(message, self._settings.dlq_topic, reason, text)
         records = [dead]
         if lead_id:
             rejected = Decision.rejected(lead_id, reason, text)
@@ -275,6 +267,17 @@ class Pipeline:
             records.append(OutputRecord(topic, lead_id.encode(), value))
         log.warning("rejected the record at %s: %s", _where(message), reason)
         return Result("rejected", None, records, dead_letter_reason=reason)
+
+
+def dead_letter(message: InputRecord, topic: str, reason: str, text: str) -> OutputRecord:
+    """The input record whole, for a dead-letter topic: key, bytes, headers and timestamp (as its
+    create time), so that a redrive publishes the very record again; the error and the input's
+    place follow the input's own headers, as in Kafka Streams' dead-letter queues (KIP-1034)."""
+    kept = message.headers() or []
+    own = list(kept.items()) if isinstance(kept, dict) else kept
+    headers: Headers = [*own, *_error_headers(message, reason, text)]
+    _, timestamp = message.timestamp()
+    return OutputRecord(topic, message.key(), message.value(), headers, max(timestamp, 0))
 
 
 def _error_headers(message: InputRecord, reason: str, text: str) -> Headers:

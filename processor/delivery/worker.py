@@ -36,15 +36,7 @@ from processor.delivery.parcel import Parcel
 from processor.delivery.receipts import DeliveredIds, receipt_for
 from processor.delivery.sending import send
 from processor.errors import InvalidInput, UserError
-from processor.pipeline import (
-    ERROR_HEADER,
-    MESSAGE_HEADER,
-    OFFSET_HEADER,
-    SOURCE_HEADERS,
-    Headers,
-    OutputRecord,
-    delivery_id,
-)
+from processor.pipeline import OutputRecord, dead_letter, delivery_id
 from processor.rules import Snapshot
 from processor.rules.document import PARTNER_ID, Partner
 from processor.settings import Settings
@@ -289,18 +281,8 @@ class Worker:
     def _dead_letter(self, message: Message, unfit: Unfit) -> None:
         """Moves past ``message``, writing it to the delivery dead-letter topic with the reason
         (headers as on the processor's dead-letter topic), in one transaction."""
-        headers: Headers = [
-            *(message.headers() or []),
-            (ERROR_HEADER, unfit.reason.encode()),
-            (MESSAGE_HEADER, str(unfit).encode()),
-            (SOURCE_HEADERS[0], self.topic.encode()),
-            (SOURCE_HEADERS[1], str(message.partition()).encode()),
-            (OFFSET_HEADER, str(message.offset()).encode()),
-        ]
-        topic = self._settings.delivery_dlq_topic
-        _, timestamp = message.timestamp()
-        record = OutputRecord(topic, message.key(), message.value(), headers)
-        self._record(message, record, timestamp=timestamp if timestamp > 0 else None)
+        record = dead_letter(message, self._settings.delivery_dlq_topic, unfit.reason, str(unfit))
+        self._record(message, record)
         metrics.WORKER_DELIVERIES.labels(partner=self.partner, status="invalid").inc()
         log.warning(
             "dead-lettered %s[%s]@%s: %s (%s)",
@@ -311,11 +293,9 @@ class Worker:
             unfit,
         )
 
-    def _record(
-        self, message: Message, record: OutputRecord | None, *, timestamp: int | None = None
-    ) -> None:
-        """Commits ``record`` (a receipt, a dead letter with its input's ``timestamp``, or
-        nothing) with the offset after ``message``, in one transaction.
+    def _record(self, message: Message, record: OutputRecord | None) -> None:
+        """Commits ``record`` (a receipt, a dead letter, or nothing) with the offset after
+        ``message``, in one transaction.
 
         The delivery has happened: an abort must not undo it, so an aborted transaction is tried
         again with the same record rather than by sending again.
@@ -332,7 +312,7 @@ class Worker:
                         key=record.key,
                         value=record.value,
                         headers=record.headers,
-                        timestamp=timestamp or 0,
+                        timestamp=record.timestamp,
                     )
                     # Sent before the offsets, the receipt's transaction commits in milliseconds;
                     # otherwise the client waits for its next partition registration (~100 ms).

@@ -101,7 +101,6 @@ class TopicReader:
             "raw": value,
             "partition": message.partition(),
             "offset": message.offset(),
-            "timestamp": message.timestamp()[1],
         }
         if self._schema is not None and value is not None:
             record |= self._codec.decode(self.topic, value, self._schema)
