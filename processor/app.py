@@ -24,6 +24,7 @@ from processor.stream.config_topic import Refusal, RulesFollower
 from processor.stream.loop import FatalError, Loop
 from processor.stream.topics import Topics
 from processor.wire import Codec
+from processor.wire.schemas import load_writer_schemas
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class App:
         self._loop: Loop | None = None
         self._ready = False
         self._heartbeat = metrics.Heartbeat(settings.stall_timeout_s)
+        folder = settings.writer_schemas_dir
+        self._writer_schemas = load_writer_schemas(folder) if folder is not None else []
 
     @property
     def ready(self) -> bool:
@@ -89,7 +92,8 @@ class App:
         if self._stopped.is_set():
             return
         enricher = enricher_for(settings)
-        pipeline = Pipeline(settings, Codec(settings.schema_registry_url), enricher)
+        codec = Codec(settings.schema_registry_url, writer_schemas=self._writer_schemas)
+        pipeline = Pipeline(settings, codec, enricher)
         self._loop = Loop(settings, pipeline, self._snapshot, self._each_round)
         if self._stopped.is_set():  # a stop while the pipeline was built found no loop to stop
             self._loop.stop()

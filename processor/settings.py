@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     schema_registry_url: str | None = Field(
         None, description="Confluent Schema Registry URL; without it, single-object encoding"
     )
+    writer_schemas_dir: Path | None = Field(
+        None,
+        description="a folder of self-contained .avsc writer schemas that publishers use and "
+        "lead-router does not ship (such as a newer LeadSubmitted with one more optional field): "
+        "single-object records written with them are read as the current schemas instead of "
+        "being dead-lettered as unknown-fingerprint",
+    )
     geo_ip_db: Path | None = Field(
         None, description="IP city database (from `lead-router geo fetch`) for IP geolocation"
     )

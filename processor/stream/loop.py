@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -51,6 +53,18 @@ class FatalError(Exception):
 _retry_transient = retry_transient(120)
 
 
+def _is_fatal(exc: KafkaException) -> bool:
+    """Whether the producer can do nothing more, most often because a newer instance with its
+    transactional id fenced it. ``produce`` says so with the plain code _FATAL, not flagged
+    fatal; the reason is in librdkafka's log."""
+    error = exc.args[0]
+    return bool(error.fatal() or error.code() == KafkaError._FATAL)
+
+
+def _raise_fatal(exc: KafkaException) -> NoReturn:
+    raise FatalError(f"Kafka transaction: {exc.args[0].str()}") from exc
+
+
 @dataclass
 class _Transaction:
     """What the open transaction has done, to count it on commit or undo it on abort."""
@@ -79,6 +93,7 @@ class Loop:
         self._rotation: dict[int, RotationState] = {}
         self._txn: _Transaction | None = None
         self._stopping = False
+        self._fatal: FatalError | None = None  # from a rebalance callback, for run() to raise
         self._max_wait = settings.commit_interval_ms / 1000
         client = settings.kafka_client_config() | KNOWN_BROKERS_ONLY
         self._consumer = Consumer(
@@ -129,6 +144,8 @@ class Loop:
                 self._poll_rules()
                 wait = 0.01 if self._txn else self._max_wait
                 messages = self._consumer.consume(self._settings.batch_size, timeout=wait)
+                if self._fatal is not None:
+                    raise self._fatal
                 try:
                     for message in messages:
                         self._take(message)
@@ -146,8 +163,16 @@ class Loop:
                 self._commit()
         finally:
             self._consumer.close()
+            self._close_producer()
+
+    def _close_producer(self) -> None:
+        """Sends what is still queued, then closes the producer. A fenced producer refuses even
+        the flush: that must not hide why the loop ended (and make a fenced processor exit 1)."""
+        try:
             self._producer.flush(KAFKA_TIMEOUT_S)
-            self._producer.close()
+        except KafkaException as exc:
+            log.warning("producer not flushed on exit: %s", exc.args[0].str())
+        self._producer.close()
 
     # -- per record ----------------------------------------------------------------------------
 
@@ -238,9 +263,10 @@ class Loop:
         answered OUT_OF_ORDER_SEQUENCE_NUMBER) shows first as ``produce`` refusing with a plain
         _STATE error, not flagged abortable: with a transaction open, that calls for an abort too.
         """
+        if _is_fatal(exc):
+            self._txn = None  # nothing of it can commit now: closing the consumer must not try
+            _raise_fatal(exc)
         error = exc.args[0]
-        if error.fatal():
-            raise FatalError(f"Kafka transaction: {error.str()}") from exc
         failed_meanwhile = self._txn is not None and error.code() == KafkaError._STATE
         if not (error.txn_requires_abort() or failed_meanwhile):
             raise exc
@@ -263,7 +289,12 @@ class Loop:
         self._txn = None
         if txn is None:
             return
-        self._producer.abort_transaction(KAFKA_TIMEOUT_S)
+        try:
+            self._producer.abort_transaction(KAFKA_TIMEOUT_S)
+        except KafkaException as exc:
+            if _is_fatal(exc):  # fenced while the transaction failed for another reason
+                _raise_fatal(exc)
+            raise
         metrics.TRANSACTIONS.labels(result="aborted").inc()
         self._rotation.update(txn.rotation_before)
         assigned = self._consumer.assignment()
@@ -291,17 +322,35 @@ class Loop:
         self._rotation.update(restored)
         log.info("assigned partitions %s", sorted(restored))
 
+    @contextmanager
+    def _keeping_fatal(self) -> Iterator[None]:
+        """Keeps a ``FatalError`` of a rebalance callback for ``run`` to raise.
+
+        librdkafka calls the callbacks from inside ``consume``; an exception raised through it
+        stays pending in the client, and a later call (the producer's flush) then fails with a
+        SystemError instead of ending the processor with code 5.
+        """
+        try:
+            yield
+        except FatalError as error:
+            self._fatal = error
+
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        if self._txn is not None:
-            self._commit()
+        with self._keeping_fatal():
+            if self._txn is not None:
+                self._commit()
         self._forget(partitions)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        if self._txn is not None:
+        """Aborts the open transaction of partitions this processor lost (its session timed out,
+        say while it was frozen). When a newer instance with the same transactional id took over
+        meanwhile, the abort is refused as fenced: this processor must end, not go on idle."""
+        with self._keeping_fatal():
             try:
-                self._abort()
-            except KafkaException as exc:
-                log.warning("abort after losing partitions failed: %s", exc)
+                if self._txn is not None:
+                    self._abort()
+            except KafkaException as exc:  # a fatal one leaves _abort as FatalError
+                log.warning("abort after losing partitions failed: %s", exc.args[0].str())
         self._forget(partitions)
 
     def _forget(self, partitions: list[TopicPartition]) -> None:

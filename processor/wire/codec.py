@@ -45,6 +45,7 @@ from processor.wire.schemas import (
     SCHEMA_NAMES,
     SchemaName,
     WireSchema,
+    load_history,
     load_schemas,
     parse_writer_schema,
 )
@@ -112,9 +113,11 @@ class Codec:
     it, ``encode`` writes single-object encoding. ``decode`` reads both framings either way.
     ``registry_client`` passes a ready client instead of a URL.
 
-    ``earlier_schemas`` are earlier versions of lead-router's schemas (self-contained, as JSON
-    values) that publishers may still write single-object records with; a record is decoded only
-    when its fingerprint is one of these or of the current schemas.
+    A single-object record is decoded when its fingerprint is that of a released version of one
+    of lead-router's schemas (``load_history``), or of one of ``writer_schemas``: more writer
+    schemas (self-contained, as JSON values) that publishers write with, such as a newer version
+    of ``LeadSubmitted`` that this lead-router does not ship yet. Either is read as the current
+    version by Avro schema resolution.
 
     A codec can be shared between threads: its caches only gain entries, and every call has its
     own buffers.
@@ -127,7 +130,7 @@ class Codec:
         *,
         registry_client: SchemaRegistryClient | None = None,
         auto_register: bool = True,
-        earlier_schemas: Iterable[Any] = (),
+        writer_schemas: Iterable[Any] = (),
     ) -> None:
         if registry_client is None and registry_url:
             registry_client = connect(registry_url, config)
@@ -138,9 +141,14 @@ class Codec:
         self._single_object_headers = {
             name: single_object_header(schema.fingerprint) for name, schema in self._schemas.items()
         }
+        released = (schema for versions in load_history().values() for schema in versions)
         self._known: dict[int, WireSchema] = {
-            schema.fingerprint: schema
-            for schema in (*map(parse_writer_schema, earlier_schemas), *self._schemas.values())
+            schema.fingerprint: schema  # the current schemas last: their fingerprints map to them
+            for schema in (
+                *released,
+                *map(parse_writer_schema, writer_schemas),
+                *self._schemas.values(),
+            )
         }
         self._registry_writers: dict[int, WireSchema] = {}
         self._registry_headers: dict[SchemaName, dict[str, bytes]] = {

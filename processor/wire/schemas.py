@@ -5,6 +5,12 @@ a ``LeadSubmitted`` and a ``Geo``), so every type is written once. fastavro's ``
 resolves those names file by file through ``_SchemaFolder``, which maps a full name such as
 ``io.leadrouter.Geo`` to ``Geo.avsc``.
 
+Every released version of each schema is kept in ``schemas/history/`` as ``<name>.v<n>.avsc``,
+self-contained (each named type written out where it is first used, as it was in that release), so
+that records written by a publisher that has not upgraded yet are still read: their fingerprint
+names one of these, and Avro schema resolution reads them as the current version. The newest
+version there is always the current file.
+
 The files are the top-level ``schemas/`` folder of the repository, the one publishers read. The
 package reaches them as ``processor/wire/avsc``, a symbolic link to that folder, so that
 setuptools' package discovery ships them in the wheel as package data and an editable install reads
@@ -14,16 +20,20 @@ the repository's own files.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
-from typing import Any, Literal, get_args
+from pathlib import Path
+from typing import Any, Literal, cast, get_args
 
 from fastavro.repository.base import AbstractSchemaRepository, SchemaRepositoryError
 from fastavro.schema import fingerprint, load_schema, parse_schema, to_parsing_canonical_form
 from fastavro.types import NamedSchemas, Schema
+
+from processor.errors import InvalidInput
 
 NAMESPACE = "io.leadrouter"
 """The Avro namespace of every lead-router type."""
@@ -32,6 +42,11 @@ SchemaName = Literal["LeadSubmitted", "LeadDelivery", "RoutingDecision", "Geo", 
 """The record types lead-router reads and writes, by their names in ``NAMESPACE``."""
 
 SCHEMA_NAMES: tuple[SchemaName, ...] = get_args(SchemaName)
+
+HISTORY_FOLDER = "history"
+"""The folder of ``schemas/`` that keeps every released version of each schema."""
+
+_HISTORY_FILE = re.compile(r"(?P<name>[A-Za-z]+)\.v(?P<version>[1-9][0-9]*)\.avsc")
 
 _PARSER_MARKERS = ("__fastavro_parsed", "__named_schemas")
 """Keys fastavro adds to a parsed schema; they are not Avro and must not reach a registry."""
@@ -99,6 +114,58 @@ def load_schemas() -> Mapping[SchemaName, WireSchema]:
         name: wire_schema(load_schema(f"{NAMESPACE}.{name}", repo=repository))
         for name in SCHEMA_NAMES
     }
+
+
+MAX_WRITER_SCHEMA_BYTES = 1_000_000
+"""The largest writer schema file ``load_writer_schemas`` reads; ours are under 20 kB."""
+
+
+def load_writer_schemas(folder: Path) -> list[Any]:
+    """The writer schemas in ``folder`` (its ``*.avsc`` files), each checked, as JSON values.
+
+    Each must be a self-contained Avro record schema of one of lead-router's types (matched by
+    name without namespace, as schema resolution does). Raises ``InvalidInput`` naming the file
+    and what is wrong with it: the processor refuses to start rather than dead-letter leads.
+    """
+    if not folder.is_dir():
+        raise InvalidInput(f"writer schemas: {folder} is not a folder")
+    return [_writer_schema_file(path) for path in sorted(folder.glob("*.avsc"))]
+
+
+def _writer_schema_file(path: Path) -> Any:
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_WRITER_SCHEMA_BYTES + 1)
+    except OSError as error:
+        raise InvalidInput(f"writer schema {path}: cannot read it: {error.strerror}") from error
+    if len(data) > MAX_WRITER_SCHEMA_BYTES:
+        raise InvalidInput(f"writer schema {path}: larger than {MAX_WRITER_SCHEMA_BYTES} bytes")
+    try:
+        schema = json.loads(data)
+        name = parse_writer_schema(schema).name
+    except RecursionError:
+        raise InvalidInput(f"writer schema {path}: nested too deeply") from None
+    except ValueError as error:  # not UTF-8, not JSON, not an Avro record schema
+        raise InvalidInput(f"writer schema {path}: {str(error)[:300]}") from None
+    if name.rpartition(".")[2] not in SCHEMA_NAMES:
+        raise InvalidInput(
+            f"writer schema {path}: a record lead-router does not read; it reads "
+            + ", ".join(SCHEMA_NAMES)
+        )
+    return schema
+
+
+@cache
+def load_history() -> Mapping[SchemaName, tuple[WireSchema, ...]]:
+    """Every released version of each schema, oldest first, parsed once per process."""
+    found: dict[SchemaName, dict[int, WireSchema]] = {name: {} for name in SCHEMA_NAMES}
+    for entry in (files("processor.wire") / "avsc" / HISTORY_FOLDER).iterdir():
+        match = _HISTORY_FILE.fullmatch(entry.name)
+        if match is None or match["name"] not in found:
+            continue
+        schema = parse_writer_schema(json.loads(entry.read_text(encoding="utf-8")))
+        found[cast(SchemaName, match["name"])][int(match["version"])] = schema
+    return {name: tuple(v for _, v in sorted(versions.items())) for name, versions in found.items()}
 
 
 class _SchemaFolder(AbstractSchemaRepository):

@@ -11,24 +11,28 @@ from __future__ import annotations
 import os
 import random
 import re
-import signal
 import subprocess
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import ConsumerGroupTopicPartitions
-from confluent_kafka.admin import AdminClient
-from samples import PARTNERS, WEIGHTED_RULES, WEIGHTED_SITES, leads, summary
+from crashkit import (
+    SESSION_TIMEOUT_MS,
+    assert_exactly_once_as_dry_run,
+    committed_input,
+    processes,
+    sigkill,
+    sigterm,
+    wait_audit,
+)
+from samples import WEIGHTED_RULES, WEIGHTED_SITES, leads
 from streamkit import (
     TopicReader,
     apply_rules,
-    dry_run,
     publish,
     reading,
     start_process,
@@ -45,10 +49,6 @@ SEED = int(os.environ.get("LEAD_ROUTER_CRASH_SEED") or random.SystemRandom().ran
 """Where the kills land; set LEAD_ROUTER_CRASH_SEED to replay a failure's kill points."""
 
 
-SESSION_TIMEOUT_MS = 6000
-"""The brokers' least allowed session: a restarted processor waits this long for its partitions."""
-
-
 TRANSACTION_TIMEOUT_MS = 10000
 """How long the open transaction of a processor killed for good holds back its partitions."""
 
@@ -57,108 +57,6 @@ TRANSACTION_TIMEOUT_MS = 10000
 def settings(stream_settings: Settings) -> Settings:
     """The test's own topics and group, with a session timeout short enough to restart quickly."""
     return stream_settings.model_copy(update={"session_timeout_ms": SESSION_TIMEOUT_MS})
-
-
-def committed_input(settings: Settings) -> int:
-    """How many input records the group has committed, pending transactions aside."""
-    admin = AdminClient(settings.kafka_client_config())
-    request = [ConsumerGroupTopicPartitions(settings.group_id)]
-    found = admin.list_consumer_group_offsets(request, require_stable=False)
-    partitions = found[settings.group_id].result(timeout=30).topic_partitions or []
-    return sum(p.offset for p in partitions if p.topic == settings.input_topic and p.offset > 0)
-
-
-@contextmanager
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Processors started in the block; any still running at its end is killed."""
-    started: list[subprocess.Popen[bytes]] = []
-    try:
-        yield started
-    finally:
-        for process in started:
-            if process.poll() is None:
-                process.kill()
-                process.wait(30)
-
-
-def sigterm(process: subprocess.Popen[bytes], log: Path) -> None:
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(60) == 0, log.read_text()[-3000:]
-
-
-def sigkill(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGKILL)
-    process.wait(30)
-
-
-def input_positions(settings: Settings) -> dict[str, tuple[int, int]]:
-    """Each input lead's (partition, offset), as the input topic holds them."""
-    with reading(settings, settings.input_topic, None) as reader:
-        return {r["key"].decode(): (r["partition"], r["offset"]) for r in reader.drain()}
-
-
-def assert_exactly_once_as_dry_run(
-    settings: Settings,
-    rules: Path,
-    sample: list[dict[str, Any]],
-    decisions: list[dict[str, Any]],
-    tmp_path: Path,
-    context: str,
-) -> None:
-    """The audit, delivery and unroutable topics hold what dry-run decides, each exactly once.
-
-    Dry-run routes one partition's leads at a time, in offset order, with fresh rotation state:
-    rotation state is per input partition, so that is what the processor must have done."""
-    by_id = {lead["lead_id"]: lead for lead in sample}
-    counts = Counter(d["lead_id"] for d in decisions)
-    lost = sorted(set(by_id) - set(counts))
-    twice = sorted(k for k, n in counts.items() if n > 1)
-    assert not lost and not twice and set(counts) == set(by_id), (
-        f"{context}: {len(lost)} lost (first {lost[:5]}), {len(twice)} twice (first {twice[:5]})"
-    )
-
-    positions = input_positions(settings)
-    for decision in decisions:
-        source = decision["source"]
-        where = (source["partition"], source["offset"])
-        assert where == positions[decision["lead_id"]], f"{context}: {decision['lead_id']} source"
-    expected: dict[str, dict[str, Any]] = {}
-    for partition in sorted({p for p, _ in positions.values()}):
-        in_order = sorted((o, k) for k, (p, o) in positions.items() if p == partition)
-        part_dir = tmp_path / f"dry-run-{partition}"
-        part_dir.mkdir(exist_ok=True)
-        ran = dry_run(rules, [by_id[k] for _, k in in_order], part_dir)
-        expected |= {d["lead_id"]: d for d in ran}
-    wrong = [d["lead_id"] for d in decisions if summary(d) != summary(expected[d["lead_id"]])]
-    assert not wrong, (
-        f"{context}: {len(wrong)} decisions differ from dry-run, first {wrong[0]}: "
-        f"{summary(next(d for d in decisions if d['lead_id'] == wrong[0]))} != "
-        f"{summary(expected[wrong[0]])}"
-    )
-
-    wanted = Counter((x["partner"], k) for k, d in expected.items() for x in d["deliveries"])
-    got: Counter[tuple[str, str]] = Counter()
-    for partner in PARTNERS:
-        with reading(settings, settings.delivery_topic(partner), "LeadDelivery") as deliveries:
-            got.update((partner, r["lead_id"]) for r in deliveries.drain())
-    assert got == wanted, f"{context}: deliveries differ: {(got - wanted) + (wanted - got)}"
-
-    with reading(settings, settings.unroutable_topic, "RoutingDecision") as unroutable:
-        parked = Counter(d["lead_id"] for d in unroutable.drain())
-    assert parked == Counter(k for k, d in expected.items() if d["outcome"] == "unroutable"), (
-        f"{context}: unroutable topic"
-    )
-    outcomes = {d["outcome"] for d in decisions}
-    assert outcomes == {"routed", "fallback", "unroutable"}, outcomes
-    profiles = {d["profile"] for d in decisions}
-    assert {"market", "network"} <= profiles, "round_robin and weighted both ran"
-
-
-def wait_audit(audit: TopicReader, count: int, process: subprocess.Popen[bytes], log: Path) -> None:
-    """``audit.wait_for(count)``, failing early with the log if the processor exits meanwhile."""
-    while len(audit.records) < count:
-        assert process.poll() is None, f"exited {process.returncode}: {log.read_text()[-3000:]}"
-        audit.wait_for(min(count, len(audit.records) + 50))
 
 
 def test_sigkill_at_random_points_then_restart_routes_each_lead_once(

@@ -242,7 +242,7 @@ def test_a_lead_written_with_another_schema_has_no_body_to_copy(lead: dict[str, 
     data = single_object_header(canonical_fingerprint(parse_schema(earlier))) + avro_body(
         earlier, lead
     )
-    decoded, body = Codec(earlier_schemas=[earlier]).decode_lead(TOPIC, data)
+    decoded, body = Codec(writer_schemas=[earlier]).decode_lead(TOPIC, data)
     assert decoded == {**lead, "offer_id": None}
     assert body is None  # its bytes lack offer_id: the delivery must write the lead itself
 
@@ -260,7 +260,7 @@ def test_an_earlier_writer_schema_in_the_fingerprint_table_is_resolved(
     )
 
     assert decode_error(Codec(), data).reason == "unknown-fingerprint"
-    decoded = Codec(earlier_schemas=[earlier]).decode(TOPIC, data)
+    decoded = Codec(writer_schemas=[earlier]).decode(TOPIC, data)
     assert decoded == {**lead, "offer_id": None}
 
 
