@@ -9,14 +9,21 @@ variables, distances), so both share one definition of what each operator means.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from processor.geo.distance import EARTH_RADIUS_KM, great_circle_km
 from processor.rules.document import Condition
 from processor.rules.fields import GEO, FieldRef, LeadView
-from processor.rules.operators import NEGATIONS, Operand, Operator, Point, Variable, parse_operand
+from processor.rules.operators import (
+    NEGATIONS,
+    Operand,
+    Operator,
+    Pattern,
+    Point,
+    Variable,
+    parse_operand,
+)
 from processor.rules.values import Key
 
 Test = Callable[[LeadView], bool]
@@ -96,9 +103,8 @@ def _positive_test(op: str, slot: int, operand: Operand, other: int | None) -> T
         compare = _TEXT_TESTS[op]
         return lambda view: (text := view.folded(slot)) is not None and compare(text, operand)
     if op == "matches":
-        assert isinstance(operand, re.Pattern)
-        search = operand.search
-        return lambda view: (text := view.text(slot)) is not None and search(text) is not None
+        assert isinstance(operand, Pattern)
+        return _pattern_test(slot, operand)
     assert op == "within_km" and isinstance(operand, Point)
     return _within_test(operand)
 
@@ -115,6 +121,21 @@ _NUMBER_TESTS: dict[str, Callable[[float, float], bool]] = {
     "lt": float.__lt__,
     "lte": float.__le__,
 }
+
+
+def _pattern_test(slot: int, pattern: Pattern) -> Test:
+    search = pattern.search
+
+    def found(view: LeadView) -> bool:
+        text = view.text(slot)
+        if text is None:
+            return False
+        try:
+            return search(text) is not None
+        except UnicodeEncodeError:  # a lone surrogate: searched as the replacement character
+            return search(text.encode("utf-8", "replace").decode()) is not None
+
+    return found
 
 
 def _number_test(op: str, slot: int, operand: Operand) -> Test:
