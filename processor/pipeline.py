@@ -20,6 +20,7 @@ from processor.formats import Facts, render
 from processor.geo.enrich import Enricher
 from processor.jsontext import dumps
 from processor.rules import Decision, RotationState, Snapshot, decide
+from processor.rules.trace import TRACE_MAX_BYTES
 from processor.settings import Settings
 from processor.wire import Codec, DecodeError, WireError
 
@@ -95,6 +96,8 @@ class Pipeline:
         audit = settings.audit_topic
         # Where a decision record goes: the audit topic, and the unroutable topic too when so.
         self._decision_topics = ((audit,), (audit, settings.unroutable_topic))
+        # The trace takes at most half of an audit record, so that it never makes one too large.
+        self._trace_bytes = min(TRACE_MAX_BYTES, settings.max_record_bytes // 2)
 
     def process(self, message: InputRecord, snapshot: Snapshot, rotation: RotationState) -> Result:
         started = time.perf_counter()
@@ -235,7 +238,9 @@ class Pipeline:
             "tier": decision.tier,
             "deliveries": deliveries,
             "geo": geo,
-            "trace": dumps(decision.explain(self._settings.audit_trace_failures)),
+            "trace": dumps(
+                decision.explain(self._settings.audit_trace_failures, self._trace_bytes)
+            ),
             "error": error,
             "rules_version": rules_version,
             "source": {

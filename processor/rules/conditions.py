@@ -9,7 +9,8 @@ variables, distances), so both share one definition of what each operator means.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import reprlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from processor.geo.distance import EARTH_RADIUS_KM, great_circle_km
@@ -35,7 +36,10 @@ KM_PER_DEGREE_LATITUDE = EARTH_RADIUS_KM * math.pi / 180
 """Along a meridian the great-circle distance is exactly this per degree, and never shorter."""
 
 TRACE_TEXT_LIMIT = 100
-"""Longer lead values are cut in traces: a trace explains, it does not copy the lead."""
+"""Longer text is cut in traces: a trace explains, it does not copy the lead or the rules."""
+
+TRACE_LIST_LIMIT = 5
+"""A longer list in a trace shows this many items and its length."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -190,12 +194,26 @@ def _within_test(point: Point) -> Test:
 
 
 def shown(value: object) -> object:
-    """A lead value as a trace shows it: JSON scalars as they are, long text cut."""
+    """A value as a trace shows it, bounded whatever the rules or the lead hold: JSON scalars as
+    they are, text cut after ``TRACE_TEXT_LIMIT`` characters (saying how long it was), a list by
+    its first ``TRACE_LIST_LIMIT`` items and its length (an ``in_list`` of 65,000 postcodes)."""
+    if isinstance(value, list | tuple):
+        items = [_shown_scalar(item) for item in value[:TRACE_LIST_LIMIT]]
+        return items if len(value) <= TRACE_LIST_LIMIT else {"first": items, "count": len(value)}
+    if isinstance(value, Mapping):  # within_km's point, a variable: small, but bounded all the same
+        pairs = list(value.items())[:TRACE_LIST_LIMIT]
+        return {_shown_scalar(str(key)): _shown_scalar(item) for key, item in pairs}
+    return _shown_scalar(value)
+
+
+def _shown_scalar(value: object) -> object:
     if isinstance(value, str):
-        return value if len(value) <= TRACE_TEXT_LIMIT else value[:TRACE_TEXT_LIMIT] + "…"
+        if len(value) <= TRACE_TEXT_LIMIT:
+            return value
+        return f"{value[:TRACE_TEXT_LIMIT]}… ({len(value)} characters)"
     if value is None or isinstance(value, bool | int | float):
         return value
-    return shown(repr(value))
+    return _shown_scalar(reprlib.repr(value))
 
 
 def failure(check: Check, view: LeadView) -> dict[str, object]:
@@ -203,7 +221,7 @@ def failure(check: Check, view: LeadView) -> dict[str, object]:
     condition = check.condition
     found: dict[str, object] = {"field": condition.field, "op": condition.op}
     if condition.value is not None:
-        found["value"] = condition.value
+        found["value"] = shown(condition.value)
     if isinstance(check.operand, Point):
         geo = view.geo
         found["actual"] = None
