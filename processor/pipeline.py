@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from processor import metrics
+from processor.budget import RoutingBudget, TooSlow
 from processor.formats import Facts, render
 from processor.geo.enrich import Enricher
 from processor.jsontext import dumps
@@ -98,6 +99,7 @@ class Pipeline:
         self._decision_topics = ((audit,), (audit, settings.unroutable_topic))
         # The trace takes at most half of an audit record, so that it never makes one too large.
         self._trace_bytes = min(TRACE_MAX_BYTES, settings.max_record_bytes // 2)
+        self._budget = RoutingBudget(settings.routing_budget_ms / 1000)
 
     def process(self, message: InputRecord, snapshot: Snapshot, rotation: RotationState) -> Result:
         started = time.perf_counter()
@@ -109,8 +111,15 @@ class Pipeline:
             result = self._reject(message, error.reason, str(error), error.lead_id)
         else:
             try:
-                result = self._route(message, lead, lead_body, snapshot, rotation)
+                rotation.begin()
+                with self._budget.limit():
+                    result = self._route(message, lead, lead_body, snapshot, rotation)
                 result = self._within_limit(message, result, lead["lead_id"])
+            except TooSlow as slow:
+                # The partition moves on, and rotation is as if the lead had never come. A lead
+                # routed again (re-driven) gets the same budget: a fix to the rules lets it through.
+                rotation.undo()
+                result = self._reject(message, "too-slow", str(slow), lead["lead_id"])
             except WireError as error:
                 if error.transient:
                     raise
