@@ -7,6 +7,7 @@ import json
 from processor.geo.model import Geo
 from processor.jsontext import dumps
 from processor.rules import RotationState
+from processor.rules.explain import explain_text
 from processor.rules.trace import TRACE_MAX_BYTES
 
 CA_RICH = [
@@ -236,3 +237,13 @@ def test_a_trace_is_cut_at_its_byte_limit_saying_how_much_is_left_out(rules):
         assert cut["step"] == "cut" and cut["why"] == f"the trace is cut at {limit} bytes"
         assert len(trace) - 1 + cut["entries"] == len(decision.explain(None, None))
     assert len(steps(decision.explain(None, None), "assignment")) == 1_000  # no limit: all
+
+
+def test_the_prose_of_a_bounded_trace_names_the_list_length_and_the_cut(rules):
+    lead = rules.lead(interest_category="Service", address={"postcode": "ZZ-1"})
+    decision = rules.decide(huge_lists(rules), lead)
+    trace = [*decision.trace, {"step": "cut", "entries": 7, "why": "the trace is cut at 10 bytes"}]
+    text = explain_text(decision.outcome, trace, decision.as_dict())
+    first = ", ".join(repr(code) for code in POSTCODES[:5])
+    assert f"address.postcode in_list [{first}, …] (100000 items) failed" in text
+    assert "7 more entries left out: the trace is cut at 10 bytes" in text
