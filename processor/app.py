@@ -94,7 +94,9 @@ class App:
         enricher = enricher_for(settings)
         codec = Codec(settings.schema_registry_url, writer_schemas=self._writer_schemas)
         pipeline = Pipeline(settings, codec, enricher)
-        self._loop = Loop(settings, pipeline, self._snapshot, self._each_round)
+        self._loop = Loop(
+            settings, pipeline, self._snapshot, self._each_round, self._heartbeat.stage
+        )
         if self._stopped.is_set():  # a stop while the pipeline was built found no loop to stop
             self._loop.stop()
         self._ready = True
@@ -116,13 +118,18 @@ class App:
         interrupt it. Exiting hands over to the supervisor's restart, which aborts the open
         transaction and re-processes its batch: exactly once, as after any crash. Without a
         supervisor, /healthz has said 503 the whole time (the same heartbeat).
+
+        The log names what stalled, as the loop last said (``Heartbeat.stage``): "routing the
+        record at leads.submitted[3]@1234 for 301 s" (a routing the budget could not interrupt)
+        is not "waiting on Kafka (committing the transaction) for 301 s".
         """
         while not self._stopped.wait(1.0):
             if not self._heartbeat.alive():
                 log.critical(
-                    "the processing loop has not come round for %d s (a Kafka call that does "
-                    "not return); exiting with code %d so that a restart takes over",
+                    "the processing loop has not come round for %d s: it has been %s; exiting "
+                    "with code %d so that a restart takes over",
                     self.settings.stall_timeout_s,
+                    self._heartbeat.doing(),
                     STALLED_EXIT_CODE,
                 )
                 logging.shutdown()
@@ -131,6 +138,9 @@ class App:
     def _each_round(self) -> None:
         """What the loop does before each poll of the input: show it is alive, follow the rules."""
         self._heartbeat.beat()
+        self._heartbeat.stage(
+            "waiting on Kafka (reading the rules from %s)", self.settings.config_topic
+        )
         self._follower.poll()
 
     def _snapshot(self) -> Snapshot:

@@ -121,18 +121,33 @@ def set_rules_version(version: str) -> None:
 class Heartbeat:
     """Whether a loop still comes round: it calls ``beat`` each time; ``alive`` says whether the
     last beat is less than ``timeout_s`` old. A process whose loop hangs (a call that never
-    returns, a deadlock) still answers HTTP from its server thread; this tells it apart."""
+    returns, a deadlock) still answers HTTP from its server thread; this tells it apart.
+
+    The loop also says what it is doing (``stage``), so that a stall names its cause: routing one
+    record, or waiting on Kafka."""
 
     def __init__(self, timeout_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._timeout_s = timeout_s
         self._clock = clock
         self._last = clock()
+        self._stage: tuple[str, tuple[object, ...]] = ("starting", ())
+        self._stage_since = self._last
 
     def beat(self) -> None:
         self._last = self._clock()
 
     def alive(self) -> bool:
         return self._clock() - self._last < self._timeout_s
+
+    def stage(self, what: str, *args: object) -> None:
+        """Records what the loop is doing now: ``what % args``, formatted only when reported."""
+        self._stage = (what, args)
+        self._stage_since = self._clock()
+
+    def doing(self) -> str:
+        """What the loop has been doing, and for how long: "routing the record at ... for 42 s"."""
+        what, args = self._stage
+        return f"{what % args if args else what} for {self._clock() - self._stage_since:.0f} s"
 
 
 class _Handler(BaseHTTPRequestHandler):

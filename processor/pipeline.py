@@ -17,11 +17,13 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from processor import metrics
+from processor.budget import RoutingBudget, TooSlow
 from processor.formats import Facts, render
 from processor.geo.enrich import Enricher
 from processor.jsontext import dumps
 from processor.routing import route
 from processor.rules import Decision, RotationState, Snapshot
+from processor.rules.trace import TRACE_MAX_BYTES
 from processor.settings import Settings
 from processor.wire import Codec, DecodeError, WireError
 
@@ -102,6 +104,9 @@ class Pipeline:
         audit = settings.audit_topic
         # Where a decision record goes: the audit topic, and the unroutable topic too when so.
         self._decision_topics = ((audit,), (audit, settings.unroutable_topic))
+        # The trace takes at most half of an audit record, so that it never makes one too large.
+        self._trace_bytes = min(TRACE_MAX_BYTES, settings.max_record_bytes // 2)
+        self._budget = RoutingBudget(settings.routing_budget_ms / 1000)
 
     def process(self, message: InputRecord, snapshot: Snapshot, rotation: RotationState) -> Result:
         started = time.perf_counter()
@@ -113,18 +118,28 @@ class Pipeline:
             result = self._reject(message, error.reason, str(error), error.lead_id)
         else:
             try:
-                result = self._route(message, lead, lead_body, snapshot, rotation)
+                rotation.begin()
+                with self._budget.limit():
+                    result = self._route(message, lead, lead_body, snapshot, rotation)
                 result = self._within_limit(message, result, lead["lead_id"])
+            except TooSlow as slow:
+                # The partition moves on, and rotation is as if the lead had never come. A lead
+                # routed again (re-driven) gets the same budget: a fix to the rules lets it through.
+                rotation.undo()
+                result = self._reject(message, "too-slow", str(slow), lead["lead_id"])
             except WireError as error:
                 if error.transient:
                     raise
                 log.exception("encoding an output failed at %s", _where(message))
+                rotation.undo()
                 result = self._reject(message, "processing-error", str(error), lead["lead_id"])
             except Exception as error:
                 # A lead that trips a bug must not stop every lead behind it: it goes to the
                 # dead-letter topic like bad input, and the log says where (without its data).
-                # Its lead id was read, so the audit topic has its rejection too.
+                # Its lead id was read, so the audit topic has its rejection too. Like every
+                # rejected lead, it takes no turn in the rotation.
                 log.exception("routing failed at %s", _where(message))
+                rotation.undo()
                 text = f"{type(error).__name__}: {error}"
                 result = self._reject(message, "processing-error", text, lead["lead_id"])
         result.processing_s = time.perf_counter() - started
@@ -240,7 +255,9 @@ class Pipeline:
             "tier": decision.tier,
             "deliveries": deliveries,
             "geo": geo,
-            "trace": dumps(decision.explain(self._settings.audit_trace_failures)),
+            "trace": dumps(
+                decision.explain(self._settings.audit_trace_failures, self._trace_bytes)
+            ),
             "error": decision.error,
             "rules_version": rules_version,
             "source": {

@@ -106,6 +106,13 @@ class Settings(BaseSettings):
         "/healthz answers 503 and the processor exits with code 6, for its supervisor to restart "
         "it (its retries of Kafka calls last up to 2 minutes)",
     )
+    routing_budget_ms: int = Field(
+        1000,
+        ge=1,
+        description="a lead whose routing (enrich, decide, render) takes longer is stopped and "
+        "dead-lettered as too-slow, and its partition moves on; a safety net: RE2 and bounded "
+        "traces keep routing linear in the lead's size",
+    )
     session_timeout_ms: int = Field(
         45000,
         ge=1000,

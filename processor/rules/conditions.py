@@ -9,14 +9,22 @@ variables, distances), so both share one definition of what each operator means.
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Callable
+import reprlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from processor.geo.distance import EARTH_RADIUS_KM, great_circle_km
 from processor.rules.document import Condition
 from processor.rules.fields import GEO, FieldRef, LeadView
-from processor.rules.operators import NEGATIONS, Operand, Operator, Point, Variable, parse_operand
+from processor.rules.operators import (
+    NEGATIONS,
+    Operand,
+    Operator,
+    Pattern,
+    Point,
+    Variable,
+    parse_operand,
+)
 from processor.rules.values import Key
 
 Test = Callable[[LeadView], bool]
@@ -28,7 +36,10 @@ KM_PER_DEGREE_LATITUDE = EARTH_RADIUS_KM * math.pi / 180
 """Along a meridian the great-circle distance is exactly this per degree, and never shorter."""
 
 TRACE_TEXT_LIMIT = 100
-"""Longer lead values are cut in traces: a trace explains, it does not copy the lead."""
+"""Longer text is cut in traces: a trace explains, it does not copy the lead or the rules."""
+
+TRACE_LIST_LIMIT = 5
+"""A longer list in a trace shows this many items and its length."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -96,9 +107,8 @@ def _positive_test(op: str, slot: int, operand: Operand, other: int | None) -> T
         compare = _TEXT_TESTS[op]
         return lambda view: (text := view.folded(slot)) is not None and compare(text, operand)
     if op == "matches":
-        assert isinstance(operand, re.Pattern)
-        search = operand.search
-        return lambda view: (text := view.text(slot)) is not None and search(text) is not None
+        assert isinstance(operand, Pattern)
+        return _pattern_test(slot, operand)
     assert op == "within_km" and isinstance(operand, Point)
     return _within_test(operand)
 
@@ -115,6 +125,21 @@ _NUMBER_TESTS: dict[str, Callable[[float, float], bool]] = {
     "lt": float.__lt__,
     "lte": float.__le__,
 }
+
+
+def _pattern_test(slot: int, pattern: Pattern) -> Test:
+    search = pattern.search
+
+    def found(view: LeadView) -> bool:
+        text = view.text(slot)
+        if text is None:
+            return False
+        try:
+            return search(text) is not None
+        except UnicodeEncodeError:  # a lone surrogate: searched as the replacement character
+            return search(text.encode("utf-8", "replace").decode()) is not None
+
+    return found
 
 
 def _number_test(op: str, slot: int, operand: Operand) -> Test:
@@ -169,12 +194,26 @@ def _within_test(point: Point) -> Test:
 
 
 def shown(value: object) -> object:
-    """A lead value as a trace shows it: JSON scalars as they are, long text cut."""
+    """A value as a trace shows it, bounded whatever the rules or the lead hold: JSON scalars as
+    they are, text cut after ``TRACE_TEXT_LIMIT`` characters (saying how long it was), a list by
+    its first ``TRACE_LIST_LIMIT`` items and its length (an ``in_list`` of 65,000 postcodes)."""
+    if isinstance(value, list | tuple):
+        items = [_shown_scalar(item) for item in value[:TRACE_LIST_LIMIT]]
+        return items if len(value) <= TRACE_LIST_LIMIT else {"first": items, "count": len(value)}
+    if isinstance(value, Mapping):  # within_km's point, a variable: small, but bounded all the same
+        pairs = list(value.items())[:TRACE_LIST_LIMIT]
+        return {_shown_scalar(str(key)): _shown_scalar(item) for key, item in pairs}
+    return _shown_scalar(value)
+
+
+def _shown_scalar(value: object) -> object:
     if isinstance(value, str):
-        return value if len(value) <= TRACE_TEXT_LIMIT else value[:TRACE_TEXT_LIMIT] + "…"
+        if len(value) <= TRACE_TEXT_LIMIT:
+            return value
+        return f"{value[:TRACE_TEXT_LIMIT]}… ({len(value)} characters)"
     if value is None or isinstance(value, bool | int | float):
         return value
-    return shown(repr(value))
+    return _shown_scalar(reprlib.repr(value))
 
 
 def failure(check: Check, view: LeadView) -> dict[str, object]:
@@ -182,7 +221,7 @@ def failure(check: Check, view: LeadView) -> dict[str, object]:
     condition = check.condition
     found: dict[str, object] = {"field": condition.field, "op": condition.op}
     if condition.value is not None:
-        found["value"] = condition.value
+        found["value"] = shown(condition.value)
     if isinstance(check.operand, Point):
         geo = view.geo
         found["actual"] = None

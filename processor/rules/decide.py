@@ -19,7 +19,15 @@ from processor.rules.document import Location
 from processor.rules.rotation import RotationState
 from processor.rules.snapshot import CompiledAssignment, CompiledProfile, Snapshot, Tier
 from processor.rules.strategies import choose
-from processor.rules.trace import DEFAULT_MAX_FAILURES, Attempt, Entry, Nearest, Route, build
+from processor.rules.trace import (
+    DEFAULT_MAX_FAILURES,
+    TRACE_MAX_BYTES,
+    Attempt,
+    Entry,
+    Nearest,
+    Route,
+    build,
+)
 
 Outcome = Literal["routed", "fallback", "unroutable", "rejected"]
 """``rejected`` is never decided here: it records input that could not be routed at all."""
@@ -105,10 +113,14 @@ class Decision:
             self._trace = self.explain()
         return self._trace
 
-    def explain(self, max_failures: int | None = DEFAULT_MAX_FAILURES) -> list[Entry]:
+    def explain(
+        self,
+        max_failures: int | None = DEFAULT_MAX_FAILURES,
+        max_bytes: int | None = TRACE_MAX_BYTES,
+    ) -> list[Entry]:
         """The trace, explaining up to ``max_failures`` non-matching assignments per tier (None:
-        all of them)."""
-        return [] if self._route is None else build(self._route, max_failures)
+        all of them), in at most ``max_bytes`` bytes of JSON (None: no limit)."""
+        return [] if self._route is None else build(self._route, max_failures, max_bytes)
 
     def as_dict(self, max_failures: int | None = DEFAULT_MAX_FAILURES) -> dict[str, Any]:
         """The decision as ``dry-run`` prints it (contract section 6)."""

@@ -89,12 +89,20 @@ def _tier(entry: Entry) -> str:
 
 
 def _condition(failed: Entry) -> str:
-    value = failed.get("value")
+    value = _value(failed.get("value"))
     actual = failed.get("actual")
     return (
-        f"OR-set {failed.get('or_set')}: {failed.get('field')} {failed.get('op')} {value!r} "
+        f"OR-set {failed.get('or_set')}: {failed.get('field')} {failed.get('op')} {value} "
         f"failed (the lead has {actual!r})"
     )
+
+
+def _value(value: object) -> str:
+    """A condition's value; a long list comes summarised as its first items and its count."""
+    if isinstance(value, Mapping) and set(value) == {"first", "count"}:
+        first = ", ".join(repr(item) for item in value["first"])
+        return f"[{first}, …] ({value['count']} items)"
+    return repr(value)
 
 
 def _assignment(entry: Entry) -> str:
@@ -109,6 +117,10 @@ def _assignment(entry: Entry) -> str:
 
 def _not_shown(entry: Entry) -> str:
     return f"{entry.get('assignments')} more assignments {entry.get('why')}"
+
+
+def _cut(entry: Entry) -> str:
+    return f"{entry.get('entries')} more entries left out: {entry.get('why')}"
 
 
 def _nearest(entry: Entry) -> str:
@@ -144,4 +156,5 @@ _LINES: dict[str, Callable[[Entry], str]] = {
     "strategy": _strategy,
     "fallback": _ending,
     "unroutable": _ending,
+    "cut": _cut,
 }

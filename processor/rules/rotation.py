@@ -10,27 +10,31 @@ turn it is.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from processor.errors import InvalidInput
 
 FORMAT_VERSION = 1
 
+_T = TypeVar("_T")
+
 
 class RotationState:
     """Per profile: the assignment round robin chose last, and each assignment's weighted score."""
 
-    __slots__ = ("_last", "_scores")
+    __slots__ = ("_last", "_saved", "_scores")
 
     def __init__(self) -> None:
         self._last: dict[str, str] = {}
         self._scores: dict[str, dict[str, int]] = {}
+        self._saved: dict[str, tuple[str | None, dict[str, int] | None]] | None = None
 
     def last_chosen(self, profile: str) -> str | None:
         """The assignment round robin chose last for ``profile``, or None before its first lead."""
         return self._last.get(profile)
 
     def chose(self, profile: str, assignment: str) -> None:
+        self._save(profile)
         self._last[profile] = assignment
 
     def scores(self, profile: str) -> dict[str, int]:
@@ -38,7 +42,28 @@ class RotationState:
 
         The dict is the state itself: the weighted strategy updates it in place.
         """
+        self._save(profile)
         return self._scores.setdefault(profile, {})
+
+    def begin(self) -> None:
+        """Starts remembering each change, for :meth:`undo` to take back (one lead's, say)."""
+        self._saved = {}
+
+    def undo(self) -> None:
+        """Puts back what was changed since :meth:`begin`: a lead whose routing was stopped part
+        way (dead-lettered as too-slow) leaves rotation as if it had never come."""
+        saved, self._saved = self._saved or {}, None
+        for profile, (last, scores) in saved.items():
+            _put(self._last, profile, last)
+            _put(self._scores, profile, scores)
+
+    def _save(self, profile: str) -> None:
+        if self._saved is not None and profile not in self._saved:
+            scores = self._scores.get(profile)
+            self._saved[profile] = (
+                self._last.get(profile),
+                None if scores is None else dict(scores),
+            )
 
     def copy(self) -> RotationState:
         state = RotationState()
@@ -80,6 +105,13 @@ class RotationState:
 
     def __repr__(self) -> str:
         return f"RotationState({self.to_json().decode()})"
+
+
+def _put(mapping: dict[str, _T], key: str, value: _T | None) -> None:
+    if value is None:
+        mapping.pop(key, None)
+    else:
+        mapping[key] = value
 
 
 def _string_map(value: object, kind: type) -> bool:

@@ -7,6 +7,12 @@ tiers tried with the reference evaluator: which OR-set held, or for each OR-set 
 that failed and the lead's value there. Tiers can hold thousands of assignments, so the assignments
 that did not match are explained up to a limit per tier and counted beyond it; matches and
 candidates are always listed.
+
+Whatever the rules hold, a trace is bounded: condition values and lead values are summarised (see
+:func:`processor.rules.conditions.shown`), and the encoded trace is cut at a number of bytes, its
+last entry saying how many entries were left out. Without the bound, two ``in_list`` conditions of
+65,000 postcodes made a 45-byte lead's audit record 1,056,797 bytes, more than the producer sends:
+a valid lead dead-lettered because of its explanation.
 """
 
 from __future__ import annotations
@@ -15,13 +21,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from processor.rules.conditions import failure
+from processor.jsontext import dumps
+from processor.rules.conditions import failure, shown
 from processor.rules.fields import LeadView
 from processor.rules.reference import explain
 from processor.rules.snapshot import CompiledAssignment, CompiledProfile, ProfileReason, Tier
 
 DEFAULT_MAX_FAILURES = 20
 """Non-matching assignments explained per tier by default; the rest are counted."""
+
+TRACE_MAX_BYTES = 65_536
+"""The most an encoded trace weighs by default, its closing ``cut`` entry included."""
+
+CUT_ENTRY_BYTES = 128
+"""Room kept for the closing ``cut`` entry: its encoding is about 90 bytes."""
 
 Entry = dict[str, Any]
 
@@ -63,8 +76,9 @@ class Route:
     ending: Entry | None = None
 
 
-def build(route: Route, max_failures: int | None) -> list[Entry]:
-    """The trace entries; ``max_failures`` None explains every non-matching assignment."""
+def build(route: Route, max_failures: int | None, max_bytes: int | None) -> list[Entry]:
+    """The trace entries, encoded in at most ``max_bytes`` bytes; ``max_failures`` None explains
+    every non-matching assignment, ``max_bytes`` None keeps every entry."""
     entries: list[Entry] = []
     if route.notes:
         entries.append({"step": "geo", "notes": list(route.notes)})
@@ -75,11 +89,26 @@ def build(route: Route, max_failures: int | None) -> list[Entry]:
         entries.append(route.strategy)
     if route.ending is not None:
         entries.append(route.ending)
-    return entries
+    return entries if max_bytes is None else _within(entries, max_bytes)
+
+
+def _within(entries: list[Entry], max_bytes: int) -> list[Entry]:
+    """The entries when they fit in ``max_bytes`` encoded; else those that fit, in order, and a
+    ``cut`` entry counting the rest: a trace explains a decision, it never costs a lead its audit
+    record."""
+    sizes = [len(dumps(entry).encode()) + 1 for entry in entries]  # 1: the comma
+    if 2 + sum(sizes) <= max_bytes:  # 2: the list's brackets
+        return entries
+    size, kept = 2 + CUT_ENTRY_BYTES, 0
+    while size + sizes[kept] <= max_bytes:
+        size += sizes[kept]
+        kept += 1
+    why = f"the trace is cut at {max_bytes} bytes"
+    return [*entries[:kept], {"step": "cut", "entries": len(entries) - kept, "why": why}]
 
 
 def _profile_entry(route: Route) -> Entry:
-    site = route.site_id
+    site = shown(route.site_id)
     if route.profile is None:
         why = f"no profile has site_id {site!r} among its sources, and there is no default profile"
     elif route.reason == "source":
@@ -95,7 +124,7 @@ def _tier_entries(attempt: Attempt, view: LeadView | None, max_failures: int | N
         {
             "step": "tier",
             "tier": attempt.kind,
-            "category": attempt.category,
+            "category": shown(attempt.category),
             "assignments": len(tier.assignments) if tier else 0,
             "candidates": [item.id for item in attempt.candidates],
         }

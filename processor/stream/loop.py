@@ -84,8 +84,12 @@ class Loop:
         pipeline: Pipeline,
         snapshot: Callable[[], Snapshot],
         poll_rules: Callable[[], None],
+        stage: Callable[..., None] | None = None,
     ) -> None:
+        """``stage(what, *args)`` is told what the loop is doing (``what % args``), so that a stall
+        watchdog can say what stalled; see :class:`processor.metrics.Heartbeat`."""
         self._settings = settings
+        self._stage = stage if stage is not None else _no_stage
         self._pipeline = pipeline
         self._snapshot = snapshot
         self._poll_rules = poll_rules
@@ -132,6 +136,7 @@ class Loop:
 
     def run(self, on_idle: Callable[[], None] | None = None) -> None:
         """Consumes until ``stop``; ``on_idle`` is called whenever a poll returns nothing."""
+        self._stage("waiting on Kafka (initialising transactions)")
         self._producer.init_transactions(KAFKA_TIMEOUT_S)
         self._consumer.subscribe(
             [self._settings.input_topic],
@@ -143,6 +148,7 @@ class Loop:
             while not self._stopping:
                 self._poll_rules()
                 wait = 0.01 if self._txn else self._max_wait
+                self._stage("waiting on Kafka (polling %s)", self._settings.input_topic)
                 messages = self._consumer.consume(self._settings.batch_size, timeout=wait)
                 if self._fatal is not None:
                     raise self._fatal
@@ -192,7 +198,10 @@ class Loop:
             rotation = self._rotation[partition] = RotationState()
         if partition not in self._txn.rotation_before:
             self._txn.rotation_before[partition] = rotation.copy()
+        where = (message.topic(), partition, message.offset())
+        self._stage("routing the record at %s[%s]@%s", *where)
         result = self._pipeline.process(message, self._snapshot(), rotation)
+        self._stage("waiting on Kafka (producing the outputs of %s[%s]@%s)", *where)
         for record in result.records:
             self._produce(record.topic, record.key, record.value, record.headers, record.timestamp)
         self._txn.records += 1
@@ -233,6 +242,7 @@ class Loop:
         """Commits the open transaction; aborts and rewinds it when Kafka says it must."""
         txn = self._txn
         assert txn is not None
+        self._stage("waiting on Kafka (committing the transaction)")
         try:
             positions = [
                 p for p in self._consumer.position(self._consumer.assignment()) if p.offset >= 0
@@ -289,6 +299,7 @@ class Loop:
         self._txn = None
         if txn is None:
             return
+        self._stage("waiting on Kafka (aborting the transaction)")
         try:
             self._producer.abort_transaction(KAFKA_TIMEOUT_S)
         except KafkaException as exc:
@@ -317,6 +328,7 @@ class Loop:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # read_committed: the offsets of a transaction still completing are waited for.
+        self._stage("waiting on Kafka (offsets and rotation state of assigned partitions)")
         committed = consumer.committed(partitions, timeout=KAFKA_TIMEOUT_S)
         restored = self._rotation_log.restore({p.partition: p.offset for p in committed})
         self._rotation.update(restored)
@@ -358,3 +370,7 @@ class Loop:
             self._rotation.pop(partition.partition, None)
         metrics.CONSUMER_LAG.clear()  # the next commit sets it again for what stays assigned
         log.info("revoked partitions %s", sorted(p.partition for p in partitions))
+
+
+def _no_stage(what: str, *args: object) -> None:
+    """Where nothing watches the loop, what it does goes untold."""

@@ -82,3 +82,17 @@ def test_a_stalled_processor_ends_itself_for_its_supervisor_to_restart(
     clock.now += 300
     app._watch()
     assert exits == [STALLED_EXIT_CODE]
+
+
+def test_a_stalled_processor_says_what_stalled(
+    clock: Clock, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Routing one record for five minutes is not waiting on Kafka: the log tells them apart."""
+    app = App(Settings(bootstrap_servers="127.0.0.1:9", metrics_port=0, stall_timeout_s=300))
+    app._heartbeat = metrics.Heartbeat(300, clock)
+    monkeypatch.setattr("processor.app.os._exit", lambda code: app.stop())
+    clock.now += 5
+    app._heartbeat.stage("routing the record at %s[%s]@%s", "leads.submitted", 3, 1234)
+    clock.now += 296
+    app._watch()
+    assert "it has been routing the record at leads.submitted[3]@1234 for 296 s" in caplog.text

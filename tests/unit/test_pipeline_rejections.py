@@ -109,3 +109,48 @@ def test_a_lead_that_trips_an_error_while_routing_is_rejected_with_its_id(
 def test_a_rejection_not_raised_as_an_exception_names_no_exception_class() -> None:
     result = process(lead(comments="x" * 30_000), max_record_bytes=40_000)
     assert EXCEPTION_HEADER not in dict(result.records[0].headers or [])
+
+
+def spin_forever(*args: Any, **kwargs: Any) -> Any:
+    """A routing step that never ends by itself (busy Python code)."""
+    while True:
+        pass
+
+
+def test_a_lead_whose_routing_runs_over_its_budget_is_rejected_as_too_slow(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(Enricher, "locate", spin_forever)
+    value = lead()
+    result = process(value, routing_budget_ms=50)
+    assert_rejected(result, value, "too-slow")
+    assert result.processing_s < 30  # stopped, not waited for
+
+
+ROUND_ROBIN = """
+partners:
+  - {id: crm, format: json, destinations: ["https://crm.example"]}
+  - {id: bdc, format: json, destinations: ["https://bdc.example"]}
+profiles:
+  - id: main
+    sources: [web]
+    strategy: round_robin
+    assignments: [{id: a, partner: crm}, {id: b, partner: bdc}]
+"""
+
+
+def test_a_lead_stopped_after_its_strategy_chose_leaves_rotation_as_it_was(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pipeline = Pipeline(Settings(routing_budget_ms=50), Codec(), Enricher())
+    snapshot = compile_rules(load_rules(ROUND_ROBIN), "1")
+    rotation = RotationState()
+    assert pipeline.process(Message(lead()), snapshot, rotation).deliveries[0][0] == "crm"
+    before = rotation.copy()
+    with monkeypatch.context() as patched:
+        patched.setattr(pipeline_module, "render", spin_forever)  # after the strategy chose
+        slow = pipeline.process(Message(lead(lead_id="lead-2")), snapshot, rotation)
+    assert slow.dead_letter_reason == "too-slow"
+    assert rotation == before
+    after = pipeline.process(Message(lead(lead_id="lead-3")), snapshot, rotation)
+    assert after.deliveries[0][0] == "bdc"  # its turn, as if the stopped lead never came

@@ -260,6 +260,22 @@ class TestInvalidDocuments:
         [error] = errors_of(one_condition(rules, rules.condition("comments", "matches", "([a-z")))
         assert error.startswith(f"{WHERE}.value: matches needs a valid regular expression: ")
 
+    @pytest.mark.parametrize(
+        ("pattern", "reason"),
+        [
+            (r"(a+)\1", "invalid escape sequence: \\1"),
+            (r"^(?=.*@)", "invalid perl operator: (?="),
+            (r"(?<!x)y", "invalid perl operator: (?<!"),
+        ],
+    )
+    def test_matches_refuses_what_re2_cannot_run_in_linear_time(self, rules, pattern, reason):
+        """Backreferences and lookaround need backtracking, which has no bound on its time."""
+        [error] = errors_of(one_condition(rules, rules.condition("comments", "matches", pattern)))
+        assert error == (
+            f"{WHERE}.value: matches needs a valid regular expression: {reason} "
+            "(RE2 syntax, which has no backreferences or lookaround)"
+        )
+
     def test_within_km_takes_only_the_geo_field(self, rules):
         point = {"lat": 1, "lon": 2, "km": 3}
         raw = one_condition(rules, rules.condition("address.city", "within_km", point))

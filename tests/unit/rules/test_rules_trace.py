@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 from processor.geo.model import Geo
+from processor.jsontext import dumps
 from processor.rules import RotationState
+from processor.rules.explain import explain_text
+from processor.rules.trace import TRACE_MAX_BYTES
 
 CA_RICH = [
     {"field": "address.state", "op": "equals", "value": "CA"},
@@ -185,4 +188,62 @@ def test_long_values_are_cut(rules):
         [rules.assignment("a", filter=[[{"field": "comments", "op": "contains", "value": "zz"}]])]
     )
     [entry] = steps(rules.decide(raw, rules.lead(comments="x" * 500)).trace, "assignment")
-    assert entry["failed"][0]["actual"] == "x" * 100 + "…"
+    assert entry["failed"][0]["actual"] == "x" * 100 + "… (500 characters)"
+
+
+POSTCODES = [f"{n:06d}" for n in range(100_000)]
+
+
+def huge_lists(rules):
+    """Two tiers, each with an assignment whose in_list holds 100,000 postcodes."""
+    in_list = {"field": "address.postcode", "op": "in_list", "value": POSTCODES}
+    return rules.document(
+        [
+            rules.assignment("svc", category="Service", filter=[[in_list]]),
+            rules.assignment("any", filter=[[in_list]]),
+        ],
+        fallback="p1",
+    )
+
+
+def test_a_long_list_is_shown_by_its_first_items_and_its_length(rules):
+    lead = rules.lead(interest_category="Service", address={"postcode": "ZZ-1"})
+    decision = rules.decide(huge_lists(rules), lead)
+    assert decision.outcome == "fallback"
+    entries = steps(decision.trace, "assignment")
+    assert [entry["failed"][0]["value"] for entry in entries] == [
+        {"first": POSTCODES[:5], "count": 100_000}
+    ] * 2
+
+
+def test_a_trace_of_rules_with_huge_lists_stays_small(rules):
+    """Each condition's value is at most 5 items of 100 characters and a count; the trace of a
+    lead that fails two 100,000-item lists weighs what any other trace weighs."""
+    lead = rules.lead(interest_category="Service", address={"postcode": "ZZ-1"})
+    decision = rules.decide(huge_lists(rules), lead)
+    assert len(json.dumps(decision.explain()).encode()) < 2_000
+    assert len(json.dumps(decision.explain(None)).encode()) < 2_000
+
+
+def test_a_trace_is_cut_at_its_byte_limit_saying_how_much_is_left_out(rules):
+    """However many assignments are explained, the encoded trace stays within its limit."""
+    pattern = {"field": "comments", "op": "matches", "value": "z" * 300}
+    raw = rules.document([rules.assignment(f"a{i}", filter=[[pattern]]) for i in range(1_000)])
+    decision = rules.decide(raw, rules.lead(comments="x" * 5_000))
+    for limit in (TRACE_MAX_BYTES, 10_000):
+        trace = decision.explain(None, limit)
+        assert len(dumps(trace).encode()) <= limit  # as the audit record writes it
+        cut = trace[-1]
+        assert cut["step"] == "cut" and cut["why"] == f"the trace is cut at {limit} bytes"
+        assert len(trace) - 1 + cut["entries"] == len(decision.explain(None, None))
+    assert len(steps(decision.explain(None, None), "assignment")) == 1_000  # no limit: all
+
+
+def test_the_prose_of_a_bounded_trace_names_the_list_length_and_the_cut(rules):
+    lead = rules.lead(interest_category="Service", address={"postcode": "ZZ-1"})
+    decision = rules.decide(huge_lists(rules), lead)
+    trace = [*decision.trace, {"step": "cut", "entries": 7, "why": "the trace is cut at 10 bytes"}]
+    text = explain_text(decision.outcome, trace, decision.as_dict())
+    first = ", ".join(repr(code) for code in POSTCODES[:5])
+    assert f"address.postcode in_list [{first}, …] (100000 items) failed" in text
+    assert "7 more entries left out: the trace is cut at 10 bytes" in text
