@@ -19,6 +19,7 @@ from processor.geo.enrich import Enricher
 from processor.pipeline import Pipeline
 from processor.rules import Snapshot
 from processor.settings import Settings
+from processor.stream.access import check_access
 from processor.stream.config_topic import Refusal, RulesFollower
 from processor.stream.loop import FatalError, Loop
 from processor.stream.topics import Topics
@@ -75,6 +76,7 @@ class App:
     def run(self, on_idle: Callable[[], None] | None = None) -> None:
         settings = self.settings
         threading.Thread(target=self._watch, name="stall-watchdog", daemon=True).start()
+        check_access(settings)
         self._topics.ensure_base()
         if settings.metrics_port:
             metrics.serve(settings.metrics_port, lambda: self._ready, self._heartbeat.alive)

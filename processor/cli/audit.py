@@ -19,6 +19,7 @@ from processor.cli.receipts import quiet_kafka_client
 from processor.errors import InvalidInput, ServiceUnavailable, UserError
 from processor.rules.explain import explain_record
 from processor.settings import Settings
+from processor.stream.access import check_access
 from processor.stream.reading import end_offsets, read_to_end
 from processor.wire import Codec, DecodeError
 from processor.wire.lead_json import format_timestamp
@@ -118,7 +119,9 @@ def _partitions(consumer: Consumer, settings: Settings) -> list[int] | None:
 
 def _settings(args: argparse.Namespace) -> Settings:
     quiet_kafka_client()
-    return settings_from_args(args)
+    settings = settings_from_args(args)
+    check_access(settings)
+    return settings
 
 
 def _show(args: argparse.Namespace) -> int:
