@@ -79,7 +79,12 @@ class App:
         check_access(settings)
         self._topics.ensure_base()
         if settings.metrics_port:
-            metrics.serve(settings.metrics_port, lambda: self._ready, self._heartbeat.alive)
+            metrics.serve(
+                settings.metrics_port,
+                lambda: self._ready,
+                self._heartbeat.alive,
+                host=settings.metrics_host,
+            )
         self._follower.catch_up()
         while self._follower.snapshot is None and not self._stopped.is_set():
             log.info(

@@ -68,6 +68,12 @@ class Settings(BaseSettings):
     metrics_port: int = Field(
         9108, ge=0, le=65535, description="port of /metrics, /healthz, /readyz (0: off)"
     )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="address /metrics, /healthz and /readyz listen on: 0.0.0.0 (or :: for IPv6) "
+        "for Prometheus and probes from other hosts, as the container image sets it",
+    )
     commit_interval_ms: int = Field(
         200, ge=1, description="commit the open transaction after this many milliseconds"
     )

@@ -102,7 +102,12 @@ class Worker:
     def run(self) -> None:
         """Delivers until :meth:`stop`."""
         if self._settings.metrics_port:
-            metrics.serve(self._settings.metrics_port, lambda: self._ready, self._heartbeat.alive)
+            metrics.serve(
+                self._settings.metrics_port,
+                lambda: self._ready,
+                self._heartbeat.alive,
+                host=self._settings.metrics_host,
+            )
         Topics(self._settings).ensure_worker(self.partner)
         self._producer.init_transactions(KAFKA_TIMEOUT_S)
         self._consumer.subscribe([self.topic], on_assign=self._on_assign)
