@@ -95,7 +95,8 @@ class App:
         if self._stopped.is_set():
             return
         enricher = Enricher(ip_db=settings.geo_ip_db, postcodes=settings.postcodes_file)
-        pipeline = Pipeline(settings, Codec(settings.schema_registry_url), enricher)
+        codec = Codec(settings.schema_registry_url, settings.schema_registry_config())
+        pipeline = Pipeline(settings, codec, enricher)
         self._loop = Loop(settings, pipeline, self._snapshot, self._each_round)
         if self._stopped.is_set():  # a stop while the pipeline was built found no loop to stop
             self._loop.stop()

@@ -127,7 +127,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _show(args: argparse.Namespace) -> int:
     settings = _settings(args)
     topic = settings.audit_topic
-    codec = Codec(settings.schema_registry_url)
+    codec = Codec(settings.schema_registry_url, settings.schema_registry_config())
     wanted = args.lead_id.encode()
     found: list[Decision] = []
 
@@ -162,7 +162,7 @@ def _show(args: argparse.Namespace) -> int:
 def _tail(args: argparse.Namespace) -> int:
     settings = _settings(args)
     topic = settings.audit_topic
-    codec = Codec(settings.schema_registry_url)
+    codec = Codec(settings.schema_registry_url, settings.schema_registry_config())
     show: Callable[[Decision], str] = (
         (lambda decision: json.dumps(_jsonable(decision))) if args.format == "json" else _line
     )

@@ -74,7 +74,7 @@ class Worker:
         self.group = f"{settings.group_id}-deliver-{partner}"
         """The worker's consumer group: the partner's workers share it, and its offsets."""
         self._settings = settings
-        self._codec = Codec(settings.schema_registry_url)
+        self._codec = Codec(settings.schema_registry_url, settings.schema_registry_config())
         self._delivered = DeliveredIds(settings, partner, self._codec)
         self._stopping = threading.Event()
         self._heartbeat = metrics.Heartbeat(settings.stall_timeout_s)

@@ -176,7 +176,7 @@ def _deliver(
 
 
 def _publish(settings: Settings, leads: int, bad_records: int, console: Console) -> int:
-    codec = Codec(settings.schema_registry_url)
+    codec = Codec(settings.schema_registry_url, settings.schema_registry_config())
     producer = Producer(settings.kafka_client_config() | {"linger.ms": 20})
     with Progress(console=console, transient=False) as progress:
         task = progress.add_task("publishing sample leads", total=leads + bad_records)
@@ -225,7 +225,7 @@ def _reader(settings: Settings) -> Consumer:
 
 
 def _read_audit(settings: Settings) -> Tally:
-    codec = Codec(settings.schema_registry_url)
+    codec = Codec(settings.schema_registry_url, settings.schema_registry_config())
     tally = Tally()
     consumer = _reader(settings)
     try:

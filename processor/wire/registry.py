@@ -19,6 +19,7 @@ from confluent_kafka.schema_registry import (
 )
 from fastavro.types import NamedSchemas
 
+from processor.errors import InvalidInput
 from processor.wire.errors import DecodeError, EncodeError
 from processor.wire.schemas import WireSchema, parse_writer_schema
 
@@ -35,12 +36,19 @@ def subject_for(topic: str) -> str:
 
 
 def connect(url: str, config: Mapping[str, Any] | None = None) -> SchemaRegistryClient:
-    """A client for the registry at ``url``; ``config`` adds the client's other settings (auth).
+    """A client for the registry at ``url``; ``config`` adds the client's other settings
+    (``basic.auth.user.info``, ``ssl.ca.location``, ``ssl.certificate.location``,
+    ``ssl.key.location``). Settings the client cannot use (a URL that is not http(s), a file
+    missing or not a certificate) raise ``InvalidInput``, naming no secret.
 
     A ``mock://`` URL gives confluent-kafka's in-memory registry, which lives as long as the
     client does.
     """
-    return SchemaRegistryClient.new_client({**(config or {}), "url": url})
+    try:
+        return SchemaRegistryClient.new_client({**(config or {}), "url": url})
+    except (ValueError, TypeError, OSError) as error:  # ssl.SSLError is an OSError
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise InvalidInput(f"cannot use the schema registry settings: {reason}") from None
 
 
 class Registry:
