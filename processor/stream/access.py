@@ -29,8 +29,8 @@ def check_access(settings: Settings, timeout: float = ANSWER_TIMEOUT_S) -> None:
     Raises ``AuthenticationFailed`` as soon as they refuse the credentials, and
     ``ServiceUnavailable`` when they have not answered within ``timeout``.
     """
-    errors: list[KafkaError] = []
-    admin = AdminClient(settings.kafka_client_config() | {"error_cb": errors.append})
+    told = _Told()
+    admin = AdminClient(settings.kafka_client_config() | {"error_cb": told})
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -39,18 +39,31 @@ def check_access(settings: Settings, timeout: float = ANSWER_TIMEOUT_S) -> None:
         except KafkaException as exception:
             last = exception.args[0]
         admin.poll(0)  # serves error_cb, the only place a refusal is told
-        refusal = next((e for e in errors if e.code() == KafkaError._AUTHENTICATION), None)
-        if refusal is not None:
-            raise AuthenticationFailed(refused(settings, refusal))
+        if told.refusal is not None:
+            raise AuthenticationFailed(_refusal(settings, told.refusal))
         if time.monotonic() >= deadline:
-            cause = errors[-1] if errors else last
             raise ServiceUnavailable(
                 f"Kafka at {settings.bootstrap_servers} did not answer within {timeout:.0f} s: "
-                f"{cause.str()}"
+                f"{(told.latest or last).str()}"
             )
 
 
-def refused(settings: Settings, error: KafkaError) -> str:
+class _Told:
+    """What the client's error_cb told: a refusal of the credentials, and the latest other error
+    but "all brokers are down", which says less than the error that brought them down."""
+
+    def __init__(self) -> None:
+        self.refusal: KafkaError | None = None
+        self.latest: KafkaError | None = None
+
+    def __call__(self, error: KafkaError) -> None:
+        if error.code() == KafkaError._AUTHENTICATION:
+            self.refusal = error
+        elif error.code() != KafkaError._ALL_BROKERS_DOWN:
+            self.latest = error
+
+
+def _refusal(settings: Settings, error: KafkaError) -> str:
     """What to tell about refused credentials: the mechanism and user name, never the password."""
     who = ""
     if settings.security_protocol.startswith("SASL"):
