@@ -173,6 +173,17 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = Field(None, description="deliver: SMTP password")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
 
+    @field_validator(
+        "schema_registry_ssl_ca_location",
+        "schema_registry_ssl_certificate_location",
+        "schema_registry_ssl_key_location",
+    )
+    @classmethod
+    def _exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.exists():
+            raise ValueError("no such file or folder")
+        return value
+
     @field_validator("schema_registry_basic_auth_user_info")
     @classmethod
     def _user_and_password(cls, value: SecretStr | None) -> SecretStr | None:

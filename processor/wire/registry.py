@@ -8,8 +8,10 @@ the caller can tell a record at fault (an id the registry does not have) from a 
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from confluent_kafka.schema_registry import (
     Schema,
@@ -46,9 +48,27 @@ def connect(url: str, config: Mapping[str, Any] | None = None) -> SchemaRegistry
     """
     try:
         return SchemaRegistryClient.new_client({**(config or {}), "url": url})
-    except (ValueError, TypeError, OSError) as error:  # ssl.SSLError is an OSError
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+    except (ValueError, TypeError, OSError) as error:
+        reason = _unusable(error).replace(url, _without_password(url))
         raise InvalidInput(f"cannot use the schema registry settings: {reason}") from None
+
+
+def _unusable(error: Exception) -> str:
+    """Why the client could not be built from its settings, in words that point at the fix."""
+    if isinstance(error, ssl.SSLError):
+        return (
+            f"{error}: a certificate or key file that is not PEM, or a key that does not belong "
+            "to the certificate"
+        )
+    return str(error)
+
+
+def _without_password(url: str) -> str:
+    """``url`` with the password of its user info, if any, blanked out."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
 
 
 class Registry:

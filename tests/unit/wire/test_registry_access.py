@@ -161,15 +161,27 @@ def test_a_user_info_without_a_colon_names_its_setting_and_not_its_value() -> No
     assert "no-colon-secret" not in str(raised.value)
 
 
-@pytest.mark.parametrize(
-    "changes",
-    [
-        {"schema_registry_ssl_ca_location": Path("/nonexistent/ca.pem")},
-        {"schema_registry_ssl_certificate_location": None},  # a key without its certificate
-    ],
-)
+def test_a_tls_file_that_is_not_there_names_its_setting(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match=r"--schema-registry-ssl-ca-location.*no such file"):
+        load_settings({"schema_registry_ssl_ca_location": tmp_path / "ca.pem"})
+
+
+@pytest.mark.parametrize("case", ["a key without its certificate", "a CA file that is not one"])
 def test_tls_settings_the_client_cannot_use_are_a_clear_error(
-    secured_registry: SecuredRegistry, changes: dict[str, Any]
+    secured_registry: SecuredRegistry, tmp_path: Path, case: str
 ) -> None:
+    not_a_certificate = tmp_path / "notes.txt"
+    not_a_certificate.write_text("not a certificate\n")
+    changes: dict[str, Any] = (
+        {"schema_registry_ssl_certificate_location": None}
+        if case == "a key without its certificate"
+        else {"schema_registry_ssl_ca_location": not_a_certificate}
+    )
     with pytest.raises(InvalidInput, match="schema registry settings"):
         codec(secured_registry.settings(**changes))
+
+
+def test_a_password_in_the_registry_url_is_not_repeated_in_an_error() -> None:
+    with pytest.raises(InvalidInput, match="schema registry settings") as raised:
+        codec(Settings(schema_registry_url="ftp://lead-router:url-secret@registry"))
+    assert "url-secret" not in str(raised.value)
