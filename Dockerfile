@@ -27,7 +27,8 @@ ENV PATH=/opt/lead-router/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
-    LEAD_ROUTER_METRICS_PORT=9108
+    LEAD_ROUTER_METRICS_PORT=9108 \
+    LEAD_ROUTER_METRICS_HOST=0.0.0.0
 RUN groupadd --system --gid 10001 lead-router \
     && useradd --system --uid 10001 --gid lead-router --create-home \
         --home-dir /home/lead-router --shell /usr/sbin/nologin lead-router
@@ -38,7 +39,8 @@ RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     && lead-router --version
 USER 10001:10001
 WORKDIR /home/lead-router
-# /metrics, /healthz and /readyz (LEAD_ROUTER_METRICS_PORT).
+# /metrics, /healthz and /readyz (LEAD_ROUTER_METRICS_PORT), on every address of the container
+# (LEAD_ROUTER_METRICS_HOST), for Prometheus and the probes; lead-router alone listens on loopback.
 EXPOSE 9108
 # SIGTERM commits the open transaction and exits 0; give it the grace period to do so.
 STOPSIGNAL SIGTERM

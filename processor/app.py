@@ -20,6 +20,7 @@ from processor.geo.fetch import ip_database
 from processor.pipeline import Pipeline
 from processor.rules import Snapshot
 from processor.settings import Settings
+from processor.stream.access import check_access
 from processor.stream.config_topic import Refusal, RulesFollower
 from processor.stream.loop import FatalError, Loop
 from processor.stream.topics import Topics
@@ -79,9 +80,15 @@ class App:
     def run(self, on_idle: Callable[[], None] | None = None) -> None:
         settings = self.settings
         threading.Thread(target=self._watch, name="stall-watchdog", daemon=True).start()
+        check_access(settings)
         self._topics.ensure_base()
         if settings.metrics_port:
-            metrics.serve(settings.metrics_port, lambda: self._ready, self._heartbeat.alive)
+            metrics.serve(
+                settings.metrics_port,
+                lambda: self._ready,
+                self._heartbeat.alive,
+                host=settings.metrics_host,
+            )
         self._follower.catch_up()
         while self._follower.snapshot is None and not self._stopped.is_set():
             log.info(
@@ -92,7 +99,11 @@ class App:
         if self._stopped.is_set():
             return
         enricher = enricher_for(settings)
-        codec = Codec(settings.schema_registry_url, writer_schemas=self._writer_schemas)
+        codec = Codec(
+            settings.schema_registry_url,
+            settings.schema_registry_config(),
+            writer_schemas=self._writer_schemas,
+        )
         pipeline = Pipeline(settings, codec, enricher)
         self._loop = Loop(
             settings, pipeline, self._snapshot, self._each_round, self._heartbeat.stage

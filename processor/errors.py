@@ -24,6 +24,12 @@ class MissingTool(UserError):
 
 
 class ServiceUnavailable(UserError):
-    """A service the command needs (the Kafka broker) did not answer or failed to start."""
+    """A service the command needs (the Kafka broker) did not answer, failed to start, or refused
+    the credentials (``AuthenticationFailed``)."""
 
     exit_code = 4
+
+
+class AuthenticationFailed(ServiceUnavailable):
+    """A service (the Kafka broker) refused the credentials given. Retrying cannot help, so the
+    command ends at once with the same exit code as an unreachable service, saying why."""

@@ -8,6 +8,7 @@ fixed sets, never from a lead.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +23,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+
+from processor.errors import InvalidInput
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 E2E_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
@@ -178,16 +181,27 @@ class _Handler(BaseHTTPRequestHandler):
         """Scrapes every few seconds would drown the processor's own log."""
 
 
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 def serve(
-    port: int, is_ready: Callable[[], bool], is_alive: Callable[[], bool]
+    port: int, is_ready: Callable[[], bool], is_alive: Callable[[], bool], *, host: str
 ) -> ThreadingHTTPServer:
-    """Serves /metrics, /healthz (``is_alive``) and /readyz (``is_ready``) on ``port`` from a
-    daemon thread."""
+    """Serves /metrics, /healthz (``is_alive``) and /readyz (``is_ready``) on ``host`` and
+    ``port`` from a daemon thread; an IPv6 address (``::``) listens on IPv6."""
     handler = type(
         "Handler",
         (_Handler,),
         {"is_ready": staticmethod(is_ready), "is_alive": staticmethod(is_alive)},
     )
-    server = ThreadingHTTPServer(("0.0.0.0", port), handler)
+    server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+    try:
+        server = server_class((host, port), handler)
+    except OSError as error:  # an address not of this machine, a port taken, a name unknown
+        raise InvalidInput(
+            f"cannot serve /metrics on {host} port {port} (--metrics-host, --metrics-port): "
+            f"{error.strerror or error}"
+        ) from None
     threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
     return server

@@ -12,7 +12,7 @@ import socket
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from processor.errors import InvalidInput
@@ -72,6 +72,20 @@ class Settings(BaseSettings):
         "single-object records written with them are read as the current schemas instead of "
         "being dead-lettered as unknown-fingerprint",
     )
+    schema_registry_basic_auth_user_info: SecretStr | None = Field(
+        None, description="USER:PASSWORD for the schema registry's HTTP basic authentication"
+    )
+    schema_registry_ssl_ca_location: Path | None = Field(
+        None,
+        description="CA certificate file (or folder) that the schema registry's certificate is "
+        "checked against (default: the system's CAs)",
+    )
+    schema_registry_ssl_certificate_location: Path | None = Field(
+        None, description="client certificate file for the schema registry (mutual TLS)"
+    )
+    schema_registry_ssl_key_location: Path | None = Field(
+        None, description="client private key file for the schema registry (mutual TLS)"
+    )
     geo_ip_db: Path | None = Field(
         None, description="IP city database (from `lead-router geo fetch`) for IP geolocation"
     )
@@ -80,6 +94,12 @@ class Settings(BaseSettings):
     )
     metrics_port: int = Field(
         9108, ge=0, le=65535, description="port of /metrics, /healthz, /readyz (0: off)"
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="address /metrics, /healthz and /readyz listen on: 0.0.0.0 (or :: for IPv6) "
+        "for Prometheus and probes from other hosts, as the container image sets it",
     )
     commit_interval_ms: int = Field(
         200, ge=1, description="commit the open transaction after this many milliseconds"
@@ -183,6 +203,24 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = Field(None, description="deliver: SMTP password")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
 
+    @field_validator(
+        "schema_registry_ssl_ca_location",
+        "schema_registry_ssl_certificate_location",
+        "schema_registry_ssl_key_location",
+    )
+    @classmethod
+    def _exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.exists():
+            raise ValueError("no such file or folder")
+        return value
+
+    @field_validator("schema_registry_basic_auth_user_info")
+    @classmethod
+    def _user_and_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and ":" not in value.get_secret_value():
+            raise ValueError("takes USER:PASSWORD, with a colon between them")
+        return value
+
     def transactional_id_or_default(self) -> str:
         return self.transactional_id or f"{self.group_id}-{socket.gethostname()}"
 
@@ -201,8 +239,19 @@ class Settings(BaseSettings):
             "ssl.certificate.location": self.ssl_certificate_location,
             "ssl.key.location": self.ssl_key_location,
         }
-        config.update({key: str(value) for key, value in optional.items() if value is not None})
-        return config
+        return config | _given(optional)
+
+    def schema_registry_config(self) -> dict[str, str]:
+        """The schema registry client's settings besides its URL: basic authentication and TLS."""
+        user_info = self.schema_registry_basic_auth_user_info
+        return _given(
+            {
+                "basic.auth.user.info": user_info.get_secret_value() if user_info else None,
+                "ssl.ca.location": self.schema_registry_ssl_ca_location,
+                "ssl.certificate.location": self.schema_registry_ssl_certificate_location,
+                "ssl.key.location": self.schema_registry_ssl_key_location,
+            }
+        )
 
     def transactional_producer_config(self, transactional_id: str) -> dict[str, Any]:
         """The librdkafka settings of a transactional producer with this id.
@@ -234,6 +283,11 @@ class Settings(BaseSettings):
 
     def delivery_topic(self, partner_id: str) -> str:
         return f"{self.delivery_topic_prefix}{partner_id}"
+
+
+def _given(optional: dict[str, Any]) -> dict[str, str]:
+    """The client settings that have a value, as the strings clients take."""
+    return {key: str(value) for key, value in optional.items() if value is not None}
 
 
 def load_settings(overrides: dict[str, Any] | None = None) -> Settings:

@@ -22,7 +22,7 @@ exit codes:
   1  invalid input (a rules document, a lead file), or a check that failed
   2  bad command-line usage
   3  a required tool (Java, Maven) is missing
-  4  a service (the Kafka broker) did not answer or failed to start
+  4  a service (the Kafka broker) did not answer, failed to start, or refused the credentials
   5  the processor stopped on an error it cannot recover from
   6  the processor's loop stalled for STALL_TIMEOUT_S: restart it (it resumes exactly once)
 """

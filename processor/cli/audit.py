@@ -19,6 +19,7 @@ from processor.cli.receipts import quiet_kafka_client
 from processor.errors import InvalidInput, ServiceUnavailable, UserError
 from processor.rules.explain import explain_record
 from processor.settings import Settings
+from processor.stream.access import check_access
 from processor.stream.reading import end_offsets, read_to_end
 from processor.wire import Codec, DecodeError
 from processor.wire.lead_json import format_timestamp
@@ -118,13 +119,15 @@ def _partitions(consumer: Consumer, settings: Settings) -> list[int] | None:
 
 def _settings(args: argparse.Namespace) -> Settings:
     quiet_kafka_client()
-    return settings_from_args(args)
+    settings = settings_from_args(args)
+    check_access(settings)
+    return settings
 
 
 def _show(args: argparse.Namespace) -> int:
     settings = _settings(args)
     topic = settings.audit_topic
-    codec = Codec(settings.schema_registry_url)
+    codec = Codec(settings.schema_registry_url, settings.schema_registry_config())
     wanted = args.lead_id.encode()
     found: list[Decision] = []
 
@@ -159,7 +162,7 @@ def _show(args: argparse.Namespace) -> int:
 def _tail(args: argparse.Namespace) -> int:
     settings = _settings(args)
     topic = settings.audit_topic
-    codec = Codec(settings.schema_registry_url)
+    codec = Codec(settings.schema_registry_url, settings.schema_registry_config())
     show: Callable[[Decision], str] = (
         (lambda decision: json.dumps(_jsonable(decision))) if args.format == "json" else _line
     )

@@ -12,6 +12,7 @@ from confluent_kafka import KafkaException
 from processor.cli.options import add_settings_flags, settings_from_args
 from processor.delivery import Worker
 from processor.errors import ServiceUnavailable
+from processor.stream.access import check_access
 
 EPILOG = """\
 The worker reads the partner's delivery topic (<delivery topic prefix><partner>, read_committed)
@@ -63,6 +64,7 @@ def _deliver(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    check_access(settings)
     worker = Worker(settings, args.partner)
 
     def stop(signum: int, frame: FrameType | None) -> None:

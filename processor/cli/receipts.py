@@ -23,6 +23,7 @@ from processor.cli.options import add_settings_flags, settings_from_args
 from processor.delivery import read_receipts
 from processor.delivery.receipts import Receipt
 from processor.settings import KAFKA_CLIENT_LOG
+from processor.stream.access import check_access
 from processor.wire.lead_json import format_timestamp
 
 STATUSES = ("delivered", "failed", "rejected")
@@ -95,9 +96,11 @@ def quiet_kafka_client() -> None:
 
 def _receipts(args: argparse.Namespace) -> int:
     quiet_kafka_client()
+    settings = settings_from_args(args)
+    check_access(settings)
     receipts = [
         receipt
-        for receipt in read_receipts(settings_from_args(args))
+        for receipt in read_receipts(settings)
         if (args.partner is None or receipt["partner"] == args.partner)
         and (args.lead is None or receipt["lead_id"] == args.lead)
         and (args.since is None or receipt["at"] >= args.since)

@@ -18,6 +18,7 @@ from processor.cli.options import add_settings_flags, settings_from_args
 from processor.rules import Finding, RulesDocument, RulesInvalid, lint, load_rules
 from processor.rules.load import parse_text
 from processor.rules.validate import validate_document
+from processor.stream.access import check_access
 from processor.stream.config_topic import publish_rules
 from processor.stream.topics import Topics
 
@@ -187,6 +188,7 @@ def _apply(args: argparse.Namespace) -> int:
     if document is None:
         return 1
     settings = settings_from_args(args)
+    check_access(settings)
     Topics(settings).ensure_config()
     result = publish_rules(settings, document)
     if args.format == "json":

@@ -91,7 +91,7 @@ def read_receipts(settings: Settings) -> list[Receipt]:
     def keep(receipt: Receipt) -> None:
         latest[receipt["delivery_id"]] = receipt
 
-    scan(settings, Codec(settings.schema_registry_url), keep)
+    scan(settings, Codec(settings.schema_registry_url, settings.schema_registry_config()), keep)
     return sorted(latest.values(), key=lambda receipt: receipt["at"])
 
 

@@ -92,7 +92,7 @@ class Worker:
         self.group = f"{settings.group_id}-deliver-{partner}"
         """The worker's consumer group: the partner's workers share it, and its offsets."""
         self._settings = settings
-        self._codec = Codec(settings.schema_registry_url)
+        self._codec = Codec(settings.schema_registry_url, settings.schema_registry_config())
         self._delivered = DeliveredIds(settings, partner, self._codec)
         self._stopping = threading.Event()
         self._heartbeat = metrics.Heartbeat(settings.stall_timeout_s)
@@ -127,7 +127,12 @@ class Worker:
     def run(self) -> None:
         """Delivers until :meth:`stop`."""
         if self._settings.metrics_port:
-            metrics.serve(self._settings.metrics_port, lambda: self._ready, self._heartbeat.alive)
+            metrics.serve(
+                self._settings.metrics_port,
+                lambda: self._ready,
+                self._heartbeat.alive,
+                host=self._settings.metrics_host,
+            )
         topics = Topics(self._settings)
         topics.ensure_config()
         topics.ensure_worker(self.partner)

@@ -34,6 +34,7 @@ from processor.localkafka import EmbeddedKafka
 from processor.rules import load_rules
 from processor.rules.explain import explain_text
 from processor.settings import Settings
+from processor.stream.access import check_access
 from processor.stream.config_topic import publish_rules
 from processor.stream.reading import read_to_end
 from processor.stream.topics import Topics
@@ -53,6 +54,7 @@ def rules_text() -> str:
 def broker(settings: Settings, console: Console) -> Iterator[Settings]:
     """The configured cluster when one was named, else a fresh local broker for the demo."""
     if "bootstrap_servers" in settings.model_fields_set:
+        check_access(settings)
         yield settings
         return
     with tempfile.TemporaryDirectory(prefix="lead-router-demo-") as folder:
@@ -174,7 +176,7 @@ def _deliver(
 
 
 def _publish(settings: Settings, leads: int, bad_records: int, console: Console) -> int:
-    codec = Codec(settings.schema_registry_url)
+    codec = Codec(settings.schema_registry_url, settings.schema_registry_config())
     producer = Producer(settings.kafka_client_config() | {"linger.ms": 20})
     with Progress(console=console, transient=False) as progress:
         task = progress.add_task("publishing sample leads", total=leads + bad_records)
@@ -223,7 +225,7 @@ def _reader(settings: Settings) -> Consumer:
 
 
 def _read_audit(settings: Settings) -> Tally:
-    codec = Codec(settings.schema_registry_url)
+    codec = Codec(settings.schema_registry_url, settings.schema_registry_config())
     tally = Tally()
     consumer = _reader(settings)
     try:

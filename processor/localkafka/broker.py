@@ -18,6 +18,7 @@ import subprocess
 import time
 import uuid
 from base64 import urlsafe_b64encode
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -31,16 +32,18 @@ from processor.localkafka.jars import KAFKA_VERSION, broker_classpath
 MIN_JAVA = 17
 READY_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
+_JAAS_SAFE = re.compile(r"[A-Za-z0-9_.-]+")
+"""SASL user names and passwords go into the broker's JAAS line as they are: no quotes or spaces."""
 
 SERVER_PROPERTIES = """\
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{controller_port}
-listeners=PLAINTEXT://127.0.0.1:{broker_port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{broker_port}
+listeners={listener}://127.0.0.1:{broker_port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners={listener}://127.0.0.1:{broker_port}
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name={listener}
+listener.security.protocol.map={listener}:{listener},CONTROLLER:PLAINTEXT
 log.dirs={data_dir}
 auto.create.topics.enable=false
 num.partitions=1
@@ -59,6 +62,16 @@ log.cleaner.backoff.ms=250
 log.cleaner.dedupe.buffer.size=16777216
 log.initial.task.delay.ms=1000
 """
+
+SASL_PROPERTIES = """\
+sasl.enabled.mechanisms=PLAIN
+sasl.mechanism.inter.broker.protocol=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=\\
+  org.apache.kafka.common.security.plain.PlainLoginModule required \\
+  username="{username}" password="{password}" {users};
+"""
+"""The broker listener with SASL/PLAIN, the users and passwords given; the broker logs in to itself
+as the first user. The controller listener stays PLAINTEXT."""
 
 
 @dataclass(frozen=True)
@@ -102,13 +115,41 @@ class EmbeddedKafka:
     another, found again through ``EmbeddedKafka(folder).state()``). Data stays in the folder across
     restarts, and a restart reuses the previous ports when they are free, so clients that know the
     bootstrap address reconnect.
+
+    With ``sasl_users`` (name to password), the broker listener is SASL_PLAINTEXT with the PLAIN
+    mechanism and lets in those users only: for trying credentials, right and wrong;
+    ``client_config`` gives the first user's.
     """
 
-    def __init__(self, folder: Path, *, version: str = KAFKA_VERSION, heap: str = "1g") -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        version: str = KAFKA_VERSION,
+        heap: str = "1g",
+        sasl_users: Mapping[str, str] | None = None,
+    ) -> None:
         self.folder = Path(folder)
         self.version = version
         self.heap = heap
+        self.sasl_users = dict(sasl_users or {})
+        for text in (*self.sasl_users, *self.sasl_users.values()):
+            if not _JAAS_SAFE.fullmatch(text):
+                raise ValueError(f"SASL user names and passwords take {_JAAS_SAFE.pattern}")
         self._process: subprocess.Popen[bytes] | None = None
+
+    def client_config(self) -> dict[str, str]:
+        """What a client needs, besides the bootstrap servers, to be let in: the first SASL
+        user's name and password when the broker has users; nothing otherwise."""
+        if not self.sasl_users:
+            return {}
+        username, password = next(iter(self.sasl_users.items()))
+        return {
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": "PLAIN",
+            "sasl.username": username,
+            "sasl.password": password,
+        }
 
     @property
     def log_file(self) -> Path:
@@ -231,13 +272,20 @@ class EmbeddedKafka:
     def _write_config(self, broker_port: int, controller_port: int) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
         config = self.folder / "server.properties"
-        config.write_text(
-            SERVER_PROPERTIES.format(
-                broker_port=broker_port,
-                controller_port=controller_port,
-                data_dir=self.folder / "data",
-            )
+        text = SERVER_PROPERTIES.format(
+            listener="SASL_PLAINTEXT" if self.sasl_users else "PLAINTEXT",
+            broker_port=broker_port,
+            controller_port=controller_port,
+            data_dir=self.folder / "data",
         )
+        if self.sasl_users:
+            client = self.client_config()
+            text += SASL_PROPERTIES.format(
+                username=client["sasl.username"],
+                password=client["sasl.password"],
+                users=" ".join(f'user_{name}="{pw}"' for name, pw in self.sasl_users.items()),
+            )
+        config.write_text(text)
         return config
 
     def _log_config(self) -> Path:
@@ -269,7 +317,9 @@ class EmbeddedKafka:
     def _wait_ready(self, bootstrap_servers: str, deadline: float) -> None:
         """Waits until the broker answers a metadata request, or its process ends."""
         assert self._process is not None
-        admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 0})
+        admin = AdminClient(
+            {"bootstrap.servers": bootstrap_servers, "log_level": 0, **self.client_config()}
+        )
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise ServiceUnavailable(

@@ -8,8 +8,10 @@ the caller can tell a record at fault (an id the registry does not have) from a 
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from confluent_kafka.schema_registry import (
     Schema,
@@ -19,6 +21,7 @@ from confluent_kafka.schema_registry import (
 )
 from fastavro.types import NamedSchemas
 
+from processor.errors import InvalidInput
 from processor.wire.errors import DecodeError, EncodeError
 from processor.wire.schemas import WireSchema, parse_writer_schema
 
@@ -35,12 +38,37 @@ def subject_for(topic: str) -> str:
 
 
 def connect(url: str, config: Mapping[str, Any] | None = None) -> SchemaRegistryClient:
-    """A client for the registry at ``url``; ``config`` adds the client's other settings (auth).
+    """A client for the registry at ``url``; ``config`` adds the client's other settings
+    (``basic.auth.user.info``, ``ssl.ca.location``, ``ssl.certificate.location``,
+    ``ssl.key.location``). Settings the client cannot use (a URL that is not http(s), a file
+    missing or not a certificate) raise ``InvalidInput``, naming no secret.
 
     A ``mock://`` URL gives confluent-kafka's in-memory registry, which lives as long as the
     client does.
     """
-    return SchemaRegistryClient.new_client({**(config or {}), "url": url})
+    try:
+        return SchemaRegistryClient.new_client({**(config or {}), "url": url})
+    except (ValueError, TypeError, OSError) as error:
+        reason = _unusable(error).replace(url, _without_password(url))
+        raise InvalidInput(f"cannot use the schema registry settings: {reason}") from None
+
+
+def _unusable(error: Exception) -> str:
+    """Why the client could not be built from its settings, in words that point at the fix."""
+    if isinstance(error, ssl.SSLError):
+        return (
+            f"{error}: a certificate or key file that is not PEM, or a key that does not belong "
+            "to the certificate"
+        )
+    return str(error)
+
+
+def _without_password(url: str) -> str:
+    """``url`` with the password of its user info, if any, blanked out."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
 
 
 class Registry:

@@ -42,7 +42,7 @@ def heartbeat(clock: Clock) -> metrics.Heartbeat:
 
 @pytest.fixture
 def port(heartbeat: metrics.Heartbeat) -> Iterator[int]:
-    server = metrics.serve(0, lambda: False, heartbeat.alive)
+    server = metrics.serve(0, lambda: False, heartbeat.alive, host="127.0.0.1")
     try:
         yield server.server_address[1]
     finally:

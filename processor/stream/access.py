@@ -1,0 +1,76 @@
+"""Whether the brokers let a command in: checked once, before anything else talks to them.
+
+librdkafka treats refused credentials like a broken connection: it retries, and its blocking
+calls (metadata, ``init_transactions``) end at their timeout with "Broker transport failure" or
+"Timed out". The refusal itself (``_AUTHENTICATION``) reaches only the client's ``error_cb``, and
+only while the client is polled. So each command that talks to Kafka first polls one client until
+the brokers answer or refuse, and a wrong password ends it at once, saying so.
+"""
+
+from __future__ import annotations
+
+import time
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+
+from processor.errors import AuthenticationFailed, ServiceUnavailable
+from processor.settings import ENV_PREFIX, Settings
+
+ANSWER_TIMEOUT_S = 30.0
+"""How long a command waits for the brokers to answer at all (a cluster still starting)."""
+
+_ATTEMPT_S = 0.5
+
+
+def check_access(settings: Settings, timeout: float = ANSWER_TIMEOUT_S) -> None:
+    """Returns once the brokers answer a metadata request with these settings.
+
+    Raises ``AuthenticationFailed`` as soon as they refuse the credentials, and
+    ``ServiceUnavailable`` when they have not answered within ``timeout``.
+    """
+    told = _Told()
+    admin = AdminClient(settings.kafka_client_config() | {"error_cb": told})
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            admin.list_topics(timeout=max(0.1, min(_ATTEMPT_S, deadline - time.monotonic())))
+            return
+        except KafkaException as exception:
+            last = exception.args[0]
+        admin.poll(0)  # serves error_cb, the only place a refusal is told
+        if told.refusal is not None:
+            raise AuthenticationFailed(_refusal(settings, told.refusal))
+        if time.monotonic() >= deadline:
+            raise ServiceUnavailable(
+                f"Kafka at {settings.bootstrap_servers} did not answer within {timeout:.0f} s: "
+                f"{(told.latest or last).str()}"
+            )
+
+
+class _Told:
+    """What the client's error_cb told: a refusal of the credentials, and the latest other error
+    but "all brokers are down", which says less than the error that brought them down."""
+
+    def __init__(self) -> None:
+        self.refusal: KafkaError | None = None
+        self.latest: KafkaError | None = None
+
+    def __call__(self, error: KafkaError) -> None:
+        if error.code() == KafkaError._AUTHENTICATION:
+            self.refusal = error
+        elif error.code() != KafkaError._ALL_BROKERS_DOWN:
+            self.latest = error
+
+
+def _refusal(settings: Settings, error: KafkaError) -> str:
+    """What to tell about refused credentials: the mechanism and user name, never the password."""
+    who = ""
+    if settings.security_protocol.startswith("SASL"):
+        user = f"user {settings.sasl_username!r}" if settings.sasl_username else "no user name"
+        who = f" (SASL {settings.sasl_mechanism or 'GSSAPI'} as {user})"
+    return (
+        f"authentication failed: Kafka at {settings.bootstrap_servers} refused the credentials"
+        f"{who}: {error.str()}; check --sasl-username and --sasl-password "
+        f"({ENV_PREFIX}SASL_USERNAME, {ENV_PREFIX}SASL_PASSWORD)"
+    )
