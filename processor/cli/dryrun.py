@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from processor.cli.options import RULES_LIMITS, add_settings_flags, settings_from_args
 from processor.cli.rules import read_document
 from processor.errors import InvalidInput
 from processor.geo.enrich import Enricher
@@ -86,6 +87,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"non-matching assignments explained per tier (default {DEFAULT_MAX_FAILURES}; "
         "all for every one; 0 for matches only)",
     )
+    add_settings_flags(parser, only=RULES_LIMITS)
     parser.set_defaults(handler=_run)
 
 
@@ -125,7 +127,8 @@ def _open(leads: str) -> TextIO:
 
 
 def _run(args: argparse.Namespace) -> int:
-    snapshot = compile_rules(read_document(args.rules), VERSION)
+    limits = settings_from_args(args).rules_limits()
+    snapshot = compile_rules(read_document(args.rules, limits), VERSION)
     enricher = Enricher(ip_db=args.geo_ip_db, postcodes=args.postcodes)
     rotation = RotationState()
     name = "<stdin>" if args.leads == "-" else args.leads

@@ -87,7 +87,7 @@ class TestValidate:
         }
 
     def test_stdin(self, rules_file, capsys, monkeypatch):
-        monkeypatch.setattr("sys.stdin", io.StringIO(rules_file.read_text()))
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(rules_file.read_bytes())))
         assert main(["rules", "validate", "-"]) == 0
 
     def test_a_missing_file_is_a_user_error(self, tmp_path, capsys):
