@@ -187,6 +187,12 @@ class Settings(BaseSettings):
         description="rules documents: how many times over YAML aliases may multiply the values "
         "written",
     )
+    rules_max_index_bytes: int = Field(
+        DEFAULT_LIMITS.max_index_bytes,
+        ge=1,
+        description="rules documents: the condition indexes' estimated size in bytes (per "
+        "category of a profile: its OR-sets times the distinct values its conditions name, bits)",
+    )
 
     def transactional_id_or_default(self) -> str:
         return self.transactional_id or f"{self.group_id}-{socket.gethostname()}"
@@ -247,6 +253,7 @@ class Settings(BaseSettings):
             max_list_items=self.rules_max_list_items,
             max_string_chars=self.rules_max_string_chars,
             max_alias_expansion=self.rules_max_alias_expansion,
+            max_index_bytes=self.rules_max_index_bytes,
         )
 
     def delivery_topic(self, partner_id: str) -> str:

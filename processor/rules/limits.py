@@ -9,7 +9,10 @@ it is found invalid. They are checked in order of cost, each before the work it 
 2. YAML aliases, on the parsed node graph before any value is built: a document of a few
    kilobytes whose aliases nest ten deep expands to a billion values;
 3. the data's shape (depth, counts, list and string lengths, and its size with aliases expanded),
-   in one walk that stops at the first size overrun, before the models validate anything.
+   in one walk that stops at the first size overrun, before the models validate anything;
+4. the size of the condition indexes compiling would build, from the validated document: the one
+   part of a snapshot that grows with a product (values times OR-sets of a tier) rather than
+   with the document's size.
 
 The defaults fit the processor's memory with room to spare (docs/rules.md has the figures from
 benchmarks/bench_rules_memory.py); settings (``LEAD_ROUTER_RULES_MAX_*``) build other limits.
@@ -17,10 +20,13 @@ benchmarks/bench_rules_memory.py); settings (``LEAD_ROUTER_RULES_MAX_*``) build 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from processor.rules.document import Assignment, RulesDocument, is_all
 from processor.rules.errors import Location, RuleError, format_path
+from processor.rules.index import INDEXED_OPERATORS
+from processor.rules.values import Key, canonical, fold
 
 MAX_DEPTH = 32
 """How deeply a document may nest: the deepest valid one nests 8 deep (a variable's mapping in a
@@ -35,7 +41,7 @@ lines to say so."""
 class RulesLimits:
     """The largest rules document accepted: one value per limit, each refused with its own error."""
 
-    max_bytes: int = 16 * 1024 * 1024
+    max_bytes: int = 5 * 1024 * 1024
     """The document's size in bytes as written, and as JSON with its YAML aliases expanded."""
     max_partners: int = 10_000
     max_profiles: int = 1_000
@@ -48,6 +54,9 @@ class RulesLimits:
     """Characters of any one string (ids, names, destinations, values)."""
     max_alias_expansion: int = 100
     """How many times over its YAML aliases may multiply the values a document writes."""
+    max_index_bytes: int = 24 * 1024 * 1024
+    """The condition indexes' size, estimated from the document: a tier's index holds, for each
+    value its conditions name, a bitset of all its OR-sets, so it grows with their product."""
 
 
 DEFAULT_LIMITS = RulesLimits()
@@ -186,3 +195,61 @@ def shape_problems(raw: Mapping[object, object], limits: RulesLimits) -> list[Ru
     except _TooLarge:
         return walk.problems
     return [*_counts(raw, limits), *walk.problems]
+
+
+_RANGES = frozenset({"gt", "gte", "lt", "lte", "between"})
+
+
+def _index_entries(assignments: Iterable[Assignment]) -> tuple[int, int]:
+    """A tier's OR-sets, and the bitsets its index holds: one per distinct value each field's
+    conditions name, two per distinct bound (the segments either side), four per distance."""
+    or_sets = 0
+    keys: set[tuple[str, Key]] = set()
+    bounds: set[tuple[str, object]] = set()
+    distances = 0
+    for assignment in assignments:
+        or_sets += max(1, len(assignment.filter))
+        for condition in (c for or_set in assignment.filter for c in or_set):
+            value, field = condition.value, condition.field
+            values = value if isinstance(value, list) else [value]
+            if condition.op == "within_km":
+                distances += 1
+            elif condition.op not in INDEXED_OPERATORS or isinstance(value, Mapping):
+                continue  # not indexed, or a variable
+            elif condition.op in _RANGES:
+                bounds.update((field, bound) for bound in values)
+            elif condition.op not in ("is_empty", "is_not_empty"):
+                keys.update((field, canonical(item)) for item in values)
+    return or_sets, len(keys) + 2 * len(bounds) + 4 * distances + 1
+
+
+def index_problem(document: RulesDocument, limits: RulesLimits) -> RuleError | None:
+    """The error when the condition indexes of ``document`` would outgrow the limit.
+
+    The estimate (within 10% of what compiling builds, measured) sums, per tier, its OR-sets
+    times its bitsets, in bits; the error names the tier that costs most and how to shrink it.
+    """
+    total = 0
+    largest = (0, 0, 0, "", "")
+    for i, profile in enumerate(document.profiles):
+        tiers: dict[str, list[Assignment]] = {}
+        for assignment in profile.assignments:
+            name = "ALL" if is_all(assignment.category) else fold(assignment.category)
+            tiers.setdefault(name, []).append(assignment)
+        for members in tiers.values():
+            or_sets, entries = _index_entries(members)
+            size = or_sets * entries // 8
+            total += size
+            label = members[0].category.strip()
+            largest = max(largest, (size, or_sets, entries, f"profiles[{i}]", label))
+    if total <= limits.max_index_bytes:
+        return None
+    size, or_sets, entries, where, name = largest
+    return RuleError(
+        where,
+        f"the condition indexes would take about {total / 2**20:,.0f} MiB, more than "
+        f"{limits.max_index_bytes / 2**20:,.0f} MiB (LEAD_ROUTER_RULES_MAX_INDEX_BYTES); the "
+        f"largest, {size / 2**20:,.0f} MiB, is category {name!r} here: {or_sets:,} OR-sets "
+        f"times {entries:,} distinct values and bounds. Spread its assignments over categories "
+        "or profiles, or name fewer distinct values",
+    )

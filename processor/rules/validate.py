@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from processor.rules.document import Declarations, RulesDocument
 from processor.rules.errors import Location, RuleError, RulesInvalid, format_path
-from processor.rules.limits import DEFAULT_LIMITS, RulesLimits, shape_problems
+from processor.rules.limits import DEFAULT_LIMITS, RulesLimits, index_problem, shape_problems
 from processor.rules.values import fold
 
 _MESSAGES = {
@@ -56,6 +56,9 @@ def validate_document(raw: object, limits: RulesLimits = DEFAULT_LIMITS) -> Rule
     if problems or document is None:
         problems.sort(key=lambda problem: _position(raw, problem[0]))
         raise RulesInvalid(RuleError(format_path(where), message) for where, message in problems)
+    too_costly = index_problem(document, limits)
+    if too_costly is not None:
+        raise RulesInvalid([too_costly])
     return document
 
 

@@ -180,19 +180,6 @@ class TestListsAndStrings:
         assert len(refused(raw, RulesLimits(max_string_chars=10))) == 20
 
 
-BOMB = """\
-a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
-a1: &a1 [*a0, *a0, *a0, *a0, *a0, *a0, *a0, *a0, *a0]
-a2: &a2 [*a1, *a1, *a1, *a1, *a1, *a1, *a1, *a1, *a1]
-a3: &a3 [*a2, *a2, *a2, *a2, *a2, *a2, *a2, *a2, *a2]
-a4: &a4 [*a3, *a3, *a3, *a3, *a3, *a3, *a3, *a3, *a3]
-a5: &a5 [*a4, *a4, *a4, *a4, *a4, *a4, *a4, *a4, *a4]
-a6: &a6 [*a5, *a5, *a5, *a5, *a5, *a5, *a5, *a5, *a5]
-a7: &a7 [*a6, *a6, *a6, *a6, *a6, *a6, *a6, *a6, *a6]
-a8: &a8 [*a7, *a7, *a7, *a7, *a7, *a7, *a7, *a7, *a7]
-partners: *a8
-"""
-
 SHARED_POSTCODES = """\
 partners:
   - {id: p1, format: json, destinations: ["https://p1"]}
@@ -210,10 +197,14 @@ profiles:
 
 
 class TestYamlAliases:
-    def test_a_billion_laughs_is_refused(self):
-        with pytest.raises(RulesInvalid, match="YAML aliases expand the document's") as caught:
-            load_rules(BOMB)
-        assert "LEAD_ROUTER_RULES_MAX_ALIAS_EXPANSION" in str(caught.value)
+    def test_a_document_its_aliases_multiply_a_billion_times_is_refused(self, alias_bomb):
+        with pytest.raises(RulesInvalid) as caught:
+            load_rules(alias_bomb)
+        assert [str(error) for error in caught.value.errors] == [
+            "<document>: YAML aliases expand the document's 1,030 values to 100,701,070,510, "
+            "more than 100 times as many (LEAD_ROUTER_RULES_MAX_ALIAS_EXPANSION): write each part "
+            "out, or use fewer aliases"
+        ]
 
     def test_an_alias_inside_its_own_anchor_is_refused(self):
         with pytest.raises(RulesInvalid, match="refers to a value that contains it"):
@@ -233,6 +224,44 @@ class TestYamlAliases:
         load_rules(text, RulesLimits(max_bytes=20_000))
         with pytest.raises(RulesInvalid, match="with its YAML aliases expanded"):
             load_rules(text, RulesLimits(max_bytes=15_000))
+
+
+class TestConditionIndex:
+    @staticmethod
+    def territories(categories: list[str]) -> dict[str, Any]:
+        """40 assignments of 8 postcodes each, none shared, spread over ``categories``."""
+        territory = [
+            {
+                "id": f"a{n}",
+                "partner": "p1",
+                "category": categories[n % len(categories)],
+                "filter": [
+                    [
+                        {
+                            "field": "address.postcode",
+                            "op": "in_list",
+                            "value": [f"{n:02d}{k:03d}" for k in range(8)],
+                        }
+                    ]
+                ],
+            }
+            for n in range(40)
+        ]
+        return rules(profiles=[{"id": "main", "assignments": territory}])
+
+    def test_a_tier_whose_index_would_outgrow_the_limit_is_refused(self):
+        # 40 OR-sets times 321 bitsets (320 postcodes and the empty value): 1,605 bytes.
+        (error,) = refused(self.territories(["Service"]), RulesLimits(max_index_bytes=1600))
+        assert error.startswith("profiles[0]: the condition indexes would take about 0 MiB")
+        assert "(LEAD_ROUTER_RULES_MAX_INDEX_BYTES)" in error
+        assert "category 'Service' here: 40 OR-sets times 321 distinct values and bounds" in error
+        assert validate_document(self.territories(["Service"]), RulesLimits(max_index_bytes=1605))
+
+    def test_the_same_assignments_over_two_categories_index_in_half_the_space(self):
+        # Two tiers of 20 OR-sets times 161 bitsets: 402 bytes each.
+        raw = self.territories(["Service", "Parts"])
+        assert validate_document(raw, RulesLimits(max_index_bytes=804))
+        assert refused(raw, RulesLimits(max_index_bytes=803))
 
 
 def test_parts_from_the_config_topic_are_held_to_the_limits():
