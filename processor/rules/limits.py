@@ -41,7 +41,7 @@ lines to say so."""
 class RulesLimits:
     """The largest rules document accepted: one value per limit, each refused with its own error."""
 
-    max_bytes: int = 5 * 1024 * 1024
+    max_bytes: int = 3_670_016  # 3.5 MiB
     """The document's size in bytes as written, and as JSON with its YAML aliases expanded."""
     max_partners: int = 10_000
     max_profiles: int = 1_000
@@ -223,14 +223,21 @@ def _index_entries(assignments: Iterable[Assignment]) -> tuple[int, int]:
     return or_sets, len(keys) + 2 * len(bounds) + 4 * distances + 1
 
 
-def index_problem(document: RulesDocument, limits: RulesLimits) -> RuleError | None:
-    """The error when the condition indexes of ``document`` would outgrow the limit.
+@dataclass(frozen=True, slots=True, order=True)
+class TierIndexCost:
+    """What one tier's condition index is estimated to take, and what makes it so large."""
 
-    The estimate (within 10% of what compiling builds, measured) sums, per tier, its OR-sets
-    times its bitsets, in bits; the error names the tier that costs most and how to shrink it.
-    """
-    total = 0
-    largest = (0, 0, 0, "", "")
+    size: int
+    """Bytes: OR-sets times bitsets, in bits, over 8."""
+    or_sets: int
+    entries: int
+    where: str
+    category: str
+
+
+def index_costs(document: RulesDocument) -> list[TierIndexCost]:
+    """Every tier's estimated condition index (within 10% of what compiling builds, measured)."""
+    costs = []
     for i, profile in enumerate(document.profiles):
         tiers: dict[str, list[Assignment]] = {}
         for assignment in profile.assignments:
@@ -238,18 +245,26 @@ def index_problem(document: RulesDocument, limits: RulesLimits) -> RuleError | N
             tiers.setdefault(name, []).append(assignment)
         for members in tiers.values():
             or_sets, entries = _index_entries(members)
-            size = or_sets * entries // 8
-            total += size
             label = members[0].category.strip()
-            largest = max(largest, (size, or_sets, entries, f"profiles[{i}]", label))
+            costs.append(
+                TierIndexCost(or_sets * entries // 8, or_sets, entries, f"profiles[{i}]", label)
+            )
+    return costs
+
+
+def index_problem(document: RulesDocument, limits: RulesLimits) -> RuleError | None:
+    """The error when the condition indexes of ``document`` would outgrow the limit, naming the
+    tier that costs most and how to shrink it."""
+    costs = index_costs(document)
+    total = sum(cost.size for cost in costs)
     if total <= limits.max_index_bytes:
         return None
-    size, or_sets, entries, where, name = largest
+    largest = max(costs)
     return RuleError(
-        where,
+        largest.where,
         f"the condition indexes would take about {total / 2**20:,.0f} MiB, more than "
         f"{limits.max_index_bytes / 2**20:,.0f} MiB (LEAD_ROUTER_RULES_MAX_INDEX_BYTES); the "
-        f"largest, {size / 2**20:,.0f} MiB, is category {name!r} here: {or_sets:,} OR-sets "
-        f"times {entries:,} distinct values and bounds. Spread its assignments over categories "
-        "or profiles, or name fewer distinct values",
+        f"largest, {largest.size / 2**20:,.0f} MiB, is category {largest.category!r} here: "
+        f"{largest.or_sets:,} OR-sets times {largest.entries:,} distinct values and bounds. "
+        "Spread its assignments over categories or profiles, or name fewer distinct values",
     )

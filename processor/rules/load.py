@@ -94,7 +94,7 @@ def parse_text(text: str, limits: RulesLimits = DEFAULT_LIMITS) -> object:
     duplicate key, a syntax error, nesting deeper than Python recurses) the YAML reader reads it,
     or says where it goes wrong.
     """
-    too_large = byte_problem(len(text), limits)
+    too_large = byte_problem(len(text), limits)  # characters: a file's bytes were counted already
     if too_large is not None:
         raise RulesInvalid([too_large])
     if text.lstrip().startswith("{"):
