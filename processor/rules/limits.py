@@ -29,7 +29,7 @@ from processor.rules.index import INDEXED_OPERATORS
 from processor.rules.values import Key, canonical, fold
 
 MAX_DEPTH = 32
-"""How deeply a document may nest: the deepest valid one nests 8 deep (a variable's mapping in a
+"""How deeply a document may nest: the deepest valid one nests 9 deep (a variable's mapping in a
 condition); a deeper one is refused before validation recurses into it."""
 
 _MAX_REPORTED = 20
@@ -41,7 +41,7 @@ lines to say so."""
 class RulesLimits:
     """The largest rules document accepted: one value per limit, each refused with its own error."""
 
-    max_bytes: int = 3_670_016  # 3.5 MiB
+    max_bytes: int = 3 * 1024 * 1024
     """The document's size in bytes as written, and as JSON with its YAML aliases expanded."""
     max_partners: int = 10_000
     max_profiles: int = 1_000
