@@ -84,7 +84,8 @@ def _register_lint(actions: Subparsers) -> None:
         description="Validates a rules document, then warns about rules that are valid but "
         "probably wrong: assignments that are never chosen (shadowed under first_match, inactive "
         "partner, contradictory conditions), categories and profiles whose leads can end "
-        "unroutable, unused partners, negative prices. Exits 0 unless the document is invalid "
+        "unroutable, unused partners, negative prices, conditions on a bare name that is most "
+        "likely a lead field (email for contact.email). Exits 0 unless the document is invalid "
         "(1), or --strict is given and there are warnings (1). The warnings are listed in "
         "docs/rules.md.",
         epilog="examples:\n  lead-router rules lint rules.yaml\n"
