@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from processor.errors import InvalidInput
+from processor.rules.limits import DEFAULT_LIMITS, RulesLimits
 
 ENV_PREFIX = "LEAD_ROUTER_"
 KAFKA_CLIENT_LOG = logging.getLogger("librdkafka")
@@ -202,6 +203,46 @@ class Settings(BaseSettings):
     )
     smtp_password: SecretStr | None = Field(None, description="deliver: SMTP password")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
+    rules_max_bytes: int = Field(
+        DEFAULT_LIMITS.max_bytes,
+        ge=1,
+        description="rules documents: the largest size in bytes, as written and as JSON with "
+        "YAML aliases expanded",
+    )
+    rules_max_partners: int = Field(
+        DEFAULT_LIMITS.max_partners, ge=1, description="rules documents: the most partners"
+    )
+    rules_max_profiles: int = Field(
+        DEFAULT_LIMITS.max_profiles, ge=1, description="rules documents: the most profiles"
+    )
+    rules_max_assignments: int = Field(
+        DEFAULT_LIMITS.max_assignments,
+        ge=1,
+        description="rules documents: the most assignments, all profiles together",
+    )
+    rules_max_list_items: int = Field(
+        DEFAULT_LIMITS.max_list_items,
+        ge=1,
+        description="rules documents: the most items in one list (in_list values, sources, "
+        "destinations, OR-sets, conditions of a set) or entries in one mapping",
+    )
+    rules_max_string_chars: int = Field(
+        DEFAULT_LIMITS.max_string_chars,
+        ge=1,
+        description="rules documents: the most characters in one string",
+    )
+    rules_max_alias_expansion: int = Field(
+        DEFAULT_LIMITS.max_alias_expansion,
+        ge=1,
+        description="rules documents: how many times over YAML aliases may multiply the values "
+        "written",
+    )
+    rules_max_index_bytes: int = Field(
+        DEFAULT_LIMITS.max_index_bytes,
+        ge=1,
+        description="rules documents: the condition indexes' estimated size in bytes (per "
+        "category of a profile: its OR-sets times the distinct values its conditions name, bits)",
+    )
 
     @field_validator(
         "schema_registry_ssl_ca_location",
@@ -279,6 +320,19 @@ class Settings(BaseSettings):
                 "retry.backoff.max.ms": 50,
                 "linger.ms": max(5, self.commit_interval_ms // 2),
             }
+        )
+
+    def rules_limits(self) -> RulesLimits:
+        """The rules document limits these settings give (``rules_max_*``)."""
+        return RulesLimits(
+            max_bytes=self.rules_max_bytes,
+            max_partners=self.rules_max_partners,
+            max_profiles=self.rules_max_profiles,
+            max_assignments=self.rules_max_assignments,
+            max_list_items=self.rules_max_list_items,
+            max_string_chars=self.rules_max_string_chars,
+            max_alias_expansion=self.rules_max_alias_expansion,
+            max_index_bytes=self.rules_max_index_bytes,
         )
 
     def delivery_topic(self, partner_id: str) -> str:

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import argparse
 import typing
+from collections.abc import Collection
 from typing import Any
 
 from processor.settings import ENV_PREFIX, Settings, load_settings
 
 _PREFIX = "setting_"
 
+RULES_LIMITS = tuple(name for name in Settings.model_fields if name.startswith("rules_max_"))
+"""The settings that bound a rules document: every command that reads one takes them."""
 
-def add_settings_flags(parser: argparse.ArgumentParser) -> None:
-    """Adds one ``--flag`` per setting; each names its ``LEAD_ROUTER_*`` variable and default."""
+
+def add_settings_flags(parser: argparse.ArgumentParser, only: Collection[str] = ()) -> None:
+    """Adds one ``--flag`` per setting (or per setting named in ``only``); each names its
+    ``LEAD_ROUTER_*`` variable and default."""
     group = parser.add_argument_group(
         "settings", f"each flag can also be set by its {ENV_PREFIX}* environment variable"
     )
     for name, field in Settings.model_fields.items():
+        if only and name not in only:
+            continue
         default = field.default
         shown = "none" if default is None else default
         choices = _choices(field.annotation)

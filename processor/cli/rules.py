@@ -14,9 +14,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TypeAlias
 
-from processor.cli.options import add_settings_flags, settings_from_args
-from processor.rules import Finding, RulesDocument, RulesInvalid, lint, load_rules
-from processor.rules.load import parse_text
+from processor.cli.options import RULES_LIMITS, add_settings_flags, settings_from_args
+from processor.errors import InvalidInput
+from processor.rules import Finding, RulesDocument, RulesInvalid, RulesLimits, lint, load_rules
+from processor.rules.load import decode, parse_text
 from processor.rules.validate import validate_document
 from processor.stream.access import check_access
 from processor.stream.config_topic import publish_rules
@@ -73,6 +74,7 @@ def _register_validate(actions: Subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_file(parser)
+    add_settings_flags(parser, only=RULES_LIMITS)
     parser.set_defaults(handler=_validate)
 
 
@@ -83,7 +85,8 @@ def _register_lint(actions: Subparsers) -> None:
         description="Validates a rules document, then warns about rules that are valid but "
         "probably wrong: assignments that are never chosen (shadowed under first_match, inactive "
         "partner, contradictory conditions), categories and profiles whose leads can end "
-        "unroutable, unused partners, negative prices. Exits 0 unless the document is invalid "
+        "unroutable, unused partners, negative prices, conditions on a bare name that is most "
+        "likely a lead field (email for contact.email). Exits 0 unless the document is invalid "
         "(1), or --strict is given and there are warnings (1). The warnings are listed in "
         "docs/rules.md.",
         epilog="examples:\n  lead-router rules lint rules.yaml\n"
@@ -92,6 +95,7 @@ def _register_lint(actions: Subparsers) -> None:
     )
     _add_file(parser)
     parser.add_argument("--strict", action="store_true", help="exit 1 when there are warnings")
+    add_settings_flags(parser, only=RULES_LIMITS)
     parser.set_defaults(handler=_lint)
 
 
@@ -120,11 +124,16 @@ ACTIONS: tuple[Callable[[Subparsers], None], ...] = (
 )
 
 
-def read_document(file: str) -> RulesDocument:
-    """The valid document in ``file`` (``-`` reads stdin); raises :class:`RulesInvalid`."""
+def read_document(file: str, limits: RulesLimits) -> RulesDocument:
+    """The valid document in ``file`` (``-`` reads stdin); raises :class:`RulesInvalid`, also
+    when the document exceeds ``limits``."""
     if file == "-":
-        return validate_document(parse_text(sys.stdin.read()))
-    return load_rules(Path(file))
+        try:
+            text = decode(sys.stdin.buffer.read(limits.max_bytes + 1), limits)
+        except UnicodeDecodeError:
+            raise InvalidInput("cannot read the rules from stdin: not UTF-8 text") from None
+        return validate_document(parse_text(text, limits), limits)
+    return load_rules(Path(file), limits)
 
 
 def _summary(document: RulesDocument) -> dict[str, int]:
@@ -139,10 +148,12 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-def _check(file: str, output: str) -> RulesDocument | None:
-    """The document, or None after printing why it is invalid."""
+def _check(args: argparse.Namespace) -> RulesDocument | None:
+    """The document, within the limits the settings give, or None after printing why it is
+    invalid."""
+    file, output = args.file, args.format
     try:
-        return read_document(file)
+        return read_document(file, settings_from_args(args).rules_limits())
     except RulesInvalid as invalid:
         if output == "json":
             errors = [error.as_dict() for error in invalid.errors]
@@ -155,7 +166,7 @@ def _check(file: str, output: str) -> RulesDocument | None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    document = _check(args.file, args.format)
+    document = _check(args)
     if document is None:
         return 1
     summary = _summary(document)
@@ -168,7 +179,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _lint(args: argparse.Namespace) -> int:
-    document = _check(args.file, args.format)
+    document = _check(args)
     if document is None:
         return 1
     findings = lint(document)
@@ -184,7 +195,7 @@ def _lint(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace) -> int:
-    document = _check(args.file, args.format)
+    document = _check(args)
     if document is None:
         return 1
     settings = settings_from_args(args)

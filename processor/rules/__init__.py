@@ -3,12 +3,13 @@
 Load and validate a document (:func:`load_rules`, or :func:`document_from_parts` for the config
 topic's parts), compile it once per version (:func:`compile_rules`), then route each lead with
 :func:`decide`, carrying a :class:`RotationState` per input partition. :func:`lint` finds rules that
-are valid but probably not what was meant.
+are valid but probably not what was meant. :class:`RulesLimits` bounds every document read.
 """
 
 from processor.rules.decide import Decision, Delivery, decide
 from processor.rules.document import RulesDocument
 from processor.rules.errors import RuleError, RulesInvalid
+from processor.rules.limits import RulesLimits
 from processor.rules.lint import Finding, lint
 from processor.rules.load import load_rules
 from processor.rules.parts import document_from_parts, document_to_parts
@@ -24,6 +25,7 @@ __all__ = [
     "RuleError",
     "RulesDocument",
     "RulesInvalid",
+    "RulesLimits",
     "Snapshot",
     "compile_rules",
     "decide",

@@ -1,5 +1,6 @@
 """Rules that are valid but probably not what was meant: shadowed or unreachable assignments,
-leads that can end unroutable, unused partners, negative prices.
+leads that can end unroutable, unused partners, negative prices, conditions on a custom field that
+is most likely a misnamed lead field.
 
 Lint never blocks a document (validation does that); it reads the document and its compiled
 snapshot, so it judges the same tiers and the same merged conditions that routing uses.
@@ -14,11 +15,39 @@ from dataclasses import dataclass
 from processor.rules.conditions import Check, compile_check
 from processor.rules.document import Condition, Profile, RulesDocument
 from processor.rules.errors import Location, format_path
-from processor.rules.fields import parse_field
+from processor.rules.fields import GEO, SECTIONS, TOP_LEVEL, parse_field
 from processor.rules.index import satisfiable
+from processor.rules.operators import Variable, parse_operand
 from processor.rules.snapshot import CompiledProfile, Tier, compile_rules
 
 _INTEREST_CATEGORY = parse_field("interest_category")
+
+_LEAD_FIELDS: dict[str, str] = {
+    **{name: name for name in TOP_LEVEL},
+    **{
+        name: f"{section}.{name}"
+        for section in ("geo", "vehicle", "address", "contact")
+        for name in SECTIONS[section]
+    },
+    **{section: f"{section}.<x>" for section in SECTIONS if section != GEO},
+    "site": "site_id",
+    "source": "site_id",
+    "category": "interest_category",
+    "interest": "interest_category",
+    "offer": "offer_id",
+    "comment": "comments",
+    "zip": "address.postcode",
+    "zipcode": "address.postcode",
+    "zip_code": "address.postcode",
+    "postal_code": "address.postcode",
+    "province": "address.state",
+}
+"""Bare names a lead's own fields go by, and the path that tests them: without a ``fields``
+section a bare name is a custom field, and ``email`` a condition that never sees the lead's email.
+Later sections win, so ``state`` is ``address.state`` rather than ``geo``'s."""
+
+_UNTESTABLE = frozenset({"lead_id", "submitted_at", "visitor", "ip"})
+"""Lead fields no condition tests: a custom field of that name is almost certainly a mistake."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +68,43 @@ def lint(document: RulesDocument) -> list[Finding]:
     findings = list(_partner_findings(document))
     for i, compiled in enumerate(snapshot.profiles):
         findings.extend(_profile_findings(document, ("profiles", i), compiled))
+        if not document.fields:
+            findings.extend(_misnamed_fields(compiled.profile, ("profiles", i)))
     return findings
+
+
+def _misnamed_fields(profile: Profile, here: Location) -> Iterator[Finding]:
+    """Conditions (and variables) on a custom field that is most likely a lead field misnamed."""
+    for j, assignment in enumerate(profile.assignments):
+        for k, or_set in enumerate(assignment.filter):
+            for m, condition in enumerate(or_set):
+                where = (*here, "assignments", j, "filter", k, m)
+                yield from _misnamed(condition.field, (*where, "field"))
+                operand = parse_operand(condition.op, condition.value)
+                if isinstance(operand, Variable):
+                    yield from _misnamed(operand.path, (*where, "value"))
+
+
+def _misnamed(path: str, where: Location) -> Iterator[Finding]:
+    ref = parse_field(path)
+    name = None if isinstance(ref, str) else ref.custom_name
+    if name is None:
+        return
+    plain = name.casefold().replace("-", "_")
+    if plain in _UNTESTABLE:
+        yield _finding(
+            "not-a-lead-field",
+            where,
+            f"{path!r} is read from the lead's custom fields (fields.{name}): the lead's own "
+            f"{plain} is not a field conditions can test",
+        )
+    elif plain in _LEAD_FIELDS:
+        yield _finding(
+            "not-a-lead-field",
+            where,
+            f"{path!r} is read from the lead's custom fields (fields.{name}), which leads "
+            f"seldom carry: did you mean {_LEAD_FIELDS[plain]!r}?",
+        )
 
 
 def _finding(code: str, where: Location, message: str) -> Finding:

@@ -6,6 +6,9 @@ because routing rules are full of values that YAML 1.1 mangles: ``NO`` (Norway) 
 Here only ``true``/``false`` are booleans, numbers are written as in JSON (so ``01234`` stays
 text), and everything else is text. A key given twice in one mapping is an error rather than a
 silent overwrite. JSON is YAML, so one reader serves both.
+
+Every read is held to :class:`RulesLimits` (see :mod:`processor.rules.limits`): a file is read only
+up to its byte limit, and YAML aliases are measured on the node graph before any value is built.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import yaml
 from processor.errors import InvalidInput
 from processor.rules.document import RulesDocument
 from processor.rules.errors import RuleError, RulesInvalid
+from processor.rules.limits import DEFAULT_LIMITS, RulesLimits, byte_problem, expansion_problem
 from processor.rules.validate import validate_document
 
 _BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
@@ -82,38 +86,113 @@ def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def parse_text(text: str) -> object:
-    """The data in YAML or JSON ``text``; a syntax error becomes :class:`RulesInvalid`.
+def parse_text(text: str, limits: RulesLimits = DEFAULT_LIMITS) -> object:
+    """The data in YAML or JSON ``text``; a syntax error or overrun becomes :class:`RulesInvalid`.
 
     Text that looks like a JSON object is read as JSON first, which is a hundred times faster than
     a YAML reader on documents of megabytes; when it is not plain JSON (a YAML flow mapping, a
-    duplicate key, a syntax error) the YAML reader reads it, or says where it goes wrong.
+    duplicate key, a syntax error, nesting deeper than Python recurses) the YAML reader reads it,
+    or says where it goes wrong.
     """
+    too_large = byte_problem(len(text), limits)  # characters: a file's bytes were counted already
+    if too_large is not None:
+        raise RulesInvalid([too_large])
     if text.lstrip().startswith("{"):
         try:
             return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_refuse_constant)
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
+    loader = _CoreLoader(text)
     try:
-        return yaml.load(text, Loader=_CoreLoader)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        written, expanded = _expansion(node)
+        problem = expansion_problem(written, expanded, limits)
+        if problem is not None:
+            raise RulesInvalid([problem])
+        return loader.construct_document(node)
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(error, "problem", None) or str(error)
-        message = f"not valid YAML or JSON: {where}{problem}"
-        raise RulesInvalid([RuleError("<document>", message)]) from None
+        raise RulesInvalid([RuleError("<document>", _syntax_message(text, error))]) from None
+    finally:
+        loader.dispose()
 
 
-def read_text(path: Path) -> str:
-    """A rules file's text, or :class:`InvalidInput` saying why it cannot be read."""
+def _syntax_message(text: str, error: yaml.YAMLError) -> str:
+    """What is wrong, and where; indentation with tabs is named, as PyYAML's words do not."""
+    mark = getattr(error, "problem_mark", None)
+    if mark is not None:
+        for number, line in enumerate(text.splitlines()[: mark.line + 1], start=1):
+            if "\t" in line[: len(line) - len(line.lstrip(" \t"))]:
+                return (
+                    f"not valid YAML: indented with a tab at line {number}; "
+                    "YAML indents with spaces"
+                )
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    problem = getattr(error, "problem", None) or str(error)
+    return f"not valid YAML or JSON: {where}{problem}"
+
+
+def _expansion(root: yaml.Node) -> tuple[int, int]:
+    """How many values the node graph holds as written, and with every alias expanded.
+
+    An alias is the very node its anchor names, so the graph is measured once per node, bottom
+    up, with each node's expanded size remembered: linear in what is written, however much the
+    aliases multiply it. A node that contains an alias to itself would expand forever, and is
+    refused.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[yaml.Node] = [root]
+    while stack:
+        node = stack[-1]
+        children = _children(node)
+        pending = [child for child in children if id(child) not in sizes]
+        if id(node) in open_nodes or not pending:
+            if any(id(child) in open_nodes and id(child) not in sizes for child in pending):
+                raise RulesInvalid(
+                    [RuleError("<document>", "a YAML alias refers to a value that contains it")]
+                )
+            stack.pop()
+            open_nodes.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(child)] for child in children)
+            continue
+        open_nodes.add(id(node))
+        stack.extend(pending)
+    return len(sizes), sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [item for pair in node.value for item in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def read_text(path: Path, limits: RulesLimits = DEFAULT_LIMITS) -> str:
+    """A rules file's text, or :class:`InvalidInput` saying why it cannot be read.
+
+    At most one byte more than the limit is read, so a huge file (or ``/dev/zero``) is refused
+    without reading it whole."""
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-        raise InvalidInput(f"cannot read rules file {path}: {reason}") from None
+        with path.open("rb") as file:
+            return decode(file.read(limits.max_bytes + 1), limits)
+    except OSError as error:
+        raise InvalidInput(f"cannot read rules file {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"cannot read rules file {path}: not UTF-8 text") from None
 
 
-def load_rules(source: str | Path) -> RulesDocument:
+def decode(data: bytes, limits: RulesLimits = DEFAULT_LIMITS) -> str:
+    """A document's bytes as text; :class:`RulesInvalid` when there are more than the limit."""
+    too_large = byte_problem(len(data), limits)
+    if too_large is not None:
+        raise RulesInvalid([too_large])
+    return data.decode("utf-8")
+
+
+def load_rules(source: str | Path, limits: RulesLimits = DEFAULT_LIMITS) -> RulesDocument:
     """The valid rules document in ``source``: a file's path, or YAML or JSON text.
 
     A ``Path`` is always a file. A ``str`` is document text when it spans several lines or starts
@@ -122,5 +201,5 @@ def load_rules(source: str | Path) -> RulesDocument:
     if isinstance(source, str) and ("\n" in source or source.lstrip().startswith("{")):
         text = source
     else:
-        text = read_text(Path(source))
-    return validate_document(parse_text(text))
+        text = read_text(Path(source), limits)
+    return validate_document(parse_text(text, limits), limits)

@@ -13,6 +13,7 @@ from typing import Any
 
 from processor.rules.document import RulesDocument
 from processor.rules.errors import RuleError, RulesInvalid
+from processor.rules.limits import DEFAULT_LIMITS, RulesLimits
 from processor.rules.validate import validate_document
 
 FIELDS_KEY = "fields"
@@ -36,10 +37,13 @@ def document_to_parts(document: RulesDocument) -> dict[str, dict[str, Any]]:
     return parts
 
 
-def document_from_parts(parts: Mapping[str, Any]) -> RulesDocument:
+def document_from_parts(
+    parts: Mapping[str, Any], limits: RulesLimits = DEFAULT_LIMITS
+) -> RulesDocument:
     """The document the parts make, in the order the mapping gives them.
 
-    Raises :class:`RulesInvalid` with the same errors a file with this content would give, plus
+    Raises :class:`RulesInvalid` with the same errors a file with this content would give (its
+    limits included), plus
     an error for each key that is not a part's, each part that is not a mapping, and each part
     whose id contradicts its key.
     """
@@ -70,7 +74,7 @@ def document_from_parts(parts: Mapping[str, Any]) -> RulesDocument:
                 RuleError(_where(key), "not a rules part: use fields, partner/<id>, profile/<id>")
             )
     try:
-        document = validate_document(raw)
+        document = validate_document(raw, limits)
     except RulesInvalid as invalid:
         raise RulesInvalid(errors + invalid.errors) from None
     if errors:

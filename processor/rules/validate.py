@@ -3,7 +3,9 @@
 Validation is one pass with two sources of errors, reported together in document order: the
 models' own checks (structure, values, references, see :mod:`processor.rules.document`) and the
 checks that span the document (unique ids, one default profile, each site in one profile), which
-read the raw data so they are reported even when other parts of it are malformed.
+read the raw data so they are reported even when other parts of it are malformed. Before both, the
+data is held to the document limits (:mod:`processor.rules.limits`), so nothing oversized reaches
+the models.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pydantic import ValidationError
 
 from processor.rules.document import Declarations, RulesDocument
 from processor.rules.errors import Location, RuleError, RulesInvalid, format_path
+from processor.rules.limits import DEFAULT_LIMITS, RulesLimits, index_problem, shape_problems
 from processor.rules.values import fold
 
 _MESSAGES = {
@@ -31,26 +34,64 @@ _MESSAGES = {
 Problem = tuple[Location, str]
 
 
-def validate_document(raw: object) -> RulesDocument:
+def validate_document(raw: object, limits: RulesLimits = DEFAULT_LIMITS) -> RulesDocument:
     """The valid document ``raw`` describes, or :class:`RulesInvalid` listing every problem."""
     if not isinstance(raw, Mapping):
         raise RulesInvalid(
             [RuleError("<document>", "a rules document is a mapping of fields, partners, profiles")]
         )
+    too_large = shape_problems(raw, limits)
+    if too_large:
+        raise RulesInvalid(too_large)
     problems: list[Problem] = []
     document = None
     try:
         document = RulesDocument.model_validate(raw, context={"declarations": _declarations(raw)})
     except ValidationError as invalid:
         problems.extend(
-            (item["loc"], _MESSAGES.get(item["type"], item["msg"]))
+            (item["loc"], _message(raw, item["loc"], item["type"], item["msg"]))
             for item in invalid.errors(include_url=False)
         )
     problems.extend(_uniqueness_problems(raw))
     if problems or document is None:
         problems.sort(key=lambda problem: _position(raw, problem[0]))
         raise RulesInvalid(RuleError(format_path(where), message) for where, message in problems)
+    too_costly = index_problem(document, limits)
+    if too_costly is not None:
+        raise RulesInvalid([too_costly])
     return document
+
+
+def _message(raw: object, where: Location, kind: str, message: str) -> str:
+    """Pydantic's message in the document's words; a filter written as one list of conditions
+    (``filter: [{...}]``, the commonest slip) is told how to write it."""
+    if (
+        kind in ("tuple_type", "list_type")
+        and _is_or_set(where)
+        and isinstance(_at(raw, where), Mapping)
+    ):
+        return (
+            "should be a list of conditions, not one: a filter is a list of OR-sets, each a list "
+            "of conditions, so write filter: [[{...}]]"
+        )
+    return _MESSAGES.get(kind, message)
+
+
+def _is_or_set(where: Location) -> bool:
+    return len(where) >= 2 and where[-2] == "filter" and isinstance(where[-1], int)
+
+
+def _at(raw: object, where: Location) -> object:
+    """The raw value at ``where``, or None when the path does not lead to one."""
+    node = raw
+    for part in where:
+        if isinstance(node, Mapping):
+            node = node.get(part)
+        elif isinstance(node, list | tuple) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return None
+    return node
 
 
 def _position(raw: object, where: Location) -> tuple[int, ...]:

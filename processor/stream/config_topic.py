@@ -114,6 +114,7 @@ class RulesFollower:
     ) -> None:
         self._consumer = _consumer(settings, "rules")
         self._topic = settings.config_topic
+        self._limits = settings.rules_limits()
         self._state = ConfigState()
         self._on_switch = on_switch
         self._on_refused = on_refused
@@ -144,7 +145,7 @@ class RulesFollower:
             if record is None:
                 # Written past `rules apply`: still a switch point, but not one to switch at.
                 raise RulesInvalid([RuleError(VERSION_KEY, "not a JSON object")])
-            document = document_from_parts(self._state.parts)
+            document = document_from_parts(self._state.parts, self._limits)
         except RulesInvalid as invalid:
             log.error("rules version %s refused, the rules in force stay:\n%s", version, invalid)
             self._on_refused(Refusal(version, invalid))

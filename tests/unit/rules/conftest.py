@@ -137,3 +137,20 @@ class Harness:
 @pytest.fixture
 def rules() -> Harness:
     return Harness()
+
+
+@pytest.fixture
+def alias_bomb() -> str:
+    """A 9 KB YAML document of the right shape in which aliases repeat each level a hundred
+    times: 100 profiles of 100 assignments of 100 OR-sets of 100 conditions on a list of 1,000
+    postcodes, written once. Validating it in full means 10^11 list items."""
+    postcodes = ", ".join(f'"{n:05d}"' for n in range(1000))
+
+    def again(anchor: str) -> str:
+        return ", ".join([f"*{anchor}"] * 99)
+
+    condition = f"&condition {{field: address.postcode, op: in_list, value: [{postcodes}]}}"
+    or_set = f"&or_set [{condition}, {again('condition')}]"
+    assignment = f"&assignment {{id: a, partner: p1, filter: [{or_set}, {again('or_set')}]}}"
+    profile = f"&profile {{id: main, assignments: [{assignment}, {again('assignment')}]}}"
+    return f"partners: [{{id: p1, format: json}}]\nprofiles: [{profile}, {again('profile')}]\n"

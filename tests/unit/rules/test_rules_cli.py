@@ -92,7 +92,7 @@ class TestValidate:
         }
 
     def test_stdin(self, rules_file, capsys, monkeypatch):
-        monkeypatch.setattr("sys.stdin", io.StringIO(rules_file.read_text()))
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(rules_file.read_bytes())))
         assert main(["rules", "validate", "-"]) == 0
 
     def test_a_missing_file_is_a_user_error(self, tmp_path, capsys):
@@ -103,6 +103,30 @@ class TestValidate:
         with pytest.raises(SystemExit) as caught:
             main(["rules", "validate"])
         assert caught.value.code == 2
+
+    def test_an_alias_bomb_exits_1_with_what_is_wrong(self, tmp_path, capsys, alias_bomb):
+        path = tmp_path / "bomb.yaml"
+        path.write_text(alias_bomb)
+        assert main(["rules", "validate", str(path)]) == 1
+        out = capsys.readouterr().out
+        assert "YAML aliases expand the document's" in out
+        assert "LEAD_ROUTER_RULES_MAX_ALIAS_EXPANSION" in out
+
+    def test_an_oversized_document_exits_1_with_the_limit(self, rules_file, capsys, monkeypatch):
+        monkeypatch.setenv("LEAD_ROUTER_RULES_MAX_BYTES", "100")
+        assert main(["rules", "validate", str(rules_file)]) == 1
+        assert "larger than 100 bytes, the limit (LEAD_ROUTER_RULES_MAX_BYTES)" in (
+            capsys.readouterr().out
+        )
+
+    def test_a_limit_given_as_a_flag(self, rules_file, capsys):
+        assert main(["rules", "validate", "--rules-max-assignments", "1", str(rules_file)]) == 1
+        assert "2 assignments in all profiles: at most 1" in capsys.readouterr().out
+
+    def test_an_oversized_stdin_is_refused(self, capsys, monkeypatch):
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(b"partners: []\n" * 100)))
+        assert main(["rules", "validate", "--rules-max-bytes", "1000", "-"]) == 1
+        assert "larger than 1,000 bytes" in capsys.readouterr().out
 
 
 class TestLint:
@@ -124,6 +148,10 @@ class TestLint:
             "",
             f"{path}: 3 warnings",
         ]
+
+    def test_the_limits_hold(self, rules_file, capsys):
+        assert main(["rules", "lint", "--rules-max-list-items", "1", str(rules_file)]) == 1
+        assert "at most 1 (LEAD_ROUTER_RULES_MAX_LIST_ITEMS)" in capsys.readouterr().out
 
     def test_no_warnings(self, rules_file, capsys):
         assert main(["rules", "lint", str(rules_file)]) == 0
@@ -304,6 +332,14 @@ class TestDryRun:
         captured = capsys.readouterr()
         assert captured.out == ""
         assert "profiles[0].strategy: unknown strategy 'random'" in captured.err
+
+    def test_the_limits_hold(self, rules_file, capsys, monkeypatch):
+        monkeypatch.setenv("LEAD_ROUTER_RULES_MAX_PROFILES", "0")
+        assert main(["dry-run", "--rules", str(rules_file), "/nonexistent"]) == 1
+        assert "LEAD_ROUTER_RULES_MAX_PROFILES" in capsys.readouterr().err
+        monkeypatch.delenv("LEAD_ROUTER_RULES_MAX_PROFILES")
+        assert main(["dry-run", "--rules", str(rules_file), "--rules-max-bytes", "10"]) == 1
+        assert "larger than 10 bytes" in capsys.readouterr().err
 
     def test_help_teaches(self, capsys):
         with pytest.raises(SystemExit):

@@ -359,3 +359,43 @@ class TestLoading:
     def test_a_missing_file(self, tmp_path: Path):
         with pytest.raises(InvalidInput, match="cannot read rules file"):
             load_rules(tmp_path / "nope.yaml")
+
+
+def test_a_filter_written_as_one_list_of_conditions_is_told_to_nest_it():
+    raw = {
+        "partners": [{"id": "p1", "format": "json"}],
+        "profiles": [
+            {
+                "id": "main",
+                "assignments": [
+                    {
+                        "id": "a",
+                        "partner": "p1",
+                        "filter": [{"field": "address.state", "op": "equals", "value": "CA"}],
+                    }
+                ],
+            }
+        ],
+    }
+    with pytest.raises(RulesInvalid) as caught:
+        validate_document(raw)
+    assert [str(error) for error in caught.value.errors] == [
+        "profiles[0].assignments[0].filter[0]: should be a list of conditions, not one: a filter "
+        "is a list of OR-sets, each a list of conditions, so write filter: [[{...}]]"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("partners:\n\t- id: p1\n", 2),
+        ("partners:\n  - id: p1\n\t  format: json\n", 3),
+        ("profiles:\n  - id: a\n    sources:\n \t  - x\n", 4),
+    ],
+)
+def test_tab_indentation_is_named(text, line):
+    with pytest.raises(RulesInvalid) as caught:
+        load_rules(text)
+    assert [str(error) for error in caught.value.errors] == [
+        f"<document>: not valid YAML: indented with a tab at line {line}; YAML indents with spaces"
+    ]

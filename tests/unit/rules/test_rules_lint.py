@@ -170,3 +170,60 @@ def test_nearest_store_without_any_location(rules):
 def test_partner_without_destinations(rules):
     raw = rules.document([rules.assignment("a")], partners=[{"id": "p1", "format": "json"}])
     assert ("no-destinations", "partners[0].destinations") in findings(rules, raw)
+
+
+def test_a_bare_name_a_lead_carries_elsewhere_names_the_likely_field(rules):
+    raw = rules.document(
+        [
+            rules.assignment(
+                "a",
+                filter=[
+                    [
+                        rules.condition("email", "ends_with", "@example.com"),
+                        rules.condition("Site", "equals", "site-a"),
+                        rules.condition("zip", "equals", {"var": "state"}),
+                    ]
+                ],
+            )
+        ]
+    )
+    messages = {
+        f.path: f.message for f in lint(validate_document(raw)) if f.code == "not-a-lead-field"
+    }
+    where = "profiles[0].assignments[0].filter[0]"
+    assert messages == {
+        f"{where}[0].field": "'email' is read from the lead's custom fields (fields.email), "
+        "which leads seldom carry: did you mean 'contact.email'?",
+        f"{where}[1].field": "'Site' is read from the lead's custom fields (fields.Site), "
+        "which leads seldom carry: did you mean 'site_id'?",
+        f"{where}[2].field": "'zip' is read from the lead's custom fields (fields.zip), "
+        "which leads seldom carry: did you mean 'address.postcode'?",
+        f"{where}[2].value": "'state' is read from the lead's custom fields (fields.state), "
+        "which leads seldom carry: did you mean 'address.state'?",
+    }
+
+
+def test_a_lead_field_no_condition_tests_is_named_as_such(rules):
+    raw = rules.document(
+        [rules.assignment("a", filter=[[rules.condition("submitted_at", "is_not_empty")]])]
+    )
+    (finding,) = [f for f in lint(validate_document(raw)) if f.code == "not-a-lead-field"]
+    assert finding.message == (
+        "'submitted_at' is read from the lead's custom fields (fields.submitted_at): the lead's "
+        "own submitted_at is not a field conditions can test"
+    )
+
+
+def test_declared_custom_fields_are_not_second_guessed(rules):
+    raw = rules.document(
+        [rules.assignment("a", filter=[[rules.condition("email", "is_not_empty")]])],
+        fields={"email": {"type": "string"}},
+    )
+    assert "not-a-lead-field" not in codes(rules, raw)
+
+
+def test_custom_fields_no_lead_field_resembles_pass(rules):
+    raw = rules.document(
+        [rules.assignment("a", filter=[[rules.condition("budget", "gt", 5)]])],
+    )
+    assert "not-a-lead-field" not in codes(rules, raw)
