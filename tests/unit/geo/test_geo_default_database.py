@@ -74,14 +74,19 @@ def test_the_processor_locates_by_ip_with_the_fetched_database_and_says_so(
     assert f"IP database: {fetched}, from `lead-router geo fetch`" in caplog.text
 
 
-def test_dry_run_locates_by_ip_with_the_fetched_database_and_says_so(
-    fetched: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Any:
+    """Routes the one lead with dry-run; what it printed."""
     rules, leads = tmp_path / "rules.yaml", tmp_path / "leads.jsonl"
     rules.write_text(RULES)
     leads.write_text(json.dumps(LEAD) + "\n")
     assert main(["dry-run", "--rules", str(rules), str(leads)]) == 0
-    captured = capsys.readouterr()
+    return capsys.readouterr()
+
+
+def test_dry_run_locates_by_ip_with_the_fetched_database_and_says_so(
+    fetched: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    captured = _dry_run(tmp_path, capsys)
     assert json.loads(captured.out)["geo"]["source"] == "ip"
     assert captured.err == f"lead-router: IP database: {fetched}, from `lead-router geo fetch`\n"
 
@@ -89,10 +94,6 @@ def test_dry_run_locates_by_ip_with_the_fetched_database_and_says_so(
 def test_dry_run_without_any_database_says_nothing(
     cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rules, leads = tmp_path / "rules.yaml", tmp_path / "leads.jsonl"
-    rules.write_text(RULES)
-    leads.write_text(json.dumps(LEAD) + "\n")
-    assert main(["dry-run", "--rules", str(rules), str(leads)]) == 0
-    captured = capsys.readouterr()
+    captured = _dry_run(tmp_path, capsys)
     assert json.loads(captured.out)["geo"] is None
     assert captured.err == ""

@@ -63,19 +63,6 @@ class TestNumbers:
         cond = rules.condition("address.postcode", "equals", "10115")
         assert rules.matches(cond, rules.lead(address={"postcode": 10115}))
 
-    def test_a_catastrophic_backtracking_pattern_runs_in_linear_time(self, rules):
-        """``(a+)+$`` on 40 ``a``s and a ``!`` took a backtracking engine about a day; RE2 reads
-        the text once. No timing is asserted: a slow engine would not finish at all."""
-        cond = rules.condition("comments", "matches", "(a+)+$")
-        assert not rules.matches(cond, rules.lead(comments="a" * 40 + "!"))
-        assert not rules.matches(cond, rules.lead(comments="a" * 100_000 + "!"))
-        assert rules.matches(cond, rules.lead(comments="!" + "A" * 100_000))
-
-    def test_text_that_is_not_unicode_is_searched_with_replacement_characters(self, rules):
-        cond = rules.condition("comments", "matches", "x.y")
-        assert rules.matches(cond, rules.lead(comments="x\ud800y"))
-        assert not rules.matches(cond, rules.lead(comments="\ud800"))
-
     def test_numbers_in_lists(self, rules):
         cond = rules.condition("vehicle.year", "in_list", ["2020", 2021])
         assert rules.matches(cond, rules.lead(vehicle={"year": 2020}))
