@@ -18,7 +18,8 @@ from processor.cli.options import add_settings_flags, settings_from_args
 from processor.rules import Finding, RulesDocument, RulesInvalid, lint, load_rules
 from processor.rules.load import parse_text
 from processor.rules.validate import validate_document
-from processor.stream.config_topic import publish_rules
+from processor.stream.config_status import status_json, status_table
+from processor.stream.config_topic import publish_rules, read_config
 from processor.stream.topics import Topics
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -108,14 +109,50 @@ def _register_apply(actions: Subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_file(parser)
+    parser.add_argument(
+        "--expect-version",
+        metavar="N",
+        type=_version_number,
+        help="compare-and-set: publish only when version N is the one in force (0: none yet); "
+        "otherwise write nothing and exit 7",
+    )
     add_settings_flags(parser)
     parser.set_defaults(handler=_apply)
+
+
+def _version_number(text: str) -> str:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a version number")
+    return str(int(text))
+
+
+def _register_status(actions: Subparsers) -> None:
+    parser = actions.add_parser(
+        "status",
+        help="show the rules version in force and the config records that were refused",
+        description="Reads the config topic as a processor does and judges each version record "
+        "the same way: shows the version in force (number, digest, when it was applied, parts) "
+        "and every record refused (the last 1000) with why: versions whose parts do not match "
+        "their digest or do not validate, and records that are not the topic's. Exits 0.",
+        epilog="examples:\n  lead-router rules status --bootstrap-servers kafka:9092\n"
+        "  lead-router rules status --format json | jq .in_force.version",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text for people (default), json for programs",
+    )
+    add_settings_flags(parser)
+    parser.set_defaults(handler=_status)
 
 
 ACTIONS: tuple[Callable[[Subparsers], None], ...] = (
     _register_validate,
     _register_lint,
     _register_apply,
+    _register_status,
 )
 
 
@@ -188,7 +225,7 @@ def _apply(args: argparse.Namespace) -> int:
         return 1
     settings = settings_from_args(args)
     Topics(settings).ensure_config()
-    result = publish_rules(settings, document)
+    result = publish_rules(settings, document, expect_version=args.expect_version)
     if args.format == "json":
         print(json.dumps({"file": args.file, **asdict(result), "unchanged": result.unchanged}))
     elif result.unchanged:
@@ -199,6 +236,17 @@ def _apply(args: argparse.Namespace) -> int:
             f"({_plural(len(result.changed), 'part')} written, "
             f"{len(result.deleted)} deleted)"
         )
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    Topics(settings).ensure_config()
+    state = read_config(settings)
+    if args.format == "json":
+        print(json.dumps(status_json(state), indent=2))
+    else:
+        print(status_table(state, settings.config_topic))
     return 0
 
 

@@ -2,7 +2,8 @@
 
 The config topic has one partition: a rules version's parts and its closing version record must be
 read in the order they were written. It and the rotation-state changelog are compacted: only the
-latest value per key matters. The others take the configured partitions and replication.
+latest value per key matters. The config history keeps every version for good. The others take the
+configured partitions and replication.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from processor.errors import ServiceUnavailable
 from processor.settings import Settings
 
 COMPACTED = {"cleanup.policy": "compact"}
+KEPT = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
+"""Kept for good: the config history, every applied rules version whole."""
 
 
 class Topics:
@@ -33,6 +36,7 @@ class Topics:
         self._ensure(
             [
                 self._new(s.config_topic, partitions=1, config=COMPACTED),
+                self._new(s.config_history_topic, partitions=1, config=KEPT),
                 self._new(s.state_topic, partitions=1, config=COMPACTED),
                 self._new(s.input_topic),
                 self._new(s.audit_topic),
@@ -42,8 +46,14 @@ class Topics:
         )
 
     def ensure_config(self) -> None:
-        """Only the config topic, for ``rules apply``."""
-        self._ensure([self._new(self._settings.config_topic, partitions=1, config=COMPACTED)])
+        """Only the config topic and its history, for ``rules apply`` and ``rules status``."""
+        s = self._settings
+        self._ensure(
+            [
+                self._new(s.config_topic, partitions=1, config=COMPACTED),
+                self._new(s.config_history_topic, partitions=1, config=KEPT),
+            ]
+        )
 
     def ensure(self, *names: str) -> None:
         """Topics of the configured partitions and replication, by name."""
