@@ -1,4 +1,4 @@
-"""``lead-router rules validate|lint``: check a routing rules document before it goes live.
+"""``lead-router rules validate|lint|apply|status``: check a rules document, publish it, watch it.
 
 Each action registers itself on the ``rules`` parser through :data:`ACTIONS`, so more actions
 (publishing a document) join the same command.
@@ -39,7 +39,8 @@ The document format is described in docs/rules.md.
 def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "rules",
-        help="check a routing rules document (validate, lint) and publish it (apply)",
+        help="check a routing rules document (validate, lint), publish it (apply), and see the "
+        "version in force (status)",
         description="Check a routing rules document (YAML or JSON) before it goes live.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -103,8 +104,11 @@ def _register_apply(actions: Subparsers) -> None:
         "changed (and tombstones for parts removed) plus a closing meta/version record to the "
         "compacted config topic, in one Kafka transaction. Running processors switch to the new "
         "version at that record. Nothing is written when the document equals the version in "
-        "force. Exits 1 (writing nothing) when the document is invalid.",
+        "force. Exits 1 (writing nothing) when the document is invalid or a part is too large "
+        "for the broker, 7 when --expect-version is not the version in force or another apply "
+        "took over meanwhile, 4 when Kafka failed (the transaction is aborted).",
         epilog="examples:\n  lead-router rules apply rules.yaml --bootstrap-servers kafka:9092\n"
+        "  lead-router rules apply rules.yaml --expect-version 7\n"
         "  LEAD_ROUTER_BOOTSTRAP_SERVERS=kafka:9092 lead-router rules apply rules.yaml",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
