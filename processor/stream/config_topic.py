@@ -16,6 +16,7 @@ content, and changes nothing.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -316,8 +317,9 @@ def publish_rules(
         return ApplyResult(version, changed, deleted)
     except KafkaException as exception:
         error = exception.args[0]
-        began = began and not error.fatal()  # a fenced producer cannot abort: the broker did
-        if error.code() in _FENCED:
+        fenced = error.code() in _FENCED
+        began = began and not (fenced or error.fatal())  # the broker aborted it: nothing to abort
+        if fenced:
             raise VersionConflict(
                 f"another rules apply to {settings.config_topic} started meanwhile and goes on; "
                 "nothing of this one was written"
@@ -329,7 +331,11 @@ def publish_rules(
     finally:
         if began:
             _abort(producer, timeout)
-        producer.close()
+        with warnings.catch_warnings():
+            # A fenced producer's close tries to abort once more and warns that it cannot: the
+            # broker aborted that transaction when it fenced it.
+            warnings.filterwarnings("ignore", "Producer abort_transaction failed", RuntimeWarning)
+            producer.close()
 
 
 class _Sent:
