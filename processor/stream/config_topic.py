@@ -360,12 +360,14 @@ class _Sent:
         producer.poll(0)
 
     def too_large(self) -> str | None:
-        """The records too large for the broker (or this producer), largest first, if any."""
-        large = sorted((f for f in self.failures if f[2].code() in _TOO_LARGE), reverse=True)
+        """The largest record that was too large for the broker (or this producer), if any: the
+        broker refuses a whole batch, small records sent with the large one included."""
+        large = [(size, where) for size, where, e in self.failures if e.code() in _TOO_LARGE]
         if not large:
             return None
-        return "too large for the broker's record size limit: " + ", ".join(
-            where for _, where, _ in large[:3]
+        return (
+            f"{max(large)[1]} is too large for the broker's record size limit "
+            "(message.max.bytes, or the topic's max.message.bytes)"
         )
 
     def why(self, error: KafkaError) -> str:
