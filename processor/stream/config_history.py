@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import KafkaException, Message
@@ -28,7 +30,7 @@ HISTORY_MAX_BYTES = 64 * 1024 * 1024
 
 
 class History:
-    """Finds a version's parts in the history topic, by its number and digest."""
+    """Finds a version's parts in the history topic: by its number and digest, or the newest."""
 
     def __init__(self, settings: Settings, timeout: float = 60.0) -> None:
         self._settings = settings
@@ -38,22 +40,46 @@ class History:
         """The parts of ``record``'s version, or None when the history holds no record of it
         whose digest and part count match (or cannot be read)."""
         wanted = record.version.encode()
-        found: list[dict[str, Any]] = []
+        found = self._last(
+            lambda key, value: key == wanted and hashlib.sha256(value).hexdigest() == record.digest
+        )
+        parts = _parts(found[1]) if found else None
+        if parts is None or len(parts) != record.parts:
+            return None
+        log.warning(
+            "rules version %s: its parts on %s were overwritten or deleted since; taken from %s, "
+            "where they match its digest",
+            record.version,
+            self._settings.config_topic,
+            self._settings.config_history_topic,
+        )
+        return parts
+
+    def latest(self) -> tuple[VersionRecord, dict[str, Any]] | None:
+        """The version ``rules apply`` wrote last, with its parts; None when there is none."""
+        found = self._last(lambda key, value: True)
+        if found is None:
+            return None
+        key, value, timestamp_ms = found
+        parts = _parts(value)
+        version = key.decode("utf-8", "replace")
+        if parts is None or not version.isdigit():
+            return None
+        applied_at = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+        digest = hashlib.sha256(value).hexdigest()
+        record = VersionRecord(
+            version, digest, len(parts), applied_at.isoformat(timespec="milliseconds")
+        )
+        return record, parts
+
+    def _last(self, match: Callable[[bytes, bytes], bool]) -> tuple[bytes, bytes, int] | None:
+        """The last history record (key, value, timestamp) that ``match`` takes, if any."""
+        found: list[tuple[bytes, bytes, int]] = []
 
         def take(message: Message) -> None:
-            value = message.value()
-            if message.key() != wanted or value is None or len(value) > HISTORY_MAX_BYTES:
-                return
-            if hashlib.sha256(value).hexdigest() != record.digest:
-                return
-            content = parse_json(value, HISTORY_MAX_BYTES)
-            if (
-                isinstance(content, dict)
-                and len(content) == record.parts
-                and VERSION_KEY not in content
-                and all(isinstance(part, dict) for part in content.values())
-            ):
-                found[:] = [content]
+            key, value = message.key() or b"", message.value()
+            if value is not None and len(value) <= HISTORY_MAX_BYTES and match(key, value):
+                found[:] = [(key, value, message.timestamp()[1])]
 
         consumer = reading_consumer(self._settings, "rules-history")
         try:
@@ -63,13 +89,16 @@ class History:
             return None
         finally:
             consumer.close()
-        if found:
-            log.warning(
-                "rules version %s: its parts on %s were overwritten or deleted since; "
-                "taken from %s, where they match its digest",
-                record.version,
-                self._settings.config_topic,
-                self._settings.config_history_topic,
-            )
-            return found[0]
-        return None
+        return found[0] if found else None
+
+
+def _parts(value: bytes) -> dict[str, Any] | None:
+    """The parts a history value holds, when it is what ``rules apply`` writes."""
+    content = parse_json(value, HISTORY_MAX_BYTES)
+    if (
+        isinstance(content, dict)
+        and VERSION_KEY not in content
+        and all(isinstance(part, dict) for part in content.values())
+    ):
+        return content
+    return None

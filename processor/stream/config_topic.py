@@ -107,12 +107,34 @@ class ConfigState:
             return None
         return self._judge(record)
 
-    def _judge(self, record: VersionRecord) -> VersionRecord | Refused:
+    def settle(self) -> VersionRecord | None:
+        """Once the topic is read to its end: with no version in force (the last version record
+        was refused, and compaction removed the good ones before it), the version ``rules apply``
+        wrote last, from the history, is the one that was in force. Returns it when it comes in
+        force."""
+        if self.in_force is not None or self._history is None:
+            return None
+        latest = self._history.latest()
+        if latest is None:
+            return None
+        record, parts = latest
+        log.warning(
+            "no version on the config topic comes in force: taking version %s, the last that "
+            "rules apply wrote, from the history",
+            record.version,
+        )
+        outcome = self._judge(record, parts)
+        return outcome if isinstance(outcome, VersionRecord) else None
+
+    def _judge(
+        self, record: VersionRecord, parts: dict[str, Any] | None = None
+    ) -> VersionRecord | Refused:
         if record.number is not None:
             self.highest = max(self.highest, record.number)
-        parts: dict[str, Any] | None = self.parts
-        if len(self.parts) != record.parts or digest_of(self.parts) != record.digest:
-            parts = self._history.parts_of(record) if self._history else None
+        if parts is None:
+            parts = self.parts
+            if len(parts) != record.parts or digest_of(parts) != record.digest:
+                parts = self._history.parts_of(record) if self._history else None
         if parts is None:
             detail = (
                 f"its {record.parts} parts with digest {record.digest[:12]} are not on the topic "
@@ -178,6 +200,9 @@ class RulesFollower:
     def catch_up(self, timeout: float = 60.0) -> Snapshot | None:
         """Reads the topic to its end offsets; returns the snapshot in force then (if any)."""
         read_to_end(self._consumer, self._topic, self._take, timeout=timeout)
+        settled = self._state.settle()
+        if settled is not None:
+            self._switch(settled)
         return self.snapshot
 
     def poll(self, timeout: float = 0.0) -> None:
@@ -200,12 +225,14 @@ class RulesFollower:
                     log.error("rules version %s does not validate:\n%s", outcome.version, errors)
                 self._on_refused(Refusal(outcome.version or "?", RulesInvalid(errors)))
             return
-        if outcome is None:
-            return
+        if outcome is not None:
+            self._switch(outcome)
+
+    def _switch(self, record: VersionRecord) -> None:
         document = self._state.document
         assert document is not None  # set with the version in force
-        self.snapshot = compile_rules(document, outcome.version)
-        log.info("rules version %s in force", outcome.version)
+        self.snapshot = compile_rules(document, record.version)
+        log.info("rules version %s in force", record.version)
         self._on_switch(self.snapshot)
 
 
@@ -217,6 +244,7 @@ def read_config(settings: Settings, timeout: float = 60.0) -> ConfigState:
         read_to_end(consumer, settings.config_topic, state.apply, timeout=timeout)
     finally:
         consumer.close()
+    state.settle()
     return state
 
 

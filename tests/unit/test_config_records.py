@@ -226,6 +226,12 @@ class FakeHistory:
         parts = self.versions.get(record.version)
         return parts if parts is not None and digest_of(parts) == record.digest else None
 
+    def latest(self) -> tuple[VersionRecord, dict[str, Any]] | None:
+        if not self.versions:
+            return None
+        version, parts = list(self.versions.items())[-1]
+        return VersionRecord(version, digest_of(parts), len(parts), ""), parts
+
 
 def test_a_version_whose_parts_were_compacted_away_is_taken_from_the_history(
     parts: dict[str, Any],
@@ -258,3 +264,23 @@ def test_the_highest_version_number_is_kept_for_the_next_apply(
     topic.apply(parts, "1")
     topic.write(VERSION_KEY, canonical(version_record(parts, "7") | {"digest": "0" * 64}))
     assert (topic.state.version, topic.state.highest) == ("1", 7)
+
+
+def test_with_nothing_in_force_at_the_end_the_last_applied_version_comes_from_the_history(
+    parts: dict[str, Any],
+) -> None:
+    # After compaction only the last version record is left: a forged one, refused.
+    state = ConfigState(LIMIT, FakeHistory({"1": parts}))  # type: ignore[arg-type]
+    topic = Topic(state)
+    for key, content in parts.items():
+        topic.write(key, canonical(content))
+    topic.write(VERSION_KEY, canonical(version_record(parts, "2") | {"digest": "0" * 64}))
+    assert state.version is None
+    settled = state.settle()
+    assert settled is not None and (settled.version, state.version) == ("1", "1")
+    assert state.settle() is None  # a version in force stays
+
+
+def test_an_empty_history_settles_nothing() -> None:
+    state = ConfigState(LIMIT, FakeHistory({}))  # type: ignore[arg-type]
+    assert state.settle() is None and state.version is None
