@@ -24,6 +24,7 @@ from processor.stream.config_records import (
     digest_of,
     read_record,
 )
+from processor.stream.config_status import status_json, status_table
 from processor.stream.config_topic import ConfigState
 
 LIMIT = 100_000
@@ -284,3 +285,28 @@ def test_with_nothing_in_force_at_the_end_the_last_applied_version_comes_from_th
 def test_an_empty_history_settles_nothing() -> None:
     state = ConfigState(LIMIT, FakeHistory({}))  # type: ignore[arg-type]
     assert state.settle() is None and state.version is None
+
+
+def test_status_shows_the_version_in_force_and_each_refusal_without_content(
+    topic: Topic, parts: dict[str, Any]
+) -> None:
+    topic.apply(parts, "1")
+    topic.write("profile/acme", b'{"name": "' + b"secret@example.com" * 10_000 + b'"}')
+    topic.write(VERSION_KEY, canonical(version_record(parts, "2") | {"digest": "0" * 64}))
+    shown = status_json(topic.state)
+    assert shown["in_force"]["version"] == "1"
+    assert shown["in_force"]["digest"] == digest_of(parts)
+    assert [(r["key"], r["reason"], r["version"]) for r in shown["refused"]] == [
+        ("profile/acme", "too-large", None),
+        (VERSION_KEY, "mismatch", "2"),
+    ]
+    table = status_table(topic.state, "config")
+    assert table.startswith("config: version 1 in force")
+    assert "too-large" in table and "mismatch" in table
+    assert "secret@example.com" not in table + json.dumps(shown)
+
+
+def test_status_of_an_empty_topic() -> None:
+    assert status_table(ConfigState(LIMIT), "config") == (
+        "config: no rules version in force\n\nno record refused"
+    )
