@@ -2,9 +2,10 @@
 
 ``rules apply`` writes, in the same transaction as a version's parts and version record, one record
 to the history topic: key the version number, value the canonical encoding of all its parts by key,
-so that the sha256 of the value is the version record's digest. The compacted config topic keeps
-only the latest value of each part: a part written there later without a version (by hand, by
-another tool), then compaction, loses a part of the version in force for good. A follower whose
+so that the sha256 of the value is the version record's digest, and a header naming the config
+topic. The compacted config topic keeps only the latest value of each part: a part written there
+later without a version (by hand, by another tool), then compaction, loses a part of the version in
+force for good. A follower whose
 parts no longer match a version record takes the version from here instead, checked by its digest.
 """
 
@@ -24,6 +25,10 @@ from processor.stream.config_records import VERSION_KEY, VersionRecord, parse_js
 from processor.stream.reading import read_to_end, reading_consumer
 
 log = logging.getLogger(__name__)
+
+CONFIG_TOPIC_HEADER = "lead-router.config-topic"
+"""The header naming the config topic a history record belongs to: deployments with config topics
+of their own may share one history topic."""
 
 HISTORY_MAX_BYTES = 64 * 1024 * 1024
 """The largest history record read: a whole rules document, as ``rules apply`` may write it."""
@@ -76,9 +81,13 @@ class History:
         """The last history record (key, value, timestamp) that ``match`` takes, if any."""
         found: list[tuple[bytes, bytes, int]] = []
 
+        ours = (CONFIG_TOPIC_HEADER, self._settings.config_topic.encode())
+
         def take(message: Message) -> None:
             key, value = message.key() or b"", message.value()
-            if value is not None and len(value) <= HISTORY_MAX_BYTES and match(key, value):
+            if value is None or len(value) > HISTORY_MAX_BYTES:
+                return
+            if ours in (message.headers() or []) and match(key, value):
                 found[:] = [(key, value, message.timestamp()[1])]
 
         consumer = reading_consumer(self._settings, "rules-history")

@@ -37,7 +37,7 @@ from processor.rules import (
     document_to_parts,
 )
 from processor.settings import Settings
-from processor.stream.config_history import History
+from processor.stream.config_history import CONFIG_TOPIC_HEADER, History
 from processor.stream.config_records import (
     REASONS,
     VERSION_KEY,
@@ -80,6 +80,7 @@ class ConfigState:
         self.refused: deque[Refused] = deque(maxlen=REFUSALS_KEPT)
         self._max_bytes = max_bytes
         self._history = history
+        self._versions_seen = False
 
     @property
     def version(self) -> str | None:
@@ -98,6 +99,7 @@ class ConfigState:
             message.timestamp()[1],
         )
         if isinstance(record, Refused):
+            self._versions_seen |= record.key == VERSION_KEY
             return self._refuse(record)
         if isinstance(record, Part):
             if record.content is None:
@@ -108,11 +110,12 @@ class ConfigState:
         return self._judge(record)
 
     def settle(self) -> VersionRecord | None:
-        """Once the topic is read to its end: with no version in force (the last version record
-        was refused, and compaction removed the good ones before it), the version ``rules apply``
-        wrote last, from the history, is the one that was in force. Returns it when it comes in
-        force."""
-        if self.in_force is not None or self._history is None:
+        """Once the topic is read to its end: when it holds version records but none is in force
+        (the last one was refused, and compaction removed the good ones before it), the version
+        ``rules apply`` wrote last, from the history, is the one that was in force. Returns it
+        when it comes in force. A topic without any version record (new, or emptied) takes
+        nothing from the history."""
+        if self.in_force is not None or self._history is None or not self._versions_seen:
             return None
         latest = self._history.latest()
         if latest is None:
@@ -129,6 +132,7 @@ class ConfigState:
     def _judge(
         self, record: VersionRecord, parts: dict[str, Any] | None = None
     ) -> VersionRecord | Refused:
+        self._versions_seen = True
         if record.number is not None:
             self.highest = max(self.highest, record.number)
         if parts is None:
@@ -337,7 +341,13 @@ def publish_rules(
         for key in deleted:
             sent.produce(producer, settings.config_topic, key, None)
         history = canonical(wanted)
-        sent.produce(producer, settings.config_history_topic, version, history)
+        sent.produce(
+            producer,
+            settings.config_history_topic,
+            version,
+            history,
+            [(CONFIG_TOPIC_HEADER, settings.config_topic.encode())],
+        )
         sent.produce(producer, settings.config_topic, VERSION_KEY, canonical(record))
         step = "committing the transaction"
         producer.commit_transaction(timeout)
@@ -372,7 +382,14 @@ class _Sent:
     def __init__(self) -> None:
         self.failures: list[tuple[int, str, KafkaError]] = []
 
-    def produce(self, producer: Producer, topic: str, key: str, value: bytes | None) -> None:
+    def produce(
+        self,
+        producer: Producer,
+        topic: str,
+        key: str,
+        value: bytes | None,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
+    ) -> None:
         size = len(value or b"")
         where = f"{key} ({size:,} bytes, to {topic})"
 
@@ -381,7 +398,9 @@ class _Sent:
                 self.failures.append((size, where, error))
 
         try:
-            producer.produce(topic, key=key.encode(), value=value, on_delivery=delivered)
+            producer.produce(
+                topic, key=key.encode(), value=value, headers=headers, on_delivery=delivered
+            )
         except KafkaException as exception:
             self.failures.append((size, where, exception.args[0]))
             raise

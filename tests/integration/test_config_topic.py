@@ -181,6 +181,8 @@ def test_a_version_that_does_not_match_its_parts_changes_nothing(
     assert "mismatch" in status.stdout
 
     # The next apply restores the deleted parts under a version that matches them.
+    state = read_config(stream_settings)
+    assert (state.version, state.highest) == (good, 2), [str(r) for r in state.refused]
     assert apply_rules(stream_settings, RULES) == "3"
     assert parts_in_force(stream_settings) == document_to_parts(load_rules(RULES))
 

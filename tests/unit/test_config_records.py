@@ -282,8 +282,12 @@ def test_with_nothing_in_force_at_the_end_the_last_applied_version_comes_from_th
     assert state.settle() is None  # a version in force stays
 
 
-def test_an_empty_history_settles_nothing() -> None:
-    state = ConfigState(LIMIT, FakeHistory({}))  # type: ignore[arg-type]
+def test_a_topic_without_version_records_takes_nothing_from_the_history(
+    parts: dict[str, Any],
+) -> None:
+    # A new or emptied config topic, or one whose history another deployment wrote: no rules.
+    state = ConfigState(LIMIT, FakeHistory({"1": parts}))  # type: ignore[arg-type]
+    Topic(state).write("profile/acme", canonical(parts["profile/acme"]))
     assert state.settle() is None and state.version is None
 
 
