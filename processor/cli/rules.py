@@ -31,6 +31,8 @@ examples:
   lead-router rules lint rules.yaml
   lead-router rules lint --strict rules.yaml     # exit 1 when there are warnings
   cat rules.yaml | lead-router rules validate -
+  lead-router rules apply rules.yaml --expect-version 7   # only if version 7 is in force
+  lead-router rules status                        # the version in force, what was refused
 
 The document format is described in docs/rules.md.
 """
