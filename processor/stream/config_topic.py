@@ -300,6 +300,7 @@ def publish_rules(
     """
     wanted = document_to_parts(document)
     digest = digest_of(wanted)
+    _check_sizes(wanted, settings.config_record_max_bytes)
     producer = Producer(
         settings.transactional_producer_config(apply_transactional_id(settings))
         | {
@@ -374,6 +375,20 @@ def publish_rules(
             # broker aborted that transaction when it fenced it.
             warnings.filterwarnings("ignore", "Producer abort_transaction failed", RuntimeWarning)
             producer.close()
+
+
+def _check_sizes(parts: dict[str, dict[str, Any]], max_bytes: int) -> None:
+    """Refuses a part larger than a follower reads (it would refuse the part, and take the whole
+    version from the history each time): the part and its size, with the setting to raise."""
+    sizes = {key: len(canonical(content)) for key, content in parts.items()}
+    large = sorted((size, key) for key, size in sizes.items() if size > max_bytes)
+    if large:
+        size, key = large[-1]
+        raise InvalidInput(
+            f"{key} is {size:,} bytes, more than the {max_bytes:,} of CONFIG_RECORD_MAX_BYTES "
+            f"(the largest config record a processor reads; {len(large)} part(s) over it): "
+            "nothing was written"
+        )
 
 
 class _Sent:

@@ -18,8 +18,14 @@ from processor.errors import ServiceUnavailable
 from processor.settings import Settings
 
 COMPACTED = {"cleanup.policy": "compact"}
-KEPT = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
-"""Kept for good: the config history, every applied rules version whole."""
+KEPT = {
+    "cleanup.policy": "delete",
+    "retention.ms": "-1",
+    "retention.bytes": "-1",
+    "max.message.bytes": str(64 * 1024 * 1024),
+}
+"""Kept for good: the config history, every applied rules version whole, one record each (up to
+the 64 MiB a history record may have, compressed; see ``config_history.HISTORY_MAX_BYTES``)."""
 
 
 class Topics:

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
+from processor.errors import InvalidInput
 from processor.rules import document_to_parts, load_rules
+from processor.settings import Settings
 from processor.stream.config_records import (
     MAX_DEPTH,
     VERSION_KEY,
@@ -25,7 +27,7 @@ from processor.stream.config_records import (
     read_record,
 )
 from processor.stream.config_status import status_json, status_table
-from processor.stream.config_topic import ConfigState
+from processor.stream.config_topic import ConfigState, publish_rules
 
 LIMIT = 100_000
 
@@ -314,3 +316,12 @@ def test_status_of_an_empty_topic() -> None:
     assert status_table(ConfigState(LIMIT), "config") == (
         "config: no rules version in force\n\nno record refused"
     )
+
+
+def test_apply_refuses_a_part_larger_than_a_processor_reads(parts: dict[str, Any]) -> None:
+    # Checked before any connection: the broker named here does not exist.
+    settings = Settings(bootstrap_servers="127.0.0.1:1", config_record_max_bytes=1_000)
+    sources = [f"site-{n}" for n in range(200)]
+    document = load_rules(RULES.replace("sources: [acme-site]", f"sources: [{', '.join(sources)}]"))
+    with pytest.raises(InvalidInput, match=r"profile/acme is [\d,]+ bytes, more than the 1,000"):
+        publish_rules(settings, document)
