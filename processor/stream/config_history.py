@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import KafkaException, Message
+from confluent_kafka import KafkaError, KafkaException, Message
 
 from processor.errors import ServiceUnavailable
 from processor.settings import Settings
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 CONFIG_TOPIC_HEADER = "lead-router.config-topic"
 """The header naming the config topic a history record belongs to: deployments with config topics
 of their own may share one history topic."""
+
+_MISSING = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC)
 
 HISTORY_MAX_BYTES = 64 * 1024 * 1024
 """The largest history record read: a whole rules document, as ``rules apply`` may write it."""
@@ -90,9 +92,14 @@ class History:
             if ours in (message.headers() or []) and match(key, value):
                 found[:] = [(key, value, message.timestamp()[1])]
 
+        topic = self._settings.config_history_topic
         consumer = reading_consumer(self._settings, "rules-history")
         try:
-            read_to_end(consumer, self._settings.config_history_topic, take, timeout=self._timeout)
+            found_topic = consumer.list_topics(topic, timeout=self._timeout).topics[topic]
+            if found_topic.error is not None and found_topic.error.code() in _MISSING:
+                log.error("no history topic %s to find a rules version in", topic)
+                return None
+            read_to_end(consumer, topic, take, timeout=self._timeout)
         except (ServiceUnavailable, KafkaException) as error:
             log.error("cannot read %s: %s", self._settings.config_history_topic, error)
             return None

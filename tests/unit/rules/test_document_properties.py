@@ -32,7 +32,7 @@ from processor.rules import (
 from processor.settings import Settings
 from processor.stream import config_topic
 from processor.stream.config_records import digest_of
-from processor.stream.config_topic import VERSION_KEY, Refusal, RulesFollower
+from processor.stream.config_topic import VERSION_KEY, ConfigState, Refusal, RulesFollower
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -395,6 +395,8 @@ def test_the_follower_refuses_what_does_not_validate_and_goes_on(
     refused: list[Refusal] = []
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(config_topic, "reading_consumer", lambda settings, purpose: consumer)
+        # No history topic to find a version in: a version that does not match is refused.
+        patch.setattr(config_topic, "config_state", lambda settings: ConfigState(10**6))
         follower = RulesFollower(Settings(), switched.append, refused.append)
     parts = document_to_parts(validate_document(raw))
     version = {"version": "1", "digest": digest_of(parts), "parts": len(parts)}
