@@ -37,7 +37,7 @@ from processor.rules import (
     document_to_parts,
 )
 from processor.settings import Settings
-from processor.stream.config_history import CONFIG_TOPIC_HEADER, History
+from processor.stream.config_history import CONFIG_TOPIC_HEADER, HISTORY_MAX_BYTES, History
 from processor.stream.config_records import (
     REASONS,
     VERSION_KEY,
@@ -57,10 +57,6 @@ for _reason in REASONS:  # every reason is scraped from the start, at 0
 
 REFUSALS_KEPT = 1000
 """How many refused records a reader remembers (for ``rules status``); older ones are forgotten."""
-
-APPLY_MAX_RECORD_BYTES = 64 * 1024 * 1024
-"""What ``rules apply``'s producer lets through to the broker (compressed), which has the last
-word: its ``message.max.bytes``, or the topic's ``max.message.bytes``."""
 
 
 class ConfigState:
@@ -165,10 +161,9 @@ class ConfigState:
         return refused
 
 
-def config_state(settings: Settings, with_history: bool = True) -> ConfigState:
-    """An empty state for reading ``settings``' config topic."""
-    history = History(settings) if with_history else None
-    return ConfigState(settings.config_record_max_bytes, history)
+def config_state(settings: Settings) -> ConfigState:
+    """An empty state for reading ``settings``' config topic, finding versions in its history."""
+    return ConfigState(settings.config_record_max_bytes, History(settings))
 
 
 @dataclass(frozen=True)
@@ -306,7 +301,9 @@ def publish_rules(
         | {
             "linger.ms": 0,
             "compression.type": "zstd",
-            "message.max.bytes": APPLY_MAX_RECORD_BYTES,
+            # The broker has the last word on sizes (compressed): its message.max.bytes, or the
+            # topic's max.message.bytes. The history takes a whole document in one record.
+            "message.max.bytes": HISTORY_MAX_BYTES,
         }
     )
     sent = _Sent()

@@ -16,16 +16,16 @@ from confluent_kafka.cimpl import NewTopic
 
 from processor.errors import ServiceUnavailable
 from processor.settings import Settings
+from processor.stream.config_history import HISTORY_MAX_BYTES
 
 COMPACTED = {"cleanup.policy": "compact"}
 KEPT = {
     "cleanup.policy": "delete",
     "retention.ms": "-1",
     "retention.bytes": "-1",
-    "max.message.bytes": str(64 * 1024 * 1024),
+    "max.message.bytes": str(HISTORY_MAX_BYTES),
 }
-"""Kept for good: the config history, every applied rules version whole, one record each (up to
-the 64 MiB a history record may have, compressed; see ``config_history.HISTORY_MAX_BYTES``)."""
+"""Kept for good: the config history, every applied rules version whole, one record each."""
 
 
 class Topics:
