@@ -73,6 +73,13 @@ RULES_SNAPSHOT_AGE = Gauge(
 RULES_REFUSED = Counter(
     "lead_router_rules_refused_total", "Rules versions refused because they did not validate."
 )
+CONFIG_RECORDS_REFUSED = Counter(
+    "lead_router_config_records_refused_total",
+    "Config topic records refused, by reason (too-large, not-json, too-deep, not-object, "
+    "foreign-key, not-a-version; a version record whose parts do not match it: mismatch, or do "
+    "not validate: invalid). The rules in force stay.",
+    ["reason"],
+)
 TRANSACTIONS = Counter(
     "lead_router_transactions_total", "Kafka transactions, by result.", ["result"]
 )

@@ -44,6 +44,17 @@ class Settings(BaseSettings):
     )
     input_topic: str = Field("leads.submitted", description="topic of LeadSubmitted events")
     config_topic: str = Field("lead-router.config", description="compacted rules topic")
+    config_history_topic: str = Field(
+        "lead-router.config.history",
+        description="every applied rules version whole (retained, not compacted): where a "
+        "version whose parts were lost on the config topic is recovered from",
+    )
+    config_record_max_bytes: int = Field(
+        1_000_000,
+        ge=1_000,
+        description="the largest config topic record (a rules part or version record) read; a "
+        "larger one is refused, counted and logged",
+    )
     audit_topic: str = Field("lead-router.audit", description="topic of every RoutingDecision")
     unroutable_topic: str = Field("lead-router.unroutable", description="unroutable leads")
     dlq_topic: str = Field("leads.submitted.dlq", description="dead-letter topic")

@@ -58,6 +58,7 @@ def stream_settings(kafka_bootstrap: str, unique: str) -> Settings:
         transactional_id=f"tx-{unique}",
         input_topic=f"leads-{unique}",
         config_topic=f"config-{unique}",
+        config_history_topic=f"config-history-{unique}",
         audit_topic=f"audit-{unique}",
         unroutable_topic=f"unroutable-{unique}",
         dlq_topic=f"dlq-{unique}",

@@ -25,6 +25,7 @@ exit codes:
   4  a service (the Kafka broker) did not answer, failed to start, or refused the credentials
   5  the processor stopped on an error it cannot recover from
   6  the processor's loop stalled for STALL_TIMEOUT_S: restart it (it resumes exactly once)
+  7  rules apply: the version in force is not --expect-version, or another apply took over
 """
 
 

@@ -1,4 +1,4 @@
-"""``lead-router rules validate|lint``: check a routing rules document before it goes live.
+"""``lead-router rules validate|lint|apply|status``: check a rules document, publish it, watch it.
 
 Each action registers itself on the ``rules`` parser through :data:`ACTIONS`, so more actions
 (publishing a document) join the same command.
@@ -20,7 +20,8 @@ from processor.rules import Finding, RulesDocument, RulesInvalid, RulesLimits, l
 from processor.rules.load import decode, parse_text
 from processor.rules.validate import validate_document
 from processor.stream.access import check_access
-from processor.stream.config_topic import publish_rules
+from processor.stream.config_status import status_json, status_table
+from processor.stream.config_topic import publish_rules, read_config
 from processor.stream.topics import Topics
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -32,6 +33,8 @@ examples:
   lead-router rules lint rules.yaml
   lead-router rules lint --strict rules.yaml     # exit 1 when there are warnings
   cat rules.yaml | lead-router rules validate -
+  lead-router rules apply rules.yaml --expect-version 7   # only if version 7 is in force
+  lead-router rules status                        # the version in force, what was refused
 
 The document format is described in docs/rules.md.
 """
@@ -40,7 +43,8 @@ The document format is described in docs/rules.md.
 def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "rules",
-        help="check a routing rules document (validate, lint) and publish it (apply)",
+        help="check a routing rules document (validate, lint), publish it (apply), and see the "
+        "version in force (status)",
         description="Check a routing rules document (YAML or JSON) before it goes live.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -107,20 +111,59 @@ def _register_apply(actions: Subparsers) -> None:
         "changed (and tombstones for parts removed) plus a closing meta/version record to the "
         "compacted config topic, in one Kafka transaction. Running processors switch to the new "
         "version at that record. Nothing is written when the document equals the version in "
-        "force. Exits 1 (writing nothing) when the document is invalid.",
+        "force. Exits 1 (writing nothing) when the document is invalid or a part is too large "
+        "for the broker, 7 when --expect-version is not the version in force or another apply "
+        "took over meanwhile, 4 when Kafka failed (the transaction is aborted).",
         epilog="examples:\n  lead-router rules apply rules.yaml --bootstrap-servers kafka:9092\n"
+        "  lead-router rules apply rules.yaml --expect-version 7\n"
         "  LEAD_ROUTER_BOOTSTRAP_SERVERS=kafka:9092 lead-router rules apply rules.yaml",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_file(parser)
+    parser.add_argument(
+        "--expect-version",
+        metavar="N",
+        type=_version_number,
+        help="compare-and-set: publish only when version N is the one in force (0: none yet); "
+        "otherwise write nothing and exit 7",
+    )
     add_settings_flags(parser)
     parser.set_defaults(handler=_apply)
+
+
+def _version_number(text: str) -> str:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a version number")
+    return str(int(text))
+
+
+def _register_status(actions: Subparsers) -> None:
+    parser = actions.add_parser(
+        "status",
+        help="show the rules version in force and the config records that were refused",
+        description="Reads the config topic as a processor does and judges each version record "
+        "the same way: shows the version in force (number, digest, when it was applied, parts) "
+        "and every record refused (the last 1000) with why: versions whose parts do not match "
+        "their digest or do not validate, and records that are not the topic's. Exits 0.",
+        epilog="examples:\n  lead-router rules status --bootstrap-servers kafka:9092\n"
+        "  lead-router rules status --format json | jq .in_force.version",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text for people (default), json for programs",
+    )
+    add_settings_flags(parser)
+    parser.set_defaults(handler=_status)
 
 
 ACTIONS: tuple[Callable[[Subparsers], None], ...] = (
     _register_validate,
     _register_lint,
     _register_apply,
+    _register_status,
 )
 
 
@@ -201,7 +244,7 @@ def _apply(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     check_access(settings)
     Topics(settings).ensure_config()
-    result = publish_rules(settings, document)
+    result = publish_rules(settings, document, expect_version=args.expect_version)
     if args.format == "json":
         print(json.dumps({"file": args.file, **asdict(result), "unchanged": result.unchanged}))
     elif result.unchanged:
@@ -212,6 +255,18 @@ def _apply(args: argparse.Namespace) -> int:
             f"({_plural(len(result.changed), 'part')} written, "
             f"{len(result.deleted)} deleted)"
         )
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    settings = settings_from_args(args)
+    check_access(settings)
+    Topics(settings).ensure_config()
+    state = read_config(settings)
+    if args.format == "json":
+        print(json.dumps(status_json(state), indent=2))
+    else:
+        print(status_table(state, settings.config_topic))
     return 0
 
 

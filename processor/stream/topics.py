@@ -2,7 +2,8 @@
 
 The config topic has one partition: a rules version's parts and its closing version record must be
 read in the order they were written. It and the rotation-state changelog are compacted: only the
-latest value per key matters. The others take the configured partitions and replication.
+latest value per key matters. The config history keeps every version for good. The others take the
+configured partitions and replication.
 """
 
 from __future__ import annotations
@@ -15,8 +16,16 @@ from confluent_kafka.cimpl import NewTopic
 
 from processor.errors import ServiceUnavailable
 from processor.settings import Settings
+from processor.stream.config_history import HISTORY_MAX_BYTES
 
 COMPACTED = {"cleanup.policy": "compact"}
+KEPT = {
+    "cleanup.policy": "delete",
+    "retention.ms": "-1",
+    "retention.bytes": "-1",
+    "max.message.bytes": str(HISTORY_MAX_BYTES),
+}
+"""Kept for good: the config history, every applied rules version whole, one record each."""
 
 
 class Topics:
@@ -33,6 +42,7 @@ class Topics:
         self._ensure(
             [
                 self._new(s.config_topic, partitions=1, config=COMPACTED),
+                self._new(s.config_history_topic, partitions=1, config=KEPT),
                 self._new(s.state_topic, partitions=1, config=COMPACTED),
                 self._new(s.input_topic),
                 self._new(s.audit_topic),
@@ -42,8 +52,14 @@ class Topics:
         )
 
     def ensure_config(self) -> None:
-        """Only the config topic, for ``rules apply``."""
-        self._ensure([self._new(self._settings.config_topic, partitions=1, config=COMPACTED)])
+        """Only the config topic and its history, for ``rules apply`` and ``rules status``."""
+        s = self._settings
+        self._ensure(
+            [
+                self._new(s.config_topic, partitions=1, config=COMPACTED),
+                self._new(s.config_history_topic, partitions=1, config=KEPT),
+            ]
+        )
 
     def ensure(self, *names: str) -> None:
         """Topics of the configured partitions and replication, by name."""

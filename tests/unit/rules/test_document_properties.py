@@ -31,7 +31,8 @@ from processor.rules import (
 )
 from processor.settings import Settings
 from processor.stream import config_topic
-from processor.stream.config_topic import VERSION_KEY, Refusal, RulesFollower
+from processor.stream.config_records import digest_of
+from processor.stream.config_topic import VERSION_KEY, ConfigState, Refusal, RulesFollower
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -343,6 +344,12 @@ class _Message:
     def value(self) -> bytes | None:
         return self._value
 
+    def offset(self) -> int:
+        return 0
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, 0)
+
     def error(self) -> None:
         return None
 
@@ -369,7 +376,12 @@ records = st.tuples(
     st.none()
     | json_like.map(_json)
     | st.binary(max_size=12)
-    | st.builds(lambda v: _json({"version": v}), st.integers(1, 9) | st.text(max_size=3)),
+    | st.builds(lambda v: _json({"version": v}), st.integers(1, 9) | st.text(max_size=3))
+    | st.builds(
+        lambda digest, count: _json({"version": "2", "digest": digest, "parts": count}),
+        st.text("0123456789abcdef", min_size=64, max_size=64),
+        st.integers(0, 9),
+    ),
 )
 
 
@@ -382,19 +394,20 @@ def test_the_follower_refuses_what_does_not_validate_and_goes_on(
     switched: list[Snapshot] = []
     refused: list[Refusal] = []
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(config_topic, "_consumer", lambda settings, purpose: consumer)
+        patch.setattr(config_topic, "reading_consumer", lambda settings, purpose: consumer)
+        # No history topic to find a version in: a version that does not match is refused.
+        patch.setattr(config_topic, "config_state", lambda settings: ConfigState(10**6))
         follower = RulesFollower(Settings(), switched.append, refused.append)
+    parts = document_to_parts(validate_document(raw))
+    version = {"version": "1", "digest": digest_of(parts), "parts": len(parts)}
     consumer.pending = [
-        *(
-            _Message(k.encode(), _json(v))
-            for k, v in document_to_parts(validate_document(raw)).items()
-        ),
-        _Message(VERSION_KEY.encode(), _json({"version": "1"})),
+        *(_Message(k.encode(), _json(v)) for k, v in parts.items()),
+        _Message(VERSION_KEY.encode(), _json(version)),
         *(_Message(key, value) for key, value in written),
     ]
     follower.poll()
     # Every version record is a switch point: it switches to a snapshot, or it is refused.
-    version_records = [v for k, v in written if k == VERSION_KEY.encode() and v is not None]
+    version_records = [v for k, v in written if k == VERSION_KEY.encode()]
     assert len(switched) + len(refused) == 1 + len(version_records)
     assert switched[0].version == "1"
     assert follower.snapshot is switched[-1]

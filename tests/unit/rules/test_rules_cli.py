@@ -346,3 +346,14 @@ class TestDryRun:
             main(["dry-run", "--help"])
         text = capsys.readouterr().out
         assert "examples:" in text and "--geo-ip-db" in text and "--postcodes" in text
+
+
+def test_apply_takes_only_a_version_number_to_expect(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(RULES))
+    with pytest.raises(SystemExit) as raised:
+        main(["rules", "apply", str(path), "--expect-version", "latest"])
+    assert raised.value.code == 2
+    assert "'latest' is not a version number" in capsys.readouterr().err
