@@ -311,8 +311,14 @@ def test_two_applies_racing_one_wins_and_the_topic_holds_its_document(
 def test_a_part_too_large_for_the_broker_is_a_clear_error(stream_settings: Settings) -> None:
     create_config_topic(stream_settings, **{"max.message.bytes": "50000"})
     good = apply_rules(stream_settings, RULES)
-    name = secrets.token_urlsafe(90_000)  # random: no compression brings it under the limit
-    big = RULES.replace("{id: bdc, format: json,", f'{{id: bdc, name: "{name}", format: json,')
+    # Random, so that no compression brings it under the limit; in strings the rules limits take.
+    hooks = ", ".join(
+        f'"https://bdc.example.com/{secrets.token_urlsafe(6_000)}"' for _ in range(12)
+    )
+    big = RULES.replace(
+        'destinations: ["https://bdc.example.com/hook"]', f"destinations: [{hooks}]"
+    )
+    assert big != RULES
     done = cli(stream_settings, "apply", "-", stdin=big)
     assert done.returncode == 1, done.stderr
     assert "partner/bdc" in done.stderr and "bytes" in done.stderr
