@@ -98,6 +98,8 @@ class Loop:
         self._txn: _Transaction | None = None
         self._stopping = False
         self._fatal: FatalError | None = None  # from a rebalance callback, for run() to raise
+        self._failed = False
+        """Whether the loop ended on a FatalError: its producer is not flushed on the way out."""
         self._max_wait = settings.commit_interval_ms / 1000
         client = settings.kafka_client_config() | KNOWN_BROKERS_ONLY
         self._consumer = Consumer(
@@ -167,13 +169,30 @@ class Loop:
                     on_idle()
             if self._txn:
                 self._commit()
+        except FatalError:
+            # Nothing of the open transaction can commit: closing the consumer must not try, and
+            # the producer has nothing to flush that the broker would take.
+            self._txn = None
+            self._failed = True
+            raise
         finally:
             self._consumer.close()
             self._close_producer()
 
     def _close_producer(self) -> None:
-        """Sends what is still queued, then closes the producer. A fenced producer refuses even
-        the flush: that must not hide why the loop ended (and make a fenced processor exit 1)."""
+        """Sends what is still queued, then closes the producer.
+
+        A producer that failed (fenced) refuses the flush and its close too, and confluent-kafka
+        can turn that refusal into a SystemError: none of it may hide the FatalError that ends
+        the loop (and make a fenced processor exit 1 rather than 5), so it is closed without a
+        flush and whatever its close raises is only logged.
+        """
+        if self._failed:
+            try:
+                self._producer.close()
+            except Exception as exc:  # the FatalError on its way out says why the loop ended
+                log.warning("fenced producer closed: %s", exc)
+            return
         try:
             self._producer.flush(KAFKA_TIMEOUT_S)
         except KafkaException as exc:
