@@ -58,6 +58,10 @@ def _add_file(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "file", metavar="FILE", help="the rules document, YAML or JSON; - for stdin"
     )
+    _add_format(parser)
+
+
+def _add_format(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format",
         choices=("text", "json"),
@@ -149,12 +153,7 @@ def _register_status(actions: Subparsers) -> None:
         "  lead-router rules status --format json | jq .in_force.version",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--format",
-        choices=("text", "json"),
-        default="text",
-        help="text for people (default), json for programs",
-    )
+    _add_format(parser)
     add_settings_flags(parser)
     parser.set_defaults(handler=_status)
 
