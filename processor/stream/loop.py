@@ -217,10 +217,8 @@ class Loop:
             rotation = self._rotation[partition] = RotationState()
         if partition not in self._txn.rotation_before:
             self._txn.rotation_before[partition] = rotation.copy()
-        where = (message.topic(), partition, message.offset())
-        self._stage("routing the record at %s[%s]@%s", *where)
+        self._stage("routing the record at %s[%s]@%s", message.topic(), partition, message.offset())
         result = self._pipeline.process(message, self._snapshot(), rotation)
-        self._stage("waiting on Kafka (producing the outputs of %s[%s]@%s)", *where)
         for record in result.records:
             self._produce(record.topic, record.key, record.value, record.headers, record.timestamp)
         self._txn.records += 1
@@ -241,7 +239,8 @@ class Loop:
                     topic, key=key, value=value, headers=headers, timestamp=timestamp
                 )
                 return
-            except BufferError:
+            except BufferError:  # the only wait in producing: told only when it happens
+                self._stage("waiting on Kafka (the producer's queue is full, at %s)", topic)
                 self._producer.poll(0.05)
 
     # -- transactions --------------------------------------------------------------------------
