@@ -20,7 +20,6 @@ from processor import metrics
 from processor.budget import RoutingBudget, TooSlow
 from processor.formats import Facts, render
 from processor.geo.enrich import Enricher
-from processor.jsontext import dumps
 from processor.routing import route
 from processor.rules import Decision, RotationState, Snapshot
 from processor.rules.trace import TRACE_MAX_BYTES
@@ -255,9 +254,7 @@ class Pipeline:
             "tier": decision.tier,
             "deliveries": deliveries,
             "geo": geo,
-            "trace": dumps(
-                decision.explain(self._settings.audit_trace_failures, self._trace_bytes)
-            ),
+            "trace": decision.explain_json(self._settings.audit_trace_failures, self._trace_bytes),
             "error": decision.error,
             "rules_version": rules_version,
             "source": {

@@ -8,13 +8,22 @@ the single-node broker lead-router starts itself from the Apache Kafka jars.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from processor.geo.fetch import GEO_DIR_ENV
 from processor.localkafka import EmbeddedKafka
 from processor.settings import Settings
+
+# A processor and dry-run use the IP database `lead-router geo fetch` left in the cache. The
+# decisions these tests check must not change with what this machine fetched: they see none,
+# and so do the processes they start, which inherit the variable.
+os.environ[GEO_DIR_ENV] = os.path.join(
+    tempfile.gettempdir(), f"lead-router-tests-{os.getpid()}-no-geo"
+)
 
 
 def _docker_answers() -> bool:

@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=Path,
         default=None,
         help=(
-            "where to put the files (default: $LEAD_ROUTER_CACHE_DIR/geo, else "
+            "where to put the files (default: $LEAD_ROUTER_GEO_DIR, else "
+            "$LEAD_ROUTER_CACHE_DIR/geo, else "
             "$XDG_CACHE_HOME/lead-router/geo, else ~/.cache/lead-router/geo)"
         ),
     )

@@ -8,8 +8,8 @@ then serves as the ``GEO_IP_DB`` setting. Files are written under temporary name
 into place only when complete, so a failed or interrupted fetch never leaves a half-written
 database for the router to open.
 
-The directory defaults to ``$LEAD_ROUTER_CACHE_DIR/geo``, else ``$XDG_CACHE_HOME/lead-router/geo``,
-else ``~/.cache/lead-router/geo``.
+The directory defaults to ``$LEAD_ROUTER_GEO_DIR``, else ``$LEAD_ROUTER_CACHE_DIR/geo``, else
+``$XDG_CACHE_HOME/lead-router/geo``, else ``~/.cache/lead-router/geo``.
 """
 
 from __future__ import annotations
@@ -78,9 +78,18 @@ class Fetched:
     files: tuple[Path, ...]
 
 
+GEO_DIR_ENV = "LEAD_ROUTER_GEO_DIR"
+
+
 def default_directory() -> Path:
-    """Where fetched geolocation data lives unless the command line says otherwise."""
-    return cache_dir() / "geo"
+    """Where fetched geolocation data lives unless the command line says otherwise.
+
+    ``LEAD_ROUTER_GEO_DIR`` moves it on its own, apart from the Kafka jars in the same cache: a
+    test suite points it at an empty folder, so that a database fetched on the machine does not
+    change the decisions it checks.
+    """
+    explicit = os.environ.get(GEO_DIR_ENV)
+    return Path(explicit).expanduser() if explicit else cache_dir() / "geo"
 
 
 def ip_database(configured: Path | None) -> Path | None:

@@ -27,6 +27,7 @@ from processor.rules.trace import (
     Nearest,
     Route,
     build,
+    build_json,
 )
 
 Outcome = Literal["routed", "fallback", "unroutable", "rejected"]
@@ -121,6 +122,11 @@ class Decision:
         """The trace, explaining up to ``max_failures`` non-matching assignments per tier (None:
         all of them), in at most ``max_bytes`` bytes of JSON (None: no limit)."""
         return [] if self._route is None else build(self._route, max_failures, max_bytes)
+
+    def explain_json(self, max_failures: int | None, max_bytes: int) -> str:
+        """:meth:`explain` as JSON text, for the audit record: encoded once, not once to measure
+        it and again to write it."""
+        return "[]" if self._route is None else build_json(self._route, max_failures, max_bytes)
 
     def as_dict(self, max_failures: int | None = DEFAULT_MAX_FAILURES) -> dict[str, Any]:
         """The decision as ``dry-run`` prints it (contract section 6)."""

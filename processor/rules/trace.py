@@ -79,6 +79,17 @@ class Route:
 def build(route: Route, max_failures: int | None, max_bytes: int | None) -> list[Entry]:
     """The trace entries, encoded in at most ``max_bytes`` bytes; ``max_failures`` None explains
     every non-matching assignment, ``max_bytes`` None keeps every entry."""
+    entries = _entries(route, max_failures)
+    return entries if max_bytes is None else fit(entries, max_bytes)[0]
+
+
+def build_json(route: Route, max_failures: int | None, max_bytes: int) -> str:
+    """The trace as the audit record carries it: JSON text of at most ``max_bytes`` bytes,
+    encoded once when it fits (as nearly every trace does)."""
+    return fit(_entries(route, max_failures), max_bytes)[1]
+
+
+def _entries(route: Route, max_failures: int | None) -> list[Entry]:
     entries: list[Entry] = []
     if route.notes:
         entries.append({"step": "geo", "notes": list(route.notes)})
@@ -89,22 +100,24 @@ def build(route: Route, max_failures: int | None, max_bytes: int | None) -> list
         entries.append(route.strategy)
     if route.ending is not None:
         entries.append(route.ending)
-    return entries if max_bytes is None else _within(entries, max_bytes)
+    return entries
 
 
-def _within(entries: list[Entry], max_bytes: int) -> list[Entry]:
-    """The entries when they fit in ``max_bytes`` encoded; else those that fit, in order, and a
-    ``cut`` entry counting the rest: a trace explains a decision, it never costs a lead its audit
-    record."""
+def fit(entries: list[Entry], max_bytes: int) -> tuple[list[Entry], str]:
+    """The entries and their JSON text when it fits in ``max_bytes``; else those that fit, in
+    order, and a ``cut`` entry counting the rest: a trace explains a decision, it never costs a
+    lead its audit record."""
+    text = dumps(entries)
+    if len(text.encode()) <= max_bytes:
+        return entries, text
     sizes = [len(dumps(entry).encode()) + 1 for entry in entries]  # 1: the comma
-    if 2 + sum(sizes) <= max_bytes:  # 2: the list's brackets
-        return entries
-    size, kept = 2 + CUT_ENTRY_BYTES, 0
+    size, kept = 2 + CUT_ENTRY_BYTES, 0  # 2: the list's brackets
     while size + sizes[kept] <= max_bytes:
         size += sizes[kept]
         kept += 1
     why = f"the trace is cut at {max_bytes} bytes"
-    return [*entries[:kept], {"step": "cut", "entries": len(entries) - kept, "why": why}]
+    cut = [*entries[:kept], {"step": "cut", "entries": len(entries) - kept, "why": why}]
+    return cut, dumps(cut)
 
 
 def _profile_entry(route: Route) -> Entry:

@@ -30,6 +30,7 @@ LEAD = {
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty cache folder, and no GEO_IP_DB in the environment."""
+    monkeypatch.delenv("LEAD_ROUTER_GEO_DIR")
     monkeypatch.setenv("LEAD_ROUTER_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("LEAD_ROUTER_GEO_IP_DB", raising=False)
     return tmp_path / "cache"

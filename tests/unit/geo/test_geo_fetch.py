@@ -248,7 +248,10 @@ def test_the_command_reports_a_network_failure_without_a_traceback(
 def test_the_default_directory_follows_the_cache_setting(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    monkeypatch.setenv("LEAD_ROUTER_GEO_DIR", str(tmp_path / "elsewhere"))
     monkeypatch.setenv("LEAD_ROUTER_CACHE_DIR", str(tmp_path))
+    assert default_directory() == tmp_path / "elsewhere"
+    monkeypatch.delenv("LEAD_ROUTER_GEO_DIR")
     assert default_directory() == tmp_path / "geo"
     monkeypatch.delenv("LEAD_ROUTER_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
