@@ -20,6 +20,7 @@ from processor.rules import Finding, RulesDocument, RulesInvalid, RulesLimits, l
 from processor.rules.load import decode, parse_text
 from processor.rules.validate import validate_document
 from processor.stream.access import check_access
+from processor.stream.config_records import version_number
 from processor.stream.config_status import status_json, status_table
 from processor.stream.config_topic import publish_rules, read_config
 from processor.stream.topics import Topics
@@ -136,9 +137,10 @@ def _register_apply(actions: Subparsers) -> None:
 
 
 def _version_number(text: str) -> str:
-    if not text.isdigit():
+    number = version_number(text)
+    if number is None:
         raise argparse.ArgumentTypeError(f"{text!r} is not a version number")
-    return str(int(text))
+    return str(number)
 
 
 def _register_status(actions: Subparsers) -> None:

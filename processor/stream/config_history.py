@@ -21,7 +21,12 @@ from confluent_kafka import KafkaError, KafkaException, Message
 
 from processor.errors import ServiceUnavailable
 from processor.settings import Settings
-from processor.stream.config_records import VERSION_KEY, VersionRecord, parse_json
+from processor.stream.config_records import (
+    VERSION_KEY,
+    VersionRecord,
+    parse_json,
+    version_number,
+)
 from processor.stream.reading import read_to_end, reading_consumer
 
 log = logging.getLogger(__name__)
@@ -70,7 +75,7 @@ class History:
         key, value, timestamp_ms = found
         parts = _parts(value)
         version = key.decode("utf-8", "replace")
-        if parts is None or not version.isdigit():
+        if parts is None or version_number(version) is None:
             return None
         applied_at = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
         digest = hashlib.sha256(value).hexdigest()

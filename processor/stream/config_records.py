@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -73,7 +75,17 @@ class VersionRecord:
 
     @property
     def number(self) -> int | None:
-        return int(self.version) if self.version.isdigit() and len(self.version) < 19 else None
+        return version_number(self.version)
+
+
+_VERSION_NUMBER = re.compile(r"[0-9]{1,18}")
+"""A version as ``rules apply`` numbers them: ASCII digits (``isdigit`` also takes ``²``, which
+``int`` refuses), few enough for a 64-bit integer."""
+
+
+def version_number(text: str) -> int | None:
+    """The number of a version named ``text``; None when it is not one ``rules apply`` writes."""
+    return int(text) if _VERSION_NUMBER.fullmatch(text) else None
 
 
 @dataclass(frozen=True)
@@ -165,7 +177,8 @@ def _where(error: ValueError) -> str:
 
 
 def _check_tree(content: Any) -> Refused | None:
-    """Walks the parsed value without recursion: depth within bounds, text encodable as UTF-8."""
+    """Walks the parsed value without recursion: depth within bounds, numbers finite, text
+    encodable as UTF-8."""
     stack: list[tuple[Any, int]] = [(content, 1)]
     while stack:
         node, depth = stack.pop()
@@ -173,6 +186,10 @@ def _check_tree(content: Any) -> Refused | None:
             children: list[Any] = [*node.keys(), *node.values()]
         elif isinstance(node, list):
             children = node
+        elif isinstance(node, float):
+            if not math.isfinite(node):  # 1e999: no JSON writer takes it back
+                return Refused("", -1, "not-json", "a number out of range")
+            continue
         elif isinstance(node, str):
             if not node.isascii():
                 try:

@@ -325,3 +325,25 @@ def test_apply_refuses_a_part_larger_than_a_processor_reads(parts: dict[str, Any
     document = load_rules(RULES.replace("sources: [acme-site]", f"sources: [{', '.join(sources)}]"))
     with pytest.raises(InvalidInput, match=r"profile/acme is [\d,]+ bytes, more than the 1,000"):
         publish_rules(settings, document)
+
+
+@pytest.mark.parametrize("version", ["²", "\u0661", "9" * 19])
+def test_a_version_that_is_not_a_plain_number_is_refused_not_a_crash(
+    topic: Topic, parts: dict[str, Any], version: str
+) -> None:
+    # str.isdigit() takes superscripts and other scripts' digits, which int() refuses.
+    topic.apply(parts, "1")
+    topic.write(VERSION_KEY, canonical(version_record(parts, "1") | {"version": version}))
+    assert topic.state.version in ("1", version)
+    assert topic.state.highest == 1
+
+
+def test_a_number_beyond_any_float_is_refused_not_a_crash(
+    topic: Topic, parts: dict[str, Any]
+) -> None:
+    topic.apply(parts, "1")
+    topic.write("profile/acme", b'{"id": "acme", "base_price": 1e999}')
+    topic.write(VERSION_KEY, canonical(version_record(parts, "2")))
+    # The part is refused, so the parts held are still those version 2 names.
+    assert topic.state.refused[0].reason == "not-json"
+    assert (topic.state.version, topic.state.parts) == ("2", parts)
