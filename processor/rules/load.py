@@ -146,6 +146,9 @@ def _expansion(root: yaml.Node) -> tuple[int, int]:
     stack: list[yaml.Node] = [root]
     while stack:
         node = stack[-1]
+        if id(node) in sizes:  # an alias met again: measured once, however often it is used
+            stack.pop()
+            continue
         children = _children(node)
         pending = [child for child in children if id(child) not in sizes]
         if id(node) in open_nodes or not pending:
