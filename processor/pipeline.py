@@ -40,6 +40,11 @@ OFFSET_HEADER = "lead-router.source.offset"
 
 Headers = list[tuple[str, str | bytes | None]]
 
+DEAD_LETTER_HEADROOM = 100_000
+"""Bytes beyond ``max_record_bytes`` that a producer writing dead letters takes: an input the
+broker accepted (its default limit is 1,048,588 bytes) still fits in a dead-letter topic with its
+error headers."""
+
 
 class InputRecord(Protocol):
     """What the pipeline reads of a consumed record (a confluent-kafka ``Message`` is one)."""

@@ -36,7 +36,7 @@ from processor.delivery.parcel import Parcel
 from processor.delivery.receipts import DeliveredIds, receipt_for
 from processor.delivery.sending import send
 from processor.errors import InvalidInput, UserError
-from processor.pipeline import OutputRecord, dead_letter, delivery_id
+from processor.pipeline import DEAD_LETTER_HEADROOM, OutputRecord, dead_letter, delivery_id
 from processor.rules import Snapshot
 from processor.rules.document import PARTNER_ID, Partner
 from processor.settings import Settings
@@ -112,6 +112,8 @@ class Worker:
             settings.transactional_producer_config(
                 f"{settings.transactional_id_or_default()}-deliver-{partner}"
             )
+            # A delivery record as large as the processor writes still fits as a dead letter.
+            | {"message.max.bytes": settings.max_record_bytes + DEAD_LETTER_HEADROOM}
         )
 
     @property

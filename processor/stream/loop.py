@@ -30,7 +30,7 @@ from confluent_kafka import (
 )
 
 from processor import metrics
-from processor.pipeline import Headers, Pipeline, Result
+from processor.pipeline import DEAD_LETTER_HEADROOM, Headers, Pipeline, Result
 from processor.rules import RotationState, Snapshot
 from processor.settings import KNOWN_BROKERS_ONLY, Settings
 from processor.stream.errors import retry_transient
@@ -41,9 +41,6 @@ log = logging.getLogger(__name__)
 
 KAFKA_TIMEOUT_S = 30.0
 REGISTRY_RETRY_S = 2.0
-DEAD_LETTER_HEADROOM = 100_000
-"""Bytes beyond ``max_record_bytes`` that the producer takes: an input the broker accepted (its
-default limit is 1,048,588 bytes) still fits in the dead-letter topic with its error headers."""
 
 
 class FatalError(Exception):
