@@ -12,7 +12,6 @@ line and headers (:class:`~processor.delivery.deadline.Deadline`).
 
 from __future__ import annotations
 
-import ssl
 from http.client import HTTPConnection, HTTPException, HTTPSConnection
 from urllib.parse import urlsplit
 
@@ -20,6 +19,7 @@ from processor import __version__
 from processor.delivery.deadline import Deadline
 from processor.delivery.outcome import Refused, Unavailable
 from processor.delivery.parcel import Parcel
+from processor.delivery.tls import client_context
 
 TEMPORARY = frozenset({408, 425, 429})
 """Client-error statuses that say "not now" rather than "never"."""
@@ -45,7 +45,7 @@ class HttpDestination:
                 self._host,
                 self._port,
                 timeout=self._timeout_s,
-                context=ssl.create_default_context(),
+                context=client_context(),
             )
             if self._secure
             else HTTPConnection(self._host, self._port, timeout=self._timeout_s)

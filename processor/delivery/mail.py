@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from processor.delivery.outcome import Refused, Unavailable
 from processor.delivery.parcel import Parcel
+from processor.delivery.tls import client_context
 from processor.settings import Settings
 
 SMTPS_PORT = 465
@@ -87,7 +88,7 @@ class MailDestination:
     def _context(self) -> ssl.SSLContext:
         """Verifies the server's certificate and name, against ``SMTP_CA_FILE`` when it is set."""
         ca_file = self._settings.smtp_ca_file
-        return ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        return client_context(str(ca_file) if ca_file else None)
 
     def _message(self, parcel: Parcel) -> EmailMessage:
         message = EmailMessage()
