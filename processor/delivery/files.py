@@ -44,7 +44,7 @@ def confined(folder: Path, base: Path) -> Path:
     try:
         root = base.resolve()
         resolved = folder.resolve()
-    except (OSError, RuntimeError):  # RuntimeError: a loop of symbolic links
+    except (OSError, RuntimeError, ValueError):  # a loop of symbolic links; a NUL in the path
         raise Refused("the folder cannot be resolved") from None
     if not resolved.is_relative_to(root):
         raise Refused("the folder is outside DELIVERIES_DIR")

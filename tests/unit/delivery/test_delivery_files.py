@@ -68,6 +68,12 @@ def test_a_folder_outside_the_deliveries_folder_is_refused(tmp_path: Path, uri: 
     assert list(base.iterdir()) == []
 
 
+def test_a_folder_with_a_nul_in_its_name_is_refused_not_a_worker_error(tmp_path: Path) -> None:
+    with pytest.raises(Refused, match="cannot be resolved"):
+        FileDestination("file://deliveries/a%00b", tmp_path).send(PARCEL)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_absolute_folder_inside_the_deliveries_folder_is_written(tmp_path: Path) -> None:
     FileDestination(f"file://{tmp_path}/east", tmp_path).send(PARCEL)
     assert (tmp_path / "east" / f"{PARCEL.delivery_id}.txt").exists()
