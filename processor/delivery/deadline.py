@@ -24,7 +24,6 @@ class Deadline:
     """
 
     def __init__(self, seconds: float, sock: Callable[[], socket.socket | None]) -> None:
-        self.seconds = seconds
         self._sock = sock
         self._expired = threading.Event()
         self._timer = threading.Timer(seconds, self._expire)

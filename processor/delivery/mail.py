@@ -23,6 +23,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from processor.delivery.deadline import Deadline
 from processor.delivery.outcome import Refused, Unavailable
 from processor.delivery.parcel import Parcel
 from processor.delivery.tls import client_context
@@ -53,14 +54,20 @@ class MailDestination:
                 "that is not encrypted"
             )
         timeout = settings.delivery_timeout_ms / 1000
+        # Made without a host, so that connecting too runs within the deadline for the whole
+        # exchange: a server that answers one line a second would otherwise hold the worker.
+        smtp = (
+            smtplib.SMTP_SSL(timeout=timeout, context=self._context())
+            if mode == "implicit"
+            else smtplib.SMTP(timeout=timeout)
+        )
+        # The name TLS checks the certificate against; the constructor sets it only when it
+        # connects too.
+        smtp._host = settings.smtp_host  # type: ignore[attr-defined]
+        deadline = Deadline(timeout, lambda: smtp.sock)
         try:
-            with (
-                smtplib.SMTP_SSL(
-                    settings.smtp_host, settings.smtp_port, timeout=timeout, context=self._context()
-                )
-                if mode == "implicit"
-                else smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=timeout)
-            ) as smtp:
+            with deadline, smtp:
+                smtp.connect(settings.smtp_host, settings.smtp_port)
                 if mode == "starttls":
                     smtp.ehlo()
                     if not smtp.has_extn("starttls"):
@@ -80,6 +87,8 @@ class MailDestination:
         except smtplib.SMTPResponseException as error:
             raise _reply_error(error.smtp_code) from None
         except (smtplib.SMTPException, OSError) as error:
+            if deadline.expired or isinstance(error, TimeoutError):
+                raise Unavailable(f"no answer: timed out after {deadline.elapsed:.1f} s") from None
             raise Unavailable(f"no answer: {type(error).__name__}: {error}") from None
         if refused:  # some recipients took it: a 4xx for the others sends to all of them again
             raise _reply_error(min(code for code, _ in refused.values()))

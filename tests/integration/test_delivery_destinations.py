@@ -5,6 +5,8 @@ No Kafka here: these send one parcel through ``send`` as the worker does, retrie
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -158,6 +160,41 @@ def test_files_land_in_the_deliveries_folder(tmp_path: Path) -> None:
     assert outcome.status == "delivered"
     written = tmp_path / "deliveries" / "crm-east" / f"{PARCEL.delivery_id}.json"
     assert written.read_text("utf-8") == PARCEL.payload
+
+
+def test_mail_to_a_server_that_never_ends_its_greeting_fails_at_the_deadline() -> None:
+    """Each line of the greeting comes well within the timeout, and the greeting never ends: only a
+    deadline for the whole exchange, connecting included, lets the worker go."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def greet() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            while not done.wait(0.1):
+                try:
+                    connection.sendall(b"220-still greeting\r\n")
+                except OSError:
+                    return
+
+    threading.Thread(target=greet, daemon=True).start()
+    try:
+        started = time.monotonic()
+        outcome, _ = deliver(
+            "mailto:a@x.example",
+            smtp_host="127.0.0.1",
+            smtp_port=listener.getsockname()[1],
+            smtp_tls="none",
+            delivery_attempts=1,
+            delivery_timeout_ms=1000,
+        )
+        took = time.monotonic() - started
+    finally:
+        done.set()
+        listener.close()
+    assert (outcome.status, outcome.attempts) == ("failed", 1)
+    assert "timed out" in outcome.answer
+    assert took < 4.0, f"a 1 s deadline held the delivery {took:.1f} s"
 
 
 def test_mail_is_not_sent_in_clear_to_a_server_without_starttls(smtp: Mailbox) -> None:
