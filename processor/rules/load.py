@@ -82,7 +82,8 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return mapping
 
 
-def _refuse_constant(name: str) -> None:
+def refuse_constant(name: str) -> None:
+    """For ``json.loads``: NaN and Infinity are not JSON, though Python writes them."""
     raise ValueError(f"{name} is not a JSON number")
 
 
@@ -99,7 +100,7 @@ def parse_text(text: str, limits: RulesLimits = DEFAULT_LIMITS) -> object:
         raise RulesInvalid([too_large])
     if text.lstrip().startswith("{"):
         try:
-            return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_refuse_constant)
+            return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=refuse_constant)
         except (ValueError, RecursionError):
             pass
     loader = _CoreLoader(text)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from processor.rules.errors import RuleError
+from processor.rules.load import refuse_constant
 from processor.rules.parts import FIELDS_KEY, PARTNER_PREFIX, PROFILE_PREFIX
 
 VERSION_KEY = "meta/version"
@@ -136,7 +137,7 @@ def parse_json(value: bytes, max_bytes: int) -> Any:
     if len(value) > max_bytes:
         return Refused("", -1, "too-large", f"{len(value):,} bytes, over the {max_bytes:,} limit")
     try:
-        content = json.loads(value.decode("utf-8"), parse_constant=_no_constant)
+        content = json.loads(value.decode("utf-8"), parse_constant=refuse_constant)
     except RecursionError:
         return Refused("", -1, "too-deep", f"nested deeper than {MAX_DEPTH} levels")
     except UnicodeDecodeError as error:
@@ -164,10 +165,6 @@ def _our_key(key: bytes | None) -> str | None:
         if part_id != name and 0 < len(part_id) <= 200 and part_id.isprintable():
             return name
     return None
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def _where(error: ValueError) -> str:
