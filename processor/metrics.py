@@ -76,8 +76,8 @@ RULES_REFUSED = Counter(
 CONFIG_RECORDS_REFUSED = Counter(
     "lead_router_config_records_refused_total",
     "Config topic records refused, by reason (too-large, not-json, too-deep, not-object, "
-    "foreign-key, not-a-version; a version record whose parts do not match it: mismatch, or do "
-    "not validate: invalid). The rules in force stay.",
+    "foreign-key, not-a-version, too-many-parts; a version record whose parts do not match it: "
+    "mismatch, or do not validate: invalid). The rules in force stay.",
     ["reason"],
 )
 TRANSACTIONS = Counter(

@@ -35,12 +35,14 @@ REASONS = (
     "not-object",
     "foreign-key",
     "not-a-version",
+    "too-many-parts",
     "mismatch",
     "invalid",
 )
-"""Why a record was refused: the first six judge one record alone; ``mismatch`` (the parts do not
-match the version record's digest and count) and ``invalid`` (the document they make does not
-validate) judge a version record against the parts before it."""
+"""Why a record was refused: the first six judge one record alone, ``too-many-parts`` the parts
+held with it (more, or more bytes, than any document the rules limits accept); ``mismatch`` (the
+parts do not match the version record's digest and count) and ``invalid`` (the document they
+make does not validate) judge a version record against the parts before it."""
 
 _DIGEST_LENGTH = 64
 

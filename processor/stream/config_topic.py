@@ -84,6 +84,10 @@ class ConfigState:
         self._max_bytes = max_bytes
         self._history = history
         self._limits = limits
+        self._max_parts = limits.max_partners + limits.max_profiles + 1  # and `fields`
+        self._sizes: dict[str, int] = {}
+        """Each part's size as written, to bound what the parts hold together."""
+        self._part_bytes = 0
         self._versions_seen = False
 
     @property
@@ -108,8 +112,21 @@ class ConfigState:
         if isinstance(record, Part):
             if record.content is None:
                 self.parts.pop(record.key, None)
-            else:
-                self.parts[record.key] = record.content
+                self._part_bytes -= self._sizes.pop(record.key, 0)
+                return None
+            size = len(message.value() or b"")
+            held = self._part_bytes - self._sizes.get(record.key, 0) + size
+            if held > self._limits.max_bytes or (
+                record.key not in self.parts and len(self.parts) >= self._max_parts
+            ):
+                # Parts pile up before any version record judges them: a writer of parts alone
+                # must not fill a processor's memory (a 1 MB part parses into some 20 MB).
+                detail = f"{len(self.parts) + 1:,} parts of {held:,} bytes: more than any document"
+                where = -1 if offset is None else offset
+                return self._refuse(Refused(record.key, where, "too-many-parts", detail))
+            self.parts[record.key] = record.content
+            self._sizes[record.key] = size
+            self._part_bytes = held
             return None
         return self._judge(record)
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from processor.errors import InvalidInput
-from processor.rules import document_to_parts, load_rules
+from processor.rules import RulesLimits, document_to_parts, load_rules
 from processor.settings import Settings
 from processor.stream.config_records import (
     MAX_DEPTH,
@@ -347,3 +347,17 @@ def test_a_number_beyond_any_float_is_refused_not_a_crash(
     # The part is refused, so the parts held are still those version 2 names.
     assert topic.state.refused[0].reason == "not-json"
     assert (topic.state.version, topic.state.parts) == ("2", parts)
+
+
+def test_parts_beyond_what_any_document_holds_are_refused(parts: dict[str, Any]) -> None:
+    """Parts alone, with no version record to judge them, must not fill a processor's memory."""
+    limits = RulesLimits(max_partners=2, max_profiles=1, max_bytes=2_000)
+    topic = Topic(ConfigState(LIMIT, limits=limits))
+    for number in range(4):  # fields, two partners and a profile: as many as a document holds
+        assert topic.write(f"partner/p{number}", b'{"id": "p"}') is None
+    refused = topic.write("partner/p4", b'{"id": "p"}')
+    assert isinstance(refused, Refused) and refused.reason == "too-many-parts"
+    assert topic.write("partner/p0", b'{"id": "' + b"x" * 1_990 + b'"}') is not None
+    assert topic.write("partner/p0", None) is None  # a tombstone makes room again
+    assert topic.write("partner/p4", b'{"id": "p"}') is None
+    assert len(topic.state.parts) == 4
