@@ -84,7 +84,10 @@ class ConfigState:
         self._max_bytes = max_bytes
         self._history = history
         self._limits = limits
-        self._max_parts = limits.max_partners + limits.max_profiles + 1  # and `fields`
+        # Twice a document's worth: an apply that renames every part writes the new ones before
+        # the tombstones of the old.
+        self._max_parts = 2 * (limits.max_partners + limits.max_profiles + 1)  # 1: `fields`
+        self._max_part_bytes = 2 * limits.max_bytes
         self._sizes: dict[str, int] = {}
         """Each part's size as written, to bound what the parts hold together."""
         self._part_bytes = 0
@@ -116,7 +119,7 @@ class ConfigState:
                 return None
             size = len(message.value() or b"")
             held = self._part_bytes - self._sizes.get(record.key, 0) + size
-            if held > self._limits.max_bytes or (
+            if held > self._max_part_bytes or (
                 record.key not in self.parts and len(self.parts) >= self._max_parts
             ):
                 # Parts pile up before any version record judges them: a writer of parts alone

@@ -353,11 +353,12 @@ def test_parts_beyond_what_any_document_holds_are_refused(parts: dict[str, Any])
     """Parts alone, with no version record to judge them, must not fill a processor's memory."""
     limits = RulesLimits(max_partners=2, max_profiles=1, max_bytes=2_000)
     topic = Topic(ConfigState(LIMIT, limits=limits))
-    for number in range(4):  # fields, two partners and a profile: as many as a document holds
+    # Two documents' worth of fields, two partners and a profile: the old and the new of an apply.
+    for number in range(8):
         assert topic.write(f"partner/p{number}", b'{"id": "p"}') is None
-    refused = topic.write("partner/p4", b'{"id": "p"}')
+    refused = topic.write("partner/p8", b'{"id": "p"}')
     assert isinstance(refused, Refused) and refused.reason == "too-many-parts"
-    assert topic.write("partner/p0", b'{"id": "' + b"x" * 1_990 + b'"}') is not None
+    assert topic.write("partner/p0", b'{"id": "' + b"x" * 3_990 + b'"}') is not None
     assert topic.write("partner/p0", None) is None  # a tombstone makes room again
-    assert topic.write("partner/p4", b'{"id": "p"}') is None
-    assert len(topic.state.parts) == 4
+    assert topic.write("partner/p8", b'{"id": "p"}') is None
+    assert len(topic.state.parts) == 8
