@@ -40,7 +40,7 @@ REASONS = (
     "invalid",
 )
 """Why a record was refused: the first six judge one record alone, ``too-many-parts`` the parts
-held with it (more, or more bytes, than any document the rules limits accept); ``mismatch`` (the
+held with it (more, or more bytes, than two documents the rules limits accept); ``mismatch`` (the
 parts do not match the version record's digest and count) and ``invalid`` (the document they
 make does not validate) judge a version record against the parts before it."""
 

@@ -124,7 +124,7 @@ class ConfigState:
             ):
                 # Parts pile up before any version record judges them: a writer of parts alone
                 # must not fill a processor's memory (a 1 MB part parses into some 20 MB).
-                detail = f"{len(self.parts) + 1:,} parts of {held:,} bytes: more than any document"
+                detail = f"{len(self.parts) + 1:,} parts of {held:,} bytes: more than two documents"
                 where = -1 if offset is None else offset
                 return self._refuse(Refused(record.key, where, "too-many-parts", detail))
             self.parts[record.key] = record.content
