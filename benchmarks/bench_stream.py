@@ -39,6 +39,7 @@ from pathlib import Path
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from benchmarks.bench_rules import generate_document, generate_lead
+from processor.kafka import clients
 from processor.localkafka import EmbeddedKafka
 from processor.rules.validate import validate_document
 from processor.settings import Settings
@@ -152,7 +153,7 @@ def passthrough(settings: Settings, count: int, topic: str, fan_out: Sequence[st
             "auto.offset.reset": "earliest",
         }
     )
-    producer = Producer(settings.transactional_producer_config(f"bench-{topic}"))
+    producer = clients.transactional_producer(settings, f"bench-{topic}")
     producer.init_transactions(30)
     consumer.subscribe([settings.input_topic])
     done = pending = copied = 0

@@ -17,10 +17,10 @@ from processor import metrics
 from processor.errors import UserError
 from processor.geo.enrich import Enricher
 from processor.geo.fetch import ip_database
+from processor.kafka.access import check_access
 from processor.pipeline import Pipeline
 from processor.rules import Snapshot
 from processor.settings import Settings
-from processor.stream.access import check_access
 from processor.stream.config_topic import Refusal, RulesFollower
 from processor.stream.loop import FatalError, Loop
 from processor.stream.topics import Topics

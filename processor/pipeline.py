@@ -9,17 +9,17 @@ consumers: the stream loop hands it a record and a rules snapshot and produces w
 from __future__ import annotations
 
 import logging
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from processor import metrics
 from processor.budget import RoutingBudget, TooSlow
 from processor.formats import Facts, render
 from processor.geo.enrich import Enricher
+from processor.kafka.records import InputRecord, OutputRecord, dead_letter, where
 from processor.routing import route
 from processor.rules import Decision, RotationState, Snapshot
 from processor.rules.trace import TRACE_MAX_BYTES
@@ -30,42 +30,6 @@ log = logging.getLogger(__name__)
 
 DELIVERY_NAMESPACE = uuid.UUID("6f1d3c2e-6a44-4d8e-9a0f-1c2b3d4e5f60")
 """Namespace of delivery ids: uuid5 of lead id and partner id, the same on every re-processing."""
-
-ERROR_HEADER = "lead-router.error.reason"
-MESSAGE_HEADER = "lead-router.error.message"
-EXCEPTION_HEADER = "lead-router.error.exception"
-SOURCE_HEADERS = ("lead-router.source.topic", "lead-router.source.partition")
-OFFSET_HEADER = "lead-router.source.offset"
-
-
-Headers = list[tuple[str, str | bytes | None]]
-
-DEAD_LETTER_HEADROOM = 100_000
-"""Bytes beyond ``max_record_bytes`` that a producer writing dead letters takes: an input the
-broker accepted (its default limit is 1,048,588 bytes) still fits in a dead-letter topic with its
-error headers."""
-
-
-class InputRecord(Protocol):
-    """What the pipeline reads of a consumed record (a confluent-kafka ``Message`` is one)."""
-
-    def topic(self) -> str | None: ...
-    def partition(self) -> int | None: ...
-    def offset(self) -> int | None: ...
-    def key(self) -> bytes | None: ...
-    def value(self) -> bytes | None: ...
-    def headers(self) -> Headers | dict[str, str | bytes | None] | None: ...
-    def timestamp(self) -> tuple[int, int]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class OutputRecord:
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: Headers | None = None
-    timestamp: int = 0
-    """Milliseconds since the epoch, as the record's create time; 0 for the time it is sent."""
 
 
 @dataclass(slots=True)
@@ -134,7 +98,7 @@ class Pipeline:
             except WireError as error:
                 if error.transient:
                     raise
-                log.exception("encoding an output failed at %s", _where(message))
+                log.exception("encoding an output failed at %s", where(message))
                 rotation.undo()
                 result = self._reject(message, "processing-error", str(error), lead["lead_id"])
             except Exception as error:
@@ -142,7 +106,7 @@ class Pipeline:
                 # dead-letter topic like bad input, and the log says where (without its data).
                 # Its lead id was read, so the audit topic has its rejection too. Like every
                 # rejected lead, it takes no turn in the rotation.
-                log.exception("routing failed at %s", _where(message))
+                log.exception("routing failed at %s", where(message))
                 rotation.undo()
                 text = f"{type(error).__name__}: {error}"
                 result = self._reject(message, "processing-error", text, lead["lead_id"])
@@ -232,7 +196,7 @@ class Pipeline:
         """
         limit = self._settings.max_record_bytes
         for record in result.records:
-            size = _size(record)
+            size = record.size()
             if size > limit:
                 text = f"its record for {record.topic} would be {size} bytes, more than {limit}"
                 return self._reject(message, "too-large", text, lead_id)
@@ -284,44 +248,5 @@ class Pipeline:
             topic = self._settings.audit_topic
             value = self._codec.encode(topic, "RoutingDecision", audit)
             records.append(OutputRecord(topic, lead_id.encode(), value))
-        log.warning("rejected the record at %s: %s", _where(message), reason)
+        log.warning("rejected the record at %s: %s", where(message), reason)
         return Result("rejected", None, records, dead_letter_reason=reason)
-
-
-def dead_letter(message: InputRecord, topic: str, reason: str, text: str) -> OutputRecord:
-    """The input record whole, for a dead-letter topic: key, bytes, headers and timestamp (as its
-    create time), so that a redrive publishes the very record again; the error and the input's
-    place follow the input's own headers, as in Kafka Streams' dead-letter queues (KIP-1034)."""
-    kept = message.headers() or []
-    own = list(kept.items()) if isinstance(kept, dict) else kept
-    headers: Headers = [*own, *_error_headers(message, reason, text)]
-    _, timestamp = message.timestamp()
-    return OutputRecord(topic, message.key(), message.value(), headers, max(timestamp, 0))
-
-
-def _error_headers(message: InputRecord, reason: str, text: str) -> Headers:
-    """Why a record was dead-lettered and where it came from, as dead-letter headers."""
-    headers: Headers = [
-        (ERROR_HEADER, reason.encode()),
-        (MESSAGE_HEADER, text.encode("utf-8", "replace")[:1000]),
-    ]
-    handled = sys.exc_info()[1]
-    if handled is not None:
-        kind = type(handled)
-        headers.append((EXCEPTION_HEADER, f"{kind.__module__}.{kind.__qualname__}".encode()))
-    headers += [
-        (SOURCE_HEADERS[0], (message.topic() or "").encode()),
-        (SOURCE_HEADERS[1], str(message.partition()).encode()),
-        (OFFSET_HEADER, str(message.offset()).encode()),
-    ]
-    return headers
-
-
-def _size(record: OutputRecord) -> int:
-    """What a record weighs against the producer's ``message.max.bytes``, near enough."""
-    headers = sum(len(name) + len(value or b"") for name, value in record.headers or ())
-    return len(record.key or b"") + len(record.value or b"") + headers
-
-
-def _where(message: InputRecord) -> str:
-    return f"{message.topic()}[{message.partition()}]@{message.offset()}"

@@ -7,7 +7,6 @@ this model (see ``cli.settings_flags``), so a setting is declared once, here.
 
 from __future__ import annotations
 
-import logging
 import socket
 from pathlib import Path
 from typing import Any, Literal
@@ -19,15 +18,6 @@ from processor.errors import InvalidInput
 from processor.rules.limits import DEFAULT_LIMITS, RulesLimits
 
 ENV_PREFIX = "LEAD_ROUTER_"
-KAFKA_CLIENT_LOG = logging.getLogger("librdkafka")
-"""librdkafka's own messages (reconnects, retries) go through logging, at the configured level."""
-
-
-KNOWN_BROKERS_ONLY = {"metadata.recovery.strategy": "none"}
-"""For clients in transactions: no re-bootstrap when every known broker is down (a one-broker
-cluster restarting, a whole cluster restarting). Re-bootstrapping decommissions the known brokers,
-and librdkafka then waits forever, past its timeout, in send_offsets_to_transaction for the group
-coordinator it had cached. The known brokers are tried until they answer again."""
 
 
 class Settings(BaseSettings):
@@ -276,23 +266,6 @@ class Settings(BaseSettings):
     def transactional_id_or_default(self) -> str:
         return self.transactional_id or f"{self.group_id}-{socket.gethostname()}"
 
-    def kafka_client_config(self) -> dict[str, Any]:
-        """The librdkafka settings every client shares: servers and security."""
-        config: dict[str, Any] = {
-            "bootstrap.servers": self.bootstrap_servers,
-            "security.protocol": self.security_protocol,
-            "logger": KAFKA_CLIENT_LOG,
-        }
-        optional = {
-            "sasl.mechanism": self.sasl_mechanism,
-            "sasl.username": self.sasl_username,
-            "sasl.password": self.sasl_password.get_secret_value() if self.sasl_password else None,
-            "ssl.ca.location": self.ssl_ca_location,
-            "ssl.certificate.location": self.ssl_certificate_location,
-            "ssl.key.location": self.ssl_key_location,
-        }
-        return config | _given(optional)
-
     def schema_registry_config(self) -> dict[str, str]:
         """The schema registry client's settings besides its URL: basic authentication and TLS."""
         user_info = self.schema_registry_basic_auth_user_info
@@ -302,34 +275,6 @@ class Settings(BaseSettings):
                 "ssl.ca.location": self.schema_registry_ssl_ca_location,
                 "ssl.certificate.location": self.schema_registry_ssl_certificate_location,
                 "ssl.key.location": self.schema_registry_ssl_key_location,
-            }
-        )
-
-    def transactional_producer_config(self, transactional_id: str) -> dict[str, Any]:
-        """The librdkafka settings of a transactional producer with this id.
-
-        Right after a commit the broker is still writing the transaction's markers, and answers
-        the next transaction's first request (adding partitions or offsets) with
-        CONCURRENT_TRANSACTIONS until it is done: a few milliseconds. librdkafka retries after
-        ``retry.backoff.ms``, 100 ms by default, so every transaction would stand still for about
-        100 ms; measured on one partition, that capped an exactly-once copy at 10,000 records/s
-        against 60,000 with a 5 ms backoff. The backoff still doubles on repeated failures, up
-        to 50 ms.
-
-        Records in a transaction are seen by read_committed readers only once it commits, so
-        lingering costs them nothing until the commit, which sends what is left anyway. Half the
-        commit interval lets the client fill one batch per partition, instead of sending a record
-        at a time to each of the hundreds of partner topic partitions a transaction touches.
-        """
-        return (
-            self.kafka_client_config()
-            | KNOWN_BROKERS_ONLY
-            | {
-                "transactional.id": transactional_id,
-                "transaction.timeout.ms": self.transaction_timeout_ms,
-                "retry.backoff.ms": 5,
-                "retry.backoff.max.ms": 50,
-                "linger.ms": max(5, self.commit_interval_ms // 2),
             }
         )
 

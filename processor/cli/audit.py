@@ -17,10 +17,11 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from processor.cli.options import add_settings_flags, settings_from_args
 from processor.cli.receipts import quiet_kafka_client
 from processor.errors import InvalidInput, ServiceUnavailable, UserError
+from processor.kafka.access import check_access
+from processor.kafka.clients import reading_consumer
+from processor.kafka.reading import end_offsets, read_to_end
 from processor.rules.explain import explain_record
 from processor.settings import Settings
-from processor.stream.access import check_access
-from processor.stream.reading import end_offsets, read_to_end
 from processor.wire import Codec, DecodeError
 from processor.wire.lead_json import format_timestamp
 
@@ -94,17 +95,6 @@ def _add_format(parser: argparse.ArgumentParser, json_help: str) -> None:
     )
 
 
-def _reader(settings: Settings) -> Consumer:
-    return Consumer(
-        settings.kafka_client_config()
-        | {
-            "group.id": f"{settings.group_id}-audit-reader",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
-    )
-
-
 def _partitions(consumer: Consumer, settings: Settings) -> list[int] | None:
     """The audit topic's partitions; None when there is no such topic."""
     try:
@@ -137,7 +127,7 @@ def _show(args: argparse.Namespace) -> int:
             if decision is not None:
                 found.append(decision)
 
-    consumer = _reader(settings)
+    consumer = reading_consumer(settings, "audit-reader")
     try:
         if _partitions(consumer, settings) is not None:
             read_to_end(consumer, topic, take)
@@ -166,7 +156,7 @@ def _tail(args: argparse.Namespace) -> int:
     show: Callable[[Decision], str] = (
         (lambda decision: json.dumps(_jsonable(decision))) if args.format == "json" else _line
     )
-    consumer = _reader(settings)
+    consumer = reading_consumer(settings, "audit-reader")
     try:
         found = _partitions(consumer, settings)
         if not found:

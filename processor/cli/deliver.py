@@ -12,7 +12,7 @@ from confluent_kafka import KafkaException
 from processor.cli.options import add_settings_flags, settings_from_args
 from processor.delivery import Worker
 from processor.errors import ServiceUnavailable
-from processor.stream.access import check_access
+from processor.kafka.access import check_access
 
 EPILOG = """\
 The worker reads the partner's delivery topic (<delivery topic prefix><partner>, read_committed)

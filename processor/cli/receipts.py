@@ -22,8 +22,8 @@ from rich.text import Text
 from processor.cli.options import add_settings_flags, settings_from_args
 from processor.delivery import read_receipts
 from processor.delivery.receipts import Receipt
-from processor.settings import KAFKA_CLIENT_LOG
-from processor.stream.access import check_access
+from processor.kafka.access import check_access
+from processor.kafka.clients import CLIENT_LOG
 from processor.wire.lead_json import format_timestamp
 
 STATUSES = ("delivered", "failed", "rejected")
@@ -91,7 +91,7 @@ def quiet_kafka_client() -> None:
     """For commands whose output is the answer: the Kafka client's connection messages would
     bury it, and an unreachable cluster ends in one error that says so."""
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
-    KAFKA_CLIENT_LOG.setLevel(logging.CRITICAL)
+    CLIENT_LOG.setLevel(logging.CRITICAL)
 
 
 def _receipts(args: argparse.Namespace) -> int:

@@ -16,10 +16,10 @@ from typing import TypeAlias
 
 from processor.cli.options import RULES_LIMITS, add_settings_flags, settings_from_args
 from processor.errors import InvalidInput
+from processor.kafka.access import check_access
 from processor.rules import Finding, RulesDocument, RulesInvalid, RulesLimits, lint, load_rules
 from processor.rules.load import decode, parse_text
 from processor.rules.validate import validate_document
-from processor.stream.access import check_access
 from processor.stream.config_records import version_number
 from processor.stream.config_status import status_json, status_table
 from processor.stream.config_topic import publish_rules, read_config

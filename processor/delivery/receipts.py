@@ -13,12 +13,13 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message
+from confluent_kafka import KafkaException, Message
 
 from processor.delivery.outcome import Outcome, overall
 from processor.errors import ServiceUnavailable
+from processor.kafka.clients import reading_consumer
+from processor.kafka.reading import read_to_end
 from processor.settings import Settings
-from processor.stream.reading import read_to_end
 from processor.wire import Codec, DecodeError
 
 log = logging.getLogger(__name__)
@@ -46,14 +47,7 @@ def scan(settings: Settings, codec: Codec, on_receipt: Callable[[Receipt], objec
     """Feeds every committed receipt, oldest first per partition, to ``on_receipt``; a record
     that is not a receipt is logged (by position) and passed over. No topic, no receipts."""
     topic = settings.receipts_topic
-    consumer = Consumer(
-        settings.kafka_client_config()
-        | {
-            "group.id": f"{settings.group_id}-receipts-reader",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
-    )
+    consumer = reading_consumer(settings, "receipts-reader")
 
     def take(message: Message) -> None:
         try:

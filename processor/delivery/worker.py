@@ -29,19 +29,21 @@ import threading
 import time
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from processor import metrics
 from processor.delivery.parcel import Parcel
 from processor.delivery.receipts import DeliveredIds, receipt_for
 from processor.delivery.sending import send
 from processor.errors import InvalidInput, UserError
-from processor.pipeline import DEAD_LETTER_HEADROOM, OutputRecord, dead_letter, delivery_id
+from processor.kafka import clients
+from processor.kafka.errors import retry_transient
+from processor.kafka.records import DEAD_LETTER_HEADROOM, OutputRecord, dead_letter
+from processor.pipeline import delivery_id
 from processor.rules import Snapshot
 from processor.rules.document import PARTNER_ID, Partner
 from processor.settings import Settings
 from processor.stream.config_topic import Refusal, RulesFollower
-from processor.stream.errors import retry_transient
 from processor.stream.topics import Topics
 from processor.wire import Codec, DecodeError
 
@@ -98,22 +100,12 @@ class Worker:
         self._heartbeat = metrics.Heartbeat(settings.stall_timeout_s)
         self._rules = RulesFollower(settings, self._switched, self._refused)
         self._ready = False
-        client = settings.kafka_client_config()
-        self._consumer = Consumer(
-            client
-            | {
-                "group.id": self.group,
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-                "auto.offset.reset": "earliest",
-            }
-        )
-        self._producer = Producer(
-            settings.transactional_producer_config(
-                f"{settings.transactional_id_or_default()}-deliver-{partner}"
-            )
+        self._consumer = clients.consumer(settings, self.group)
+        self._producer = clients.transactional_producer(
+            settings,
+            f"{settings.transactional_id_or_default()}-deliver-{partner}",
             # A delivery record as large as the processor writes still fits as a dead letter.
-            | {"message.max.bytes": settings.max_record_bytes + DEAD_LETTER_HEADROOM}
+            {"message.max.bytes": settings.max_record_bytes + DEAD_LETTER_HEADROOM},
         )
 
     @property

@@ -20,7 +20,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
 from prometheus_client import REGISTRY
 from rich.console import Console
 from rich.progress import Progress
@@ -30,13 +29,14 @@ from processor.app import App
 from processor.delivery import Worker, read_receipts
 from processor.demo.leads import not_a_lead, sample_leads
 from processor.errors import ServiceUnavailable
+from processor.kafka import clients
+from processor.kafka.access import check_access
+from processor.kafka.reading import read_to_end
 from processor.localkafka import EmbeddedKafka
 from processor.rules import load_rules
 from processor.rules.explain import explain_text
 from processor.settings import Settings
-from processor.stream.access import check_access
 from processor.stream.config_topic import publish_rules
-from processor.stream.reading import read_to_end
 from processor.stream.topics import Topics
 from processor.wire import Codec, lead_from_json
 
@@ -177,7 +177,7 @@ def _deliver(
 
 def _publish(settings: Settings, leads: int, bad_records: int, console: Console) -> int:
     codec = Codec(settings.schema_registry_url, settings.schema_registry_config())
-    producer = Producer(settings.kafka_client_config() | {"linger.ms": 20})
+    producer = clients.producer(settings, {"linger.ms": 20})
     with Progress(console=console, transient=False) as progress:
         task = progress.add_task("publishing sample leads", total=leads + bad_records)
         for n, lead in enumerate(sample_leads(leads)):
@@ -217,17 +217,10 @@ def _wait_drained(app: App, published: int, console: Console) -> None:
             progress.update(task, completed=done)
 
 
-def _reader(settings: Settings) -> Consumer:
-    return Consumer(
-        settings.kafka_client_config()
-        | {"group.id": "lead-router-demo", "isolation.level": "read_committed"}
-    )
-
-
 def _read_audit(settings: Settings) -> Tally:
     codec = Codec(settings.schema_registry_url, settings.schema_registry_config())
     tally = Tally()
-    consumer = _reader(settings)
+    consumer = clients.reading_consumer(settings, "demo")
     try:
         read_to_end(
             consumer,
@@ -246,7 +239,7 @@ def _count(settings: Settings, topic: str) -> int:
         nonlocal count
         count += 1
 
-    consumer = _reader(settings)
+    consumer = clients.reading_consumer(settings, "demo")
     try:
         read_to_end(consumer, topic, take)
     finally:

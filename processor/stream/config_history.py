@@ -20,6 +20,8 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message
 
 from processor.errors import ServiceUnavailable
+from processor.kafka.clients import reading_consumer
+from processor.kafka.reading import read_to_end
 from processor.settings import Settings
 from processor.stream.config_records import (
     VERSION_KEY,
@@ -27,7 +29,6 @@ from processor.stream.config_records import (
     parse_json,
     version_number,
 )
-from processor.stream.reading import read_to_end, reading_consumer
 
 log = logging.getLogger(__name__)
 

@@ -27,6 +27,9 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from processor import metrics
 from processor.errors import InvalidInput, UserError
+from processor.kafka import clients
+from processor.kafka.clients import reading_consumer
+from processor.kafka.reading import read_to_end
 from processor.rules import (
     RuleError,
     RulesDocument,
@@ -50,7 +53,6 @@ from processor.stream.config_records import (
     digest_of,
     read_record,
 )
-from processor.stream.reading import read_to_end, reading_consumer
 
 log = logging.getLogger(__name__)
 
@@ -324,15 +326,12 @@ def publish_rules(
     wanted = document_to_parts(document)
     digest = digest_of(wanted)
     _check_sizes(wanted, settings.config_record_max_bytes)
-    producer = Producer(
-        settings.transactional_producer_config(apply_transactional_id(settings))
-        | {
-            "linger.ms": 0,
-            "compression.type": "zstd",
-            # The broker has the last word on sizes (compressed): its message.max.bytes, or the
-            # topic's max.message.bytes. The history takes a whole document in one record.
-            "message.max.bytes": HISTORY_MAX_BYTES,
-        }
+    # The broker has the last word on sizes (compressed): its message.max.bytes, or the topic's
+    # max.message.bytes. The history takes a whole document in one record.
+    producer = clients.transactional_producer(
+        settings,
+        apply_transactional_id(settings),
+        {"linger.ms": 0, "compression.type": "zstd", "message.max.bytes": HISTORY_MAX_BYTES},
     )
     sent = _Sent()
     step = "fencing earlier applies (init_transactions)"

@@ -25,15 +25,16 @@ from confluent_kafka import (
     KafkaError,
     KafkaException,
     Message,
-    Producer,
     TopicPartition,
 )
 
 from processor import metrics
-from processor.pipeline import DEAD_LETTER_HEADROOM, Headers, Pipeline, Result
+from processor.kafka import clients
+from processor.kafka.errors import retry_transient
+from processor.kafka.records import DEAD_LETTER_HEADROOM, Headers
+from processor.pipeline import Pipeline, Result
 from processor.rules import RotationState, Snapshot
-from processor.settings import KNOWN_BROKERS_ONLY, Settings
-from processor.stream.errors import retry_transient
+from processor.settings import Settings
 from processor.stream.rotation_log import RotationLog
 from processor.wire import WireError
 
@@ -98,29 +99,27 @@ class Loop:
         self._failed = False
         """Whether the loop ended on a FatalError: its producer is not flushed on the way out."""
         self._max_wait = settings.commit_interval_ms / 1000
-        client = settings.kafka_client_config() | KNOWN_BROKERS_ONLY
-        self._consumer = Consumer(
-            client
-            | {
-                "group.id": settings.group_id,
-                "enable.auto.commit": False,
+        self._consumer = clients.consumer(
+            settings,
+            settings.group_id,
+            {
                 "enable.auto.offset.store": False,
-                "isolation.level": "read_committed",
-                "auto.offset.reset": "earliest",
                 "partition.assignment.strategy": "range",
                 "session.timeout.ms": settings.session_timeout_ms,
                 # The usual third of the session timeout, and never rarer than librdkafka's 3 s.
                 "heartbeat.interval.ms": min(3000, settings.session_timeout_ms // 3),
-            }
+            },
+            transactional=True,
         )
-        self._producer = Producer(
-            settings.transactional_producer_config(settings.transactional_id_or_default())
-            | {
+        self._producer = clients.transactional_producer(
+            settings,
+            settings.transactional_id_or_default(),
+            {
                 "queue.buffering.max.messages": 1_000_000,
                 # The pipeline keeps the records it makes within max_record_bytes; the headroom
                 # is for dead-letter copies of inputs, which are as large as the broker took them.
                 "message.max.bytes": settings.max_record_bytes + DEAD_LETTER_HEADROOM,
-            }
+            },
         )
 
     def stop(self) -> None:

@@ -18,12 +18,13 @@ import logging
 import time
 from collections.abc import Mapping
 
-from confluent_kafka import Consumer, Message
+from confluent_kafka import Message
 
-from processor.pipeline import Headers
+from processor.kafka.clients import reading_consumer
+from processor.kafka.reading import read_to_end
+from processor.kafka.records import Headers
 from processor.rules import RotationState
 from processor.settings import Settings
-from processor.stream.reading import read_to_end
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +95,7 @@ class RotationLog:
                 offset = headers.get(OFFSET_HEADER)
                 found[partition] = (RotationState.from_json(value), int(offset) if offset else -1)
 
-        consumer = Consumer(
-            self._settings.kafka_client_config()
-            | {
-                "group.id": f"{self._settings.group_id}-rotation",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-            }
-        )
+        consumer = reading_consumer(self._settings, "rotation")
         try:
             read_to_end(consumer, self.topic, take, timeout=timeout)
         finally:

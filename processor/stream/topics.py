@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from processor.errors import ServiceUnavailable
+from processor.kafka import clients
 from processor.settings import Settings
 from processor.stream.config_history import HISTORY_MAX_BYTES
 
@@ -33,7 +33,7 @@ class Topics:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._admin = AdminClient(settings.kafka_client_config())
+        self._admin = clients.admin(settings)
         self._known: set[str] = set()
 
     def ensure_base(self) -> None:

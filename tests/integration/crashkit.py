@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions
-from confluent_kafka.admin import AdminClient
 from samples import PARTNERS, summary
 from streamkit import TopicReader, dry_run, reading
 
+from processor.kafka import clients
 from processor.settings import Settings
 
 SESSION_TIMEOUT_MS = 6000
@@ -28,7 +28,7 @@ SESSION_TIMEOUT_MS = 6000
 
 def committed_input(settings: Settings) -> int:
     """How many input records the group has committed, pending transactions aside."""
-    admin = AdminClient(settings.kafka_client_config())
+    admin = clients.admin(settings)
     request = [ConsumerGroupTopicPartitions(settings.group_id)]
     found = admin.list_consumer_group_offsets(request, require_stable=False)
     partitions = found[settings.group_id].result(timeout=30).topic_partitions or []

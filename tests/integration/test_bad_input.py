@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 from streamkit import apply_rules, reading, running
 from test_stream import RULES
 
-from processor.pipeline import (
+from processor.kafka.records import (
     ERROR_HEADER,
     EXCEPTION_HEADER,
     MESSAGE_HEADER,

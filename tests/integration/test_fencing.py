@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import IsolationLevel, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka.admin import OffsetSpec
 from crashkit import (
     SESSION_TIMEOUT_MS,
     assert_exactly_once_as_dry_run,
@@ -39,6 +39,7 @@ from samples import WEIGHTED_RULES, WEIGHTED_SITES, leads
 from streamkit import DEADLINE_S, apply_rules, publish, reading, start_process
 
 from processor.app import ProcessorFailed
+from processor.kafka import clients
 from processor.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -57,7 +58,7 @@ machine."""
 def open_transaction(settings: Settings) -> bool:
     """Whether a transaction holds audit records a read_committed reader cannot see yet: the
     topic's end offset is beyond its last stable offset."""
-    admin = AdminClient(settings.kafka_client_config())
+    admin = clients.admin(settings)
     partition = TopicPartition(settings.audit_topic, 0)
     ends = {}
     for level in (IsolationLevel.READ_UNCOMMITTED, IsolationLevel.READ_COMMITTED):

@@ -17,7 +17,7 @@ import pytest
 from confluent_kafka import Producer
 from streamkit import TopicReader, apply_rules, publish, reading, running, start_process
 
-from processor.pipeline import ERROR_HEADER
+from processor.kafka.records import ERROR_HEADER
 from processor.settings import Settings
 from processor.stream.topics import Topics
 from processor.wire import Codec, lead_from_json

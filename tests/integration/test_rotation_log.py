@@ -12,7 +12,7 @@ import threading
 import pytest
 from confluent_kafka import Producer
 
-from processor.pipeline import Headers
+from processor.kafka.records import Headers
 from processor.rules import RotationState
 from processor.settings import Settings
 from processor.stream.rotation_log import RotationLog

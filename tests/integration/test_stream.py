@@ -23,8 +23,9 @@ from streamkit import (
     start_process,
 )
 
+from processor.kafka.records import ERROR_HEADER, OFFSET_HEADER
 from processor.localkafka import free_port
-from processor.pipeline import ERROR_HEADER, OFFSET_HEADER, delivery_id
+from processor.pipeline import delivery_id
 from processor.settings import Settings
 from processor.wire import Codec, lead_from_json
 

@@ -10,9 +10,9 @@ import time
 import pytest
 
 from processor.errors import ServiceUnavailable
+from processor.kafka.access import check_access
 from processor.localkafka import free_port
 from processor.settings import Settings
-from processor.stream.access import check_access
 
 
 def test_brokers_that_never_answer_end_the_check_at_its_timeout_saying_why() -> None:

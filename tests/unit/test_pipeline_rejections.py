@@ -15,7 +15,8 @@ from confluent_kafka import TIMESTAMP_CREATE_TIME
 
 from processor import pipeline as pipeline_module
 from processor.geo.enrich import Enricher
-from processor.pipeline import ERROR_HEADER, EXCEPTION_HEADER, OFFSET_HEADER, Pipeline, Result
+from processor.kafka.records import ERROR_HEADER, EXCEPTION_HEADER, OFFSET_HEADER
+from processor.pipeline import Pipeline, Result
 from processor.rules import RotationState, compile_rules, load_rules
 from processor.settings import Settings
 from processor.wire import Codec, lead_from_json

@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient
 
 from processor.errors import AuthenticationFailed, ServiceUnavailable
+from processor.kafka import clients
 from processor.settings import ENV_PREFIX, Settings
 
 ANSWER_TIMEOUT_S = 30.0
@@ -30,7 +30,7 @@ def check_access(settings: Settings, timeout: float = ANSWER_TIMEOUT_S) -> None:
     ``ServiceUnavailable`` when they have not answered within ``timeout``.
     """
     told = _Told()
-    admin = AdminClient(settings.kafka_client_config() | {"error_cb": told})
+    admin = clients.admin(settings, {"error_cb": told})
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -13,23 +13,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka import TopicPartition as Partition
 
 from processor.errors import ServiceUnavailable
-from processor.settings import Settings
-from processor.stream.errors import retry_transient
-
-
-def reading_consumer(settings: Settings, purpose: str) -> Consumer:
-    """A read_committed consumer that assigns partitions itself (its group only names it)."""
-    return Consumer(
-        settings.kafka_client_config()
-        | {
-            "group.id": f"{settings.group_id}-{purpose}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-            "auto.offset.reset": "earliest",
-            # A new version should reach the processors within a fraction of a second.
-            "fetch.wait.max.ms": 100,
-        }
-    )
+from processor.kafka.errors import retry_transient
 
 
 def end_offsets(consumer: Consumer, partitions: list[Partition], timeout: float) -> dict[int, int]:

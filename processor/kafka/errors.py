@@ -1,4 +1,4 @@
-"""Which Kafka errors are worth a retry: the one definition the stream code shares."""
+"""Which Kafka errors are worth a retry, and which end the process: one definition for all."""
 
 from __future__ import annotations
 
@@ -47,3 +47,15 @@ def retry_transient(seconds: float) -> Callable[[F], F]:
         reraise=True,
     )
     return cast(Callable[[F], F], decorator)
+
+
+class FatalError(Exception):
+    """A client cannot go on (fenced by a newer instance, a broker refusing it): exit."""
+
+
+def is_fatal(exc: KafkaException) -> bool:
+    """Whether the producer can do nothing more, most often because a newer instance with its
+    transactional id fenced it. ``produce`` says so with the plain code _FATAL, not flagged
+    fatal; the reason is in librdkafka's log."""
+    error = exc.args[0]
+    return bool(error.fatal() or error.code() == KafkaError._FATAL)
