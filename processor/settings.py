@@ -51,7 +51,14 @@ class Settings(BaseSettings):
     delivery_topic_prefix: str = Field("deliveries.", description="prefix of partner topics")
     state_topic: str = Field(
         "lead-router.rotation",
-        description="compacted changelog of round_robin/weighted rotation state",
+        description="compacted changelog of the processor's state (round_robin/weighted "
+        "rotation), one partition per input partition",
+    )
+    state_dir: Path = Field(
+        Path("~/.cache/lead-router/state"),
+        description="folder of the local state stores (RocksDB, one per input partition under "
+        "<transactional id>/<state topic>/<partition>): a copy of the state topic that spares "
+        "reading it again after a restart; safe to delete",
     )
     receipts_topic: str = Field(
         "deliveries.receipts",

@@ -1,0 +1,103 @@
+"""One input partition's state: a RocksDB database, changed through the open transaction.
+
+Writes wait in memory until the Kafka transaction that carries them to the changelog has committed;
+only then do they reach RocksDB, in one batch with the input offset they belong to. So RocksDB holds
+committed state only, and the input offset stored beside it says which: a local copy whose offset
+equals the group's committed offset is current.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from rocksdict import Options, Rdict, WriteBatch
+
+from processor.state.changelog import MARKER_KEY
+
+_META = "meta"
+"""The column family of what the store knows of itself, apart from the keys it holds."""
+_INPUT_OFFSET = b"input-offset"
+
+NO_OFFSET = -1
+"""The input offset of a store that holds no committed state."""
+
+
+def _options() -> Options:
+    options = Options(raw_mode=True)
+    options.create_if_missing(True)
+    options.create_missing_column_families(True)
+    return options
+
+
+class PartitionStore:
+    """One partition's key-value state: RocksDB on disk, changed through a transaction."""
+
+    def __init__(self, partition: int, path: Path) -> None:
+        self.partition = partition
+        self._path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = Rdict(str(path), _options(), column_families={_META: Options(raw_mode=True)})
+        self._meta = self._db.get_column_family(_META)
+        self._pending: dict[bytes, bytes | None] = {}
+        """The open transaction's writes; None deletes."""
+
+    def get(self, key: bytes) -> bytes | None:
+        """The value of ``key``, as the open transaction left it."""
+        if key in self._pending:
+            return self._pending[key]
+        value: bytes | None = self._db.get(key)
+        return value
+
+    def set(self, key: bytes, value: bytes) -> None:
+        if key == MARKER_KEY:
+            raise ValueError(f"the key {MARKER_KEY!r} is the changelog's own")
+        self._pending[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self._pending[key] = None
+
+    @property
+    def input_offset(self) -> int:
+        """The next input offset of the committed state held here (``NO_OFFSET``: none)."""
+        value: bytes | None = self._meta.get(_INPUT_OFFSET)
+        return NO_OFFSET if value is None else int(value)
+
+    def pending(self) -> Iterator[tuple[bytes, bytes | None]]:
+        """The open transaction's writes, each key once with its last value (None: deleted)."""
+        return iter(self._pending.items())
+
+    def commit(self, input_offset: int) -> None:
+        """Writes the pending writes to RocksDB as the state of ``input_offset``, atomically."""
+        self.write(self._pending.items(), input_offset)
+        self._pending.clear()
+
+    def rollback(self) -> None:
+        """Drops the pending writes: reads see the committed state again."""
+        self._pending.clear()
+
+    def write(self, changes: Iterable[tuple[bytes, bytes | None]], input_offset: int) -> None:
+        """Writes ``changes`` (None: delete) and ``input_offset`` in one RocksDB batch."""
+        batch = WriteBatch(raw_mode=True)
+        for key, value in changes:
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+        batch.put(
+            _INPUT_OFFSET, str(input_offset).encode(), self._db.get_column_family_handle(_META)
+        )
+        self._db.write(batch)
+
+    def close(self) -> None:
+        """Drops the pending writes and closes the database; its files stay for the next owner."""
+        self._pending.clear()
+        self._meta.close()
+        self._db.close()
+
+    def wipe(self) -> PartitionStore:
+        """Closes and deletes the database; returns an empty one in its place."""
+        self.close()
+        shutil.rmtree(self._path)
+        return PartitionStore(self.partition, self._path)
