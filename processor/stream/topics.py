@@ -1,19 +1,22 @@
 """Creating the topics lead-router reads and writes, when they are missing.
 
 The config topic has one partition: a rules version's parts and its closing version record must be
-read in the order they were written. It and the rotation-state changelog are compacted: only the
-latest value per key matters. The config history keeps every version for good. The others take the
-configured partitions and replication.
+read in the order they were written. The state changelog has one partition per input partition
+(changelog partition p holds the state of input partition p), so it is made after the input topic,
+with the partitions the input topic has. Both are compacted: only the latest value per key matters.
+The config history keeps every version for good. The others take the configured partitions and
+replication.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.cimpl import NewTopic
 
-from processor.errors import ServiceUnavailable
+from processor.errors import InvalidInput, ServiceUnavailable
 from processor.kafka import clients
 from processor.settings import Settings
 from processor.stream.config_history import HISTORY_MAX_BYTES
@@ -43,13 +46,45 @@ class Topics:
             [
                 self._new(s.config_topic, partitions=1, config=COMPACTED),
                 self._new(s.config_history_topic, partitions=1, config=KEPT),
-                self._new(s.state_topic, partitions=1, config=COMPACTED),
                 self._new(s.input_topic),
                 self._new(s.audit_topic),
                 self._new(s.unroutable_topic),
                 self._new(s.dlq_topic),
             ]
         )
+        self._ensure_state()
+
+    def _ensure_state(self) -> None:
+        """The state changelog, with as many partitions as the input topic has; an existing one
+        with another count is refused, since its partitions would hold other partitions' state."""
+        s = self._settings
+        if s.state_topic in self._known:
+            return
+        inputs = self._partitions(s.input_topic)
+        self._ensure([self._new(s.state_topic, partitions=inputs, config=COMPACTED)])
+        found = self._partitions(s.state_topic)
+        if found != inputs:
+            self._known.discard(s.state_topic)
+            raise InvalidInput(
+                f"the state topic {s.state_topic} has {found} partitions, but the input topic "
+                f"{s.input_topic} has {inputs}: they must be equal. Delete {s.state_topic} (the "
+                f"processor creates it again, and rotation starts afresh), or set "
+                f"--state-topic / LEAD_ROUTER_STATE_TOPIC to a new topic"
+            )
+
+    def _partitions(self, topic: str, timeout: float = 30.0) -> int:
+        """How many partitions ``topic`` has, as the brokers say; waits out a topic created a
+        moment ago, which a broker can still show without partitions."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self._admin.list_topics(topic, timeout=timeout).topics[topic]
+            if found.error is None and found.partitions:
+                return len(found.partitions)
+            if time.monotonic() > deadline:
+                raise ServiceUnavailable(
+                    f"cannot read the partitions of topic {topic}: {found.error or 'none'}"
+                )
+            time.sleep(0.1)
 
     def ensure_config(self) -> None:
         """Only the config topic and its history, for ``rules apply`` and ``rules status``."""
