@@ -8,6 +8,7 @@ the single-node broker lead-router starts itself from the Apache Kafka jars.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -24,6 +25,17 @@ from processor.settings import Settings
 os.environ[GEO_DIR_ENV] = os.path.join(
     tempfile.gettempdir(), f"lead-router-tests-{os.getpid()}-no-geo"
 )
+# State stores (RocksDB) of processors the tests start, and of the processes they start, go to a
+# folder of this test session, not to the user's cache.
+STATE_DIR = tempfile.mkdtemp(prefix="lead-router-tests-state-")
+os.environ["LEAD_ROUTER_STATE_DIR"] = STATE_DIR
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _state_dir_removed() -> Iterator[None]:
+    """Removes the session's state stores when it ends."""
+    yield
+    shutil.rmtree(STATE_DIR, ignore_errors=True)
 
 
 def _docker_answers() -> bool:
