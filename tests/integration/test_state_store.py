@@ -1,0 +1,135 @@
+"""State stores restore, from the changelog on the broker, the state of the committed offset.
+
+Right after another processor's commit, its offsets can be readable before the changelog records
+of the same transaction are: the broker writes the transaction's markers partition by partition.
+A restore reads on until the partition's marker carries the committed offset.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+from confluent_kafka.cimpl import NewTopic
+
+from processor.errors import InvalidInput
+from processor.kafka import clients
+from processor.kafka.records import OutputRecord
+from processor.rules import RotationState
+from processor.settings import Settings
+from processor.state.changelog import ChangelogRecord, KafkaChangelogReader, OnRecord
+from processor.state.rotation import load_rotation, save_rotation
+from processor.state.stores import StateStores
+from processor.stream.topics import Topics
+
+pytestmark = pytest.mark.integration
+
+
+def state(last: str) -> RotationState:
+    made = RotationState()
+    made.chose("market", last)
+    return made
+
+
+@pytest.fixture
+def settings(stream_settings: Settings) -> Settings:
+    made = stream_settings.model_copy(update={"topic_partitions": 3})
+    Topics(made).ensure_base()
+    return made
+
+
+def publish(settings: Settings, records: list[OutputRecord]) -> None:
+    """Produces changelog records to their partitions, as the processor's transaction does."""
+    producer = clients.producer(settings)
+    for record in records:
+        assert isinstance(record, ChangelogRecord)
+        producer.produce(
+            record.topic, key=record.key, value=record.value, partition=record.partition
+        )
+    assert producer.flush(30) == 0
+
+
+def written(settings: Settings, folder: Path, states: Mapping[int, tuple[str, int]]) -> None:
+    """Has a processor with its stores in ``folder`` write each partition's rotation state
+    at an input offset to the changelog."""
+    writer = StateStores(settings.model_copy(update={"state_dir": folder}))
+    writer.assign(dict.fromkeys(states, -1001))
+    for partition, (last, _) in states.items():
+        save_rotation(writer.store(partition), state(last))
+    publish(settings, writer.changelog({p: offset for p, (_, offset) in states.items()}))
+    writer.commit()
+    writer.close()
+
+
+@pytest.fixture
+def owner(settings: Settings, tmp_path: Path) -> Iterator[StateStores]:
+    """The stores of a processor on another host, that owns the partitions now."""
+    made = StateStores(settings.model_copy(update={"state_dir": tmp_path / "owner"}))
+    yield made
+    made.close()
+
+
+def test_the_state_of_the_committed_offset_is_restored(
+    settings: Settings, owner: StateStores, tmp_path: Path
+) -> None:
+    written(settings, tmp_path / "before", {0: ("a", 10), 1: ("b", 7)})
+    owner.assign({0: 10, 1: 7, 2: -1001})  # partition 2: nothing committed yet
+    assert load_rotation(owner.store(0)) == state("a")
+    assert load_rotation(owner.store(1)) == state("b")
+    assert load_rotation(owner.store(2)) == RotationState()
+
+
+def test_a_state_behind_the_committed_offset_is_read_again_until_it_catches_up(
+    settings: Settings, tmp_path: Path
+) -> None:
+    written(settings, tmp_path / "before", {0: ("old", 10)})
+    reads = threading.Semaphore(0)
+    kafka = KafkaChangelogReader(settings)
+
+    class Counted:
+        def read(self, starts: Mapping[int, int], on_record: OnRecord) -> None:
+            kafka.read(starts, on_record)
+            reads.release()
+
+    owner = StateStores(
+        settings.model_copy(update={"state_dir": tmp_path / "owner"}), reader=Counted()
+    )
+    worker = threading.Thread(target=lambda: owner.assign({0: 20}))
+    worker.start()
+    assert reads.acquire(timeout=30), "the restore never read the changelog"
+    # The stale state was read and not taken; now the state of offset 20 becomes readable.
+    written(settings, tmp_path / "before", {0: ("new", 20)})
+    worker.join(30)
+    assert not worker.is_alive()
+    assert load_rotation(owner.store(0)) == state("new")
+    owner.close()
+
+
+def test_nothing_committed_gives_fresh_state(
+    settings: Settings, owner: StateStores, tmp_path: Path
+) -> None:
+    written(settings, tmp_path / "before", {0: ("a", 10)})
+    owner.assign({0: -1001})
+    assert load_rotation(owner.store(0)) == RotationState()
+
+
+def test_a_state_topic_with_other_partitions_than_the_input_is_refused(
+    stream_settings: Settings,
+) -> None:
+    admin = clients.admin(stream_settings)
+    futures = admin.create_topics(
+        [
+            NewTopic(stream_settings.input_topic, num_partitions=3),
+            NewTopic(stream_settings.state_topic, num_partitions=1),
+        ]
+    )
+    for future in futures.values():
+        future.result(timeout=60)
+    with pytest.raises(InvalidInput) as refused:
+        Topics(stream_settings).ensure_base()
+    message = str(refused.value)
+    assert f"state topic {stream_settings.state_topic} has 1 partitions" in message
+    assert f"input topic {stream_settings.input_topic} has 3" in message
+    assert "LEAD_ROUTER_STATE_TOPIC" in message
