@@ -8,11 +8,12 @@ equals the group's committed offset is current.
 
 from __future__ import annotations
 
+import functools
 import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from rocksdict import Options, Rdict, WriteBatch
+from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch, WriteBufferManager
 
 from processor.state.changelog import MARKER_KEY
 
@@ -24,10 +25,35 @@ NO_OFFSET = -1
 """The input offset of a store that holds no committed state."""
 
 
+MEMORY_BYTES = 32 * 2**20
+"""What RocksDB may hold in memory, all stores of the process together: its block cache, which
+the stores' write buffers are charged to. The processor shares its memory with the rules."""
+WRITE_BUFFERS_BYTES = 16 * 2**20
+"""Of ``MEMORY_BYTES``, what the write buffers (memtables) of all stores may take."""
+_WRITE_BUFFER_BYTES = 4 * 2**20
+"""One store's write buffer: flushed to disk when full."""
+
+
+@functools.cache
+def _memory() -> tuple[Cache, WriteBufferManager]:
+    """The block cache and write buffer budget every store of the process shares."""
+    cache = Cache(MEMORY_BYTES)
+    return cache, WriteBufferManager.new_write_buffer_manager_with_cache(
+        WRITE_BUFFERS_BYTES, False, cache
+    )
+
+
 def _options() -> Options:
+    cache, write_buffers = _memory()
+    table = BlockBasedOptions()
+    table.set_block_cache(cache)
+    table.set_cache_index_and_filter_blocks(True)
     options = Options(raw_mode=True)
     options.create_if_missing(True)
     options.create_missing_column_families(True)
+    options.set_block_based_table_factory(table)
+    options.set_write_buffer_manager(write_buffers)
+    options.set_write_buffer_size(_WRITE_BUFFER_BYTES)
     return options
 
 
