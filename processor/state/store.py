@@ -64,7 +64,7 @@ class PartitionStore:
         self.partition = partition
         self._path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = Rdict(str(path), _options(), column_families={_META: Options(raw_mode=True)})
+        self._db = Rdict(str(path), _options(), column_families={_META: _options()})
         self._meta = self._db.get_column_family(_META)
         self._pending: dict[bytes, bytes | None] = {}
         """The open transaction's writes; None deletes."""
@@ -77,12 +77,12 @@ class PartitionStore:
         return value
 
     def set(self, key: bytes, value: bytes) -> None:
-        if key == MARKER_KEY:
-            raise ValueError(f"the key {MARKER_KEY!r} is the changelog's own")
-        self._pending[key] = value
+        """Sets ``key`` in the open transaction."""
+        self._pending[_own(key)] = value
 
     def delete(self, key: bytes) -> None:
-        self._pending[key] = None
+        """Deletes ``key`` in the open transaction."""
+        self._pending[_own(key)] = None
 
     @property
     def input_offset(self) -> int:
@@ -127,3 +127,10 @@ class PartitionStore:
         self.close()
         shutil.rmtree(self._path)
         return PartitionStore(self.partition, self._path)
+
+
+def _own(key: bytes) -> bytes:
+    """``key``, unless it is the changelog's marker key, which no store may write."""
+    if key == MARKER_KEY:
+        raise ValueError(f"the key {MARKER_KEY!r} is the changelog's own")
+    return key

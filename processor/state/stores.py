@@ -90,7 +90,8 @@ class StateStores:
     def changelog(self, offsets: Mapping[int, int]) -> list[OutputRecord]:
         """The records to produce in the Kafka transaction that commits input ``offsets``
         (partition: next input offset): the pending writes of those partitions' stores and, for
-        every one of them, touched or not, the marker of its offset."""
+        every one of them, touched or not, the marker of its offset. KeyError for a partition
+        not assigned."""
         records: list[OutputRecord] = []
         for partition, offset in offsets.items():
             for key, value in self.store(partition).pending():

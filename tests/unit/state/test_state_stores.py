@@ -235,6 +235,9 @@ def test_the_marker_key_is_refused(stores: StateStores) -> None:
     stores.assign({0: -1001})
     with pytest.raises(ValueError, match="changelog"):
         stores.store(0).set(MARKER_KEY, b"x")
+    with pytest.raises(ValueError, match="changelog"):
+        stores.store(0).delete(MARKER_KEY)
+    assert list(stores.store(0).pending()) == []
 
 
 def test_rotation_state_is_kept_under_one_key(
