@@ -41,14 +41,17 @@ def settings(stream_settings: Settings) -> Settings:
 
 
 def publish(settings: Settings, records: list[OutputRecord]) -> None:
-    """Produces changelog records to their partitions, as the processor's transaction does."""
-    producer = clients.producer(settings)
+    """Produces changelog records to their partitions in one transaction, as the processor does
+    (so a restore also reads past the transaction's commit markers)."""
+    producer = clients.transactional_producer(settings, f"{settings.transactional_id}-writer")
+    producer.init_transactions(30)
+    producer.begin_transaction()
     for record in records:
         assert isinstance(record, ChangelogRecord)
         producer.produce(
             record.topic, key=record.key, value=record.value, partition=record.partition
         )
-    assert producer.flush(30) == 0
+    producer.commit_transaction(30)
 
 
 def written(settings: Settings, folder: Path, states: Mapping[int, tuple[str, int]]) -> None:
