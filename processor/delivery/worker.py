@@ -32,19 +32,21 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from processor import metrics
+from processor.control.follower import Refusal, RulesFollower
+from processor.control.topics import config_topics
 from processor.delivery.parcel import Parcel
 from processor.delivery.receipts import DeliveredIds, receipt_for
 from processor.delivery.sending import send
+from processor.delivery.topics import worker_topics
 from processor.errors import InvalidInput, UserError
 from processor.kafka import clients
+from processor.kafka.admin import TopicAdmin
 from processor.kafka.errors import retry_transient
 from processor.kafka.records import DEAD_LETTER_HEADROOM, OutputRecord, dead_letter
 from processor.pipeline import delivery_id
 from processor.rules import Snapshot
 from processor.rules.document import PARTNER_ID, Partner
 from processor.settings import Settings
-from processor.stream.config_topic import Refusal, RulesFollower
-from processor.stream.topics import Topics
 from processor.wire import Codec, DecodeError
 
 log = logging.getLogger(__name__)
@@ -127,9 +129,9 @@ class Worker:
                 self._heartbeat.alive,
                 host=self._settings.metrics_host,
             )
-        topics = Topics(self._settings)
-        topics.ensure_config()
-        topics.ensure_worker(self.partner)
+        TopicAdmin(self._settings).ensure(
+            [*config_topics(self._settings), *worker_topics(self._settings, self.partner)]
+        )
         try:
             if not self._await_rules():
                 return
