@@ -39,11 +39,12 @@ from pathlib import Path
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from benchmarks.bench_rules import generate_document, generate_lead
+from processor.control.publisher import publish_rules
 from processor.kafka import clients
+from processor.kafka.admin import TopicAdmin, TopicSpec
 from processor.localkafka import EmbeddedKafka
 from processor.rules.validate import validate_document
 from processor.settings import Settings
-from processor.stream.config_topic import publish_rules
 from processor.stream.topics import Topics
 from processor.wire import Codec, lead_from_json
 
@@ -295,9 +296,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         try:
             print(f"broker at {bootstrap}; preparing {args.leads} leads ...", file=sys.stderr)
-            topics = Topics(settings)
+            admin = TopicAdmin(settings)
+            topics = Topics(settings, admin)
             topics.ensure_base()
-            topics.ensure(COPY_TOPIC, FANNED_COPY_TOPIC)
+            admin.ensure([TopicSpec(COPY_TOPIC), TopicSpec(FANNED_COPY_TOPIC)])
             document = validate_document(generate_document(args.assignments))
             publish_rules(settings, document)
             partners = [partner.id for partner in document.partners]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from types import FrameType
 
 from processor import metrics
+from processor.control.follower import Refusal, RulesFollower
 from processor.errors import UserError
 from processor.geo.enrich import Enricher
 from processor.geo.fetch import ip_database
@@ -21,7 +22,6 @@ from processor.kafka.access import check_access
 from processor.pipeline import Pipeline
 from processor.rules import Snapshot
 from processor.settings import Settings
-from processor.stream.config_topic import Refusal, RulesFollower
 from processor.stream.loop import FatalError, Loop
 from processor.stream.topics import Topics
 from processor.wire import Codec

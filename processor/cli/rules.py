@@ -15,15 +15,16 @@ from pathlib import Path
 from typing import TypeAlias
 
 from processor.cli.options import RULES_LIMITS, add_settings_flags, settings_from_args
+from processor.control.publisher import publish_rules
+from processor.control.records import version_number
+from processor.control.state import read_config
+from processor.control.status import status_json, status_table
+from processor.control.topics import ensure_config_topics
 from processor.errors import InvalidInput
 from processor.kafka.access import check_access
 from processor.rules import Finding, RulesDocument, RulesInvalid, RulesLimits, lint, load_rules
 from processor.rules.load import decode, parse_text
 from processor.rules.validate import validate_document
-from processor.stream.config_records import version_number
-from processor.stream.config_status import status_json, status_table
-from processor.stream.config_topic import publish_rules, read_config
-from processor.stream.topics import Topics
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -244,7 +245,7 @@ def _apply(args: argparse.Namespace) -> int:
         return 1
     settings = settings_from_args(args)
     check_access(settings)
-    Topics(settings).ensure_config()
+    ensure_config_topics(settings)
     result = publish_rules(settings, document, expect_version=args.expect_version)
     if args.format == "json":
         print(json.dumps({"file": args.file, **asdict(result), "unchanged": result.unchanged}))
@@ -262,7 +263,7 @@ def _apply(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     check_access(settings)
-    Topics(settings).ensure_config()
+    ensure_config_topics(settings)
     state = read_config(settings)
     if args.format == "json":
         print(json.dumps(status_json(state), indent=2))

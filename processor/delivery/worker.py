@@ -32,29 +32,29 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from processor import metrics
+from processor.control.follower import Refusal, RulesFollower
+from processor.control.topics import config_topics
 from processor.delivery.parcel import Parcel
 from processor.delivery.receipts import DeliveredIds, receipt_for
 from processor.delivery.sending import send
+from processor.delivery.topics import worker_topics
 from processor.errors import InvalidInput, UserError
 from processor.kafka import clients
-from processor.kafka.errors import retry_transient
+from processor.kafka.admin import TopicAdmin
+from processor.kafka.errors import FatalError
 from processor.kafka.records import DEAD_LETTER_HEADROOM, OutputRecord, dead_letter
+from processor.kafka.session import TransactionalSession
 from processor.pipeline import delivery_id
 from processor.rules import Snapshot
 from processor.rules.document import PARTNER_ID, Partner
 from processor.settings import Settings
-from processor.stream.config_topic import Refusal, RulesFollower
-from processor.stream.topics import Topics
 from processor.wire import Codec, DecodeError
 
 log = logging.getLogger(__name__)
 
-KAFKA_TIMEOUT_S = 30.0
 REGISTRY_RETRY_S = 2.0
 RECORD_ATTEMPTS = 5
 """Tries of the receipt's transaction when Kafka asks for an abort, before the worker gives up."""
-
-_retry_transient = retry_transient(120)
 
 
 class WorkerFailed(UserError):
@@ -101,11 +101,13 @@ class Worker:
         self._rules = RulesFollower(settings, self._switched, self._refused)
         self._ready = False
         self._consumer = clients.consumer(settings, self.group)
-        self._producer = clients.transactional_producer(
-            settings,
-            f"{settings.transactional_id_or_default()}-deliver-{partner}",
-            # A delivery record as large as the processor writes still fits as a dead letter.
-            {"message.max.bytes": settings.max_record_bytes + DEAD_LETTER_HEADROOM},
+        self._session = TransactionalSession(
+            clients.transactional_producer(
+                settings,
+                f"{settings.transactional_id_or_default()}-deliver-{partner}",
+                # A delivery record as large as the processor writes still fits as a dead letter.
+                {"message.max.bytes": settings.max_record_bytes + DEAD_LETTER_HEADROOM},
+            )
         )
 
     @property
@@ -127,13 +129,16 @@ class Worker:
                 self._heartbeat.alive,
                 host=self._settings.metrics_host,
             )
-        topics = Topics(self._settings)
-        topics.ensure_config()
-        topics.ensure_worker(self.partner)
+        TopicAdmin(self._settings).ensure(
+            [*config_topics(self._settings), *worker_topics(self._settings, self.partner)]
+        )
         try:
             if not self._await_rules():
                 return
-            self._producer.init_transactions(KAFKA_TIMEOUT_S)
+            try:
+                self._session.init()
+            except FatalError as fatal:
+                raise WorkerFailed(str(fatal)) from fatal
             self._consumer.subscribe([self.topic], on_assign=self._on_assign)
             self._ready = True
             self._deliver()
@@ -141,7 +146,7 @@ class Worker:
             self._ready = False
             self._rules.close()
             self._consumer.close()
-            self._producer.flush(KAFKA_TIMEOUT_S)
+            self._session.close()
 
     def _await_rules(self) -> bool:
         """Reads the config topic to its end, then waits for rules if it has none; False when
@@ -304,37 +309,32 @@ class Worker:
         ]
         for attempt in range(1, RECORD_ATTEMPTS + 1):
             try:
-                self._producer.begin_transaction()
+                self._session.begin()
                 if record is not None:
-                    self._producer.produce(
-                        record.topic,
-                        key=record.key,
-                        value=record.value,
-                        headers=record.headers,
-                        timestamp=record.timestamp,
-                    )
-                    # Sent before the offsets, the receipt's transaction commits in milliseconds;
-                    # otherwise the client waits for its next partition registration (~100 ms).
-                    self._producer.flush(KAFKA_TIMEOUT_S)
-                self._send_offsets(offsets)
-                self._commit()
+                    self._session.produce(record)
+                    self._session.flush()
+                self._session.commit(offsets, self._consumer.consumer_group_metadata())
                 return
             except KafkaException as exc:
-                error = exc.args[0]
-                if error.fatal() or not error.txn_requires_abort() or attempt == RECORD_ATTEMPTS:
-                    raise WorkerFailed(f"cannot record a delivery: {error.str()}") from exc
-                log.warning("receipt transaction aborted, trying again: %s", error.str())
-                self._producer.abort_transaction(KAFKA_TIMEOUT_S)
+                self._recover(exc, attempt)
 
-    @_retry_transient
-    def _send_offsets(self, offsets: list[TopicPartition]) -> None:
-        self._producer.send_offsets_to_transaction(
-            offsets, self._consumer.consumer_group_metadata(), KAFKA_TIMEOUT_S
-        )
-
-    @_retry_transient
-    def _commit(self) -> None:
-        self._producer.commit_transaction(KAFKA_TIMEOUT_S)
+    def _recover(self, exc: KafkaException, attempt: int) -> None:
+        """Aborts the receipt's transaction, so that it can be tried again; raises
+        :class:`WorkerFailed` when ``exc`` is fatal (the worker was fenced), does not call for an
+        abort, or failed the last of ``RECORD_ATTEMPTS`` tries. An abort that fails itself goes on
+        up as it is."""
+        failed = WorkerFailed(f"cannot record a delivery: {exc.args[0].str()}")
+        try:
+            self._session.recover(exc)
+        except FatalError:
+            raise failed from exc
+        except KafkaException as raised:
+            if raised is exc:  # neither fatal nor abortable: given back as it came
+                raise failed from exc
+            raise
+        if attempt == RECORD_ATTEMPTS:
+            raise failed from exc
+        log.warning("recording the delivery again (try %d of %d)", attempt + 1, RECORD_ATTEMPTS)
 
 
 def _parcel(delivery: dict[str, Any], partner: Partner) -> Parcel:

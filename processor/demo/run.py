@@ -26,6 +26,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from processor.app import App
+from processor.control.publisher import publish_rules
 from processor.delivery import Worker, read_receipts
 from processor.demo.leads import not_a_lead, sample_leads
 from processor.errors import ServiceUnavailable
@@ -36,7 +37,6 @@ from processor.localkafka import EmbeddedKafka
 from processor.rules import load_rules
 from processor.rules.explain import explain_text
 from processor.settings import Settings
-from processor.stream.config_topic import publish_rules
 from processor.stream.topics import Topics
 from processor.wire import Codec, lead_from_json
 

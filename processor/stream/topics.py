@@ -1,55 +1,40 @@
-"""Creating the topics lead-router reads and writes, when they are missing.
+"""The processor's own topics: what ``lead-router run`` creates when they are missing.
 
-The config topic has one partition: a rules version's parts and its closing version record must be
-read in the order they were written. The state changelog has one partition per input partition
-(changelog partition p holds the state of input partition p), so it is made after the input topic,
-with the partitions the input topic has. Both are compacted: only the latest value per key matters.
-The config history keeps every version for good. The others take the configured partitions and
+Its input, its outputs (audit, unroutable, dead letters, one delivery topic per partner), the config
+topic and its history, which it reads before it takes any lead, and the state changelog. The state
+changelog has one partition per input partition (changelog partition p holds the state of input
+partition p), so it is made after the input topic, with the partitions the input topic has; it is
+compacted: only the latest value per key matters. The others take the configured partitions and
 replication.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 
-from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.cimpl import NewTopic
-
-from processor.errors import InvalidInput, ServiceUnavailable
-from processor.kafka import clients
+from processor.control.topics import config_topics
+from processor.errors import InvalidInput
+from processor.kafka.admin import COMPACTED, TopicAdmin, TopicSpec
 from processor.settings import Settings
-from processor.stream.config_history import HISTORY_MAX_BYTES
-
-COMPACTED = {"cleanup.policy": "compact"}
-KEPT = {
-    "cleanup.policy": "delete",
-    "retention.ms": "-1",
-    "retention.bytes": "-1",
-    "max.message.bytes": str(HISTORY_MAX_BYTES),
-}
-"""Kept for good: the config history, every applied rules version whole, one record each."""
 
 
 class Topics:
-    """Knows which topics exist and creates the missing ones; a cache saves repeated look-ups."""
+    """Ensures the processor's topics through one :class:`TopicAdmin` (and its cache)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, admin: TopicAdmin | None = None) -> None:
         self._settings = settings
-        self._admin = clients.admin(settings)
-        self._known: set[str] = set()
+        self._admin = admin if admin is not None else TopicAdmin(settings)
 
     def ensure_base(self) -> None:
         """The input, output, config and state topics."""
         s = self._settings
-        self._ensure(
+        self._admin.ensure(
             [
-                self._new(s.config_topic, partitions=1, config=COMPACTED),
-                self._new(s.config_history_topic, partitions=1, config=KEPT),
-                self._new(s.input_topic),
-                self._new(s.audit_topic),
-                self._new(s.unroutable_topic),
-                self._new(s.dlq_topic),
+                *config_topics(s),
+                TopicSpec(s.input_topic),
+                TopicSpec(s.audit_topic),
+                TopicSpec(s.unroutable_topic),
+                TopicSpec(s.dlq_topic),
             ]
         )
         self._ensure_state()
@@ -58,13 +43,11 @@ class Topics:
         """The state changelog, with as many partitions as the input topic has; an existing one
         with another count is refused, since its partitions would hold other partitions' state."""
         s = self._settings
-        if s.state_topic in self._known:
-            return
-        inputs = self._partitions(s.input_topic)
-        self._ensure([self._new(s.state_topic, partitions=inputs, config=COMPACTED)])
-        found = self._partitions(s.state_topic)
+        inputs = self._admin.partitions(s.input_topic)
+        self._admin.ensure([TopicSpec(s.state_topic, partitions=inputs, config=COMPACTED)])
+        found = self._admin.partitions(s.state_topic)
         if found != inputs:
-            self._known.discard(s.state_topic)
+            self._admin.forget(s.state_topic)
             raise InvalidInput(
                 f"the state topic {s.state_topic} has {found} partitions, but the input topic "
                 f"{s.input_topic} has {inputs}: they must be equal. Delete {s.state_topic} (the "
@@ -72,75 +55,6 @@ class Topics:
                 f"--state-topic / LEAD_ROUTER_STATE_TOPIC to a new topic"
             )
 
-    def _partitions(self, topic: str, timeout: float = 30.0) -> int:
-        """How many partitions ``topic`` has, as the brokers say; waits out a topic created a
-        moment ago, which a broker can still show without partitions."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self._admin.list_topics(topic, timeout=timeout).topics[topic]
-            if found.error is None and found.partitions:
-                return len(found.partitions)
-            if time.monotonic() > deadline:
-                raise ServiceUnavailable(
-                    f"cannot read the partitions of topic {topic}: {found.error or 'none'}"
-                )
-            time.sleep(0.1)
-
-    def ensure_config(self) -> None:
-        """Only the config topic and its history, for ``rules apply`` and ``rules status``."""
-        s = self._settings
-        self._ensure(
-            [
-                self._new(s.config_topic, partitions=1, config=COMPACTED),
-                self._new(s.config_history_topic, partitions=1, config=KEPT),
-            ]
-        )
-
-    def ensure(self, *names: str) -> None:
-        """Topics of the configured partitions and replication, by name."""
-        self._ensure([self._new(name) for name in names])
-
     def ensure_deliveries(self, partner_ids: Iterable[str]) -> None:
-        """One delivery topic per partner."""
-        self._ensure([self._new(self._settings.delivery_topic(p)) for p in partner_ids])
-
-    def ensure_worker(self, partner: str) -> None:
-        """What a delivery worker needs: the compacted receipts topic, its partner's topic, and the
-        delivery dead-letter topic."""
-        s = self._settings
-        self._ensure(
-            [
-                self._new(s.receipts_topic, config=COMPACTED),
-                self._new(s.delivery_topic(partner)),
-                self._new(s.delivery_dlq_topic),
-            ]
-        )
-
-    def _new(
-        self, name: str, partitions: int | None = None, config: dict[str, str] | None = None
-    ) -> NewTopic:
-        return NewTopic(
-            name,
-            num_partitions=partitions or self._settings.topic_partitions,
-            replication_factor=self._settings.topic_replication_factor,
-            config=config or {},
-        )
-
-    def _ensure(self, topics: list[NewTopic]) -> None:
-        missing = [t for t in topics if t.topic not in self._known]
-        if not missing:
-            return
-        existing = set(self._admin.list_topics(timeout=30).topics)
-        to_create = [t for t in missing if t.topic not in existing]
-        if to_create:
-            futures = self._admin.create_topics(to_create, operation_timeout=30)
-            for name, future in futures.items():
-                try:
-                    future.result(timeout=60)
-                except KafkaException as exc:
-                    error = exc.args[0]
-                    if error.code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                        raise ServiceUnavailable(
-                            f"cannot create topic {name}: {error.str()}"
-                        ) from exc
-        self._known.update(t.topic for t in missing)
+        """One delivery topic per partner, as the rules in force name them."""
+        self._admin.ensure(TopicSpec(self._settings.delivery_topic(p)) for p in partner_ids)

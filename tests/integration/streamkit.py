@@ -21,9 +21,10 @@ from typing import Any, Protocol
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from processor.app import App
+from processor.control.publisher import publish_rules
+from processor.control.topics import ensure_config_topics
 from processor.rules import load_rules
 from processor.settings import Settings
-from processor.stream.config_topic import publish_rules
 from processor.stream.topics import Topics
 from processor.wire import Codec, SchemaName, lead_from_json
 
@@ -42,7 +43,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 def apply_rules(settings: Settings, rules: str | Path) -> str:
     """Publishes a rules document (text or file) as ``rules apply`` does; returns its version."""
-    Topics(settings).ensure_config()
+    ensure_config_topics(settings)
     return publish_rules(settings, load_rules(rules)).version
 
 

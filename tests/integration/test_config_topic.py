@@ -27,11 +27,12 @@ from prometheus_client import REGISTRY
 from samples import RULES, leads, summary
 from streamkit import DEADLINE_S, apply_rules, dry_run, publish, reading, running, settings_env
 
+from processor.control.publisher import VersionConflict, publish_rules
+from processor.control.records import VERSION_KEY
+from processor.control.state import read_config
 from processor.errors import UserError
 from processor.rules import RulesDocument, document_to_parts, load_rules
 from processor.settings import Settings
-from processor.stream.config_records import VERSION_KEY
-from processor.stream.config_topic import VersionConflict, publish_rules, read_config
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,8 @@ from typing import Any
 
 import pytest
 
-from processor.errors import InvalidInput
-from processor.rules import RulesLimits, document_to_parts, load_rules
-from processor.settings import Settings
-from processor.stream.config_records import (
+from processor.control.publisher import publish_rules
+from processor.control.records import (
     MAX_DEPTH,
     VERSION_KEY,
     Part,
@@ -26,8 +24,11 @@ from processor.stream.config_records import (
     digest_of,
     read_record,
 )
-from processor.stream.config_status import status_json, status_table
-from processor.stream.config_topic import ConfigState, publish_rules
+from processor.control.state import ConfigState
+from processor.control.status import status_json, status_table
+from processor.errors import InvalidInput
+from processor.rules import RulesLimits, document_to_parts, load_rules
+from processor.settings import Settings
 
 LIMIT = 100_000
 

@@ -19,6 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from processor.control import follower as config_follower
+from processor.control.follower import Refusal, RulesFollower
+from processor.control.records import VERSION_KEY, digest_of
+from processor.control.state import ConfigState
 from processor.rules import (
     RulesDocument,
     RulesInvalid,
@@ -30,9 +34,6 @@ from processor.rules import (
     validate_document,
 )
 from processor.settings import Settings
-from processor.stream import config_topic
-from processor.stream.config_records import digest_of
-from processor.stream.config_topic import VERSION_KEY, ConfigState, Refusal, RulesFollower
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -394,9 +395,9 @@ def test_the_follower_refuses_what_does_not_validate_and_goes_on(
     switched: list[Snapshot] = []
     refused: list[Refusal] = []
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(config_topic, "reading_consumer", lambda settings, purpose: consumer)
+        patch.setattr(config_follower, "reading_consumer", lambda settings, purpose: consumer)
         # No history topic to find a version in: a version that does not match is refused.
-        patch.setattr(config_topic, "config_state", lambda settings: ConfigState(10**6))
+        patch.setattr(config_follower, "config_state", lambda settings: ConfigState(10**6))
         follower = RulesFollower(Settings(), switched.append, refused.append)
     parts = document_to_parts(validate_document(raw))
     version = {"version": "1", "digest": digest_of(parts), "parts": len(parts)}

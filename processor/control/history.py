@@ -19,16 +19,16 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message
 
-from processor.errors import ServiceUnavailable
-from processor.kafka.clients import reading_consumer
-from processor.kafka.reading import read_to_end
-from processor.settings import Settings
-from processor.stream.config_records import (
+from processor.control.records import (
     VERSION_KEY,
     VersionRecord,
     parse_json,
     version_number,
 )
+from processor.errors import ServiceUnavailable
+from processor.kafka.clients import reading_consumer
+from processor.kafka.reading import read_to_end
+from processor.settings import Settings
 
 log = logging.getLogger(__name__)
 

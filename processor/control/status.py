@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from processor.stream.config_records import Refused, VersionRecord
-from processor.stream.config_topic import ConfigState
+from processor.control.records import Refused, VersionRecord
+from processor.control.state import ConfigState
 
 
 def _version(record: VersionRecord) -> dict[str, Any]:
