@@ -19,10 +19,13 @@ from processor.errors import UserError
 from processor.geo.enrich import Enricher
 from processor.geo.fetch import ip_database
 from processor.kafka.access import check_access
+from processor.kafka.errors import FatalError
 from processor.pipeline import Pipeline
 from processor.rules import Snapshot
 from processor.settings import Settings
-from processor.stream.loop import FatalError, Loop
+from processor.state.rotation import Rotations
+from processor.state.stores import StateStores
+from processor.stream.loop import Loop, processor_consumer, processor_session
 from processor.stream.topics import Topics
 from processor.wire import Codec
 from processor.wire.schemas import load_writer_schemas
@@ -105,8 +108,16 @@ class App:
             writer_schemas=self._writer_schemas,
         )
         pipeline = Pipeline(settings, codec, enricher)
+        stage = self._heartbeat.stage
         self._loop = Loop(
-            settings, pipeline, self._snapshot, self._each_round, self._heartbeat.stage
+            settings,
+            pipeline,
+            self._snapshot,
+            self._each_round,
+            consumer=processor_consumer(settings),
+            session=processor_session(settings, stage),
+            rotations=Rotations(StateStores(settings)),
+            stage=stage,
         )
         if self._stopped.is_set():  # a stop while the pipeline was built found no loop to stop
             self._loop.stop()

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message
 from confluent_kafka import TopicPartition as Partition
@@ -53,11 +53,26 @@ def read_to_end(
     """Assigns every partition of ``topic`` from the beginning and feeds each record to
     ``on_message`` until the end offsets taken at the start; the consumer stays assigned, so the
     caller can go on polling for what comes after."""
+    partitions = _partitions(consumer, topic, time.monotonic() + timeout)
+    starts = {p.partition: 0 for p in partitions}
+    read_partitions(consumer, topic, starts, on_message, timeout=timeout)
+
+
+def read_partitions(
+    consumer: Consumer,
+    topic: str,
+    starts: Mapping[int, int],
+    on_message: Callable[[Message], object],
+    *,
+    timeout: float = 60.0,
+) -> None:
+    """Assigns the partitions of ``starts`` from the offsets given there and feeds each record to
+    ``on_message`` until the end offsets taken at the start."""
     deadline = time.monotonic() + timeout
-    partitions = _partitions(consumer, topic, deadline)
+    partitions = [Partition(topic, p, start) for p, start in starts.items()]
     ends = end_offsets(consumer, partitions, timeout)
     consumer.assign(partitions)
-    pending = {p: end for p, end in ends.items() if end > 0}
+    pending = {p: end for p, end in ends.items() if end > starts[p]}
     while pending:
         if time.monotonic() > deadline:
             raise ServiceUnavailable(f"reading {topic} to its end took more than {timeout:.0f} s")
@@ -75,7 +90,7 @@ def read_to_end(
                 pending.pop(message.partition() or 0, None)
                 continue
             raise KafkaException(error)
-        on_message(message)
         partition, offset = message.partition() or 0, message.offset() or 0
+        on_message(message)
         if partition in pending and offset + 1 >= pending[partition]:
             del pending[partition]

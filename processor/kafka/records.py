@@ -45,6 +45,8 @@ class OutputRecord:
     headers: Headers | None = None
     timestamp: int = 0
     """Milliseconds since the epoch, as the record's create time; 0 for the time it is sent."""
+    partition: int | None = None
+    """The partition to write to; None for the producer's partitioner (by key)."""
 
     def size(self) -> int:
         """What the record weighs against the producer's ``message.max.bytes``, near enough."""

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 KAFKA_TIMEOUT_S = 30.0
 
+UNASSIGNED = -1
+"""The partition librdkafka's partitioner chooses (by key): ``RD_KAFKA_PARTITION_UA``."""
+
 _retry_transient = retry_transient(120)
 
 
@@ -44,6 +47,7 @@ class TransactionalProducer(Protocol):
         value: bytes | None = ...,
         headers: Headers | None = ...,
         timestamp: int = ...,
+        partition: int = ...,
     ) -> None: ...
     def poll(self, timeout: float) -> int: ...
     def flush(self, timeout: float) -> int: ...
@@ -94,6 +98,7 @@ class TransactionalSession:
                     value=record.value,
                     headers=record.headers,
                     timestamp=record.timestamp,
+                    partition=UNASSIGNED if record.partition is None else record.partition,
                 )
                 return
             except BufferError:

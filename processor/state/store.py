@@ -60,9 +60,11 @@ def _options() -> Options:
 class PartitionStore:
     """One partition's key-value state: RocksDB on disk, changed through a transaction."""
 
-    def __init__(self, partition: int, path: Path) -> None:
+    def __init__(self, partition: int, path: Path, *, temporary: bool = False) -> None:
+        """``temporary``: the folder is deleted when the store closes."""
         self.partition = partition
         self._path = path
+        self._temporary = temporary
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = Rdict(str(path), _options(), column_families={_META: _options()})
         self._meta = self._db.get_column_family(_META)
@@ -121,12 +123,14 @@ class PartitionStore:
         self._pending.clear()
         self._meta.close()
         self._db.close()
+        if self._temporary:
+            shutil.rmtree(self._path, ignore_errors=True)
 
     def wipe(self) -> PartitionStore:
         """Closes and deletes the database; returns an empty one in its place."""
         self.close()
-        shutil.rmtree(self._path)
-        return PartitionStore(self.partition, self._path)
+        shutil.rmtree(self._path, ignore_errors=True)
+        return PartitionStore(self.partition, self._path, temporary=self._temporary)
 
 
 def _own(key: bytes) -> bytes:

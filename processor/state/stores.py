@@ -16,6 +16,7 @@ partition's marker names the committed offset, for up to ``CATCH_UP_S``.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterable, Mapping
 
@@ -23,7 +24,6 @@ from processor.kafka.records import InputRecord, OutputRecord
 from processor.settings import Settings
 from processor.state.changelog import (
     ChangelogReader,
-    ChangelogRecord,
     KafkaChangelogReader,
     marker,
     marker_offset,
@@ -60,7 +60,7 @@ class StateStores:
         stale: dict[int, int] = {}
         for partition, offset in committed.items():
             self.revoke([partition])
-            store = PartitionStore(partition, self._folder / str(partition))
+            store = self._open(partition)
             if offset < 0 or store.input_offset != offset:
                 store = store.wipe()
                 if offset >= 0:
@@ -74,6 +74,26 @@ class StateStores:
             sorted(stale),
             self._topic,
         )
+
+    def _open(self, partition: int) -> PartitionStore:
+        """The partition's store in its folder; a temporary one (restored from the changelog)
+        when another process holds that folder: a processor with the same transactional id on
+        this host, which this one replaces (fenced, or about to be) and which may still run."""
+        path = self._folder / str(partition)
+        try:
+            return PartitionStore(partition, path)
+        except Exception as error:  # rocksdict says only in words that the folder is locked
+            if "lock" not in str(error).lower():
+                raise
+        temporary = path.with_name(f"{partition}.{os.getpid()}")
+        log.warning(
+            "the state of partition %s in %s is held by another process with the same "
+            "transactional id; using %s until this one stops",
+            partition,
+            path,
+            temporary,
+        )
+        return PartitionStore(partition, temporary, temporary=True)
 
     def revoke(self, partitions: Iterable[int]) -> None:
         """Drops the pending writes of ``partitions`` and closes their stores."""
@@ -95,7 +115,7 @@ class StateStores:
         records: list[OutputRecord] = []
         for partition, offset in offsets.items():
             for key, value in self.store(partition).pending():
-                records.append(ChangelogRecord(self._topic, key, value, partition=partition))
+                records.append(OutputRecord(self._topic, key, value, partition=partition))
             records.append(marker(self._topic, partition, offset))
         self._in_transaction = dict(offsets)
         return records

@@ -19,7 +19,7 @@ from processor.kafka import clients
 from processor.kafka.records import OutputRecord
 from processor.rules import RotationState
 from processor.settings import Settings
-from processor.state.changelog import ChangelogRecord, KafkaChangelogReader, OnRecord
+from processor.state.changelog import KafkaChangelogReader, OnRecord
 from processor.state.rotation import load_rotation, save_rotation
 from processor.state.stores import StateStores
 from processor.stream.topics import Topics
@@ -47,7 +47,7 @@ def publish(settings: Settings, records: list[OutputRecord]) -> None:
     producer.init_transactions(30)
     producer.begin_transaction()
     for record in records:
-        assert isinstance(record, ChangelogRecord)
+        assert record.partition is not None
         producer.produce(
             record.topic, key=record.key, value=record.value, partition=record.partition
         )

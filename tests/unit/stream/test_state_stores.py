@@ -4,16 +4,20 @@ records and markers, and restore from the changelog when the local copy is not c
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes import FakeChangelog
+from statekit import FakeChangelog
 
+from processor.kafka.records import OutputRecord
 from processor.rules import RotationState
 from processor.settings import Settings
 from processor.state import stores as stores_module
-from processor.state.changelog import MARKER_KEY, ChangelogRecord, marker
+from processor.state.changelog import MARKER_KEY, marker
 from processor.state.rotation import load_rotation, save_rotation
 from processor.state.stores import StateStores
 
@@ -83,12 +87,12 @@ def test_the_changelog_holds_pending_writes_and_a_marker_for_every_partition(
     stores.store(2).set(b"c", b"3")  # not in this transaction's offsets
     records = stores.changelog({0: 5, 1: 9})
     assert records == [
-        ChangelogRecord(TOPIC, b"a", b"2", partition=0),
-        ChangelogRecord(TOPIC, b"b", None, partition=0),
+        OutputRecord(TOPIC, b"a", b"2", partition=0),
+        OutputRecord(TOPIC, b"b", None, partition=0),
         marker(TOPIC, 0, 5),
         marker(TOPIC, 1, 9),
     ]
-    assert marker(TOPIC, 1, 9) == ChangelogRecord(TOPIC, MARKER_KEY, b"9", partition=1)
+    assert marker(TOPIC, 1, 9) == OutputRecord(TOPIC, MARKER_KEY, b"9", partition=1)
 
 
 def test_commit_persists_with_the_input_offset_and_a_current_store_is_not_read_again(
@@ -253,3 +257,34 @@ def test_rotation_state_is_kept_under_one_key(
     elsewhere.assign({0: 1})
     assert load_rotation(elsewhere.store(0)) == state
     elsewhere.close()
+
+
+def test_a_folder_held_by_another_process_gives_a_temporary_store_restored_from_the_changelog(
+    tmp_path: Path, stores: StateStores, changelog: FakeChangelog
+) -> None:
+    """A processor replacing one with its transactional id on this host, still running (frozen,
+    about to be fenced), finds its stores' folders locked by RocksDB."""
+    stores.assign({0: -1001})
+    stores.store(0).set(b"k", b"v")
+    committed_transaction(stores, changelog, {0: 1})
+    script = (
+        "import sys, time\nfrom rocksdict import Rdict\n"
+        "db = Rdict(sys.argv[1])\nprint('held', flush=True)\ntime.sleep(60)\n"
+    )
+    stores.close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path / "here" / "tx-test" / TOPIC / "0")],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+        replacement = StateStores(settings_in(tmp_path / "here"), changelog)
+        replacement.assign({0: 1})
+        assert replacement.store(0).get(b"k") == b"v"
+        temporary = tmp_path / "here" / "tx-test" / TOPIC / f"0.{os.getpid()}"
+        assert temporary.is_dir()
+        replacement.close()
+        assert not temporary.exists()
+    finally:
+        holder.kill()
+        holder.wait()

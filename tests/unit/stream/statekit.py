@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from processor.kafka.records import Headers, OutputRecord
-from processor.state.changelog import ChangelogRecord, OnRecord
+from processor.state.changelog import OnRecord
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class FakeChangelog:
     def publish(self, records: list[OutputRecord]) -> None:
         """Appends ``records`` as a committed transaction would."""
         for record in records:
-            assert isinstance(record, ChangelogRecord), "a changelog record names its partition"
+            assert record.partition is not None, "a changelog record names its partition"
             log = self.partitions.setdefault(record.partition, [])
             log.append(Record(record.topic, record.partition, len(log), record.key, record.value))
 

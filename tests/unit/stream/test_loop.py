@@ -1,0 +1,417 @@
+"""The processor loop's failure paths, driven by fake Kafka clients: no broker needed.
+
+The fakes keep what a broker would: the input partitions, the group's committed offsets, and the
+records of committed transactions only. The pipeline stand-in counts each partition's leads in its
+rotation state and writes the count into the output, so an output routed twice, or a rotation
+state not rolled back with an aborted transaction, shows as a wrong or repeated count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from statekit import FakeChangelog
+
+from processor.kafka.errors import FatalError
+from processor.kafka.records import OutputRecord
+from processor.kafka.session import TransactionalSession
+from processor.pipeline import Result
+from processor.rules import RotationState
+from processor.settings import Settings
+from processor.state.rotation import Rotations, load_rotation
+from processor.state.stores import StateStores
+from processor.stream.loop import Loop
+
+TOPIC = "leads"
+OUT = "out"
+STATE = "state"
+PROFILE = "p"
+
+
+def kafka_error(code: int, **flags: bool) -> KafkaException:
+    return KafkaException(KafkaError(code, "injected", **flags))
+
+
+ABORTABLE = kafka_error(KafkaError._STATE, txn_requires_abort=True)
+FENCED = kafka_error(KafkaError._FENCED, fatal=True)
+RETRIABLE = kafka_error(KafkaError._TRANSPORT, retriable=True)
+
+
+@dataclass
+class Message:
+    _partition: int
+    _offset: int
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return TOPIC
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+    def key(self) -> bytes:
+        return b"k"
+
+    def value(self) -> bytes:
+        return f"lead-{self._partition}-{self._offset}".encode()
+
+
+@dataclass
+class Broker:
+    """What the broker holds: input partitions (a record count each), committed state."""
+
+    inputs: dict[int, int]
+    offsets: dict[int, int] = field(default_factory=dict)
+    outputs: list[OutputRecord] = field(default_factory=list)
+    changelog: FakeChangelog = field(default_factory=FakeChangelog)
+
+
+class FakeConsumer:
+    """A group consumer alone in its group: assigned every partition at its first consume."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.assigned: list[int] = []
+        self.positions: dict[int, int] = {}
+        self.callbacks: dict[str, Callable[..., None]] = {}
+        self.before_consume: list[Callable[[FakeConsumer], None]] = []
+        self.closed = False
+
+    def subscribe(self, topics: list[str], **callbacks: Any) -> None:
+        assert topics == [TOPIC]
+        self.callbacks = callbacks
+
+    def assign_all(self) -> None:
+        self.assigned = sorted(self.broker.inputs)
+        self.callbacks["on_assign"](self, [TopicPartition(TOPIC, p) for p in self.assigned])
+        for p in self.assigned:
+            self.positions[p] = max(self.broker.offsets.get(p, 0), 0)
+
+    def take_away(self, callback: str) -> list[int]:
+        """A rebalance that revokes (or loses) every partition."""
+        gone = list(self.assigned)  # still assigned while the callback runs, as in librdkafka
+        self.callbacks[callback](self, [TopicPartition(TOPIC, p) for p in gone])
+        self.assigned = []
+        return gone
+
+    def consume(self, num_messages: int, timeout: float) -> list[Message]:
+        hooks, self.before_consume = self.before_consume, []
+        for hook in hooks:  # a hook that waits for its moment puts itself back for the next
+            hook(self)
+        if not self.assigned:
+            self.assign_all()
+        batch: list[Message] = []
+        for p in self.assigned:
+            while self.positions[p] < self.broker.inputs[p] and len(batch) < num_messages:
+                batch.append(Message(p, self.positions[p]))
+                self.positions[p] += 1
+        return batch
+
+    def assignment(self) -> list[TopicPartition]:
+        return [TopicPartition(TOPIC, p) for p in self.assigned]
+
+    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        return [TopicPartition(TOPIC, t.partition, self.positions[t.partition]) for t in partitions]
+
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        offsets = self.broker.offsets
+        return [
+            TopicPartition(TOPIC, t.partition, offsets.get(t.partition, -1001)) for t in partitions
+        ]
+
+    def seek(self, partition: TopicPartition) -> None:
+        self.positions[partition.partition] = max(partition.offset, 0)
+
+    def consumer_group_metadata(self) -> object:
+        return "group"
+
+    def get_watermark_offsets(self, partition: TopicPartition, cached: bool) -> tuple[int, int]:
+        return 0, self.broker.inputs[partition.partition]
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeProducer:
+    """A transactional producer whose calls can be made to fail, once per queued error."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.failures: dict[str, list[KafkaException]] = {}
+        self.pending: list[OutputRecord] = []
+        self.pending_offsets: list[TopicPartition] = []
+        self.calls: list[str] = []
+        self.flushed = False
+        self.closed = False
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        queued = self.failures.get(name)
+        if queued:
+            raise queued.pop(0)
+
+    def init_transactions(self, timeout: float) -> None:
+        self._call("init_transactions")
+
+    def begin_transaction(self) -> None:
+        self._call("begin_transaction")
+        self.pending, self.pending_offsets = [], []
+
+    def produce(self, topic: str, value: Any = None, key: Any = None, **rest: Any) -> None:
+        self._call("produce")
+        partition = rest.get("partition", -1)
+        headers = rest.get("headers")
+        self.pending.append(OutputRecord(topic, key, value, headers, partition=partition))
+
+    def poll(self, timeout: float) -> int:
+        return 0
+
+    def flush(self, timeout: float) -> int:
+        self.flushed = True
+        return 0
+
+    def send_offsets_to_transaction(
+        self, positions: list[TopicPartition], group_metadata: object, timeout: float
+    ) -> None:
+        self._call("send_offsets_to_transaction")
+        self.pending_offsets = positions
+
+    def commit_transaction(self, timeout: float) -> None:
+        self._call("commit_transaction")
+        self.broker.outputs += [r for r in self.pending if r.topic == OUT]
+        self.broker.changelog.publish([r for r in self.pending if r.topic == STATE])
+        self.broker.offsets.update({t.partition: t.offset for t in self.pending_offsets})
+
+    def abort_transaction(self, timeout: float) -> None:
+        self._call("abort_transaction")
+        self.pending, self.pending_offsets = [], []
+
+    def close(self) -> None:
+        self.closed = True
+
+    def aborts(self) -> int:
+        return self.calls.count("abort_transaction")
+
+
+class RecordingRotations(Rotations):
+    """Rotation state in the real stores (RocksDB in a temporary folder), telling which
+    partitions the loop revoked."""
+
+    def __init__(self, folder: Path, changelog: FakeChangelog) -> None:
+        super().__init__(StateStores(settings_in(folder), changelog))
+        self.revoked: list[int] = []
+
+    def revoke(self, partitions: Iterable[int]) -> None:
+        gone = list(partitions)
+        self.revoked += gone
+        super().revoke(gone)
+
+
+def settings_in(folder: Path, **changes: Any) -> Settings:
+    return Settings(
+        input_topic=TOPIC,
+        state_topic=STATE,
+        state_dir=folder,
+        transactional_id="loop-test",
+        **({"commit_interval_ms": 1} | changes),
+    )
+
+
+class CountingPipeline:
+    """Routes lead n of a partition as "<partition>:<offset>#n", n kept in rotation state."""
+
+    def process(self, message: Message, snapshot: object, rotation: RotationState) -> Result:
+        turn = int(rotation.last_chosen(PROFILE) or 0) + 1
+        rotation.chose(PROFILE, str(turn))
+        value = f"{message.partition()}:{message.offset()}#{turn}".encode()
+        return Result("routed", PROFILE, [OutputRecord(OUT, b"k", value)])
+
+
+@dataclass
+class Harness:
+    broker: Broker
+    consumer: FakeConsumer
+    producer: FakeProducer
+    rotations: RecordingRotations
+    loop: Loop
+    folder: Path
+
+    def run(self) -> None:
+        """Runs until every input record is consumed and committed."""
+        self.loop.run(on_idle=self._stop_when_done)
+
+    def _stop_when_done(self) -> None:
+        if self.broker.offsets == self.broker.inputs:
+            self.loop.stop()
+
+    def routed(self) -> list[str]:
+        return [(r.value or b"").decode() for r in self.broker.outputs]
+
+
+def harness(folder: Path, inputs: dict[int, int], **settings: Any) -> Harness:
+    broker = Broker(inputs)
+    consumer = FakeConsumer(broker)
+    producer = FakeProducer(broker)
+    rotations = RecordingRotations(folder / "processor", broker.changelog)
+    loop = Loop(
+        settings_in(folder, **settings),
+        CountingPipeline(),  # type: ignore[arg-type]
+        snapshot=lambda: None,  # type: ignore[arg-type,return-value]
+        poll_rules=lambda: None,
+        consumer=consumer,
+        session=TransactionalSession(producer),
+        rotations=rotations,
+    )
+    return Harness(broker, consumer, producer, rotations, loop, folder)
+
+
+def expected(inputs: dict[int, int]) -> list[str]:
+    return sorted(f"{p}:{o}#{o + 1}" for p, n in inputs.items() for o in range(n))
+
+
+def restored_turn(h: Harness, partition: int) -> str | None:
+    """The rotation state another processor restores from the changelog at the committed offset."""
+    elsewhere = StateStores(settings_in(h.folder / "elsewhere"), h.broker.changelog)
+    try:
+        elsewhere.assign({partition: h.broker.offsets[partition]})
+        return load_rotation(elsewhere.store(partition)).last_chosen(PROFILE)
+    finally:
+        elsewhere.close()
+
+
+def test_a_batch_commits_its_outputs_offsets_and_state_together(tmp_path: Path) -> None:
+    h = harness(tmp_path, {0: 3, 1: 2})
+    h.run()
+    assert sorted(h.routed()) == expected({0: 3, 1: 2})
+    assert h.broker.offsets == {0: 3, 1: 2}
+    assert restored_turn(h, 0) == "3" and restored_turn(h, 1) == "2"
+    assert h.producer.aborts() == 0
+    assert h.consumer.closed and h.producer.closed and h.producer.flushed
+
+
+def test_an_abortable_commit_error_aborts_rewinds_and_routes_the_batch_again_once(
+    tmp_path: Path,
+) -> None:
+    h = harness(tmp_path, {0: 4})
+    h.producer.failures["commit_transaction"] = [ABORTABLE]
+    h.run()
+    assert h.producer.aborts() == 1
+    # Routed again from the committed offset with the committed rotation state: turns 1..4 once.
+    assert sorted(h.routed()) == expected({0: 4})
+    assert restored_turn(h, 0) == "4"
+
+
+def test_a_produce_that_failed_in_the_background_is_aborted_too(tmp_path: Path) -> None:
+    """A plain _STATE error from produce, with a transaction open, means it failed meanwhile."""
+    h = harness(tmp_path, {0: 2}, batch_size=2)
+    h.producer.failures["produce"] = [kafka_error(KafkaError._STATE)]
+    h.run()
+    assert h.producer.aborts() == 1
+    assert sorted(h.routed()) == expected({0: 2})
+
+
+def test_state_changed_by_an_aborted_transaction_is_rolled_back(tmp_path: Path) -> None:
+    h = harness(tmp_path, {0: 2, 1: 1})
+    h.producer.failures["send_offsets_to_transaction"] = [ABORTABLE]
+    h.run()
+    assert h.producer.aborts() == 1
+    assert restored_turn(h, 0) == "2" and restored_turn(h, 1) == "1"
+    # The changelog holds the committed states only: the aborted ones never reached it.
+    written = [r.value() for p in (0, 1) for r in h.broker.changelog.partitions[p]]
+    states = [RotationState.from_json(v) for v in written if v and v.startswith(b"{")]
+    assert sorted(s.last_chosen(PROFILE) or "" for s in states) == ["1", "2"]
+
+
+def test_a_retriable_error_is_retried_without_an_abort(tmp_path: Path) -> None:
+    h = harness(tmp_path, {0: 2})
+    h.producer.failures["send_offsets_to_transaction"] = [RETRIABLE, RETRIABLE]
+    h.run()
+    assert h.producer.aborts() == 0
+    assert h.producer.calls.count("send_offsets_to_transaction") == 3
+    assert sorted(h.routed()) == expected({0: 2})
+
+
+def test_a_fatal_error_ends_the_loop_and_closes_the_producer_without_a_flush(
+    tmp_path: Path,
+) -> None:
+    h = harness(tmp_path, {0: 2})
+    h.producer.failures["produce"] = [FENCED]
+    with pytest.raises(FatalError, match="injected"):
+        h.run()
+    assert h.broker.outputs == [] and h.broker.offsets == {}
+    assert h.producer.closed and not h.producer.flushed
+    assert h.consumer.closed
+    assert h.producer.aborts() == 0  # a fenced producer cannot abort: the broker does
+
+
+def test_a_fatal_commit_error_ends_the_loop(tmp_path: Path) -> None:
+    h = harness(tmp_path, {0: 1})
+    h.producer.failures["commit_transaction"] = [FENCED]
+    with pytest.raises(FatalError):
+        h.run()
+    assert h.broker.outputs == [] and not h.producer.flushed
+
+
+def test_revoking_partitions_commits_the_open_transaction_first(tmp_path: Path) -> None:
+    # Neither the batch size nor the interval is reached: only the revocation commits.
+    h = harness(tmp_path, {0: 3}, batch_size=1000, commit_interval_ms=3_600_000)
+    revoked: list[int] = []
+
+    def revoke_once_consumed(consumer: FakeConsumer) -> None:
+        if consumer.positions.get(0) == 3:
+            revoked.extend(consumer.take_away("on_revoke"))
+            h.loop.stop()
+        else:
+            consumer.before_consume.append(revoke_once_consumed)
+
+    h.consumer.before_consume.append(revoke_once_consumed)
+    h.loop.run()
+    assert revoked == [0]
+    assert sorted(h.routed()) == expected({0: 3})
+    assert h.broker.offsets == {0: 3}
+    assert h.rotations.revoked == [0]
+
+
+def test_losing_partitions_aborts_the_open_transaction_and_the_next_owner_routes_it_once(
+    tmp_path: Path,
+) -> None:
+    h = harness(tmp_path, {0: 3}, batch_size=1000, commit_interval_ms=3_600_000)
+
+    def lose_once_consumed(consumer: FakeConsumer) -> None:
+        if consumer.positions.get(0) == 3:
+            consumer.take_away("on_lost")
+            h.loop.stop()  # it takes the partition again, routes it, and commits on the way out
+        else:
+            consumer.before_consume.append(lose_once_consumed)
+
+    h.consumer.before_consume.append(lose_once_consumed)
+    h.loop.run()
+    assert h.producer.aborts() == 1
+    assert sorted(h.routed()) == expected({0: 3})
+    assert h.rotations.revoked == [0]
+
+
+def test_an_abort_refused_as_fenced_after_losing_partitions_ends_the_loop(tmp_path: Path) -> None:
+    h = harness(tmp_path, {0: 2}, batch_size=1000, commit_interval_ms=3_600_000)
+    h.producer.failures["abort_transaction"] = [FENCED]
+
+    def lose_once_consumed(consumer: FakeConsumer) -> None:
+        if consumer.positions.get(0) == 2:
+            consumer.take_away("on_lost")
+        else:
+            consumer.before_consume.append(lose_once_consumed)
+
+    h.consumer.before_consume.append(lose_once_consumed)
+    with pytest.raises(FatalError):
+        h.run()
+    assert h.broker.outputs == [] and not h.producer.flushed and h.producer.closed
