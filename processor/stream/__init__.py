@@ -1,1 +1,1 @@
-"""The Kafka edges: the transactional loop, the config-topic follower, the rotation log, topics."""
+"""The processor's stream: the transactional loop that runs the pipeline, and its own topics."""
