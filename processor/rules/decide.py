@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from processor.errors import InvalidInput
-from processor.geo.distance import great_circle_km
-from processor.geo.model import Geo
-from processor.geo.nearest import StoreIndex
+from processor.geometry.distance import great_circle_km
+from processor.geometry.geo import Geo
+from processor.geometry.nearest import StoreIndex
 from processor.rules.document import Location
 from processor.rules.rotation import RotationState
 from processor.rules.snapshot import CompiledAssignment, CompiledProfile, Snapshot, Tier

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from processor.errors import InvalidInput
-from processor.geo.distance import great_circle_km
-from processor.geo.model import Geo
+from processor.geometry.distance import great_circle_km
+from processor.geometry.geo import Geo
 from processor.rules import RotationState
 
 CA = [[{"field": "address.state", "op": "equals", "value": "CA"}]]
