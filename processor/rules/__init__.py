@@ -8,7 +8,7 @@ are valid but probably not what was meant. :class:`RulesLimits` bounds every doc
 
 from processor.rules.decide import Decision, Delivery, decide
 from processor.rules.document import RulesDocument
-from processor.rules.errors import RuleError, RulesInvalid
+from processor.rules.errors import LeadWithoutId, RuleError, RulesInvalid
 from processor.rules.limits import RulesLimits
 from processor.rules.lint import Finding, lint
 from processor.rules.load import load_rules
@@ -21,6 +21,7 @@ __all__ = [
     "Decision",
     "Delivery",
     "Finding",
+    "LeadWithoutId",
     "RotationState",
     "RuleError",
     "RulesDocument",
