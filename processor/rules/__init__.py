@@ -6,7 +6,7 @@ topic's parts), compile it once per version (:func:`compile_rules`), then route 
 are valid but probably not what was meant. :class:`RulesLimits` bounds every document read.
 """
 
-from processor.rules.decide import Decision, Delivery, decide
+from processor.rules.decide import Decision, Delivery, Outcome, TierName, decide
 from processor.rules.document import RulesDocument
 from processor.rules.errors import LeadWithoutId, RuleError, RulesInvalid
 from processor.rules.limits import RulesLimits
@@ -22,12 +22,14 @@ __all__ = [
     "Delivery",
     "Finding",
     "LeadWithoutId",
+    "Outcome",
     "RotationState",
     "RuleError",
     "RulesDocument",
     "RulesInvalid",
     "RulesLimits",
     "Snapshot",
+    "TierName",
     "compile_rules",
     "decide",
     "document_from_parts",
