@@ -22,6 +22,7 @@ from processor.geo.enrich import Enricher
 from processor.kafka.records import InputRecord, OutputRecord, dead_letter, where
 from processor.routing import Router
 from processor.rules import Decision, Delivery, Outcome, RotationState, Snapshot, TierName
+from processor.rules.document import Partner
 from processor.rules.trace import TRACE_MAX_BYTES
 from processor.settings import Settings
 from processor.wire import Codec, DecodeError, WireError
@@ -152,30 +153,10 @@ class Pipeline:
                 routed_at=now,
                 distance_km=delivery.distance_km,
             )
-            # Render: the partner's payload, once here rather than in every worker that sends it.
-            payload, content_type = render(partner.format, lead, facts)
-            record = {
-                "delivery_id": facts.delivery_id,
-                "lead_id": decision.lead_id,
-                "profile": facts.profile,
-                "partner": facts.partner,
-                "partner_name": facts.partner_name,
-                "assignment": facts.assignment,
-                "tier": tier,
-                "price": facts.price,
-                "currency": facts.currency,
-                "distance_km": facts.distance_km,
-                "format": partner.format,
-                "destinations": list(partner.destinations),
-                "rules_version": facts.rules_version,
-                "routed_at": now,
-                "geo": geo,
-                "lead": lead,
-                "payload": payload,
-                "content_type": content_type,
-            }
             encoder = self._delivery_encoder(delivery.partner)
-            (value,) = encoder.encode(record, encoded)
+            value = self._delivery_value(
+                encoder, facts, partner, decision.lead_id, lead, geo, encoded
+            )
             records.append(OutputRecord(encoder.topics[0], key, value))
             summary = delivery.as_dict()
             summary["delivery_id"] = facts.delivery_id
@@ -193,6 +174,42 @@ class Pipeline:
             deliveries=decision.deliveries,
             submitted_at=submitted.timestamp() if isinstance(submitted, datetime) else None,
         )
+
+    @staticmethod
+    def _delivery_value(
+        encoder: Encoder,
+        facts: Facts,
+        partner: Partner,
+        lead_id: str,
+        lead: dict[str, Any],
+        geo: dict[str, Any] | None,
+        encoded: dict[str, bytes] | None,
+    ) -> bytes:
+        """The ``LeadDelivery`` record of ``facts``, with the partner's payload rendered."""
+        # Render: the partner's payload, once here rather than in every worker that sends it.
+        payload, content_type = render(partner.format, lead, facts)
+        record = {
+            "delivery_id": facts.delivery_id,
+            "lead_id": lead_id,
+            "profile": facts.profile,
+            "partner": facts.partner,
+            "partner_name": facts.partner_name,
+            "assignment": facts.assignment,
+            "tier": facts.tier,
+            "price": facts.price,
+            "currency": facts.currency,
+            "distance_km": facts.distance_km,
+            "format": partner.format,
+            "destinations": list(partner.destinations),
+            "rules_version": facts.rules_version,
+            "routed_at": facts.routed_at,
+            "geo": geo,
+            "lead": lead,
+            "payload": payload,
+            "content_type": content_type,
+        }
+        (value,) = encoder.encode(record, encoded)
+        return value
 
     def _delivery_encoder(self, partner: str) -> Encoder:
         encoder = self._deliveries.get(partner)
