@@ -211,7 +211,8 @@ class Codec:
         Raises ``EncodeError``: ``invalid-record`` when the record does not fit the schema, or a
         registry reason when the registry gives no id.
         """
-        body = self._body(schema, record, encoded)  # a misfit record says so, registry or not
+        # The body first: a misfit record fails as such, even while the registry is down.
+        body = self._body(schema, record, encoded)
         return self._header(topic, schema) + body
 
     def encoder(self, schema: SchemaName, *topics: str) -> Encoder:
