@@ -20,8 +20,8 @@ from typing import TypeVar
 
 from processor.geo.fetch import default_directory, installed_version
 from processor.geo.ipdb import IpDatabase
-from processor.geo.nearest import StoreIndex
 from processor.geo.postcodes import PostcodeTable, us_zip_centroids
+from processor.geometry.nearest import StoreIndex
 
 T = TypeVar("T")
 

@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from processor.geo.model import Geo
+from processor.geometry.geo import Geo
 from processor.rules import (
     RotationState,
     RulesLimits,

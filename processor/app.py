@@ -102,6 +102,16 @@ class App:
         if self._stopped.is_set():
             return
         enricher = enricher_for(settings)
+        try:
+            self._process(enricher, on_idle)
+        finally:
+            # The IP database is memory-mapped: an App run in a longer-lived process (tests, an
+            # embedding service) must not keep the maps once it stops.
+            enricher.close()
+
+    def _process(self, enricher: Enricher, on_idle: Callable[[], None] | None) -> None:
+        """Routes leads with ``enricher`` until stopped."""
+        settings = self.settings
         codec = Codec(
             settings.schema_registry_url,
             settings.schema_registry_config(),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,11 +20,13 @@ from processor.budget import RoutingBudget, TooSlow
 from processor.formats import Facts, render
 from processor.geo.enrich import Enricher
 from processor.kafka.records import InputRecord, OutputRecord, dead_letter, where
-from processor.routing import route
-from processor.rules import Decision, RotationState, Snapshot
+from processor.routing import Router
+from processor.rules import Decision, Delivery, Outcome, RotationState, Snapshot, TierName
+from processor.rules.document import Partner
 from processor.rules.trace import TRACE_MAX_BYTES
 from processor.settings import Settings
 from processor.wire import Codec, DecodeError, WireError
+from processor.wire.codec import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -36,20 +38,24 @@ DELIVERY_NAMESPACE = uuid.UUID("6f1d3c2e-6a44-4d8e-9a0f-1c2b3d4e5f60")
 class Result:
     """What happened to one input record, counted in the metrics once committed."""
 
-    outcome: str
+    outcome: Outcome
     profile: str | None
     records: list[OutputRecord]
-    deliveries: list[tuple[str, str, float, str]] = field(default_factory=list)
-    """(partner, tier, price, currency) per delivery."""
+    tier: TierName | None = None
+    deliveries: tuple[Delivery, ...] = ()
+    """The decision's deliveries, as routing chose them."""
     submitted_at: float | None = None
     processing_s: float = 0.0
     dead_letter_reason: str | None = None
 
     def count(self, committed_at: float) -> None:
-        metrics.OUTCOMES.labels(outcome=self.outcome, profile=self.profile or "").inc()
-        for partner, tier, price, currency in self.deliveries:
-            metrics.DELIVERIES.labels(profile=self.profile or "", partner=partner, tier=tier).inc()
-            metrics.REVENUE.labels(partner=partner, currency=currency).inc(price)
+        profile = self.profile or ""
+        metrics.OUTCOMES.labels(outcome=self.outcome, profile=profile).inc()
+        tier = self.tier or ""
+        for delivery in self.deliveries:
+            partner = delivery.partner
+            metrics.DELIVERIES.labels(profile=profile, partner=partner, tier=tier).inc()
+            metrics.REVENUE.labels(partner=partner, currency=delivery.currency).inc(delivery.price)
         if self.dead_letter_reason is not None:
             metrics.DEAD_LETTERS.labels(reason=self.dead_letter_reason).inc()
         metrics.PROCESSING_SECONDS.observe(self.processing_s)
@@ -68,10 +74,13 @@ class Pipeline:
     def __init__(self, settings: Settings, codec: Codec, enricher: Enricher) -> None:
         self._settings = settings
         self._codec = codec
-        self._enricher = enricher
+        self._router = Router(enricher)
         audit = settings.audit_topic
         # Where a decision record goes: the audit topic, and the unroutable topic too when so.
-        self._decision_topics = ((audit,), (audit, settings.unroutable_topic))
+        self._decisions = codec.encoder("RoutingDecision", audit)
+        self._unroutable = codec.encoder("RoutingDecision", audit, settings.unroutable_topic)
+        # Each partner's delivery topic with its schema, paired at the partner's first delivery.
+        self._deliveries: dict[str, Encoder] = {}
         # The trace takes at most half of an audit record, so that it never makes one too large.
         self._trace_bytes = min(TRACE_MAX_BYTES, settings.max_record_bytes // 2)
         self._budget = RoutingBudget(settings.routing_budget_ms / 1000)
@@ -121,70 +130,104 @@ class Pipeline:
         snapshot: Snapshot,
         rotation: RotationState,
     ) -> Result:
-        decision = route(self._enricher, snapshot, lead, rotation)
+        decision = self._router.route(snapshot, lead, rotation)
         now = datetime.now(UTC)
         geo = decision.geo.as_dict() if decision.geo else None
         key = decision.lead_id.encode()
         records: list[OutputRecord] = []
-        deliveries: list[tuple[str, str, float, str]] = []
         summaries: list[dict[str, Any]] = []
         tier = decision.tier or ""
         encoded = {"lead": lead_body} if lead_body is not None else None
         for delivery in decision.deliveries:
-            ident = delivery_id(decision.lead_id, delivery.partner)
             partner = snapshot.partner(delivery.partner)
-            topic = self._settings.delivery_topic(delivery.partner)
-            record: dict[str, Any] = {
-                "delivery_id": ident,
-                "lead_id": decision.lead_id,
-                "profile": decision.profile,
-                "partner": delivery.partner,
-                "partner_name": partner.name,
-                "assignment": delivery.assignment,
-                "tier": tier,
-                "price": delivery.price,
-                "currency": delivery.currency,
-                "distance_km": delivery.distance_km,
-                "format": partner.format,
-                "destinations": list(partner.destinations),
-                "rules_version": snapshot.version,
-                "routed_at": now,
-                "geo": geo,
-                "lead": lead,
-            }
-            # Render: the partner's payload, once here rather than in every worker that sends it.
-            record["payload"], record["content_type"] = render(
-                partner.format, lead, Facts.of(record)
+            facts = Facts(
+                delivery_id=delivery_id(decision.lead_id, delivery.partner),
+                partner=delivery.partner,
+                partner_name=partner.name,
+                profile=decision.profile,
+                assignment=delivery.assignment,
+                tier=tier,
+                price=delivery.price,
+                currency=delivery.currency,
+                rules_version=snapshot.version,
+                routed_at=now,
+                distance_km=delivery.distance_km,
             )
-            value = self._codec.encode(topic, "LeadDelivery", record, encoded)
-            records.append(OutputRecord(topic, key, value))
-            deliveries.append((delivery.partner, tier, delivery.price, delivery.currency))
-            summaries.append(
-                {
-                    "delivery_id": ident,
-                    "partner": delivery.partner,
-                    "assignment": delivery.assignment,
-                    "price": delivery.price,
-                    "currency": delivery.currency,
-                    "distance_km": delivery.distance_km,
-                }
+            encoder = self._delivery_encoder(delivery.partner)
+            value = self._delivery_value(
+                encoder, facts, partner, decision.lead_id, lead, geo, encoded
             )
+            records.append(OutputRecord(encoder.topics[0], key, value))
+            summary = delivery.as_dict()
+            summary["delivery_id"] = facts.delivery_id
+            summaries.append(summary)
         audit = self._decision_record(
             message, decision, summaries, geo, snapshot.version, now, site_id=lead.get("site_id")
         )
-        topics = self._decision_topics[decision.outcome == "unroutable"]
-        values = self._codec.encode_for(topics, "RoutingDecision", audit)
-        records.extend(
-            OutputRecord(topic, key, value) for topic, value in zip(topics, values, strict=True)
-        )
+        records.extend(self._decision_records(key, audit, decision.outcome))
         submitted = lead.get("submitted_at")
         return Result(
             outcome=decision.outcome,
             profile=decision.profile,
             records=records,
-            deliveries=deliveries,
+            tier=decision.tier,
+            deliveries=decision.deliveries,
             submitted_at=submitted.timestamp() if isinstance(submitted, datetime) else None,
         )
+
+    @staticmethod
+    def _delivery_value(
+        encoder: Encoder,
+        facts: Facts,
+        partner: Partner,
+        lead_id: str,
+        lead: dict[str, Any],
+        geo: dict[str, Any] | None,
+        encoded: dict[str, bytes] | None,
+    ) -> bytes:
+        """The ``LeadDelivery`` record of ``facts``, with the partner's payload rendered."""
+        # Render: the partner's payload, once here rather than in every worker that sends it.
+        payload, content_type = render(partner.format, lead, facts)
+        record = {
+            "delivery_id": facts.delivery_id,
+            "lead_id": lead_id,
+            "profile": facts.profile,
+            "partner": facts.partner,
+            "partner_name": facts.partner_name,
+            "assignment": facts.assignment,
+            "tier": facts.tier,
+            "price": facts.price,
+            "currency": facts.currency,
+            "distance_km": facts.distance_km,
+            "format": partner.format,
+            "destinations": list(partner.destinations),
+            "rules_version": facts.rules_version,
+            "routed_at": facts.routed_at,
+            "geo": geo,
+            "lead": lead,
+            "payload": payload,
+            "content_type": content_type,
+        }
+        (value,) = encoder.encode(record, encoded)
+        return value
+
+    def _delivery_encoder(self, partner: str) -> Encoder:
+        encoder = self._deliveries.get(partner)
+        if encoder is None:
+            topic = self._settings.delivery_topic(partner)
+            encoder = self._deliveries[partner] = self._codec.encoder("LeadDelivery", topic)
+        return encoder
+
+    def _decision_records(
+        self, key: bytes, audit: dict[str, Any], outcome: Outcome
+    ) -> list[OutputRecord]:
+        """The decision record on the audit topic, and on the unroutable topic too when so."""
+        encoder = self._unroutable if outcome == "unroutable" else self._decisions
+        values = encoder.encode(audit)
+        return [
+            OutputRecord(topic, key, value)
+            for topic, value in zip(encoder.topics, values, strict=True)
+        ]
 
     def _within_limit(self, message: InputRecord, result: Result, lead_id: str) -> Result:
         """The result, or a rejection when one of its records is larger than the producer sends.
@@ -245,8 +288,6 @@ class Pipeline:
         if lead_id:
             rejected = Decision.rejected(lead_id, reason, text)
             audit = self._decision_record(message, rejected, [], None, None, datetime.now(UTC))
-            topic = self._settings.audit_topic
-            value = self._codec.encode(topic, "RoutingDecision", audit)
-            records.append(OutputRecord(topic, lead_id.encode(), value))
+            records.extend(self._decision_records(lead_id.encode(), audit, rejected.outcome))
         log.warning("rejected the record at %s: %s", where(message), reason)
         return Result("rejected", None, records, dead_letter_reason=reason)

@@ -1,11 +1,12 @@
-"""Routing one lead: enrich, then decide, the one way for the processor and ``dry-run``.
+"""Routing one lead: enrich, then decide, the one way for the processor, ``dry-run`` and ``replay``.
 
-The processor decodes a lead from Avro and ``dry-run`` parses it from JSON; from there both call
-``route``, so a rules change tried with ``dry-run`` decides exactly as the processor will, trace
-included (enrichment's notes open it as its ``geo`` step). ``route_json`` is ``dry-run``'s way in:
-a JSON lead is checked by the same rules as a decoded one (``lead_from_json`` builds the very record
-decoding gives, and validates it as decoding does), and one the processor would reject comes out
-``rejected`` with the words of the processor's audit record.
+The processor decodes a lead from Avro and ``dry-run`` parses it from JSON; from there both ask
+the same ``Router``, so a rules change tried with ``dry-run`` decides exactly as the processor
+will, trace included (enrichment's notes open it as its ``geo`` step). ``Router.route_json`` is
+``dry-run``'s way in: a JSON lead is checked by the same rules as a decoded one
+(``lead_from_json`` builds the very record decoding gives, and validates it as decoding does), and
+one the processor would reject comes out ``rejected`` with the words of the processor's audit
+record.
 """
 
 from __future__ import annotations
@@ -18,26 +19,37 @@ from processor.rules import Decision, RotationState, Snapshot, decide
 from processor.wire import InvalidLead, lead_from_json
 
 
-def route(
-    enricher: Enricher, snapshot: Snapshot, lead: Mapping[str, Any], rotation: RotationState
-) -> Decision:
-    """The decision for a valid lead, with enrichment's notes in its trace."""
-    located = enricher.locate(lead)
-    return decide(snapshot, lead, located.geo, rotation, notes=located.notes)
+class Router:
+    """Decides where leads go, each located by ``enricher`` first.
 
-
-def route_json(
-    enricher: Enricher, snapshot: Snapshot, document: object, rotation: RotationState
-) -> Decision:
-    """The decision for a lead parsed from JSON: ``rejected`` when the processor would reject it.
-
-    Raises ``InvalidLead`` when the lead has no lead id to name a decision by: the processor
-    dead-letters such a lead without an audit record.
+    The router does not own the enricher: whoever built it closes it, as it may outlive the
+    router (the processor's ``App`` builds one enricher for the life of the process).
     """
-    try:
-        lead = lead_from_json(document)
-    except InvalidLead as error:
-        if error.lead_id is None:
-            raise
-        return Decision.rejected(error.lead_id, error.reason, str(error), snapshot.version)
-    return route(enricher, snapshot, lead, rotation)
+
+    __slots__ = ("_enricher",)
+
+    def __init__(self, enricher: Enricher) -> None:
+        self._enricher = enricher
+
+    def route(
+        self, snapshot: Snapshot, lead: Mapping[str, Any], rotation: RotationState
+    ) -> Decision:
+        """The decision for a valid lead (a decoded ``LeadSubmitted``), enrichment's notes in its
+        trace."""
+        located = self._enricher.locate(lead)
+        return decide(snapshot, lead, located.geo, rotation, notes=located.notes)
+
+    def route_json(self, snapshot: Snapshot, document: object, rotation: RotationState) -> Decision:
+        """The decision for a lead parsed from JSON: ``rejected`` when the processor would reject
+        it.
+
+        Raises ``InvalidLead`` when the lead has no lead id to name a decision by: the processor
+        dead-letters such a lead without an audit record.
+        """
+        try:
+            lead = lead_from_json(document)
+        except InvalidLead as error:
+            if error.lead_id is None:
+                raise
+            return Decision.rejected(error.lead_id, error.reason, str(error), snapshot.version)
+        return self.route(snapshot, lead, rotation)

@@ -2,7 +2,7 @@
 
 A setting is read, in order of precedence, from its command-line flag (``--bootstrap-servers``), its
 environment variable (``LEAD_ROUTER_BOOTSTRAP_SERVERS``), then its default. The flags are made from
-this model (see ``cli.settings_flags``), so a setting is declared once, here.
+this model (see ``processor.cli.options.add_settings_flags``), so a setting is declared once, here.
 """
 
 from __future__ import annotations

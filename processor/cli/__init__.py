@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 from processor import __version__
 from processor.cli import audit, deliver, demo, dryrun, geo, kafka, receipts, rules, run
-from processor.errors import UserError
+from processor.errors import InvalidInput, UserError
+from processor.rules import LeadWithoutId
 
 COMMANDS = (demo, run, rules, dryrun, deliver, receipts, audit, geo, kafka)
 
@@ -48,9 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.handler(args)
-    except UserError as error:
+    except (UserError, LeadWithoutId) as error:
         print(f"lead-router: {error}", file=sys.stderr)
-        return error.exit_code
+        # The rules engine knows no exit codes: a lead it cannot decide is invalid input.
+        return error.exit_code if isinstance(error, UserError) else InvalidInput.exit_code
     except KeyboardInterrupt:
         return 130
     return code

@@ -21,7 +21,7 @@ from processor.cli.rules import read_document
 from processor.errors import InvalidInput
 from processor.geo.enrich import Enricher
 from processor.geo.fetch import ip_database
-from processor.routing import route_json
+from processor.routing import Router
 from processor.rules import Decision, RotationState, Snapshot, compile_rules
 from processor.rules.trace import DEFAULT_MAX_FAILURES
 from processor.wire import InvalidLead
@@ -175,12 +175,12 @@ def _unicode(value: object) -> bool:
 
 
 def _decide(
-    enricher: Enricher, snapshot: Snapshot, lead: object, rotation: RotationState
+    router: Router, snapshot: Snapshot, lead: object, rotation: RotationState
 ) -> Decision | _Bad:
     """The lead's decision, or why it has none: without a lead id, the processor dead-letters a
     lead with no decision to audit it under."""
     try:
-        return route_json(enricher, snapshot, lead, rotation)
+        return router.route_json(snapshot, lead, rotation)
     except InvalidLead as error:
         return _Bad(str(error))
 
@@ -201,6 +201,7 @@ def _run(args: argparse.Namespace) -> int:
     if ip_db != args.geo_ip_db:
         print(f"lead-router: IP database: {ip_db}, from `lead-router geo fetch`", file=sys.stderr)
     enricher = Enricher(ip_db=ip_db, postcodes=args.postcodes)
+    router = Router(enricher)
     rotation = RotationState()
     name = "<stdin>" if args.leads == "-" else args.leads
     bad = 0
@@ -208,9 +209,7 @@ def _run(args: argparse.Namespace) -> int:
     write = sys.stdout.write
     try:
         for where, lead in _leads(stream, name):
-            decided = (
-                lead if isinstance(lead, _Bad) else _decide(enricher, snapshot, lead, rotation)
-            )
+            decided = lead if isinstance(lead, _Bad) else _decide(router, snapshot, lead, rotation)
             if isinstance(decided, _Bad):
                 bad += 1
                 print(f"lead-router: {where}: {decided.why}", file=sys.stderr)

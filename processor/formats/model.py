@@ -36,7 +36,7 @@ class Facts:
 
     @classmethod
     def of(cls, delivery: Mapping[str, Any]) -> Facts:
-        """The facts of a ``LeadDelivery`` record (or the dict the processor is building)."""
+        """The facts of a ``LeadDelivery`` record, as a delivery worker reads one."""
         return cls(
             delivery_id=delivery["delivery_id"],
             partner=delivery["partner"],

@@ -1,1 +1,4 @@
-"""Where the visitor is (from coordinates, IP address or postcode) and which store is nearest."""
+"""Where the visitor is, from coordinates, IP address or postcode: databases, files, downloads.
+
+The points and distances themselves are in ``processor.geometry``.
+"""

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from processor.geo.ipdb import IpDatabase
-from processor.geo.model import Geo
-from processor.geo.points import as_point
 from processor.geo.postcodes import PostcodeTable
+from processor.geometry.geo import Geo
+from processor.geometry.points import as_point
 
 COORDS_ACCURACY_KM = 1.0
 """How far the visitor's own coordinates may be off: browsers report GPS or Wi-Fi positions, good to

@@ -20,10 +20,10 @@ from pathlib import Path
 import maxminddb
 
 from processor.errors import InvalidInput
-from processor.geo.model import Geo
-from processor.geo.points import as_point
 from processor.geo.publicip import PublicIp, public_ip
 from processor.geo.regions import us_state_code
+from processor.geometry.geo import Geo
+from processor.geometry.points import as_point
 
 CITY_ACCURACY_KM = 50.0
 """How far a city-level IP location may be off when the database does not say: IP geolocation

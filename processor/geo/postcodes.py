@@ -23,9 +23,9 @@ import zipcodes
 
 from processor.errors import InvalidInput
 from processor.geo.countries import country_code
-from processor.geo.model import Geo
-from processor.geo.points import as_point
 from processor.geo.regions import US_STATES, ZIP_CODE_COUNTRIES, us_state_code
+from processor.geometry.geo import Geo
+from processor.geometry.points import as_point
 
 ACCURACY_KM = 10.0
 """How far a postcode centroid may be from the visitor: a typical postcode area's radius."""

@@ -6,9 +6,9 @@ topic's parts), compile it once per version (:func:`compile_rules`), then route 
 are valid but probably not what was meant. :class:`RulesLimits` bounds every document read.
 """
 
-from processor.rules.decide import Decision, Delivery, decide
+from processor.rules.decide import Decision, Delivery, Outcome, TierName, decide
 from processor.rules.document import RulesDocument
-from processor.rules.errors import RuleError, RulesInvalid
+from processor.rules.errors import LeadWithoutId, RuleError, RulesInvalid
 from processor.rules.limits import RulesLimits
 from processor.rules.lint import Finding, lint
 from processor.rules.load import load_rules
@@ -21,12 +21,15 @@ __all__ = [
     "Decision",
     "Delivery",
     "Finding",
+    "LeadWithoutId",
+    "Outcome",
     "RotationState",
     "RuleError",
     "RulesDocument",
     "RulesInvalid",
     "RulesLimits",
     "Snapshot",
+    "TierName",
     "compile_rules",
     "decide",
     "document_from_parts",

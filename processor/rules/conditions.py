@@ -13,7 +13,7 @@ import reprlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from processor.geo.distance import EARTH_RADIUS_KM, great_circle_km
+from processor.geometry.distance import EARTH_RADIUS_KM, great_circle_km
 from processor.rules.document import Condition
 from processor.rules.fields import GEO, FieldRef, LeadView
 from processor.rules.operators import (

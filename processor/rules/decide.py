@@ -11,11 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from processor.errors import InvalidInput
-from processor.geo.distance import great_circle_km
-from processor.geo.model import Geo
-from processor.geo.nearest import StoreIndex
+from processor.geometry.distance import great_circle_km
+from processor.geometry.geo import Geo
+from processor.geometry.nearest import StoreIndex
 from processor.rules.document import Location
+from processor.rules.errors import LeadWithoutId
 from processor.rules.rotation import RotationState
 from processor.rules.snapshot import CompiledAssignment, CompiledProfile, Snapshot, Tier
 from processor.rules.strategies import choose
@@ -166,7 +166,7 @@ def decide(
     """
     lead_id = lead.get("lead_id")
     if not isinstance(lead_id, str) or not lead_id:
-        raise InvalidInput("a lead needs a lead_id: a non-empty string")
+        raise LeadWithoutId("a lead needs a lead_id: a non-empty string")
     site_id = lead.get("site_id")
     route = Route(site_id, notes) if trace else None
     compiled, reason = snapshot.profile_for(site_id)

@@ -42,6 +42,15 @@ class RuleError:
         return {"path": self.path, "message": self.message}
 
 
+class LeadWithoutId(ValueError):
+    """A lead the engine cannot decide: without a lead id, no decision could name it.
+
+    The engine's own error, not one of the command line's: decoding and ``lead_from_json`` refuse
+    such a lead before it gets here, so reaching this is a caller's mistake, which the command
+    line reports as invalid input.
+    """
+
+
 class RulesInvalid(InvalidInput):
     """A rules document that must not be used; ``errors`` lists every problem found."""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from processor.geo.model import Geo
+from processor.geometry.geo import Geo
 from processor.rules.values import Key, canonical, display_text, folded_text
 
 TOP_LEVEL = ("site_id", "interest_category", "offer_id", "comments")

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from processor.geo.model import Geo
-from processor.geo.nearest import StoreIndex
+from processor.geometry.geo import Geo
+from processor.geometry.nearest import StoreIndex
 from processor.rules.conditions import Check, SlotOf, compile_check
 from processor.rules.document import Assignment, Partner, Profile, RulesDocument, is_all
 from processor.rules.fields import FieldRef, LeadReader, LeadView

@@ -20,7 +20,7 @@ schemas of their own (``_Segments``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from io import BytesIO
 from typing import Any, cast
@@ -211,17 +211,19 @@ class Codec:
         Raises ``EncodeError``: ``invalid-record`` when the record does not fit the schema, or a
         registry reason when the registry gives no id.
         """
-        return self.encode_for((topic,), schema, record, encoded)[0]
+        # The body first: a misfit record fails as such, even while the registry is down.
+        body = self._body(schema, record, encoded)
+        return self._header(topic, schema) + body
 
-    def encode_for(
-        self,
-        topics: Sequence[str],
-        schema: SchemaName,
-        record: Mapping[str, Any],
-        encoded: Mapping[str, bytes] | None = None,
-    ) -> list[bytes]:
-        """``encode`` of one record for each of ``topics``: the body is written once, and only
-        the header, which can differ by topic in registry framing, is written per topic."""
+    def encoder(self, schema: SchemaName, *topics: str) -> Encoder:
+        """An ``Encoder`` of ``schema`` records for ``topics``: for code that writes the same
+        schema to the same topics record after record, as the processor does, and for one record
+        on several topics (the body is written once)."""
+        return Encoder(self, schema, topics)
+
+    def _body(
+        self, schema: SchemaName, record: Mapping[str, Any], encoded: Mapping[str, bytes] | None
+    ) -> bytes:
         sink = BytesIO()
         try:
             if encoded:
@@ -232,8 +234,7 @@ class Codec:
             raise EncodeError(
                 "invalid-record", f"not a valid {schema}: {type(error).__name__}: {error}"
             ) from error
-        body = sink.getvalue()
-        return [self._header(topic, schema) + body for topic in topics]
+        return sink.getvalue()
 
     def _segments_of(self, schema: SchemaName, encoded: Mapping[str, bytes]) -> _Segments:
         key = (schema, frozenset(encoded))
@@ -336,3 +337,32 @@ def _body_error(error: Exception, schema: SchemaName, exhausted: bool) -> Decode
 def _local_name(name: str) -> str:
     """A type's name without its namespace: Avro's schema resolution matches records by it."""
     return name.rpartition(".")[2]
+
+
+class Encoder:
+    """Writes records of one schema for fixed topics: each topic paired with its schema once.
+
+    ``encode`` gives one value per topic, in the order of ``topics``: the body is written once and
+    only the header, which can differ by topic in registry framing, is per topic. The headers are
+    looked up at the first ``encode`` (the registry may have to register the schema, and may be
+    down), then kept.
+    """
+
+    __slots__ = ("_codec", "_headers", "schema", "topics")
+
+    def __init__(self, codec: Codec, schema: SchemaName, topics: tuple[str, ...]) -> None:
+        self._codec = codec
+        self.schema: SchemaName = schema
+        self.topics = topics
+        self._headers: tuple[bytes, ...] | None = None
+
+    def encode(
+        self, record: Mapping[str, Any], encoded: Mapping[str, bytes] | None = None
+    ) -> list[bytes]:
+        """``Codec.encode`` of ``record`` for each of ``topics``; raises ``EncodeError`` alike."""
+        body = self._codec._body(self.schema, record, encoded)
+        headers = self._headers
+        if headers is None:
+            headers = tuple(self._codec._header(topic, self.schema) for topic in self.topics)
+            self._headers = headers
+        return [header + body for header in headers]

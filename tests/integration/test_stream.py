@@ -23,6 +23,7 @@ from streamkit import (
     start_process,
 )
 
+from processor.geo.enrich import Enricher
 from processor.kafka.records import ERROR_HEADER, OFFSET_HEADER
 from processor.localkafka import free_port
 from processor.pipeline import delivery_id
@@ -268,3 +269,26 @@ def test_ready_only_once_rules_are_in_force(stream_settings: Settings) -> None:
             text = response.read().decode()
     assert 'lead_router_rules_version_info{version="1"} 1.0' in text
     assert "lead_router_ready 1.0" in text
+
+
+def test_a_stopped_processor_closes_its_enricher(
+    stream_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed: list[Enricher] = []
+    close = Enricher.close
+
+    def recording(enricher: Enricher) -> None:
+        closed.append(enricher)
+        close(enricher)
+
+    monkeypatch.setattr(Enricher, "close", recording)
+    apply_rules(stream_settings, RULES)
+    sample = leads(3)
+    publish(stream_settings, sample)
+    with (
+        reading(stream_settings, stream_settings.audit_topic, "RoutingDecision") as audit,
+        running(stream_settings),
+    ):
+        audit.wait_for(len(sample))
+        assert closed == []  # still in use while the processor runs
+    assert len(closed) == 1

@@ -17,6 +17,7 @@ from processor import pipeline as pipeline_module
 from processor.geo.enrich import Enricher
 from processor.kafka.records import ERROR_HEADER, EXCEPTION_HEADER, OFFSET_HEADER
 from processor.pipeline import Pipeline, Result
+from processor.routing import Router
 from processor.rules import RotationState, compile_rules, load_rules
 from processor.settings import Settings
 from processor.wire import Codec, lead_from_json
@@ -100,7 +101,7 @@ def test_a_lead_that_trips_an_error_while_routing_is_rejected_with_its_id(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(pipeline_module, "route", broken)
+    monkeypatch.setattr(Router, "route", broken)
     value = lead()
     result = process(value)
     assert_rejected(result, value, "processing-error")
@@ -146,7 +147,7 @@ def test_a_lead_stopped_after_its_strategy_chose_leaves_rotation_as_it_was(
     pipeline = Pipeline(Settings(routing_budget_ms=50), Codec(), Enricher())
     snapshot = compile_rules(load_rules(ROUND_ROBIN), "1")
     rotation = RotationState()
-    assert pipeline.process(Message(lead()), snapshot, rotation).deliveries[0][0] == "crm"
+    assert pipeline.process(Message(lead()), snapshot, rotation).deliveries[0].partner == "crm"
     before = rotation.copy()
     with monkeypatch.context() as patched:
         patched.setattr(pipeline_module, "render", spin_forever)  # after the strategy chose
@@ -154,4 +155,4 @@ def test_a_lead_stopped_after_its_strategy_chose_leaves_rotation_as_it_was(
     assert slow.dead_letter_reason == "too-slow"
     assert rotation == before
     after = pipeline.process(Message(lead(lead_id="lead-3")), snapshot, rotation)
-    assert after.deliveries[0][0] == "bdc"  # its turn, as if the stopped lead never came
+    assert after.deliveries[0].partner == "bdc"  # its turn, as if the stopped lead never came

@@ -8,7 +8,7 @@ from typing import Any
 from test_pipeline_rejections import RULES, lead, process
 
 from processor.geo.enrich import Enricher
-from processor.routing import route_json
+from processor.routing import Router
 from processor.rules import RotationState, compile_rules, load_rules
 from processor.settings import Settings
 from processor.wire import Codec, lead_from_json
@@ -31,7 +31,7 @@ def audited(value: bytes) -> dict[str, Any]:
 
 def dry_run(document: dict[str, Any]) -> dict[str, Any]:
     snapshot = compile_rules(load_rules(RULES), "1")
-    decision = route_json(Enricher(), snapshot, document, RotationState())
+    decision = Router(Enricher()).route_json(snapshot, document, RotationState())
     return decision.as_dict(Settings().audit_trace_failures)
 
 

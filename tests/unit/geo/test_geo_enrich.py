@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from processor.errors import InvalidInput
 from processor.geo.enrich import COORDS_ACCURACY_KM, Enricher, Located
-from processor.geo.model import Geo
+from processor.geometry.geo import Geo
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from processor.geo.fetch import (
     fetch_ip_database,
 )
 from processor.geo.ipdb import IpDatabase
-from processor.geo.model import Geo
+from processor.geometry.geo import Geo
 from processor.localkafka import free_port
 
 METADATA_PATH = "/@ip-location-db%2Fdbip-city-mmdb"

@@ -11,7 +11,7 @@ from mmdb_writer import MmdbF32
 
 from processor.errors import InvalidInput
 from processor.geo.ipdb import CITY_ACCURACY_KM, IpDatabase
-from processor.geo.model import Geo
+from processor.geometry.geo import Geo
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ import zipcodes
 
 from processor.errors import InvalidInput
 from processor.geo.countries import country_code
-from processor.geo.model import Geo
 from processor.geo.postcodes import ACCURACY_KM, PostcodeTable, us_zip_centroids
 from processor.geo.regions import us_state_code
+from processor.geometry.geo import Geo
 
 
 @pytest.fixture(scope="module")

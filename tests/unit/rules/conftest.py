@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from processor.geo.model import Geo
+from processor.geometry.geo import Geo
 from processor.rules import (
     Decision,
     RotationState,

@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from processor.geo.model import Geo
+from processor.geometry.geo import Geo
 from processor.rules import RotationState, compile_rules, decide, reference, validate_document
 
 TEXT_FIELDS = ["address.state", "comments", "geo.region"]

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from processor.errors import InvalidInput
-from processor.geo.distance import great_circle_km
-from processor.geo.model import Geo
-from processor.rules import RotationState
+from processor.cli import dryrun, main
+from processor.geometry.distance import great_circle_km
+from processor.geometry.geo import Geo
+from processor.rules import LeadWithoutId, RotationState
 
 CA = [[{"field": "address.state", "op": "equals", "value": "CA"}]]
 NY = [[{"field": "address.state", "op": "equals", "value": "NY"}]]
@@ -414,8 +414,20 @@ class TestDecision:
 
     @pytest.mark.parametrize("lead_id", [None, "", 5])
     def test_a_lead_needs_a_lead_id(self, rules, lead_id):
-        with pytest.raises(InvalidInput, match="lead_id"):
+        with pytest.raises(LeadWithoutId, match="lead_id"):
             rules.decide(rules.document(), rules.lead(lead_id=lead_id))
+
+    def test_the_command_line_reports_a_lead_without_an_id_as_invalid_input(
+        self, rules, monkeypatch, capsys
+    ):
+        def route_one(args):
+            return rules.decide(rules.document(), rules.lead(lead_id=None))
+
+        monkeypatch.setattr(dryrun, "_run", route_one)
+        assert main(["dry-run", "--rules", "rules.yaml"]) == 1
+        assert capsys.readouterr().err == (
+            "lead-router: a lead needs a lead_id: a non-empty string\n"
+        )
 
     def test_submitted_at_may_be_a_datetime(self, rules):
         from datetime import UTC, datetime

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from processor.geo.model import Geo
+from processor.geometry.geo import Geo
 
 
 def state(value: Any) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from processor.geo.model import Geo
+from processor.geometry.geo import Geo
 from processor.jsontext import dumps
 from processor.rules import RotationState
 from processor.rules.explain import explain_text

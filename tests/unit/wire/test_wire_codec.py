@@ -230,7 +230,8 @@ def test_one_record_for_several_topics_differs_only_in_its_registry_header(
 ) -> None:
     decision = records["RoutingDecision"]
     register(registry, {"type": "string"}, "first-value")  # ids of the two subjects now differ
-    audit, unroutable = registry_codec.encode_for(("first", "second"), "RoutingDecision", decision)
+    encoder = registry_codec.encoder("RoutingDecision", "first", "second")
+    audit, unroutable = encoder.encode(decision)
     assert audit == registry_codec.encode("first", "RoutingDecision", decision)
     assert unroutable == registry_codec.encode("second", "RoutingDecision", decision)
     assert audit[:5] != unroutable[:5] and audit[5:] == unroutable[5:]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from processor.geo.model import Geo
+from processor.geometry.geo import Geo
 
 
 def test_as_dict_equals_the_dataclass_fields() -> None:

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processor.geo.distance import great_circle_km
-from processor.geo.nearest import DIRECT_SCAN_MAX, StoreIndex
+from processor.geometry.distance import great_circle_km
+from processor.geometry.nearest import DIRECT_SCAN_MAX, StoreIndex
 
 NYC = ("nyc", 40.7128, -74.0060)
 BOSTON = ("boston", 42.3601, -71.0589)

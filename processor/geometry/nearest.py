@@ -22,8 +22,8 @@ from itertools import repeat
 import numpy as np
 import numpy.typing as npt
 
-from processor.geo.distance import great_circle_km
-from processor.geo.points import as_point
+from processor.geometry.distance import great_circle_km
+from processor.geometry.points import as_point
 
 DIRECT_SCAN_MAX = 32
 """Up to this many candidates, measuring each with ``great_circle_km`` beats a vectorised scan."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from processor.geo.points import as_point
+from processor.geometry.points import as_point
 
 
 @pytest.mark.parametrize(
