@@ -12,15 +12,18 @@ import logging
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message
 
 from processor.control.history import CONFIG_TOPIC_HEADER, HISTORY_MAX_BYTES
 from processor.control.records import VERSION_KEY, canonical, digest_of
 from processor.control.state import read_config
 from processor.errors import InvalidInput, UserError
 from processor.kafka import clients
+from processor.kafka.errors import FatalError, is_fatal
+from processor.kafka.records import Headers, OutputRecord
+from processor.kafka.session import TransactionalSession
 from processor.rules import RulesDocument, document_to_parts
 from processor.settings import Settings
 
@@ -78,16 +81,17 @@ def publish_rules(
     _check_sizes(wanted, settings.config_record_max_bytes)
     # The broker has the last word on sizes (compressed): its message.max.bytes, or the topic's
     # max.message.bytes. The history takes a whole document in one record.
-    producer = clients.transactional_producer(
-        settings,
-        apply_transactional_id(settings),
-        {"linger.ms": 0, "compression.type": "zstd", "message.max.bytes": HISTORY_MAX_BYTES},
+    session = TransactionalSession(
+        clients.transactional_producer(
+            settings,
+            apply_transactional_id(settings),
+            {"linger.ms": 0, "compression.type": "zstd", "message.max.bytes": HISTORY_MAX_BYTES},
+        )
     )
-    sent = _Sent()
+    sent = _Sent(session)
     step = "fencing earlier applies (init_transactions)"
-    began = False
     try:
-        producer.init_transactions(timeout)
+        session.init(timeout)
         step = f"reading {settings.config_topic}"
         current = read_config(settings, timeout)
         in_force = current.version
@@ -109,29 +113,27 @@ def publish_rules(
             "parts": len(wanted),
         }
         step = "writing the transaction"
-        producer.begin_transaction()
-        began = True
+        session.begin()
         for key in changed:
-            sent.produce(producer, settings.config_topic, key, canonical(wanted[key]))
+            sent.produce(settings.config_topic, key, canonical(wanted[key]))
         for key in deleted:
-            sent.produce(producer, settings.config_topic, key, None)
-        history = canonical(wanted)
+            sent.produce(settings.config_topic, key, None)
         sent.produce(
-            producer,
             settings.config_history_topic,
             version,
-            history,
+            canonical(wanted),
             [(CONFIG_TOPIC_HEADER, settings.config_topic.encode())],
         )
-        sent.produce(producer, settings.config_topic, VERSION_KEY, canonical(record))
+        sent.produce(settings.config_topic, VERSION_KEY, canonical(record))
         step = "committing the transaction"
-        producer.commit_transaction(timeout)
-        began = False
+        session.commit()
         return ApplyResult(version, changed, deleted)
-    except KafkaException as exception:
-        error = exception.args[0]
+    except (KafkaException, FatalError) as exception:
+        refused = _kafka_exception(exception)
+        error = refused.args[0]
         fenced = error.code() in _FENCED
-        began = began and not (fenced or error.fatal())  # the broker aborted it: nothing to abort
+        if fenced or is_fatal(refused):
+            session.fail()  # the broker aborted the transaction: nothing to abort
         if fenced:
             raise VersionConflict(
                 f"another rules apply to {settings.config_topic} started meanwhile and goes on; "
@@ -142,13 +144,12 @@ def publish_rules(
             raise InvalidInput(f"{too_large}; nothing was written") from None
         raise ApplyFailed(f"{step} failed: {sent.why(error)}; nothing was written") from None
     finally:
-        if began:
-            _abort(producer, timeout)
+        _abort(session)
         with warnings.catch_warnings():
             # A fenced producer's close tries to abort once more and warns that it cannot: the
             # broker aborted that transaction when it fenced it.
             warnings.filterwarnings("ignore", "Producer abort_transaction failed", RuntimeWarning)
-            producer.close()
+            session.close()
 
 
 def _check_sizes(parts: dict[str, dict[str, Any]], max_bytes: int) -> None:
@@ -168,16 +169,12 @@ def _check_sizes(parts: dict[str, dict[str, Any]], max_bytes: int) -> None:
 class _Sent:
     """The records of an apply's transaction, and why the broker refused any."""
 
-    def __init__(self) -> None:
+    def __init__(self, session: TransactionalSession) -> None:
+        self._session = session
         self.failures: list[tuple[int, str, KafkaError]] = []
 
     def produce(
-        self,
-        producer: Producer,
-        topic: str,
-        key: str,
-        value: bytes | None,
-        headers: list[tuple[str, str | bytes | None]] | None = None,
+        self, topic: str, key: str, value: bytes | None, headers: Headers | None = None
     ) -> None:
         size = len(value or b"")
         where = f"{key} ({size:,} bytes, to {topic})"
@@ -187,13 +184,10 @@ class _Sent:
                 self.failures.append((size, where, error))
 
         try:
-            producer.produce(
-                topic, key=key.encode(), value=value, headers=headers, on_delivery=delivered
-            )
+            self._session.produce(OutputRecord(topic, key.encode(), value, headers), delivered)
         except KafkaException as exception:
             self.failures.append((size, where, exception.args[0]))
             raise
-        producer.poll(0)
 
     def too_large(self) -> str | None:
         """The largest record that was too large for the broker (or this producer), if any: the
@@ -218,10 +212,20 @@ _TOO_LARGE = (KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE)
 _FENCED = (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH)
 
 
-def _abort(producer: Producer, timeout: float) -> None:
-    """Aborts the open transaction; a fenced or failed producer may not even manage that, and the
-    broker aborts it then (the next apply's init_transactions, or the transaction timeout)."""
+def _kafka_exception(exception: KafkaException | FatalError) -> KafkaException:
+    """The client's own exception: the session raises a fatal one as a FatalError caused by it,
+    and an apply tells a fenced producer (a concurrent apply) from a broken one by its code."""
+    if isinstance(exception, FatalError):
+        return cast(KafkaException, exception.__cause__)
+    return exception
+
+
+def _abort(session: TransactionalSession) -> None:
+    """Aborts the transaction still open; a fenced or failed producer may not even manage that,
+    and the broker aborts it then (the next apply's init_transactions, or the transaction
+    timeout)."""
     try:
-        producer.abort_transaction(timeout)
-    except KafkaException as exception:
-        log.warning("aborting the rules transaction failed: %s", exception.args[0].str())
+        session.abort()
+    except (KafkaException, FatalError) as exception:
+        why = _kafka_exception(exception).args[0].str()
+        log.warning("aborting the rules transaction failed: %s", why)

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import NoReturn, Protocol
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from processor.kafka.errors import FatalError, is_fatal, retry_transient
 from processor.kafka.records import Headers, OutputRecord
@@ -30,6 +30,9 @@ KAFKA_TIMEOUT_S = 30.0
 
 UNASSIGNED = -1
 """The partition librdkafka's partitioner chooses (by key): ``RD_KAFKA_PARTITION_UA``."""
+
+OnDelivery = Callable[[KafkaError | None, Message], None]
+"""Called with the broker's answer to one record: its error (None once written) and the record."""
 
 _retry_transient = retry_transient(120)
 
@@ -48,6 +51,7 @@ class TransactionalProducer(Protocol):
         headers: Headers | None = ...,
         timestamp: int = ...,
         partition: int = ...,
+        on_delivery: OnDelivery | None = ...,
     ) -> None: ...
     def poll(self, timeout: float) -> int: ...
     def flush(self, timeout: float) -> int: ...
@@ -87,9 +91,13 @@ class TransactionalSession:
         self._producer.begin_transaction()
         self.open = True
 
-    def produce(self, record: OutputRecord) -> None:
+    def produce(self, record: OutputRecord, on_delivery: OnDelivery | None = None) -> None:
         """Queues ``record`` in the open transaction; waits only while the producer's queue is
-        full, the one case where producing waits, and says so."""
+        full, the one case where producing waits, and says so.
+
+        ``on_delivery`` learns which record the broker refused, where the transaction's own
+        error does not say: the answers that arrived are served at once, so that a refusal is
+        known before a later record of the failed transaction is refused for that failure."""
         while True:
             try:
                 self._producer.produce(
@@ -99,11 +107,14 @@ class TransactionalSession:
                     headers=record.headers,
                     timestamp=record.timestamp,
                     partition=UNASSIGNED if record.partition is None else record.partition,
+                    on_delivery=on_delivery,
                 )
-                return
+                break
             except BufferError:
                 self._stage("waiting on Kafka (the producer's queue is full, at %s)", record.topic)
                 self._producer.poll(0.05)
+        if on_delivery is not None:
+            self._producer.poll(0)
 
     def flush(self, timeout: float = KAFKA_TIMEOUT_S) -> None:
         """Sends what is queued now. A transaction of one small record commits in milliseconds
@@ -111,10 +122,14 @@ class TransactionalSession:
         partition registration (~100 ms)."""
         self._producer.flush(timeout)
 
-    def commit(self, offsets: list[TopicPartition], group_metadata: object) -> None:
-        """Sends the consumed ``offsets`` of the group and commits the open transaction."""
+    def commit(
+        self, offsets: list[TopicPartition] | None = None, group_metadata: object = None
+    ) -> None:
+        """Sends the consumed ``offsets`` of the group, if any, and commits the open transaction;
+        a producer that consumed nothing (publishing a document, say) commits its records alone."""
         self._stage("waiting on Kafka (committing the transaction)")
-        self._send_offsets(offsets, group_metadata)
+        if offsets is not None:
+            self._send_offsets(offsets, group_metadata)
         self._commit()
         self.open = False
 
