@@ -20,7 +20,7 @@ from processor.geo.fetch import ip_database
 from processor.kafka.access import check_access
 from processor.pipeline import Pipeline
 from processor.rules import Snapshot
-from processor.settings import Settings
+from processor.settings import GeoSettings, Settings
 from processor.stream.config_topic import Refusal, RulesFollower
 from processor.stream.loop import FatalError, Loop
 from processor.stream.topics import Topics
@@ -167,13 +167,13 @@ class App:
         metrics.RULES_REFUSED.inc()
 
 
-def enricher_for(settings: Settings) -> Enricher:
-    """The enricher of ``settings``; without ``GEO_IP_DB``, the IP database that ``lead-router geo
+def enricher_for(geo: GeoSettings) -> Enricher:
+    """The enricher of ``geo``; without ``GEO_IP_DB``, the IP database that ``lead-router geo
     fetch`` installed in the cache, which the log says at start."""
-    ip_db = ip_database(settings.geo_ip_db)
-    if settings.geo_ip_db is None:
+    ip_db = ip_database(geo.geo_ip_db)
+    if geo.geo_ip_db is None:
         if ip_db is None:
             log.info("no IP database: GEO_IP_DB is not set and `lead-router geo fetch` has not run")
         else:
             log.info("IP database: %s, from `lead-router geo fetch` (GEO_IP_DB is not set)", ip_db)
-    return Enricher(ip_db=ip_db, postcodes=settings.postcodes_file)
+    return Enricher(ip_db=ip_db, postcodes=geo.postcodes_file)

@@ -71,7 +71,7 @@ def register(subparsers: Subparsers) -> None:
     )
     show.add_argument("lead_id", metavar="LEAD_ID", help="the lead's id, as its publisher gave it")
     _add_format(show, "the records as JSON, one per line")
-    add_settings_flags(show)
+    add_settings_flags(show, ("kafka", "registry", "topics"))
     show.set_defaults(handler=_show)
     tail = actions.add_parser(
         "tail",
@@ -82,7 +82,7 @@ def register(subparsers: Subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_format(tail, "each record as JSON, one per line")
-    add_settings_flags(tail)
+    add_settings_flags(tail, ("kafka", "registry", "topics"))
     tail.set_defaults(handler=_tail)
 
 

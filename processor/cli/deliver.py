@@ -55,7 +55,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--partner", required=True, metavar="ID", help="the partner whose leads to deliver"
     )
-    add_settings_flags(parser)
+    add_settings_flags(
+        parser, ("kafka", "registry", "topics", "delivery", "metrics", "rules", "logging")
+    )
     parser.set_defaults(handler=_deliver)
 
 

@@ -68,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="table",
         help="table for people (default), json for programs: one object per line",
     )
-    add_settings_flags(parser)
+    add_settings_flags(parser, ("kafka", "registry", "topics"))
     parser.set_defaults(handler=_receipts)
 
 

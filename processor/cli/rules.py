@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TypeAlias
 
-from processor.cli.options import RULES_LIMITS, add_settings_flags, settings_from_args
+from processor.cli.options import add_settings_flags, settings_from_args
 from processor.errors import InvalidInput
 from processor.kafka.access import check_access
 from processor.rules import Finding, RulesDocument, RulesInvalid, RulesLimits, lint, load_rules
@@ -83,7 +83,7 @@ def _register_validate(actions: Subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_file(parser)
-    add_settings_flags(parser, only=RULES_LIMITS)
+    add_settings_flags(parser, ("rules",))
     parser.set_defaults(handler=_validate)
 
 
@@ -104,7 +104,7 @@ def _register_lint(actions: Subparsers) -> None:
     )
     _add_file(parser)
     parser.add_argument("--strict", action="store_true", help="exit 1 when there are warnings")
-    add_settings_flags(parser, only=RULES_LIMITS)
+    add_settings_flags(parser, ("rules",))
     parser.set_defaults(handler=_lint)
 
 
@@ -132,7 +132,7 @@ def _register_apply(actions: Subparsers) -> None:
         help="compare-and-set: publish only when version N is the one in force (0: none yet); "
         "otherwise write nothing and exit 7",
     )
-    add_settings_flags(parser)
+    add_settings_flags(parser, ("kafka", "topics", "rules"))
     parser.set_defaults(handler=_apply)
 
 
@@ -156,7 +156,7 @@ def _register_status(actions: Subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_format(parser)
-    add_settings_flags(parser)
+    add_settings_flags(parser, ("kafka", "topics", "rules"))
     parser.set_defaults(handler=_status)
 
 

@@ -28,7 +28,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_settings_flags(parser)
+    add_settings_flags(
+        parser,
+        ("kafka", "registry", "topics", "processor", "geo", "metrics", "rules", "logging"),
+    )
     parser.set_defaults(handler=_run)
 
 

@@ -53,7 +53,7 @@ def rules_text() -> str:
 @contextmanager
 def broker(settings: Settings, console: Console) -> Iterator[Settings]:
     """The configured cluster when one was named, else a fresh local broker for the demo."""
-    if "bootstrap_servers" in settings.model_fields_set:
+    if "bootstrap_servers" in settings.kafka.model_fields_set:
         check_access(settings)
         yield settings
         return
