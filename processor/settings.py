@@ -379,23 +379,23 @@ class Settings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    registry: RegistrySettings = Field(default_factory=RegistrySettings)
-    topics: TopicSettings = Field(default_factory=TopicSettings)
-    processor: ProcessorSettings = Field(default_factory=ProcessorSettings)
-    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
-    geo: GeoSettings = Field(default_factory=GeoSettings)
-    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
-    rules: RulesLimitSettings = Field(default_factory=RulesLimitSettings)
-    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    kafka: KafkaSettings
+    registry: RegistrySettings
+    topics: TopicSettings
+    processor: ProcessorSettings
+    delivery: DeliverySettings
+    geo: GeoSettings
+    metrics: MetricsSettings
+    rules: RulesLimitSettings
+    logging: LoggingSettings
 
     @model_validator(mode="before")
     @classmethod
     def _to_slices(cls, data: Any) -> Any:
         """Routes flat names to their slices; a name of no slice is left for ``extra`` to refuse.
 
-        Every slice not given is read here rather than by its default factory, so that one
-        ``ValidationError`` tells every invalid variable, not only the first slice's.
+        Every slice not given is read here, from the environment: so none is required though
+        none has a default, and one ``ValidationError`` tells every invalid variable of them all.
         """
         if not isinstance(data, dict):
             return data
@@ -446,7 +446,9 @@ def load_settings(
     Only the slices named in ``read`` come from the environment; the others keep their defaults
     unvalidated, so that a variable meant for another command cannot stop this one.
     """
-    unread = {name: model.model_construct() for name, model in SLICES.items() if name not in read}
+    unread: dict[str, Any] = {
+        name: model.model_construct() for name, model in SLICES.items() if name not in read
+    }
     try:
         return Settings(**unread, **(overrides or {}))
     except ValidationError as error:
