@@ -50,8 +50,8 @@ class App:
         self._stopped = threading.Event()
         self._loop: Loop | None = None
         self._ready = False
-        self._heartbeat = metrics.Heartbeat(settings.stall_timeout_s)
-        folder = settings.writer_schemas_dir
+        self._heartbeat = metrics.Heartbeat(settings.metrics.stall_timeout_s)
+        folder = settings.processor.writer_schemas_dir
         self._writer_schemas = load_writer_schemas(folder) if folder is not None else []
 
     @property
@@ -80,28 +80,29 @@ class App:
     def run(self, on_idle: Callable[[], None] | None = None) -> None:
         settings = self.settings
         threading.Thread(target=self._watch, name="stall-watchdog", daemon=True).start()
-        check_access(settings)
+        check_access(settings.kafka)
         self._topics.ensure_base()
-        if settings.metrics_port:
+        if settings.metrics.metrics_port:
             metrics.serve(
-                settings.metrics_port,
+                settings.metrics.metrics_port,
                 lambda: self._ready,
                 self._heartbeat.alive,
-                host=settings.metrics_host,
+                host=settings.metrics.metrics_host,
             )
         self._follower.catch_up()
         while self._follower.snapshot is None and not self._stopped.is_set():
             log.info(
-                "no rules on %s yet: waiting (lead-router rules apply FILE)", settings.config_topic
+                "no rules on %s yet: waiting (lead-router rules apply FILE)",
+                settings.topics.config_topic,
             )
             self._heartbeat.beat()
             self._follower.poll(1.0)
         if self._stopped.is_set():
             return
-        enricher = enricher_for(settings)
+        enricher = enricher_for(settings.geo)
         codec = Codec(
-            settings.schema_registry_url,
-            settings.schema_registry_config(),
+            settings.registry.schema_registry_url,
+            settings.registry.schema_registry_config(),
             writer_schemas=self._writer_schemas,
         )
         pipeline = Pipeline(settings, codec, enricher)
@@ -139,7 +140,7 @@ class App:
                 log.critical(
                     "the processing loop has not come round for %d s: it has been %s; exiting "
                     "with code %d so that a restart takes over",
-                    self.settings.stall_timeout_s,
+                    self.settings.metrics.stall_timeout_s,
                     self._heartbeat.doing(),
                     STALLED_EXIT_CODE,
                 )
@@ -150,7 +151,7 @@ class App:
         """What the loop does before each poll of the input: show it is alive, follow the rules."""
         self._heartbeat.beat()
         self._heartbeat.stage(
-            "waiting on Kafka (reading the rules from %s)", self.settings.config_topic
+            "waiting on Kafka (reading the rules from %s)", self.settings.topics.config_topic
         )
         self._follower.poll()
 

@@ -69,12 +69,12 @@ class Pipeline:
         self._settings = settings
         self._codec = codec
         self._enricher = enricher
-        audit = settings.audit_topic
+        audit = settings.topics.audit_topic
         # Where a decision record goes: the audit topic, and the unroutable topic too when so.
-        self._decision_topics = ((audit,), (audit, settings.unroutable_topic))
+        self._decision_topics = ((audit,), (audit, settings.topics.unroutable_topic))
         # The trace takes at most half of an audit record, so that it never makes one too large.
-        self._trace_bytes = min(TRACE_MAX_BYTES, settings.max_record_bytes // 2)
-        self._budget = RoutingBudget(settings.routing_budget_ms / 1000)
+        self._trace_bytes = min(TRACE_MAX_BYTES, settings.kafka.max_record_bytes // 2)
+        self._budget = RoutingBudget(settings.processor.routing_budget_ms / 1000)
 
     def process(self, message: InputRecord, snapshot: Snapshot, rotation: RotationState) -> Result:
         started = time.perf_counter()
@@ -133,7 +133,7 @@ class Pipeline:
         for delivery in decision.deliveries:
             ident = delivery_id(decision.lead_id, delivery.partner)
             partner = snapshot.partner(delivery.partner)
-            topic = self._settings.delivery_topic(delivery.partner)
+            topic = self._settings.topics.delivery_topic(delivery.partner)
             record: dict[str, Any] = {
                 "delivery_id": ident,
                 "lead_id": decision.lead_id,
@@ -194,7 +194,7 @@ class Pipeline:
         it the whole transaction, again on every restart; dead-lettering the lead (whose input
         the broker did take) lets the leads behind it through.
         """
-        limit = self._settings.max_record_bytes
+        limit = self._settings.kafka.max_record_bytes
         for record in result.records:
             size = record.size()
             if size > limit:
@@ -223,7 +223,9 @@ class Pipeline:
             "tier": decision.tier,
             "deliveries": deliveries,
             "geo": geo,
-            "trace": decision.explain_json(self._settings.audit_trace_failures, self._trace_bytes),
+            "trace": decision.explain_json(
+                self._settings.processor.audit_trace_failures, self._trace_bytes
+            ),
             "error": decision.error,
             "rules_version": rules_version,
             "source": {
@@ -240,12 +242,12 @@ class Pipeline:
         The exception's class is named in the copy when one is being handled (called from an
         ``except``).
         """
-        dead = dead_letter(message, self._settings.dlq_topic, reason, text)
+        dead = dead_letter(message, self._settings.topics.dlq_topic, reason, text)
         records = [dead]
         if lead_id:
             rejected = Decision.rejected(lead_id, reason, text)
             audit = self._decision_record(message, rejected, [], None, None, datetime.now(UTC))
-            topic = self._settings.audit_topic
+            topic = self._settings.topics.audit_topic
             value = self._codec.encode(topic, "RoutingDecision", audit)
             records.append(OutputRecord(topic, lead_id.encode(), value))
         log.warning("rejected the record at %s: %s", where(message), reason)

@@ -101,23 +101,23 @@ def _partitions(consumer: Consumer, settings: Settings) -> list[int] | None:
         topics = consumer.list_topics(timeout=KAFKA_TIMEOUT_S).topics
     except KafkaException as error:
         raise ServiceUnavailable(
-            f"Kafka at {settings.bootstrap_servers} did not answer: {error.args[0].str()}"
+            f"Kafka at {settings.kafka.bootstrap_servers} did not answer: {error.args[0].str()}"
         ) from None
-    found = topics.get(settings.audit_topic)
+    found = topics.get(settings.topics.audit_topic)
     return None if found is None else sorted(found.partitions)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     quiet_kafka_client()
     settings = settings_from_args(args)
-    check_access(settings)
+    check_access(settings.kafka)
     return settings
 
 
 def _show(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    topic = settings.audit_topic
-    codec = Codec(settings.schema_registry_url, settings.schema_registry_config())
+    topic = settings.topics.audit_topic
+    codec = Codec(settings.registry.schema_registry_url, settings.registry.schema_registry_config())
     wanted = args.lead_id.encode()
     found: list[Decision] = []
 
@@ -127,7 +127,7 @@ def _show(args: argparse.Namespace) -> int:
             if decision is not None:
                 found.append(decision)
 
-    consumer = reading_consumer(settings, "audit-reader")
+    consumer = reading_consumer(settings.kafka, "audit-reader")
     try:
         if _partitions(consumer, settings) is not None:
             read_to_end(consumer, topic, take)
@@ -151,17 +151,17 @@ def _show(args: argparse.Namespace) -> int:
 
 def _tail(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    topic = settings.audit_topic
-    codec = Codec(settings.schema_registry_url, settings.schema_registry_config())
+    topic = settings.topics.audit_topic
+    codec = Codec(settings.registry.schema_registry_url, settings.registry.schema_registry_config())
     show: Callable[[Decision], str] = (
         (lambda decision: json.dumps(_jsonable(decision))) if args.format == "json" else _line
     )
-    consumer = reading_consumer(settings, "audit-reader")
+    consumer = reading_consumer(settings.kafka, "audit-reader")
     try:
         found = _partitions(consumer, settings)
         if not found:
             raise InvalidInput(
-                f"no topic {topic} on {settings.bootstrap_servers}: has the processor run with "
+                f"no topic {topic} on {settings.kafka.bootstrap_servers}: has the processor run with "
                 "this --audit-topic?"
             )
         partitions = [TopicPartition(topic, p) for p in found]

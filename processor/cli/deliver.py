@@ -64,9 +64,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _deliver(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=settings.logging.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    check_access(settings)
+    check_access(settings.kafka)
     worker = Worker(settings, args.partner)
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -78,6 +78,6 @@ def _deliver(args: argparse.Namespace) -> int:
         worker.run()
     except KafkaException as error:
         raise ServiceUnavailable(
-            f"Kafka at {settings.bootstrap_servers}: {error.args[0].str()}"
+            f"Kafka at {settings.kafka.bootstrap_servers}: {error.args[0].str()}"
         ) from None
     return 0

@@ -195,7 +195,7 @@ def _open(leads: str) -> BinaryIO:
 
 
 def _run(args: argparse.Namespace) -> int:
-    limits = settings_from_args(args).rules_limits()
+    limits = settings_from_args(args).rules.rules_limits()
     snapshot = compile_rules(read_document(args.rules, limits), VERSION)
     ip_db = ip_database(args.geo_ip_db)
     if ip_db != args.geo_ip_db:

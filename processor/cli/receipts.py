@@ -97,7 +97,7 @@ def quiet_kafka_client() -> None:
 def _receipts(args: argparse.Namespace) -> int:
     quiet_kafka_client()
     settings = settings_from_args(args)
-    check_access(settings)
+    check_access(settings.kafka)
     receipts = [
         receipt
         for receipt in read_receipts(settings)

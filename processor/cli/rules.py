@@ -197,7 +197,7 @@ def _check(args: argparse.Namespace) -> RulesDocument | None:
     invalid."""
     file, output = args.file, args.format
     try:
-        return read_document(file, settings_from_args(args).rules_limits())
+        return read_document(file, settings_from_args(args).rules.rules_limits())
     except RulesInvalid as invalid:
         if output == "json":
             errors = [error.as_dict() for error in invalid.errors]
@@ -243,7 +243,7 @@ def _apply(args: argparse.Namespace) -> int:
     if document is None:
         return 1
     settings = settings_from_args(args)
-    check_access(settings)
+    check_access(settings.kafka)
     Topics(settings).ensure_config()
     result = publish_rules(settings, document, expect_version=args.expect_version)
     if args.format == "json":
@@ -252,7 +252,7 @@ def _apply(args: argparse.Namespace) -> int:
         print(f"{args.file}: no changes; version {result.version} stays in force")
     else:
         print(
-            f"{args.file}: published as version {result.version} to {settings.config_topic} "
+            f"{args.file}: published as version {result.version} to {settings.topics.config_topic} "
             f"({_plural(len(result.changed), 'part')} written, "
             f"{len(result.deleted)} deleted)"
         )
@@ -261,13 +261,13 @@ def _apply(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    check_access(settings)
+    check_access(settings.kafka)
     Topics(settings).ensure_config()
     state = read_config(settings)
     if args.format == "json":
         print(json.dumps(status_json(state), indent=2))
     else:
-        print(status_table(state, settings.config_topic))
+        print(status_table(state, settings.topics.config_topic))
     return 0
 
 

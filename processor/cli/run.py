@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     logging.basicConfig(
-        level=settings.log_level,
+        level=settings.logging.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     app = App(settings)

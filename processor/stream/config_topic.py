@@ -193,7 +193,9 @@ class ConfigState:
 
 def config_state(settings: Settings) -> ConfigState:
     """An empty state for reading ``settings``' config topic, finding versions in its history."""
-    return ConfigState(settings.config_record_max_bytes, History(settings), settings.rules_limits())
+    return ConfigState(
+        settings.topics.config_record_max_bytes, History(settings), settings.rules.rules_limits()
+    )
 
 
 @dataclass(frozen=True)
@@ -219,8 +221,8 @@ class RulesFollower:
         on_switch: Callable[[Snapshot], None],
         on_refused: Callable[[Refusal], None],
     ) -> None:
-        self._consumer = reading_consumer(settings, "rules")
-        self._topic = settings.config_topic
+        self._consumer = reading_consumer(settings.kafka, "rules")
+        self._topic = settings.topics.config_topic
         self._state = config_state(settings)
         self._on_switch = on_switch
         self._on_refused = on_refused
@@ -267,10 +269,10 @@ class RulesFollower:
 
 def read_config(settings: Settings, timeout: float = 60.0) -> ConfigState:
     """The config topic's current parts and version in force, read to its end and judged."""
-    consumer = reading_consumer(settings, "rules-apply")
+    consumer = reading_consumer(settings.kafka, "rules-apply")
     state = config_state(settings)
     try:
-        read_to_end(consumer, settings.config_topic, state.apply, timeout=timeout)
+        read_to_end(consumer, settings.topics.config_topic, state.apply, timeout=timeout)
     finally:
         consumer.close()
     state.settle()
@@ -306,7 +308,7 @@ class ApplyFailed(UserError):
 def apply_transactional_id(settings: Settings) -> str:
     """One transactional id for every apply to one config topic: a second apply that starts
     fences the first, whose commit then fails, so two applies never interleave their parts."""
-    return f"lead-router-rules-apply.{settings.config_topic}"
+    return f"lead-router-rules-apply.{settings.topics.config_topic}"
 
 
 def publish_rules(
@@ -325,11 +327,11 @@ def publish_rules(
     """
     wanted = document_to_parts(document)
     digest = digest_of(wanted)
-    _check_sizes(wanted, settings.config_record_max_bytes)
+    _check_sizes(wanted, settings.topics.config_record_max_bytes)
     # The broker has the last word on sizes (compressed): its message.max.bytes, or the topic's
     # max.message.bytes. The history takes a whole document in one record.
     producer = clients.transactional_producer(
-        settings,
+        settings.kafka,
         apply_transactional_id(settings),
         {"linger.ms": 0, "compression.type": "zstd", "message.max.bytes": HISTORY_MAX_BYTES},
     )
@@ -338,12 +340,12 @@ def publish_rules(
     began = False
     try:
         producer.init_transactions(timeout)
-        step = f"reading {settings.config_topic}"
+        step = f"reading {settings.topics.config_topic}"
         current = read_config(settings, timeout)
         in_force = current.version
         if expect_version is not None and (in_force or "0") != expect_version:
             raise VersionConflict(
-                f"version {in_force or 'none'} is in force on {settings.config_topic}, not "
+                f"version {in_force or 'none'} is in force on {settings.topics.config_topic}, not "
                 f"{expect_version} as expected: nothing was written"
             )
         changed = tuple(sorted(k for k, v in wanted.items() if current.parts.get(k) != v))
@@ -362,18 +364,18 @@ def publish_rules(
         producer.begin_transaction()
         began = True
         for key in changed:
-            sent.produce(producer, settings.config_topic, key, canonical(wanted[key]))
+            sent.produce(producer, settings.topics.config_topic, key, canonical(wanted[key]))
         for key in deleted:
-            sent.produce(producer, settings.config_topic, key, None)
+            sent.produce(producer, settings.topics.config_topic, key, None)
         history = canonical(wanted)
         sent.produce(
             producer,
-            settings.config_history_topic,
+            settings.topics.config_history_topic,
             version,
             history,
-            [(CONFIG_TOPIC_HEADER, settings.config_topic.encode())],
+            [(CONFIG_TOPIC_HEADER, settings.topics.config_topic.encode())],
         )
-        sent.produce(producer, settings.config_topic, VERSION_KEY, canonical(record))
+        sent.produce(producer, settings.topics.config_topic, VERSION_KEY, canonical(record))
         step = "committing the transaction"
         producer.commit_transaction(timeout)
         began = False
@@ -384,7 +386,7 @@ def publish_rules(
         began = began and not (fenced or error.fatal())  # the broker aborted it: nothing to abort
         if fenced:
             raise VersionConflict(
-                f"another rules apply to {settings.config_topic} started meanwhile and goes on; "
+                f"another rules apply to {settings.topics.config_topic} started meanwhile and goes on; "
                 "nothing of this one was written"
             ) from None
         too_large = sent.too_large()

@@ -41,8 +41,8 @@ class RotationLog:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self.topic = settings.state_topic
-        self._prefix = f"{settings.group_id}/{settings.input_topic}/"
+        self.topic = settings.topics.state_topic
+        self._prefix = f"{settings.kafka.group_id}/{settings.topics.input_topic}/"
 
     def key(self, partition: int) -> bytes:
         return f"{self._prefix}{partition}".encode()
@@ -95,7 +95,7 @@ class RotationLog:
                 offset = headers.get(OFFSET_HEADER)
                 found[partition] = (RotationState.from_json(value), int(offset) if offset else -1)
 
-        consumer = reading_consumer(self._settings, "rotation")
+        consumer = reading_consumer(self._settings.kafka, "rotation")
         try:
             read_to_end(consumer, self.topic, take, timeout=timeout)
         finally:

@@ -33,7 +33,7 @@ class Topics:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._admin = clients.admin(settings)
+        self._admin = clients.admin(settings.kafka)
         self._known: set[str] = set()
 
     def ensure_base(self) -> None:
@@ -41,13 +41,13 @@ class Topics:
         s = self._settings
         self._ensure(
             [
-                self._new(s.config_topic, partitions=1, config=COMPACTED),
-                self._new(s.config_history_topic, partitions=1, config=KEPT),
-                self._new(s.state_topic, partitions=1, config=COMPACTED),
-                self._new(s.input_topic),
-                self._new(s.audit_topic),
-                self._new(s.unroutable_topic),
-                self._new(s.dlq_topic),
+                self._new(s.topics.config_topic, partitions=1, config=COMPACTED),
+                self._new(s.topics.config_history_topic, partitions=1, config=KEPT),
+                self._new(s.topics.state_topic, partitions=1, config=COMPACTED),
+                self._new(s.topics.input_topic),
+                self._new(s.topics.audit_topic),
+                self._new(s.topics.unroutable_topic),
+                self._new(s.topics.dlq_topic),
             ]
         )
 
@@ -56,8 +56,8 @@ class Topics:
         s = self._settings
         self._ensure(
             [
-                self._new(s.config_topic, partitions=1, config=COMPACTED),
-                self._new(s.config_history_topic, partitions=1, config=KEPT),
+                self._new(s.topics.config_topic, partitions=1, config=COMPACTED),
+                self._new(s.topics.config_history_topic, partitions=1, config=KEPT),
             ]
         )
 
@@ -67,7 +67,7 @@ class Topics:
 
     def ensure_deliveries(self, partner_ids: Iterable[str]) -> None:
         """One delivery topic per partner."""
-        self._ensure([self._new(self._settings.delivery_topic(p)) for p in partner_ids])
+        self._ensure([self._new(self._settings.topics.delivery_topic(p)) for p in partner_ids])
 
     def ensure_worker(self, partner: str) -> None:
         """What a delivery worker needs: the compacted receipts topic, its partner's topic, and the
@@ -75,9 +75,9 @@ class Topics:
         s = self._settings
         self._ensure(
             [
-                self._new(s.receipts_topic, config=COMPACTED),
-                self._new(s.delivery_topic(partner)),
-                self._new(s.delivery_dlq_topic),
+                self._new(s.topics.receipts_topic, config=COMPACTED),
+                self._new(s.topics.delivery_topic(partner)),
+                self._new(s.topics.delivery_dlq_topic),
             ]
         )
 
@@ -86,8 +86,8 @@ class Topics:
     ) -> NewTopic:
         return NewTopic(
             name,
-            num_partitions=partitions or self._settings.topic_partitions,
-            replication_factor=self._settings.topic_replication_factor,
+            num_partitions=partitions or self._settings.topics.topic_partitions,
+            replication_factor=self._settings.topics.topic_replication_factor,
             config=config or {},
         )
 

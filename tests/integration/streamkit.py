@@ -50,14 +50,14 @@ def publish(settings: Settings, leads: Iterable[dict[str, Any] | bytes]) -> int:
     """Publishes JSON-form leads as Avro (raw bytes as they are), keyed by lead id."""
     Topics(settings).ensure_base()
     codec = Codec()
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 5})
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "linger.ms": 5})
     count = 0
     for lead in leads:
         if isinstance(lead, bytes):
-            producer.produce(settings.input_topic, key=b"raw", value=lead)
+            producer.produce(settings.topics.input_topic, key=b"raw", value=lead)
         else:
-            value = codec.encode(settings.input_topic, "LeadSubmitted", lead_from_json(lead))
-            producer.produce(settings.input_topic, key=lead["lead_id"].encode(), value=value)
+            value = codec.encode(settings.topics.input_topic, "LeadSubmitted", lead_from_json(lead))
+            producer.produce(settings.topics.input_topic, key=lead["lead_id"].encode(), value=value)
         count += 1
         producer.poll(0)
     assert producer.flush(30) == 0
@@ -75,7 +75,7 @@ class TopicReader:
         self._codec = Codec()
         self._consumer = Consumer(
             {
-                "bootstrap.servers": settings.bootstrap_servers,
+                "bootstrap.servers": settings.kafka.bootstrap_servers,
                 "group.id": f"reader-{topic}",
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",

@@ -28,8 +28,8 @@ def state(last: str) -> RotationState:
 
 
 def write(settings: Settings, key: bytes, value: bytes, headers: Headers | None = None) -> None:
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
-    producer.produce(settings.state_topic, key=key, value=value, headers=headers)
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    producer.produce(settings.topics.state_topic, key=key, value=value, headers=headers)
     assert producer.flush(30) == 0
 
 
