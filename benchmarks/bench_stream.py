@@ -248,13 +248,7 @@ def fmt_cpu(per_lead: tuple[float, float]) -> str:
 
 def start_processor(settings: Settings, number: int) -> subprocess.Popen[bytes]:
     """``lead-router run`` as a process of its own, with a transactional id of its own."""
-    env = dict(os.environ)
-    env.update(
-        {
-            f"LEAD_ROUTER_{k.upper()}": str(v)
-            for k, v in settings.model_dump(exclude_none=True).items()
-        }
-    )
+    env = dict(os.environ) | settings.environment()
     env["LEAD_ROUTER_TRANSACTIONAL_ID"] = f"{settings.kafka.transactional_id}-{number}"
     return subprocess.Popen(
         [sys.executable, "-m", "processor", "run"],
@@ -362,7 +356,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         f"rules: {args.assignments} assignments; {args.leads} leads per side; "
-        f"batch {settings.processor.batch_size}, commit interval {settings.kafka.commit_interval_ms} ms"
+        f"batch {settings.processor.batch_size}, "
+        f"commit interval {settings.kafka.commit_interval_ms} ms"
     )
     return 0
 

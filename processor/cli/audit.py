@@ -161,8 +161,8 @@ def _tail(args: argparse.Namespace) -> int:
         found = _partitions(consumer, settings)
         if not found:
             raise InvalidInput(
-                f"no topic {topic} on {settings.kafka.bootstrap_servers}: has the processor run with "
-                "this --audit-topic?"
+                f"no topic {topic} on {settings.kafka.bootstrap_servers}: has the processor run "
+                "with this --audit-topic?"
             )
         partitions = [TopicPartition(topic, p) for p in found]
         # From the end as it is now, taken explicitly: every decision committed after the line

@@ -168,8 +168,8 @@ def _deliver(
     statuses = ", ".join(f"{status} {count}" for status, count in sorted(receipts.items()))
     console.print(
         f"The delivery worker for {partner} sent each delivery to {', '.join(destinations)} "
-        f"(relative to {settings.delivery.deliveries_dir.resolve()}), one file per delivery named by its "
-        f"delivery id, and recorded a receipt for each on {settings.topics.receipts_topic} "
+        f"(relative to {settings.delivery.deliveries_dir.resolve()}), one file per delivery named "
+        f"by its delivery id, and recorded a receipt for each on {settings.topics.receipts_topic} "
         f"({statuses}): see `lead-router receipts --partner {partner}`. In production, run "
         "`lead-router deliver --partner ID` for each partner."
     )

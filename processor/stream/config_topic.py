@@ -386,8 +386,8 @@ def publish_rules(
         began = began and not (fenced or error.fatal())  # the broker aborted it: nothing to abort
         if fenced:
             raise VersionConflict(
-                f"another rules apply to {settings.topics.config_topic} started meanwhile and goes on; "
-                "nothing of this one was written"
+                f"another rules apply to {settings.topics.config_topic} started meanwhile and goes "
+                "on; nothing of this one was written"
             ) from None
         too_large = sent.too_large()
         if too_large:

@@ -22,7 +22,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from processor.app import App
 from processor.rules import load_rules
-from processor.settings import Settings
+from processor.settings import FIELDS, Settings
 from processor.stream.config_topic import publish_rules
 from processor.stream.topics import Topics
 from processor.wire import Codec, SchemaName, lead_from_json
@@ -33,11 +33,9 @@ DEADLINE_S = 120.0
 def settings_env(settings: Settings) -> dict[str, str]:
     """The settings as LEAD_ROUTER_* variables, for a processor in a separate process; no
     setting from this process's environment leaks into it."""
-    ours = {f"LEAD_ROUTER_{name.upper()}" for name in Settings.model_fields}
+    ours = {f"LEAD_ROUTER_{name.upper()}" for name in FIELDS}
     env = {k: v for k, v in os.environ.items() if k not in ours}
-    for name, value in settings.model_dump(exclude_none=True).items():
-        env[f"LEAD_ROUTER_{name.upper()}"] = str(value)
-    return env
+    return env | settings.environment()
 
 
 def apply_rules(settings: Settings, rules: str | Path) -> str:
