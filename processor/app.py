@@ -100,11 +100,7 @@ class App:
         if self._stopped.is_set():
             return
         enricher = enricher_for(settings.geo)
-        codec = Codec(
-            settings.registry.schema_registry_url,
-            settings.registry.schema_registry_config(),
-            writer_schemas=self._writer_schemas,
-        )
+        codec = Codec.for_registry(settings.registry, writer_schemas=self._writer_schemas)
         pipeline = Pipeline(settings, codec, enricher)
         self._loop = Loop(
             settings, pipeline, self._snapshot, self._each_round, self._heartbeat.stage

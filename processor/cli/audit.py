@@ -117,7 +117,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _show(args: argparse.Namespace) -> int:
     settings = _settings(args)
     topic = settings.topics.audit_topic
-    codec = Codec(settings.registry.schema_registry_url, settings.registry.schema_registry_config())
+    codec = Codec.for_registry(settings.registry)
     wanted = args.lead_id.encode()
     found: list[Decision] = []
 
@@ -152,7 +152,7 @@ def _show(args: argparse.Namespace) -> int:
 def _tail(args: argparse.Namespace) -> int:
     settings = _settings(args)
     topic = settings.topics.audit_topic
-    codec = Codec(settings.registry.schema_registry_url, settings.registry.schema_registry_config())
+    codec = Codec.for_registry(settings.registry)
     show: Callable[[Decision], str] = (
         (lambda decision: json.dumps(_jsonable(decision))) if args.format == "json" else _line
     )

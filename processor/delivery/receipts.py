@@ -87,7 +87,7 @@ def read_receipts(settings: Settings) -> list[Receipt]:
 
     scan(
         settings,
-        Codec(settings.registry.schema_registry_url, settings.registry.schema_registry_config()),
+        Codec.for_registry(settings.registry),
         keep,
     )
     return sorted(latest.values(), key=lambda receipt: receipt["at"])

@@ -94,9 +94,7 @@ class Worker:
         self.group = f"{settings.kafka.group_id}-deliver-{partner}"
         """The worker's consumer group: the partner's workers share it, and its offsets."""
         self._settings = settings
-        self._codec = Codec(
-            settings.registry.schema_registry_url, settings.registry.schema_registry_config()
-        )
+        self._codec = Codec.for_registry(settings.registry)
         self._delivered = DeliveredIds(settings, partner, self._codec)
         self._stopping = threading.Event()
         self._heartbeat = metrics.Heartbeat(settings.metrics.stall_timeout_s)

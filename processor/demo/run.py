@@ -176,7 +176,7 @@ def _deliver(
 
 
 def _publish(settings: Settings, leads: int, bad_records: int, console: Console) -> int:
-    codec = Codec(settings.registry.schema_registry_url, settings.registry.schema_registry_config())
+    codec = Codec.for_registry(settings.registry)
     producer = clients.producer(settings.kafka, {"linger.ms": 20})
     with Progress(console=console, transient=False) as progress:
         task = progress.add_task("publishing sample leads", total=leads + bad_records)
@@ -220,7 +220,7 @@ def _wait_drained(app: App, published: int, console: Console) -> None:
 
 
 def _read_audit(settings: Settings) -> Tally:
-    codec = Codec(settings.registry.schema_registry_url, settings.registry.schema_registry_config())
+    codec = Codec.for_registry(settings.registry)
     tally = Tally()
     consumer = clients.reading_consumer(settings.kafka, "demo")
     try:

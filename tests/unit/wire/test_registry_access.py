@@ -109,7 +109,7 @@ def secured_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secur
 
 
 def codec(settings: Settings) -> Codec:
-    return Codec(settings.registry.schema_registry_url, settings.registry.schema_registry_config())
+    return Codec.for_registry(settings.registry)
 
 
 def test_the_client_config_carries_authentication_and_tls(
