@@ -85,11 +85,7 @@ def read_receipts(settings: Settings) -> list[Receipt]:
     def keep(receipt: Receipt) -> None:
         latest[receipt["delivery_id"]] = receipt
 
-    scan(
-        settings,
-        Codec.for_registry(settings.registry),
-        keep,
-    )
+    scan(settings, Codec.for_registry(settings.registry), keep)
     return sorted(latest.values(), key=lambda receipt: receipt["at"])
 
 
