@@ -389,6 +389,11 @@ class Settings(BaseModel):
     rules: RulesLimitSettings
     logging: LoggingSettings
 
+    def __init__(self, **values: Any) -> None:
+        """Takes slices (``kafka=KafkaSettings(...)``) or flat names (``group_id="g"``): the
+        signature says so, where the fields alone would admit only slices."""
+        super().__init__(**values)
+
     @model_validator(mode="before")
     @classmethod
     def _to_slices(cls, data: Any) -> Any:
