@@ -144,19 +144,19 @@ def passthrough(settings: Settings, count: int, topic: str, fan_out: Sequence[st
     """Copies ``count`` input records to ``topic`` with the processor's transactional pattern and
     settings; with ``fan_out``, each record is also copied to the next of those topics in turn,
     as the processor spreads its deliveries over the partners' topics."""
-    batch, interval = settings.batch_size, settings.commit_interval_ms / 1000
+    batch, interval = settings.processor.batch_size, settings.kafka.commit_interval_ms / 1000
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.bootstrap_servers,
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
             "group.id": f"bench-{topic}",
             "enable.auto.commit": False,
             "isolation.level": "read_committed",
             "auto.offset.reset": "earliest",
         }
     )
-    producer = clients.transactional_producer(settings, f"bench-{topic}")
+    producer = clients.transactional_producer(settings.kafka, f"bench-{topic}")
     producer.init_transactions(30)
-    consumer.subscribe([settings.input_topic])
+    consumer.subscribe([settings.topics.input_topic])
     done = pending = copied = 0
     started = 0.0
     while done < count:
@@ -195,13 +195,15 @@ def latency(bootstrap: str, settings: Settings, count: int, offered: float) -> l
             "isolation.level": "read_committed",
         }
     )
-    metadata = consumer.list_topics(settings.audit_topic, timeout=30).topics[settings.audit_topic]
+    metadata = consumer.list_topics(settings.topics.audit_topic, timeout=30).topics[
+        settings.topics.audit_topic
+    ]
     ends = []
     for p in metadata.partitions:
         _, high = consumer.get_watermark_offsets(
-            TopicPartition(settings.audit_topic, p), timeout=30
+            TopicPartition(settings.topics.audit_topic, p), timeout=30
         )
-        ends.append(TopicPartition(settings.audit_topic, p, high))
+        ends.append(TopicPartition(settings.topics.audit_topic, p, high))
     consumer.assign(ends)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
     sent: dict[bytes, float] = {}
@@ -213,7 +215,7 @@ def latency(bootstrap: str, settings: Settings, count: int, offered: float) -> l
             for message in consumer.consume(1000, timeout=min(0.005, due - now)):
                 if message.error() is None and message.key() in sent:
                     seen.setdefault(message.key() or b"", time.monotonic())
-        producer.produce(settings.input_topic, key=key, value=value)
+        producer.produce(settings.topics.input_topic, key=key, value=value)
         producer.poll(0)
         sent[key] = time.monotonic()
     producer.flush(30)
@@ -235,7 +237,7 @@ def measured_copy(
     passthrough(settings, count, topic, fan_out)
     copier.stop()
     broker_cpu.stop()
-    return rate(timestamps(settings.bootstrap_servers, topic, count)), (
+    return rate(timestamps(settings.kafka.bootstrap_servers, topic, count)), (
         copier.used / count,
         broker_cpu.used / count,
     )
@@ -247,14 +249,8 @@ def fmt_cpu(per_lead: tuple[float, float]) -> str:
 
 def start_processor(settings: Settings, number: int) -> subprocess.Popen[bytes]:
     """``lead-router run`` as a process of its own, with a transactional id of its own."""
-    env = dict(os.environ)
-    env.update(
-        {
-            f"LEAD_ROUTER_{k.upper()}": str(v)
-            for k, v in settings.model_dump(exclude_none=True).items()
-        }
-    )
-    env["LEAD_ROUTER_TRANSACTIONAL_ID"] = f"{settings.transactional_id}-{number}"
+    env = dict(os.environ) | settings.environment()
+    env["LEAD_ROUTER_TRANSACTIONAL_ID"] = f"{settings.kafka.transactional_id}-{number}"
     return subprocess.Popen(
         [sys.executable, "-m", "processor", "run"],
         env=env,
@@ -269,8 +265,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--assignments", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=1000, help="offered load for the latency run")
     parser.add_argument("--latency-leads", type=int, default=5000)
-    parser.add_argument("--batch-size", type=int, default=Settings().batch_size)
-    parser.add_argument("--commit-interval-ms", type=int, default=Settings().commit_interval_ms)
+    parser.add_argument("--batch-size", type=int, default=Settings().processor.batch_size)
+    parser.add_argument(
+        "--commit-interval-ms", type=int, default=Settings().kafka.commit_interval_ms
+    )
     parser.add_argument(
         "--processes",
         type=int,
@@ -305,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             partners = [partner.id for partner in document.partners]
             topics.ensure_deliveries(partners)
             records = encoded_leads(args.leads, "lead", seed=7)
-            produce_all(bootstrap, settings.input_topic, records)
+            produce_all(bootstrap, settings.topics.input_topic, records)
 
             print("passthrough ...", file=sys.stderr)
             ceiling, copy_cpu = measured_copy(settings, started.pid, args.leads, COPY_TOPIC, [])
@@ -315,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 started.pid,
                 args.leads,
                 FANNED_COPY_TOPIC,
-                [settings.delivery_topic(partner) for partner in partners],
+                [settings.topics.delivery_topic(partner) for partner in partners],
             )
 
             print("processor ...", file=sys.stderr)
@@ -329,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     broker_cpu.start()
 
                 stamps = timestamps(
-                    bootstrap, settings.audit_topic, args.leads, on_first=first_lead_out
+                    bootstrap, settings.topics.audit_topic, args.leads, on_first=first_lead_out
                 )
                 routers.stop()
                 broker_cpu.stop()
@@ -360,7 +358,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(
         f"rules: {args.assignments} assignments; {args.leads} leads per side; "
-        f"batch {settings.batch_size}, commit interval {settings.commit_interval_ms} ms"
+        f"batch {settings.processor.batch_size}, "
+        f"commit interval {settings.kafka.commit_interval_ms} ms"
     )
     return 0
 

@@ -22,7 +22,7 @@ from processor.kafka.access import check_access
 from processor.kafka.errors import FatalError
 from processor.pipeline import Pipeline
 from processor.rules import Snapshot
-from processor.settings import Settings
+from processor.settings import GeoSettings, Settings
 from processor.state.rotation import Rotations
 from processor.state.stores import StateStores
 from processor.stream.loop import Loop, processor_consumer, processor_session
@@ -53,8 +53,8 @@ class App:
         self._stopped = threading.Event()
         self._loop: Loop | None = None
         self._ready = False
-        self._heartbeat = metrics.Heartbeat(settings.stall_timeout_s)
-        folder = settings.writer_schemas_dir
+        self._heartbeat = metrics.Heartbeat(settings.metrics.stall_timeout_s)
+        folder = settings.processor.writer_schemas_dir
         self._writer_schemas = load_writer_schemas(folder) if folder is not None else []
 
     @property
@@ -83,25 +83,26 @@ class App:
     def run(self, on_idle: Callable[[], None] | None = None) -> None:
         settings = self.settings
         threading.Thread(target=self._watch, name="stall-watchdog", daemon=True).start()
-        check_access(settings)
+        check_access(settings.kafka)
         self._topics.ensure_base()
-        if settings.metrics_port:
+        if settings.metrics.metrics_port:
             metrics.serve(
-                settings.metrics_port,
+                settings.metrics.metrics_port,
                 lambda: self._ready,
                 self._heartbeat.alive,
-                host=settings.metrics_host,
+                host=settings.metrics.metrics_host,
             )
         self._follower.catch_up()
         while self._follower.snapshot is None and not self._stopped.is_set():
             log.info(
-                "no rules on %s yet: waiting (lead-router rules apply FILE)", settings.config_topic
+                "no rules on %s yet: waiting (lead-router rules apply FILE)",
+                settings.topics.config_topic,
             )
             self._heartbeat.beat()
             self._follower.poll(1.0)
         if self._stopped.is_set():
             return
-        enricher = enricher_for(settings)
+        enricher = enricher_for(settings.geo)
         try:
             self._process(enricher, on_idle)
         finally:
@@ -112,11 +113,7 @@ class App:
     def _process(self, enricher: Enricher, on_idle: Callable[[], None] | None) -> None:
         """Routes leads with ``enricher`` until stopped."""
         settings = self.settings
-        codec = Codec(
-            settings.schema_registry_url,
-            settings.schema_registry_config(),
-            writer_schemas=self._writer_schemas,
-        )
+        codec = Codec.for_registry(settings.registry, writer_schemas=self._writer_schemas)
         pipeline = Pipeline(settings, codec, enricher)
         stage = self._heartbeat.stage
         self._loop = Loop(
@@ -160,7 +157,7 @@ class App:
                 log.critical(
                     "the processing loop has not come round for %d s: it has been %s; exiting "
                     "with code %d so that a restart takes over",
-                    self.settings.stall_timeout_s,
+                    self.settings.metrics.stall_timeout_s,
                     self._heartbeat.doing(),
                     STALLED_EXIT_CODE,
                 )
@@ -171,7 +168,7 @@ class App:
         """What the loop does before each poll of the input: show it is alive, follow the rules."""
         self._heartbeat.beat()
         self._heartbeat.stage(
-            "waiting on Kafka (reading the rules from %s)", self.settings.config_topic
+            "waiting on Kafka (reading the rules from %s)", self.settings.topics.config_topic
         )
         self._follower.poll()
 
@@ -188,13 +185,13 @@ class App:
         metrics.RULES_REFUSED.inc()
 
 
-def enricher_for(settings: Settings) -> Enricher:
-    """The enricher of ``settings``; without ``GEO_IP_DB``, the IP database that ``lead-router geo
+def enricher_for(geo: GeoSettings) -> Enricher:
+    """The enricher of ``geo``; without ``GEO_IP_DB``, the IP database that ``lead-router geo
     fetch`` installed in the cache, which the log says at start."""
-    ip_db = ip_database(settings.geo_ip_db)
-    if settings.geo_ip_db is None:
+    ip_db = ip_database(geo.geo_ip_db)
+    if geo.geo_ip_db is None:
         if ip_db is None:
             log.info("no IP database: GEO_IP_DB is not set and `lead-router geo fetch` has not run")
         else:
             log.info("IP database: %s, from `lead-router geo fetch` (GEO_IP_DB is not set)", ip_db)
-    return Enricher(ip_db=ip_db, postcodes=settings.postcodes_file)
+    return Enricher(ip_db=ip_db, postcodes=geo.postcodes_file)

@@ -75,15 +75,15 @@ class Pipeline:
         self._settings = settings
         self._codec = codec
         self._router = Router(enricher)
-        audit = settings.audit_topic
+        audit = settings.topics.audit_topic
         # Where a decision record goes: the audit topic, and the unroutable topic too when so.
         self._decisions = codec.encoder("RoutingDecision", audit)
-        self._unroutable = codec.encoder("RoutingDecision", audit, settings.unroutable_topic)
+        self._unroutable = codec.encoder("RoutingDecision", audit, settings.topics.unroutable_topic)
         # Each partner's delivery topic with its schema, paired at the partner's first delivery.
         self._deliveries: dict[str, Encoder] = {}
         # The trace takes at most half of an audit record, so that it never makes one too large.
-        self._trace_bytes = min(TRACE_MAX_BYTES, settings.max_record_bytes // 2)
-        self._budget = RoutingBudget(settings.routing_budget_ms / 1000)
+        self._trace_bytes = min(TRACE_MAX_BYTES, settings.kafka.max_record_bytes // 2)
+        self._budget = RoutingBudget(settings.processor.routing_budget_ms / 1000)
 
     def process(self, message: InputRecord, snapshot: Snapshot, rotation: RotationState) -> Result:
         started = time.perf_counter()
@@ -214,7 +214,7 @@ class Pipeline:
     def _delivery_encoder(self, partner: str) -> Encoder:
         encoder = self._deliveries.get(partner)
         if encoder is None:
-            topic = self._settings.delivery_topic(partner)
+            topic = self._settings.topics.delivery_topic(partner)
             encoder = self._deliveries[partner] = self._codec.encoder("LeadDelivery", topic)
         return encoder
 
@@ -237,7 +237,7 @@ class Pipeline:
         it the whole transaction, again on every restart; dead-lettering the lead (whose input
         the broker did take) lets the leads behind it through.
         """
-        limit = self._settings.max_record_bytes
+        limit = self._settings.kafka.max_record_bytes
         for record in result.records:
             size = record.size()
             if size > limit:
@@ -266,7 +266,9 @@ class Pipeline:
             "tier": decision.tier,
             "deliveries": deliveries,
             "geo": geo,
-            "trace": decision.explain_json(self._settings.audit_trace_failures, self._trace_bytes),
+            "trace": decision.explain_json(
+                self._settings.processor.audit_trace_failures, self._trace_bytes
+            ),
             "error": decision.error,
             "rules_version": rules_version,
             "source": {
@@ -283,7 +285,7 @@ class Pipeline:
         The exception's class is named in the copy when one is being handled (called from an
         ``except``).
         """
-        dead = dead_letter(message, self._settings.dlq_topic, reason, text)
+        dead = dead_letter(message, self._settings.topics.dlq_topic, reason, text)
         records = [dead]
         if lead_id:
             rejected = Decision.rejected(lead_id, reason, text)

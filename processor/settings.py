@@ -1,17 +1,29 @@
-"""Every setting of lead-router, in one pydantic-settings model.
+"""Every setting of lead-router, in slices: each component and command is given only what it reads.
 
 A setting is read, in order of precedence, from its command-line flag (``--bootstrap-servers``), its
 environment variable (``LEAD_ROUTER_BOOTSTRAP_SERVERS``), then its default. The flags are made from
-this model (see ``processor.cli.options.add_settings_flags``), so a setting is declared once, here.
+these models (see ``processor.cli.options.add_settings_flags``), so a setting is declared once,
+here. Each slice is its own model reading its own variables, so that a command shows and accepts
+the flags of the slices it reads and no others; ``Settings`` composes them for the commands that
+need several.
 """
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from processor.errors import InvalidInput
@@ -20,18 +32,115 @@ from processor.rules.limits import DEFAULT_LIMITS, RulesLimits
 ENV_PREFIX = "LEAD_ROUTER_"
 
 
-class Settings(BaseSettings):
-    """The processor's settings: Kafka, topics, enrichment, metrics and transactions."""
+class _Slice(BaseSettings):
+    """A group of settings read by the same components, each from its ``LEAD_ROUTER_*`` variable."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
+
+class KafkaSettings(_Slice):
+    """The connection to the brokers and the transactions on it: what every Kafka client reads."""
+
     bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="Kafka security protocol"
+    )
+    sasl_mechanism: str | None = Field(None, description="SASL mechanism, e.g. SCRAM-SHA-512")
+    sasl_username: str | None = Field(None, description="SASL user name")
+    sasl_password: SecretStr | None = Field(None, description="SASL password")
+    ssl_ca_location: Path | None = Field(None, description="CA certificate file for SSL")
+    ssl_certificate_location: Path | None = Field(None, description="client certificate file")
+    ssl_key_location: Path | None = Field(None, description="client private key file")
     group_id: str = Field("lead-router", description="consumer group of the processors")
     transactional_id: str | None = Field(
         None,
         description="this instance's transactional id; stable across restarts so a restart "
         "fences its crashed predecessor (default: <group id>-<host name>)",
     )
+    session_timeout_ms: int = Field(
+        45000,
+        ge=1000,
+        description="how long the consumer group waits for a processor that stopped heartbeating "
+        "(a crash) before its partitions go to the others, or to its restarted self; at least the "
+        "brokers' group.min.session.timeout.ms (6000 by default)",
+    )
+    transaction_timeout_ms: int = Field(
+        60000,
+        ge=1000,
+        description="how long the broker waits before aborting a stalled "
+        "transaction of a crashed instance that is never restarted",
+    )
+    commit_interval_ms: int = Field(
+        200, ge=1, description="commit the open transaction after this many milliseconds"
+    )
+    max_record_bytes: int = Field(
+        1_000_000,
+        ge=10_000,
+        description="the largest delivery or audit record (key, value and headers) the processor "
+        "writes: a lead whose records would be larger is dead-lettered as too-large instead of "
+        "stopping the stream. At most the broker's message.max.bytes",
+    )
+
+    def transactional_id_or_default(self) -> str:
+        return self.transactional_id or f"{self.group_id}-{socket.gethostname()}"
+
+
+class RegistrySettings(_Slice):
+    """Where the Avro schemas are registered, and how to reach it."""
+
+    schema_registry_url: str | None = Field(
+        None, description="Confluent Schema Registry URL; without it, single-object encoding"
+    )
+    schema_registry_basic_auth_user_info: SecretStr | None = Field(
+        None, description="USER:PASSWORD for the schema registry's HTTP basic authentication"
+    )
+    schema_registry_ssl_ca_location: Path | None = Field(
+        None,
+        description="CA certificate file (or folder) that the schema registry's certificate is "
+        "checked against (default: the system's CAs)",
+    )
+    schema_registry_ssl_certificate_location: Path | None = Field(
+        None, description="client certificate file for the schema registry (mutual TLS)"
+    )
+    schema_registry_ssl_key_location: Path | None = Field(
+        None, description="client private key file for the schema registry (mutual TLS)"
+    )
+
+    @field_validator(
+        "schema_registry_ssl_ca_location",
+        "schema_registry_ssl_certificate_location",
+        "schema_registry_ssl_key_location",
+    )
+    @classmethod
+    def _exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.exists():
+            raise ValueError("no such file or folder")
+        return value
+
+    @field_validator("schema_registry_basic_auth_user_info")
+    @classmethod
+    def _user_and_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and ":" not in value.get_secret_value():
+            raise ValueError("takes USER:PASSWORD, with a colon between them")
+        return value
+
+    def schema_registry_config(self) -> dict[str, str]:
+        """The schema registry client's settings besides its URL: basic authentication and TLS."""
+        user_info = self.schema_registry_basic_auth_user_info
+        return _given(
+            {
+                "basic.auth.user.info": user_info.get_secret_value() if user_info else None,
+                "ssl.ca.location": self.schema_registry_ssl_ca_location,
+                "ssl.certificate.location": self.schema_registry_ssl_certificate_location,
+                "ssl.key.location": self.schema_registry_ssl_key_location,
+            }
+        )
+
+
+class TopicSettings(_Slice):
+    """The topics lead-router reads and writes, how it creates them, and how much of the config
+    topic it reads: every command that touches a topic names it from here."""
+
     input_topic: str = Field("leads.submitted", description="topic of LeadSubmitted events")
     config_topic: str = Field("lead-router.config", description="compacted rules topic")
     config_history_topic: str = Field(
@@ -54,12 +163,6 @@ class Settings(BaseSettings):
         description="compacted changelog of the processor's state (round_robin/weighted "
         "rotation), one partition per input partition",
     )
-    state_dir: Path = Field(
-        Path("~/.cache/lead-router/state"),
-        description="folder of the local state stores (RocksDB, one per input partition under "
-        "<transactional id>/<state topic>/<partition>): a copy of the state topic that spares "
-        "reading it again after a restart; safe to delete",
-    )
     receipts_topic: str = Field(
         "deliveries.receipts",
         description="compacted topic of DeliveryReceipt records: delivery workers publish one per "
@@ -71,69 +174,28 @@ class Settings(BaseSettings):
         "will not send (not a LeadDelivery, for another partner, a partner the rules in force do "
         "not have or have inactive), with the reason in headers",
     )
-    schema_registry_url: str | None = Field(
-        None, description="Confluent Schema Registry URL; without it, single-object encoding"
-    )
-    writer_schemas_dir: Path | None = Field(
-        None,
-        description="a folder of self-contained .avsc writer schemas that publishers use and "
-        "lead-router does not ship (such as a newer LeadSubmitted with one more optional field): "
-        "single-object records written with them are read as the current schemas instead of "
-        "being dead-lettered as unknown-fingerprint",
-    )
-    schema_registry_basic_auth_user_info: SecretStr | None = Field(
-        None, description="USER:PASSWORD for the schema registry's HTTP basic authentication"
-    )
-    schema_registry_ssl_ca_location: Path | None = Field(
-        None,
-        description="CA certificate file (or folder) that the schema registry's certificate is "
-        "checked against (default: the system's CAs)",
-    )
-    schema_registry_ssl_certificate_location: Path | None = Field(
-        None, description="client certificate file for the schema registry (mutual TLS)"
-    )
-    schema_registry_ssl_key_location: Path | None = Field(
-        None, description="client private key file for the schema registry (mutual TLS)"
-    )
-    geo_ip_db: Path | None = Field(
-        None, description="IP city database (from `lead-router geo fetch`) for IP geolocation"
-    )
-    postcodes_file: Path | None = Field(
-        None, description="GeoNames postal code file for non-US postcode centroids"
-    )
-    metrics_port: int = Field(
-        9108, ge=0, le=65535, description="port of /metrics, /healthz, /readyz (0: off)"
-    )
-    metrics_host: str = Field(
-        "127.0.0.1",
-        min_length=1,
-        description="address /metrics, /healthz and /readyz listen on: 0.0.0.0 (or :: for IPv6) "
-        "for Prometheus and probes from other hosts, as the container image sets it",
-    )
-    commit_interval_ms: int = Field(
-        200, ge=1, description="commit the open transaction after this many milliseconds"
-    )
-    batch_size: int = Field(
-        1000, ge=1, description="commit the open transaction after this many input records"
-    )
     topic_partitions: int = Field(
         6, ge=1, description="partitions of the topics lead-router creates"
     )
     topic_replication_factor: int = Field(
         -1, description="replication factor of created topics (-1: the broker's default)"
     )
-    transaction_timeout_ms: int = Field(
-        60000,
-        ge=1000,
-        description="how long the broker waits before aborting a stalled "
-        "transaction of a crashed instance that is never restarted",
+
+    def delivery_topic(self, partner_id: str) -> str:
+        return f"{self.delivery_topic_prefix}{partner_id}"
+
+
+class ProcessorSettings(_Slice):
+    """What only the stream processor reads: its batches, its routing, and the schemas it reads."""
+
+    state_dir: Path = Field(
+        Path("~/.cache/lead-router/state"),
+        description="folder of the local state stores (RocksDB, one per input partition under "
+        "<transactional id>/<state topic>/<partition>): a copy of the state topic that spares "
+        "reading it again after a restart; safe to delete",
     )
-    stall_timeout_s: int = Field(
-        300,
-        ge=1,
-        description="a processing loop that has not come round for this long is stuck: "
-        "/healthz answers 503 and the processor exits with code 6, for its supervisor to restart "
-        "it (its retries of Kafka calls last up to 2 minutes)",
+    batch_size: int = Field(
+        1000, ge=1, description="commit the open transaction after this many input records"
     )
     routing_budget_ms: int = Field(
         1000,
@@ -142,29 +204,6 @@ class Settings(BaseSettings):
         "dead-lettered as too-slow, and its partition moves on; a safety net: RE2 and bounded "
         "traces keep routing linear in the lead's size",
     )
-    session_timeout_ms: int = Field(
-        45000,
-        ge=1000,
-        description="how long the consumer group waits for a processor that stopped heartbeating "
-        "(a crash) before its partitions go to the others, or to its restarted self; at least the "
-        "brokers' group.min.session.timeout.ms (6000 by default)",
-    )
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
-        "PLAINTEXT", description="Kafka security protocol"
-    )
-    sasl_mechanism: str | None = Field(None, description="SASL mechanism, e.g. SCRAM-SHA-512")
-    sasl_username: str | None = Field(None, description="SASL user name")
-    sasl_password: SecretStr | None = Field(None, description="SASL password")
-    ssl_ca_location: Path | None = Field(None, description="CA certificate file for SSL")
-    ssl_certificate_location: Path | None = Field(None, description="client certificate file")
-    ssl_key_location: Path | None = Field(None, description="client private key file")
-    max_record_bytes: int = Field(
-        1_000_000,
-        ge=10_000,
-        description="the largest delivery or audit record (key, value and headers) the processor "
-        "writes: a lead whose records would be larger is dead-lettered as too-large instead of "
-        "stopping the stream. At most the broker's message.max.bytes",
-    )
     audit_trace_failures: int = Field(
         3,
         ge=0,
@@ -172,6 +211,18 @@ class Settings(BaseSettings):
         "(matches are always explained; dry-run explains more). Explaining is the costliest "
         "part of routing a lead",
     )
+    writer_schemas_dir: Path | None = Field(
+        None,
+        description="a folder of self-contained .avsc writer schemas that publishers use and "
+        "lead-router does not ship (such as a newer LeadSubmitted with one more optional field): "
+        "single-object records written with them are read as the current schemas instead of "
+        "being dead-lettered as unknown-fingerprint",
+    )
+
+
+class DeliverySettings(_Slice):
+    """What only the delivery worker reads: how it sends to HTTP, mail and file destinations."""
+
     deliveries_dir: Path = Field(
         Path("."),
         description="deliver: the folder relative file:// destinations resolve against "
@@ -210,7 +261,43 @@ class Settings(BaseSettings):
         None, description="deliver: SMTP user name; the worker logs in only when it is set"
     )
     smtp_password: SecretStr | None = Field(None, description="deliver: SMTP password")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
+
+
+class GeoSettings(_Slice):
+    """The databases enrichment reads."""
+
+    geo_ip_db: Path | None = Field(
+        None, description="IP city database (from `lead-router geo fetch`) for IP geolocation"
+    )
+    postcodes_file: Path | None = Field(
+        None, description="GeoNames postal code file for non-US postcode centroids"
+    )
+
+
+class MetricsSettings(_Slice):
+    """Where /metrics, /healthz and /readyz are served, and when /healthz calls a loop stuck."""
+
+    metrics_port: int = Field(
+        9108, ge=0, le=65535, description="port of /metrics, /healthz, /readyz (0: off)"
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="address /metrics, /healthz and /readyz listen on: 0.0.0.0 (or :: for IPv6) "
+        "for Prometheus and probes from other hosts, as the container image sets it",
+    )
+    stall_timeout_s: int = Field(
+        300,
+        ge=1,
+        description="a processing loop that has not come round for this long is stuck: "
+        "/healthz answers 503 and the processor exits with code 6, for its supervisor to restart "
+        "it (its retries of Kafka calls last up to 2 minutes)",
+    )
+
+
+class RulesLimitSettings(_Slice):
+    """The bounds of a rules document: every command that reads one takes them."""
+
     rules_max_bytes: int = Field(
         DEFAULT_LIMITS.max_bytes,
         ge=1,
@@ -252,39 +339,6 @@ class Settings(BaseSettings):
         "category of a profile: its OR-sets times the distinct values its conditions name, bits)",
     )
 
-    @field_validator(
-        "schema_registry_ssl_ca_location",
-        "schema_registry_ssl_certificate_location",
-        "schema_registry_ssl_key_location",
-    )
-    @classmethod
-    def _exists(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.exists():
-            raise ValueError("no such file or folder")
-        return value
-
-    @field_validator("schema_registry_basic_auth_user_info")
-    @classmethod
-    def _user_and_password(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and ":" not in value.get_secret_value():
-            raise ValueError("takes USER:PASSWORD, with a colon between them")
-        return value
-
-    def transactional_id_or_default(self) -> str:
-        return self.transactional_id or f"{self.group_id}-{socket.gethostname()}"
-
-    def schema_registry_config(self) -> dict[str, str]:
-        """The schema registry client's settings besides its URL: basic authentication and TLS."""
-        user_info = self.schema_registry_basic_auth_user_info
-        return _given(
-            {
-                "basic.auth.user.info": user_info.get_secret_value() if user_info else None,
-                "ssl.ca.location": self.schema_registry_ssl_ca_location,
-                "ssl.certificate.location": self.schema_registry_ssl_certificate_location,
-                "ssl.key.location": self.schema_registry_ssl_key_location,
-            }
-        )
-
     def rules_limits(self) -> RulesLimits:
         """The rules document limits these settings give (``rules_max_*``)."""
         return RulesLimits(
@@ -298,8 +352,98 @@ class Settings(BaseSettings):
             max_index_bytes=self.rules_max_index_bytes,
         )
 
-    def delivery_topic(self, partner_id: str) -> str:
-        return f"{self.delivery_topic_prefix}{partner_id}"
+
+class LoggingSettings(_Slice):
+    """How much the long-running commands log."""
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
+
+
+SLICES: dict[str, type[_Slice]] = {
+    "kafka": KafkaSettings,
+    "registry": RegistrySettings,
+    "topics": TopicSettings,
+    "processor": ProcessorSettings,
+    "delivery": DeliverySettings,
+    "geo": GeoSettings,
+    "metrics": MetricsSettings,
+    "rules": RulesLimitSettings,
+    "logging": LoggingSettings,
+}
+"""Each slice of ``Settings`` by its attribute name."""
+
+FIELDS: dict[str, str] = {
+    name: slice_name for slice_name, model in SLICES.items() for name in model.model_fields
+}
+"""Each setting by its flat name (``audit_topic``), with the slice that holds it (``topics``)."""
+
+
+class Settings(BaseModel):
+    """Every slice, for the composition roots (``run``, ``deliver``, ``demo``) that wire several.
+
+    It is built with flat names too (``Settings(audit_topic="audit")``): each goes to its slice,
+    and a slice not named is read from the environment whole.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kafka: KafkaSettings
+    registry: RegistrySettings
+    topics: TopicSettings
+    processor: ProcessorSettings
+    delivery: DeliverySettings
+    geo: GeoSettings
+    metrics: MetricsSettings
+    rules: RulesLimitSettings
+    logging: LoggingSettings
+
+    def __init__(self, **values: Any) -> None:
+        """Takes slices (``kafka=KafkaSettings(...)``) or flat names (``group_id="g"``): the
+        signature says so, where the fields alone would admit only slices."""
+        super().__init__(**values)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _to_slices(cls, data: Any) -> Any:
+        """Routes flat names to their slices; a name of no slice is left for ``extra`` to refuse.
+
+        Every slice not given is read here, from the environment: so none is required though
+        none has a default, and one ``ValidationError`` tells every invalid variable of them all.
+        """
+        if not isinstance(data, dict):
+            return data
+        routed: dict[str, Any] = {name: {} for name in SLICES}
+        for name, value in data.items():
+            slice_name = FIELDS.get(name)
+            if slice_name is None:
+                routed[name] = value
+            else:
+                routed[slice_name][name] = value
+        return routed
+
+    def with_changes(self, **changes: Any) -> Settings:
+        """A copy with these settings (flat names) changed, unvalidated as ``model_copy`` is."""
+        updates: dict[str, dict[str, Any]] = {}
+        for name, value in changes.items():
+            if name not in FIELDS:
+                raise KeyError(f"no setting {name!r}")
+            updates.setdefault(FIELDS[name], {})[name] = value
+        return self.model_copy(
+            update={
+                slice_name: getattr(self, slice_name).model_copy(update=values)
+                for slice_name, values in updates.items()
+            }
+        )
+
+    def environment(self) -> dict[str, str]:
+        """These settings as the ``LEAD_ROUTER_*`` variables that give them to another process."""
+        env: dict[str, str] = {}
+        for slice_name in SLICES:
+            for name, value in getattr(self, slice_name):
+                if value is not None:
+                    shown = value.get_secret_value() if isinstance(value, SecretStr) else value
+                    env[f"{ENV_PREFIX}{name.upper()}"] = str(shown)
+        return env
 
 
 def _given(optional: dict[str, Any]) -> dict[str, str]:
@@ -307,14 +451,29 @@ def _given(optional: dict[str, Any]) -> dict[str, str]:
     return {key: str(value) for key, value in optional.items() if value is not None}
 
 
-def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
-    """Settings from flags (``overrides``), environment and defaults; errors name flag and var."""
+def load_settings(
+    overrides: dict[str, Any] | None = None, read: Collection[str] = tuple(SLICES)
+) -> Settings:
+    """Settings from flags (``overrides``), environment and defaults; errors name flag and var.
+
+    Only the slices named in ``read`` come from the environment; the others keep their defaults
+    unvalidated, so that a variable meant for another command cannot stop this one.
+    """
+    unread: dict[str, Any] = {
+        name: model.model_construct() for name, model in SLICES.items() if name not in read
+    }
     try:
-        return Settings(**(overrides or {}))
+        return Settings(**unread, **(overrides or {}))
     except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            name = str(item["loc"][0]) if item["loc"] else "?"
-            flag = "--" + name.replace("_", "-")
-            problems.append(f"{flag} / {ENV_PREFIX}{name.upper()}: {item['msg']}")
-        raise InvalidInput("invalid settings:\n  " + "\n  ".join(problems)) from None
+        raise InvalidInput(_invalid(error)) from None
+
+
+def _invalid(error: ValidationError) -> str:
+    """Each problem with the flag and variable of its setting (the last name in its location)."""
+    problems = []
+    for item in error.errors():
+        names = [str(part) for part in item["loc"] if isinstance(part, str)]
+        name = names[-1] if names else "?"
+        flag = "--" + name.replace("_", "-")
+        problems.append(f"{flag} / {ENV_PREFIX}{name.upper()}: {item['msg']}")
+    return "invalid settings:\n  " + "\n  ".join(problems)

@@ -71,7 +71,7 @@ def register(subparsers: Subparsers) -> None:
     )
     show.add_argument("lead_id", metavar="LEAD_ID", help="the lead's id, as its publisher gave it")
     _add_format(show, "the records as JSON, one per line")
-    add_settings_flags(show)
+    add_settings_flags(show, ("kafka", "registry", "topics"))
     show.set_defaults(handler=_show)
     tail = actions.add_parser(
         "tail",
@@ -82,7 +82,7 @@ def register(subparsers: Subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_format(tail, "each record as JSON, one per line")
-    add_settings_flags(tail)
+    add_settings_flags(tail, ("kafka", "registry", "topics"))
     tail.set_defaults(handler=_tail)
 
 
@@ -101,23 +101,23 @@ def _partitions(consumer: Consumer, settings: Settings) -> list[int] | None:
         topics = consumer.list_topics(timeout=KAFKA_TIMEOUT_S).topics
     except KafkaException as error:
         raise ServiceUnavailable(
-            f"Kafka at {settings.bootstrap_servers} did not answer: {error.args[0].str()}"
+            f"Kafka at {settings.kafka.bootstrap_servers} did not answer: {error.args[0].str()}"
         ) from None
-    found = topics.get(settings.audit_topic)
+    found = topics.get(settings.topics.audit_topic)
     return None if found is None else sorted(found.partitions)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     quiet_kafka_client()
     settings = settings_from_args(args)
-    check_access(settings)
+    check_access(settings.kafka)
     return settings
 
 
 def _show(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    topic = settings.audit_topic
-    codec = Codec(settings.schema_registry_url, settings.schema_registry_config())
+    topic = settings.topics.audit_topic
+    codec = Codec.for_registry(settings.registry)
     wanted = args.lead_id.encode()
     found: list[Decision] = []
 
@@ -127,7 +127,7 @@ def _show(args: argparse.Namespace) -> int:
             if decision is not None:
                 found.append(decision)
 
-    consumer = reading_consumer(settings, "audit-reader")
+    consumer = reading_consumer(settings.kafka, "audit-reader")
     try:
         if _partitions(consumer, settings) is not None:
             read_to_end(consumer, topic, take)
@@ -151,18 +151,18 @@ def _show(args: argparse.Namespace) -> int:
 
 def _tail(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    topic = settings.audit_topic
-    codec = Codec(settings.schema_registry_url, settings.schema_registry_config())
+    topic = settings.topics.audit_topic
+    codec = Codec.for_registry(settings.registry)
     show: Callable[[Decision], str] = (
         (lambda decision: json.dumps(_jsonable(decision))) if args.format == "json" else _line
     )
-    consumer = reading_consumer(settings, "audit-reader")
+    consumer = reading_consumer(settings.kafka, "audit-reader")
     try:
         found = _partitions(consumer, settings)
         if not found:
             raise InvalidInput(
-                f"no topic {topic} on {settings.bootstrap_servers}: has the processor run with "
-                "this --audit-topic?"
+                f"no topic {topic} on {settings.kafka.bootstrap_servers}: has the processor run "
+                "with this --audit-topic?"
             )
         partitions = [TopicPartition(topic, p) for p in found]
         # From the end as it is now, taken explicitly: every decision committed after the line

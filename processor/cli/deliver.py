@@ -55,16 +55,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--partner", required=True, metavar="ID", help="the partner whose leads to deliver"
     )
-    add_settings_flags(parser)
+    add_settings_flags(
+        parser, ("kafka", "registry", "topics", "delivery", "metrics", "rules", "logging")
+    )
     parser.set_defaults(handler=_deliver)
 
 
 def _deliver(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=settings.logging.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    check_access(settings)
+    check_access(settings.kafka)
     worker = Worker(settings, args.partner)
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -76,6 +78,6 @@ def _deliver(args: argparse.Namespace) -> int:
         worker.run()
     except KafkaException as error:
         raise ServiceUnavailable(
-            f"Kafka at {settings.bootstrap_servers}: {error.args[0].str()}"
+            f"Kafka at {settings.kafka.bootstrap_servers}: {error.args[0].str()}"
         ) from None
     return 0

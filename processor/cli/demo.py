@@ -47,7 +47,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="how many records that are not leads, for the dead-letter topic "
         "(default: %(default)s)",
     )
-    add_settings_flags(parser)
+    add_settings_flags(
+        parser,
+        ("kafka", "registry", "topics", "processor", "delivery", "geo", "metrics", "rules"),
+    )
     parser.set_defaults(handler=_demo)
 
 
@@ -58,6 +61,6 @@ def _demo(args: argparse.Namespace) -> int:
     # The summary tells what happened; per-record log lines would bury it.
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     updates: dict[str, object] = {}
-    if "metrics_port" not in settings.model_fields_set:
+    if "metrics_port" not in settings.metrics.model_fields_set:
         updates["metrics_port"] = free_port()
-    return run_demo(settings.model_copy(update=updates), args.leads, args.bad_records, Console())
+    return run_demo(settings.with_changes(**updates), args.leads, args.bad_records, Console())

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from processor.cli.options import RULES_LIMITS, add_settings_flags, settings_from_args
+from processor.cli.options import add_settings_flags, settings_from_args
 from processor.cli.rules import read_document
 from processor.errors import InvalidInput
 from processor.geo.enrich import Enricher
@@ -101,7 +101,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"non-matching assignments explained per tier (default {DEFAULT_MAX_FAILURES}; "
         "all for every one; 0 for matches only)",
     )
-    add_settings_flags(parser, only=RULES_LIMITS)
+    add_settings_flags(parser, ("rules",))
     parser.set_defaults(handler=_run)
 
 
@@ -195,7 +195,7 @@ def _open(leads: str) -> BinaryIO:
 
 
 def _run(args: argparse.Namespace) -> int:
-    limits = settings_from_args(args).rules_limits()
+    limits = settings_from_args(args).rules.rules_limits()
     snapshot = compile_rules(read_document(args.rules, limits), VERSION)
     ip_db = ip_database(args.geo_ip_db)
     if ip_db != args.geo_ip_db:

@@ -68,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="table",
         help="table for people (default), json for programs: one object per line",
     )
-    add_settings_flags(parser)
+    add_settings_flags(parser, ("kafka", "registry", "topics"))
     parser.set_defaults(handler=_receipts)
 
 
@@ -97,7 +97,7 @@ def quiet_kafka_client() -> None:
 def _receipts(args: argparse.Namespace) -> int:
     quiet_kafka_client()
     settings = settings_from_args(args)
-    check_access(settings)
+    check_access(settings.kafka)
     receipts = [
         receipt
         for receipt in read_receipts(settings)

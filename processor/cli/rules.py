@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TypeAlias
 
-from processor.cli.options import RULES_LIMITS, add_settings_flags, settings_from_args
+from processor.cli.options import add_settings_flags, settings_from_args
 from processor.control.publisher import publish_rules
 from processor.control.records import version_number
 from processor.control.state import read_config
@@ -84,7 +84,7 @@ def _register_validate(actions: Subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_file(parser)
-    add_settings_flags(parser, only=RULES_LIMITS)
+    add_settings_flags(parser, ("rules",))
     parser.set_defaults(handler=_validate)
 
 
@@ -105,7 +105,7 @@ def _register_lint(actions: Subparsers) -> None:
     )
     _add_file(parser)
     parser.add_argument("--strict", action="store_true", help="exit 1 when there are warnings")
-    add_settings_flags(parser, only=RULES_LIMITS)
+    add_settings_flags(parser, ("rules",))
     parser.set_defaults(handler=_lint)
 
 
@@ -133,7 +133,7 @@ def _register_apply(actions: Subparsers) -> None:
         help="compare-and-set: publish only when version N is the one in force (0: none yet); "
         "otherwise write nothing and exit 7",
     )
-    add_settings_flags(parser)
+    add_settings_flags(parser, ("kafka", "topics", "rules"))
     parser.set_defaults(handler=_apply)
 
 
@@ -157,7 +157,7 @@ def _register_status(actions: Subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_format(parser)
-    add_settings_flags(parser)
+    add_settings_flags(parser, ("kafka", "topics", "rules"))
     parser.set_defaults(handler=_status)
 
 
@@ -198,7 +198,7 @@ def _check(args: argparse.Namespace) -> RulesDocument | None:
     invalid."""
     file, output = args.file, args.format
     try:
-        return read_document(file, settings_from_args(args).rules_limits())
+        return read_document(file, settings_from_args(args).rules.rules_limits())
     except RulesInvalid as invalid:
         if output == "json":
             errors = [error.as_dict() for error in invalid.errors]
@@ -244,7 +244,7 @@ def _apply(args: argparse.Namespace) -> int:
     if document is None:
         return 1
     settings = settings_from_args(args)
-    check_access(settings)
+    check_access(settings.kafka)
     ensure_config_topics(settings)
     result = publish_rules(settings, document, expect_version=args.expect_version)
     if args.format == "json":
@@ -253,7 +253,7 @@ def _apply(args: argparse.Namespace) -> int:
         print(f"{args.file}: no changes; version {result.version} stays in force")
     else:
         print(
-            f"{args.file}: published as version {result.version} to {settings.config_topic} "
+            f"{args.file}: published as version {result.version} to {settings.topics.config_topic} "
             f"({_plural(len(result.changed), 'part')} written, "
             f"{len(result.deleted)} deleted)"
         )
@@ -262,13 +262,13 @@ def _apply(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
-    check_access(settings)
+    check_access(settings.kafka)
     ensure_config_topics(settings)
     state = read_config(settings)
     if args.format == "json":
         print(json.dumps(status_json(state), indent=2))
     else:
-        print(status_table(state, settings.config_topic))
+        print(status_table(state, settings.topics.config_topic))
     return 0
 
 

@@ -28,14 +28,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_settings_flags(parser)
+    add_settings_flags(
+        parser,
+        ("kafka", "registry", "topics", "processor", "geo", "metrics", "rules", "logging"),
+    )
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     logging.basicConfig(
-        level=settings.log_level,
+        level=settings.logging.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     app = App(settings)

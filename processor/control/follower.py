@@ -47,8 +47,8 @@ class RulesFollower:
         on_switch: Callable[[Snapshot], None],
         on_refused: Callable[[Refusal], None],
     ) -> None:
-        self._consumer = reading_consumer(settings, "rules")
-        self._topic = settings.config_topic
+        self._consumer = reading_consumer(settings.kafka, "rules")
+        self._topic = settings.topics.config_topic
         self._state = config_state(settings)
         self._on_switch = on_switch
         self._on_refused = on_refused

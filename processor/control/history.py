@@ -63,8 +63,8 @@ class History:
             "rules version %s: its parts on %s were overwritten or deleted since; taken from %s, "
             "where they match its digest",
             record.version,
-            self._settings.config_topic,
-            self._settings.config_history_topic,
+            self._settings.topics.config_topic,
+            self._settings.topics.config_history_topic,
         )
         return parts
 
@@ -89,7 +89,7 @@ class History:
         """The last history record (key, value, timestamp) that ``match`` takes, if any."""
         found: list[tuple[bytes, bytes, int]] = []
 
-        ours = (CONFIG_TOPIC_HEADER, self._settings.config_topic.encode())
+        ours = (CONFIG_TOPIC_HEADER, self._settings.topics.config_topic.encode())
 
         def take(message: Message) -> None:
             key, value = message.key() or b"", message.value()
@@ -98,8 +98,8 @@ class History:
             if ours in (message.headers() or []) and match(key, value):
                 found[:] = [(key, value, message.timestamp()[1])]
 
-        topic = self._settings.config_history_topic
-        consumer = reading_consumer(self._settings, "rules-history")
+        topic = self._settings.topics.config_history_topic
+        consumer = reading_consumer(self._settings.kafka, "rules-history")
         try:
             found_topic = consumer.list_topics(topic, timeout=self._timeout).topics[topic]
             if found_topic.error is not None and found_topic.error.code() in _MISSING:
@@ -107,7 +107,7 @@ class History:
                 return None
             read_to_end(consumer, topic, take, timeout=self._timeout)
         except (ServiceUnavailable, KafkaException) as error:
-            log.error("cannot read %s: %s", self._settings.config_history_topic, error)
+            log.error("cannot read %s: %s", self._settings.topics.config_history_topic, error)
             return None
         finally:
             consumer.close()

@@ -59,7 +59,7 @@ class ApplyFailed(UserError):
 def apply_transactional_id(settings: Settings) -> str:
     """One transactional id for every apply to one config topic: a second apply that starts
     fences the first, whose commit then fails, so two applies never interleave their parts."""
-    return f"lead-router-rules-apply.{settings.config_topic}"
+    return f"lead-router-rules-apply.{settings.topics.config_topic}"
 
 
 def publish_rules(
@@ -78,12 +78,12 @@ def publish_rules(
     """
     wanted = document_to_parts(document)
     digest = digest_of(wanted)
-    _check_sizes(wanted, settings.config_record_max_bytes)
+    _check_sizes(wanted, settings.topics.config_record_max_bytes)
     # The broker has the last word on sizes (compressed): its message.max.bytes, or the topic's
     # max.message.bytes. The history takes a whole document in one record.
     session = TransactionalSession(
         clients.transactional_producer(
-            settings,
+            settings.kafka,
             apply_transactional_id(settings),
             {"linger.ms": 0, "compression.type": "zstd", "message.max.bytes": HISTORY_MAX_BYTES},
         )
@@ -92,12 +92,12 @@ def publish_rules(
     step = "fencing earlier applies (init_transactions)"
     try:
         session.init(timeout)
-        step = f"reading {settings.config_topic}"
+        step = f"reading {settings.topics.config_topic}"
         current = read_config(settings, timeout)
         in_force = current.version
         if expect_version is not None and (in_force or "0") != expect_version:
             raise VersionConflict(
-                f"version {in_force or 'none'} is in force on {settings.config_topic}, not "
+                f"version {in_force or 'none'} is in force on {settings.topics.config_topic}, not "
                 f"{expect_version} as expected: nothing was written"
             )
         changed = tuple(sorted(k for k, v in wanted.items() if current.parts.get(k) != v))
@@ -115,16 +115,16 @@ def publish_rules(
         step = "writing the transaction"
         session.begin()
         for key in changed:
-            sent.produce(settings.config_topic, key, canonical(wanted[key]))
+            sent.produce(settings.topics.config_topic, key, canonical(wanted[key]))
         for key in deleted:
-            sent.produce(settings.config_topic, key, None)
+            sent.produce(settings.topics.config_topic, key, None)
         sent.produce(
-            settings.config_history_topic,
+            settings.topics.config_history_topic,
             version,
             canonical(wanted),
-            [(CONFIG_TOPIC_HEADER, settings.config_topic.encode())],
+            [(CONFIG_TOPIC_HEADER, settings.topics.config_topic.encode())],
         )
-        sent.produce(settings.config_topic, VERSION_KEY, canonical(record))
+        sent.produce(settings.topics.config_topic, VERSION_KEY, canonical(record))
         step = "committing the transaction"
         session.commit()
         return ApplyResult(version, changed, deleted)
@@ -136,8 +136,8 @@ def publish_rules(
             session.fail()  # the broker aborted the transaction: nothing to abort
         if fenced:
             raise VersionConflict(
-                f"another rules apply to {settings.config_topic} started meanwhile and goes on; "
-                "nothing of this one was written"
+                f"another rules apply to {settings.topics.config_topic} started meanwhile and "
+                "goes on; nothing of this one was written"
             ) from None
         too_large = sent.too_large()
         if too_large:

@@ -177,15 +177,17 @@ class ConfigState:
 
 def config_state(settings: Settings) -> ConfigState:
     """An empty state for reading ``settings``' config topic, finding versions in its history."""
-    return ConfigState(settings.config_record_max_bytes, History(settings), settings.rules_limits())
+    return ConfigState(
+        settings.topics.config_record_max_bytes, History(settings), settings.rules.rules_limits()
+    )
 
 
 def read_config(settings: Settings, timeout: float = 60.0) -> ConfigState:
     """The config topic's current parts and version in force, read to its end and judged."""
-    consumer = reading_consumer(settings, "rules-apply")
+    consumer = reading_consumer(settings.kafka, "rules-apply")
     state = config_state(settings)
     try:
-        read_to_end(consumer, settings.config_topic, state.apply, timeout=timeout)
+        read_to_end(consumer, settings.topics.config_topic, state.apply, timeout=timeout)
     finally:
         consumer.close()
     state.settle()

@@ -15,9 +15,9 @@ from processor.settings import Settings
 def config_topics(settings: Settings) -> list[TopicSpec]:
     """The config topic and its history, as created when missing."""
     return [
-        TopicSpec(settings.config_topic, partitions=1, config=COMPACTED),
+        TopicSpec(settings.topics.config_topic, partitions=1, config=COMPACTED),
         TopicSpec(
-            settings.config_history_topic,
+            settings.topics.config_history_topic,
             partitions=1,
             config={**KEPT, "max.message.bytes": str(HISTORY_MAX_BYTES)},
         ),

@@ -27,33 +27,33 @@ from processor.delivery.deadline import Deadline
 from processor.delivery.outcome import Refused, Unavailable
 from processor.delivery.parcel import Parcel
 from processor.delivery.tls import client_context
-from processor.settings import Settings
+from processor.settings import DeliverySettings
 
 SMTPS_PORT = 465
 
 
 class MailDestination:
-    def __init__(self, uri: str, settings: Settings) -> None:
+    def __init__(self, uri: str, delivery: DeliverySettings) -> None:
         parts = urlsplit(uri)
         self._recipients = [unquote(address) for address in parts.path.split(",") if address]
         if not self._recipients:
             raise Refused("a mailto: destination without an address")
         self._subject = parse_qs(parts.query).get("subject", [None])[0]
-        self._settings = settings
+        self._delivery = delivery
 
     def send(self, parcel: Parcel) -> str:
-        settings = self._settings
+        delivery = self._delivery
         try:
             message = self._message(parcel)
         except ValueError:  # a line break in an address or the subject, and the like
             raise Refused("cannot write the mail: an address or the subject is not valid") from None
-        mode = tls_mode(settings)
-        if mode == "none" and settings.smtp_username:
+        mode = tls_mode(delivery)
+        if mode == "none" and delivery.smtp_username:
             raise Refused(
                 "SMTP_TLS=none: the worker does not send the SMTP password over a connection "
                 "that is not encrypted"
             )
-        timeout = settings.delivery_timeout_ms / 1000
+        timeout = delivery.delivery_timeout_ms / 1000
         # Made without a host, so that connecting too runs within the deadline for the whole
         # exchange: a server that answers one line a second would otherwise hold the worker.
         smtp = (
@@ -63,11 +63,11 @@ class MailDestination:
         )
         # The name TLS checks the certificate against; the constructor sets it only when it
         # connects too.
-        smtp._host = settings.smtp_host  # type: ignore[attr-defined]
+        smtp._host = delivery.smtp_host  # type: ignore[attr-defined]
         deadline = Deadline(timeout, lambda: smtp.sock)
         try:
             with deadline, smtp:
-                smtp.connect(settings.smtp_host, settings.smtp_port)
+                smtp.connect(delivery.smtp_host, delivery.smtp_port)
                 if mode == "starttls":
                     smtp.ehlo()
                     if not smtp.has_extn("starttls"):
@@ -76,10 +76,10 @@ class MailDestination:
                             "clear (SMTP_TLS=none allows that, for a local relay only)"
                         )
                     smtp.starttls(context=self._context())
-                if settings.smtp_username:
-                    password = settings.smtp_password
+                if delivery.smtp_username:
+                    password = delivery.smtp_password
                     smtp.login(
-                        settings.smtp_username, password.get_secret_value() if password else ""
+                        delivery.smtp_username, password.get_secret_value() if password else ""
                     )
                 refused = smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as error:
@@ -96,12 +96,12 @@ class MailDestination:
 
     def _context(self) -> ssl.SSLContext:
         """Verifies the server's certificate and name, against ``SMTP_CA_FILE`` when it is set."""
-        ca_file = self._settings.smtp_ca_file
+        ca_file = self._delivery.smtp_ca_file
         return client_context(str(ca_file) if ca_file else None)
 
     def _message(self, parcel: Parcel) -> EmailMessage:
         message = EmailMessage()
-        message["From"] = self._settings.smtp_from
+        message["From"] = self._delivery.smtp_from
         message["To"] = ", ".join(self._recipients)
         message["Subject"] = self._subject or parcel.subject
         message["Date"] = formatdate(usegmt=True)
@@ -112,11 +112,11 @@ class MailDestination:
         return message
 
 
-def tls_mode(settings: Settings) -> str:
+def tls_mode(delivery: DeliverySettings) -> str:
     """``SMTP_TLS``, or its default: implicit TLS on port 465 (SMTPS), else STARTTLS."""
-    if settings.smtp_tls is not None:
-        return settings.smtp_tls
-    return "implicit" if settings.smtp_port == SMTPS_PORT else "starttls"
+    if delivery.smtp_tls is not None:
+        return delivery.smtp_tls
+    return "implicit" if delivery.smtp_port == SMTPS_PORT else "starttls"
 
 
 def _reply_error(code: int) -> Refused | Unavailable:

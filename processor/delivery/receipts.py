@@ -46,8 +46,8 @@ def receipt_for(delivery: Mapping[str, Any], outcomes: Iterable[Outcome]) -> Rec
 def scan(settings: Settings, codec: Codec, on_receipt: Callable[[Receipt], object]) -> None:
     """Feeds every committed receipt, oldest first per partition, to ``on_receipt``; a record
     that is not a receipt is logged (by position) and passed over. No topic, no receipts."""
-    topic = settings.receipts_topic
-    consumer = reading_consumer(settings, "receipts-reader")
+    topic = settings.topics.receipts_topic
+    consumer = reading_consumer(settings.kafka, "receipts-reader")
 
     def take(message: Message) -> None:
         try:
@@ -70,7 +70,7 @@ def scan(settings: Settings, codec: Codec, on_receipt: Callable[[Receipt], objec
             exists = topic in consumer.list_topics(timeout=30).topics
         except KafkaException as error:
             raise ServiceUnavailable(
-                f"Kafka at {settings.bootstrap_servers} did not answer: {error.args[0].str()}"
+                f"Kafka at {settings.kafka.bootstrap_servers} did not answer: {error.args[0].str()}"
             ) from None
         if exists:
             read_to_end(consumer, topic, take)
@@ -85,7 +85,7 @@ def read_receipts(settings: Settings) -> list[Receipt]:
     def keep(receipt: Receipt) -> None:
         latest[receipt["delivery_id"]] = receipt
 
-    scan(settings, Codec(settings.schema_registry_url, settings.schema_registry_config()), keep)
+    scan(settings, Codec.for_registry(settings.registry), keep)
     return sorted(latest.values(), key=lambda receipt: receipt["at"])
 
 

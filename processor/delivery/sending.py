@@ -26,7 +26,7 @@ from processor.delivery.http import HttpDestination
 from processor.delivery.mail import MailDestination
 from processor.delivery.outcome import Outcome, Refused, Unavailable
 from processor.delivery.parcel import Parcel
-from processor.settings import Settings
+from processor.settings import DeliverySettings
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +40,18 @@ class Destination(Protocol):
         ...
 
 
-def destination_for(uri: str, settings: Settings) -> Destination:
+def destination_for(uri: str, delivery: DeliverySettings) -> Destination:
     """The destination a URI names; ``Refused`` for a scheme the worker cannot send to."""
     try:
         scheme = urlsplit(uri).scheme.lower()
     except ValueError:  # e.g. an unclosed bracket of an IPv6 address
         raise Refused("not a valid URI") from None
     if scheme in ("http", "https"):
-        return HttpDestination(uri, settings.delivery_timeout_ms / 1000)
+        return HttpDestination(uri, delivery.delivery_timeout_ms / 1000)
     if scheme == "mailto":
-        return MailDestination(uri, settings)
+        return MailDestination(uri, delivery)
     if scheme == "file":
-        return FileDestination(uri, settings.deliveries_dir)
+        return FileDestination(uri, delivery.deliveries_dir)
     raise Refused(f"unsupported destination scheme {scheme!r}" if scheme else "not a URI")
 
 
@@ -74,7 +74,9 @@ def describe(uri: str) -> str:
     return f"{scheme}:..." if scheme else "(not a URI)"
 
 
-def send(uri: str, parcel: Parcel, settings: Settings, sleep: Callable[[float], None]) -> Outcome:
+def send(
+    uri: str, parcel: Parcel, delivery: DeliverySettings, sleep: Callable[[float], None]
+) -> Outcome:
     """Sends ``parcel`` to ``uri`` with retries; ``sleep`` waits between tries.
 
     ``sleep`` may raise a ``BaseException`` to abandon the delivery (the worker does when it is
@@ -93,20 +95,20 @@ def send(uri: str, parcel: Parcel, settings: Settings, sleep: Callable[[float], 
             where,
             state.outcome.exception() if state.outcome else "?",
             state.attempt_number + 1,
-            settings.delivery_attempts,
+            delivery.delivery_attempts,
             wait,
         )
 
     retrying = Retrying(
         retry=retry_if_exception_type(Unavailable),
-        stop=stop_after_attempt(settings.delivery_attempts),
-        wait=wait_exponential(multiplier=settings.delivery_backoff_ms / 1000, max=MAX_BACKOFF_S),
+        stop=stop_after_attempt(delivery.delivery_attempts),
+        wait=wait_exponential(multiplier=delivery.delivery_backoff_ms / 1000, max=MAX_BACKOFF_S),
         sleep=sleep,
         before_sleep=note_retry,
         reraise=True,
     )
     try:
-        destination = destination_for(uri, settings)
+        destination = destination_for(uri, delivery)
         for attempt in retrying:
             with attempt:
                 attempts += 1

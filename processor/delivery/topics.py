@@ -14,7 +14,7 @@ from processor.settings import Settings
 def worker_topics(settings: Settings, partner: str) -> list[TopicSpec]:
     """What the worker of ``partner`` needs, as created when missing."""
     return [
-        TopicSpec(settings.receipts_topic, config=COMPACTED),
-        TopicSpec(settings.delivery_topic(partner)),
-        TopicSpec(settings.delivery_dlq_topic),
+        TopicSpec(settings.topics.receipts_topic, config=COMPACTED),
+        TopicSpec(settings.topics.delivery_topic(partner)),
+        TopicSpec(settings.topics.delivery_dlq_topic),
     ]

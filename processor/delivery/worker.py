@@ -86,27 +86,27 @@ class Worker:
         if not PARTNER_ID.fullmatch(partner):
             raise InvalidInput(f"{partner!r} is not a partner id")
         self.partner = partner
-        self.topic = settings.delivery_topic(partner)
-        if self.topic == settings.receipts_topic:
+        self.topic = settings.topics.delivery_topic(partner)
+        if self.topic == settings.topics.receipts_topic:
             raise InvalidInput(
                 f"partner {partner!r}: its delivery topic {self.topic} is the receipts topic"
             )
-        self.group = f"{settings.group_id}-deliver-{partner}"
+        self.group = f"{settings.kafka.group_id}-deliver-{partner}"
         """The worker's consumer group: the partner's workers share it, and its offsets."""
         self._settings = settings
-        self._codec = Codec(settings.schema_registry_url, settings.schema_registry_config())
+        self._codec = Codec.for_registry(settings.registry)
         self._delivered = DeliveredIds(settings, partner, self._codec)
         self._stopping = threading.Event()
-        self._heartbeat = metrics.Heartbeat(settings.stall_timeout_s)
+        self._heartbeat = metrics.Heartbeat(settings.metrics.stall_timeout_s)
         self._rules = RulesFollower(settings, self._switched, self._refused)
         self._ready = False
-        self._consumer = clients.consumer(settings, self.group)
+        self._consumer = clients.consumer(settings.kafka, self.group)
         self._session = TransactionalSession(
             clients.transactional_producer(
-                settings,
-                f"{settings.transactional_id_or_default()}-deliver-{partner}",
+                settings.kafka,
+                f"{settings.kafka.transactional_id_or_default()}-deliver-{partner}",
                 # A delivery record as large as the processor writes still fits as a dead letter.
-                {"message.max.bytes": settings.max_record_bytes + DEAD_LETTER_HEADROOM},
+                {"message.max.bytes": settings.kafka.max_record_bytes + DEAD_LETTER_HEADROOM},
             )
         )
 
@@ -122,12 +122,12 @@ class Worker:
 
     def run(self) -> None:
         """Delivers until :meth:`stop`."""
-        if self._settings.metrics_port:
+        if self._settings.metrics.metrics_port:
             metrics.serve(
-                self._settings.metrics_port,
+                self._settings.metrics.metrics_port,
                 lambda: self._ready,
                 self._heartbeat.alive,
-                host=self._settings.metrics_host,
+                host=self._settings.metrics.metrics_host,
             )
         TopicAdmin(self._settings).ensure(
             [*config_topics(self._settings), *worker_topics(self._settings, self.partner)]
@@ -155,7 +155,7 @@ class Worker:
         while self._rules.snapshot is None and not self._stopping.is_set():
             log.info(
                 "no rules on %s yet: waiting (lead-router rules apply FILE)",
-                self._settings.config_topic,
+                self._settings.topics.config_topic,
             )
             self._heartbeat.beat()
             self._rules.poll(1.0)
@@ -239,10 +239,12 @@ class Worker:
             self._dead_letter(message, unfit)
             return
         started = time.monotonic()
-        outcomes = [send(uri, parcel, self._settings, self._pause) for uri in partner.destinations]
+        outcomes = [
+            send(uri, parcel, self._settings.delivery, self._pause) for uri in partner.destinations
+        ]
         sent_in = time.monotonic() - started
         receipt = receipt_for(delivery, outcomes)
-        topic = self._settings.receipts_topic
+        topic = self._settings.topics.receipts_topic
         value = self._codec.encode(topic, "DeliveryReceipt", receipt)
         self._record(message, OutputRecord(topic, ident.encode(), value))
         # Counted once recorded: a crash before the commit sends again, and counts then.
@@ -285,7 +287,9 @@ class Worker:
     def _dead_letter(self, message: Message, unfit: Unfit) -> None:
         """Moves past ``message``, writing it to the delivery dead-letter topic with the reason
         (headers as on the processor's dead-letter topic), in one transaction."""
-        record = dead_letter(message, self._settings.delivery_dlq_topic, unfit.reason, str(unfit))
+        record = dead_letter(
+            message, self._settings.topics.delivery_dlq_topic, unfit.reason, str(unfit)
+        )
         self._record(message, record)
         metrics.WORKER_DELIVERIES.labels(partner=self.partner, status="invalid").inc()
         log.warning(

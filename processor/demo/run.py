@@ -53,8 +53,8 @@ def rules_text() -> str:
 @contextmanager
 def broker(settings: Settings, console: Console) -> Iterator[Settings]:
     """The configured cluster when one was named, else a fresh local broker for the demo."""
-    if "bootstrap_servers" in settings.model_fields_set:
-        check_access(settings)
+    if "bootstrap_servers" in settings.kafka.model_fields_set:
+        check_access(settings.kafka)
         yield settings
         return
     with tempfile.TemporaryDirectory(prefix="lead-router-demo-") as folder:
@@ -64,7 +64,7 @@ def broker(settings: Settings, console: Console) -> Iterator[Settings]:
         state = local.start(quiet=False)
         console.print(f"  ready at {state.bootstrap_servers} in {time.monotonic() - started:.1f} s")
         try:
-            yield settings.model_copy(update={"bootstrap_servers": state.bootstrap_servers})
+            yield settings.with_changes(bootstrap_servers=state.bootstrap_servers)
         finally:
             local.stop()
 
@@ -105,14 +105,14 @@ def run_demo(settings: Settings, leads: int, bad_records: int, console: Console)
         app = App(settings)
         thread = threading.Thread(target=app.run, name="processor", daemon=True)
         thread.start()
-        metrics_url = f"http://127.0.0.1:{settings.metrics_port}/metrics"
+        metrics_url = f"http://127.0.0.1:{settings.metrics.metrics_port}/metrics"
         try:
             _wait_drained(app, published, console)
         finally:
             app.stop()
             thread.join(60)
         tally = _read_audit(settings)
-        dead = _count(settings, settings.dlq_topic)
+        dead = _count(settings, settings.topics.dlq_topic)
         _print_summary(console, settings, tally, dead, metrics_url)
         delivered = next(p for p in rules.partners if p.id == DELIVERED_PARTNER)
         _deliver(
@@ -134,7 +134,7 @@ def _deliver(
 ) -> None:
     """Runs the reference delivery worker for one partner until it has recorded a receipt for
     each of the partner's deliveries, as a partner's integration would run it."""
-    worker = Worker(settings.model_copy(update={"metrics_port": 0}), partner)
+    worker = Worker(settings.with_changes(metrics_port=0), partner)
     failure: list[Exception] = []
 
     def run() -> None:
@@ -168,26 +168,28 @@ def _deliver(
     statuses = ", ".join(f"{status} {count}" for status, count in sorted(receipts.items()))
     console.print(
         f"The delivery worker for {partner} sent each delivery to {', '.join(destinations)} "
-        f"(relative to {settings.deliveries_dir.resolve()}), one file per delivery named by its "
-        f"delivery id, and recorded a receipt for each on {settings.receipts_topic} "
+        f"(relative to {settings.delivery.deliveries_dir.resolve()}), one file per delivery named "
+        f"by its delivery id, and recorded a receipt for each on {settings.topics.receipts_topic} "
         f"({statuses}): see `lead-router receipts --partner {partner}`. In production, run "
         "`lead-router deliver --partner ID` for each partner."
     )
 
 
 def _publish(settings: Settings, leads: int, bad_records: int, console: Console) -> int:
-    codec = Codec(settings.schema_registry_url, settings.schema_registry_config())
-    producer = clients.producer(settings, {"linger.ms": 20})
+    codec = Codec.for_registry(settings.registry)
+    producer = clients.producer(settings.kafka, {"linger.ms": 20})
     with Progress(console=console, transient=False) as progress:
         task = progress.add_task("publishing sample leads", total=leads + bad_records)
         for n, lead in enumerate(sample_leads(leads)):
-            value = codec.encode(settings.input_topic, "LeadSubmitted", lead_from_json(lead))
-            producer.produce(settings.input_topic, key=lead["lead_id"].encode(), value=value)
+            value = codec.encode(settings.topics.input_topic, "LeadSubmitted", lead_from_json(lead))
+            producer.produce(settings.topics.input_topic, key=lead["lead_id"].encode(), value=value)
             if n % 200 == 0:
                 producer.poll(0)
                 progress.update(task, completed=n)
         for n in range(bad_records):
-            producer.produce(settings.input_topic, key=f"bad-{n}".encode(), value=not_a_lead(n))
+            producer.produce(
+                settings.topics.input_topic, key=f"bad-{n}".encode(), value=not_a_lead(n)
+            )
         producer.flush(60)
         producer.close()
         progress.update(task, completed=leads + bad_records)
@@ -218,13 +220,13 @@ def _wait_drained(app: App, published: int, console: Console) -> None:
 
 
 def _read_audit(settings: Settings) -> Tally:
-    codec = Codec(settings.schema_registry_url, settings.schema_registry_config())
+    codec = Codec.for_registry(settings.registry)
     tally = Tally()
-    consumer = clients.reading_consumer(settings, "demo")
+    consumer = clients.reading_consumer(settings.kafka, "demo")
     try:
         read_to_end(
             consumer,
-            settings.audit_topic,
+            settings.topics.audit_topic,
             lambda m: tally.add(codec.decode(m.topic() or "", m.value() or b"", "RoutingDecision")),
         )
     finally:
@@ -239,7 +241,7 @@ def _count(settings: Settings, topic: str) -> int:
         nonlocal count
         count += 1
 
-    consumer = clients.reading_consumer(settings, "demo")
+    consumer = clients.reading_consumer(settings.kafka, "demo")
     try:
         read_to_end(consumer, topic, take)
     finally:
@@ -265,7 +267,7 @@ def _print_summary(
     for (partner, currency), revenue in sorted(tally.revenue.items()):
         partners.add_row(
             partner,
-            settings.delivery_topic(partner),
+            settings.topics.delivery_topic(partner),
             str(tally.deliveries[partner]),
             f"{revenue:,.2f} {currency}",
         )
@@ -273,7 +275,9 @@ def _print_summary(
 
     sources = ", ".join(f"{source} {count}" for source, count in tally.geo_sources.most_common())
     console.print(f"geolocation by source: {sources}")
-    console.print(f"dead letters on {settings.dlq_topic}: {dead} (records that are not leads)")
+    console.print(
+        f"dead letters on {settings.topics.dlq_topic}: {dead} (records that are not leads)"
+    )
     console.print()
     for kind in ("routed", "routed-priced", "fallback", "unroutable", "rejected"):
         decision = tally.examples.get(kind)

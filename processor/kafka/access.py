@@ -15,7 +15,7 @@ from confluent_kafka import KafkaError, KafkaException
 
 from processor.errors import AuthenticationFailed, ServiceUnavailable
 from processor.kafka import clients
-from processor.settings import ENV_PREFIX, Settings
+from processor.settings import ENV_PREFIX, KafkaSettings
 
 ANSWER_TIMEOUT_S = 30.0
 """How long a command waits for the brokers to answer at all (a cluster still starting)."""
@@ -23,14 +23,14 @@ ANSWER_TIMEOUT_S = 30.0
 _ATTEMPT_S = 0.5
 
 
-def check_access(settings: Settings, timeout: float = ANSWER_TIMEOUT_S) -> None:
+def check_access(kafka: KafkaSettings, timeout: float = ANSWER_TIMEOUT_S) -> None:
     """Returns once the brokers answer a metadata request with these settings.
 
     Raises ``AuthenticationFailed`` as soon as they refuse the credentials, and
     ``ServiceUnavailable`` when they have not answered within ``timeout``.
     """
     told = _Told()
-    admin = clients.admin(settings, {"error_cb": told})
+    admin = clients.admin(kafka, {"error_cb": told})
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -40,10 +40,10 @@ def check_access(settings: Settings, timeout: float = ANSWER_TIMEOUT_S) -> None:
             last = exception.args[0]
         admin.poll(0)  # serves error_cb, the only place a refusal is told
         if told.refusal is not None:
-            raise AuthenticationFailed(_refusal(settings, told.refusal))
+            raise AuthenticationFailed(_refusal(kafka, told.refusal))
         if time.monotonic() >= deadline:
             raise ServiceUnavailable(
-                f"Kafka at {settings.bootstrap_servers} did not answer within {timeout:.0f} s: "
+                f"Kafka at {kafka.bootstrap_servers} did not answer within {timeout:.0f} s: "
                 f"{(told.latest or last).str()}"
             )
 
@@ -63,14 +63,14 @@ class _Told:
             self.latest = error
 
 
-def _refusal(settings: Settings, error: KafkaError) -> str:
+def _refusal(kafka: KafkaSettings, error: KafkaError) -> str:
     """What to tell about refused credentials: the mechanism and user name, never the password."""
     who = ""
-    if settings.security_protocol.startswith("SASL"):
-        user = f"user {settings.sasl_username!r}" if settings.sasl_username else "no user name"
-        who = f" (SASL {settings.sasl_mechanism or 'GSSAPI'} as {user})"
+    if kafka.security_protocol.startswith("SASL"):
+        user = f"user {kafka.sasl_username!r}" if kafka.sasl_username else "no user name"
+        who = f" (SASL {kafka.sasl_mechanism or 'GSSAPI'} as {user})"
     return (
-        f"authentication failed: Kafka at {settings.bootstrap_servers} refused the credentials"
+        f"authentication failed: Kafka at {kafka.bootstrap_servers} refused the credentials"
         f"{who}: {error.str()}; check --sasl-username and --sasl-password "
         f"({ENV_PREFIX}SASL_USERNAME, {ENV_PREFIX}SASL_PASSWORD)"
     )

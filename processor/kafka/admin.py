@@ -45,9 +45,9 @@ class TopicAdmin:
     (the processor ensures the partners' topics at every rules version)."""
 
     def __init__(self, settings: Settings) -> None:
-        self._admin = clients.admin(settings)
-        self._partitions = settings.topic_partitions
-        self._replication = settings.topic_replication_factor
+        self._admin = clients.admin(settings.kafka)
+        self._partitions = settings.topics.topic_partitions
+        self._replication = settings.topics.topic_replication_factor
         self._known: set[str] = set()
 
     def ensure(self, specs: Iterable[TopicSpec]) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
-from processor.settings import Settings
+from processor.settings import KafkaSettings
 
 CLIENT_LOG = logging.getLogger("librdkafka")
 """librdkafka's own messages (reconnects, retries) go through logging, at the configured level."""
@@ -28,27 +28,27 @@ and librdkafka then waits forever, past its timeout, in send_offsets_to_transact
 coordinator it had cached. The known brokers are tried until they answer again."""
 
 
-def common_config(settings: Settings) -> dict[str, Any]:
+def common_config(kafka: KafkaSettings) -> dict[str, Any]:
     """The librdkafka settings every client shares: servers and security."""
     config: dict[str, Any] = {
-        "bootstrap.servers": settings.bootstrap_servers,
-        "security.protocol": settings.security_protocol,
+        "bootstrap.servers": kafka.bootstrap_servers,
+        "security.protocol": kafka.security_protocol,
         "logger": CLIENT_LOG,
     }
-    password = settings.sasl_password
+    password = kafka.sasl_password
     optional = {
-        "sasl.mechanism": settings.sasl_mechanism,
-        "sasl.username": settings.sasl_username,
+        "sasl.mechanism": kafka.sasl_mechanism,
+        "sasl.username": kafka.sasl_username,
         "sasl.password": password.get_secret_value() if password else None,
-        "ssl.ca.location": settings.ssl_ca_location,
-        "ssl.certificate.location": settings.ssl_certificate_location,
-        "ssl.key.location": settings.ssl_key_location,
+        "ssl.ca.location": kafka.ssl_ca_location,
+        "ssl.certificate.location": kafka.ssl_certificate_location,
+        "ssl.key.location": kafka.ssl_key_location,
     }
     return config | {key: str(value) for key, value in optional.items() if value is not None}
 
 
 def consumer(
-    settings: Settings, group: str, config: Config | None = None, *, transactional: bool = False
+    kafka: KafkaSettings, group: str, config: Config | None = None, *, transactional: bool = False
 ) -> Consumer:
     """A consumer of ``group`` that commits nothing by itself and reads only committed records,
     from the beginning of a partition the group has no offset for; ``config`` adds or overrides
@@ -56,7 +56,7 @@ def consumer(
     ``transactional``: its offsets are sent in a producer's transactions (``KNOWN_BROKERS_ONLY``).
     """
     return Consumer(
-        common_config(settings)
+        common_config(kafka)
         | (KNOWN_BROKERS_ONLY if transactional else {})
         | {
             "group.id": group,
@@ -68,19 +68,19 @@ def consumer(
     )
 
 
-def reading_consumer(settings: Settings, purpose: str) -> Consumer:
+def reading_consumer(kafka: KafkaSettings, purpose: str) -> Consumer:
     """A read_committed consumer that assigns partitions itself (its group only names it)."""
     # A new rules version should reach the processors within a fraction of a second.
-    return consumer(settings, f"{settings.group_id}-{purpose}", {"fetch.wait.max.ms": 100})
+    return consumer(kafka, f"{kafka.group_id}-{purpose}", {"fetch.wait.max.ms": 100})
 
 
-def producer(settings: Settings, config: Config | None = None) -> Producer:
+def producer(kafka: KafkaSettings, config: Config | None = None) -> Producer:
     """A plain (idempotent by librdkafka's default, not transactional) producer."""
-    return Producer(common_config(settings) | (config or {}))
+    return Producer(common_config(kafka) | (config or {}))
 
 
 def transactional_producer(
-    settings: Settings, transactional_id: str, config: Config | None = None
+    kafka: KafkaSettings, transactional_id: str, config: Config | None = None
 ) -> Producer:
     """A transactional producer with this id.
 
@@ -98,19 +98,19 @@ def transactional_producer(
     at a time to each of the hundreds of partner topic partitions a transaction touches.
     """
     return Producer(
-        common_config(settings)
+        common_config(kafka)
         | KNOWN_BROKERS_ONLY
         | {
             "transactional.id": transactional_id,
-            "transaction.timeout.ms": settings.transaction_timeout_ms,
+            "transaction.timeout.ms": kafka.transaction_timeout_ms,
             "retry.backoff.ms": 5,
             "retry.backoff.max.ms": 50,
-            "linger.ms": max(5, settings.commit_interval_ms // 2),
+            "linger.ms": max(5, kafka.commit_interval_ms // 2),
         }
         | (config or {})
     )
 
 
-def admin(settings: Settings, config: Config | None = None) -> AdminClient:
+def admin(kafka: KafkaSettings, config: Config | None = None) -> AdminClient:
     """An admin client (topics, metadata)."""
-    return AdminClient(common_config(settings) | (config or {}))
+    return AdminClient(common_config(kafka) | (config or {}))

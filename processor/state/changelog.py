@@ -50,11 +50,11 @@ class KafkaChangelogReader:
 
     def __init__(self, settings: Settings, timeout: float = READ_TIMEOUT_S) -> None:
         self._settings = settings
-        self._topic = settings.state_topic
+        self._topic = settings.topics.state_topic
         self._timeout = timeout
 
     def read(self, starts: Mapping[int, int], on_record: OnRecord) -> None:
-        consumer = reading_consumer(self._settings, "state")
+        consumer = reading_consumer(self._settings.kafka, "state")
         try:
             read_partitions(consumer, self._topic, starts, on_record, timeout=self._timeout)
         finally:

@@ -45,9 +45,11 @@ class StateStores:
     """The stores of the partitions assigned to this processor, and their changelog topic."""
 
     def __init__(self, settings: Settings, reader: ChangelogReader | None = None) -> None:
-        self._topic = settings.state_topic
+        self._topic = settings.topics.state_topic
         self._folder = (
-            settings.state_dir.expanduser() / settings.transactional_id_or_default() / self._topic
+            settings.processor.state_dir.expanduser()
+            / settings.kafka.transactional_id_or_default()
+            / self._topic
         )
         self._reader = reader if reader is not None else KafkaChangelogReader(settings)
         self._stores: dict[int, PartitionStore] = {}

@@ -71,14 +71,14 @@ class InputConsumer(Protocol):
 def processor_consumer(settings: Settings) -> Consumer:
     """The processors' group consumer: offsets only ever committed in their transactions."""
     return clients.consumer(
-        settings,
-        settings.group_id,
+        settings.kafka,
+        settings.kafka.group_id,
         {
             "enable.auto.offset.store": False,
             "partition.assignment.strategy": "range",
-            "session.timeout.ms": settings.session_timeout_ms,
+            "session.timeout.ms": settings.kafka.session_timeout_ms,
             # The usual third of the session timeout, and never rarer than librdkafka's 3 s.
-            "heartbeat.interval.ms": min(3000, settings.session_timeout_ms // 3),
+            "heartbeat.interval.ms": min(3000, settings.kafka.session_timeout_ms // 3),
         },
         transactional=True,
     )
@@ -87,13 +87,13 @@ def processor_consumer(settings: Settings) -> Consumer:
 def processor_session(settings: Settings, stage: Stage | None = None) -> TransactionalSession:
     """The processor instance's transactional session, under its stable transactional id."""
     producer = clients.transactional_producer(
-        settings,
-        settings.transactional_id_or_default(),
+        settings.kafka,
+        settings.kafka.transactional_id_or_default(),
         {
             "queue.buffering.max.messages": 1_000_000,
             # The pipeline keeps the records it makes within max_record_bytes; the headroom is
             # for dead-letter copies of inputs, which are as large as the broker took them.
-            "message.max.bytes": settings.max_record_bytes + DEAD_LETTER_HEADROOM,
+            "message.max.bytes": settings.kafka.max_record_bytes + DEAD_LETTER_HEADROOM,
         },
     )
     return TransactionalSession(producer, stage)
@@ -136,7 +136,7 @@ class Loop:
         self._txn: _Transaction | None = None
         self._stopping = False
         self._fatal: FatalError | None = None  # from a rebalance callback, for run() to raise
-        self._max_wait = settings.commit_interval_ms / 1000
+        self._max_wait = settings.kafka.commit_interval_ms / 1000
 
     def stop(self) -> None:
         """Asks the loop to end after the current batch (safe from a signal handler)."""
@@ -153,7 +153,7 @@ class Loop:
         try:
             self._session.init()
             self._consumer.subscribe(
-                [self._settings.input_topic],
+                [self._settings.topics.input_topic],
                 on_assign=self._on_assign,
                 on_revoke=self._on_revoke,
                 on_lost=self._on_lost,
@@ -161,8 +161,8 @@ class Loop:
             while not self._stopping:
                 self._poll_rules()
                 wait = 0.01 if self._txn else self._max_wait
-                self._stage("waiting on Kafka (polling %s)", self._settings.input_topic)
-                messages = self._consumer.consume(self._settings.batch_size, timeout=wait)
+                self._stage("waiting on Kafka (polling %s)", self._settings.topics.input_topic)
+                messages = self._consumer.consume(self._settings.processor.batch_size, timeout=wait)
                 if self._fatal is not None:
                     raise self._fatal
                 try:
@@ -218,7 +218,7 @@ class Loop:
     def _due(self) -> bool:
         assert self._txn is not None
         return (
-            self._txn.records >= self._settings.batch_size
+            self._txn.records >= self._settings.processor.batch_size
             or time.monotonic() - self._txn.started >= self._max_wait
         )
 

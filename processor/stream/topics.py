@@ -31,10 +31,10 @@ class Topics:
         self._admin.ensure(
             [
                 *config_topics(s),
-                TopicSpec(s.input_topic),
-                TopicSpec(s.audit_topic),
-                TopicSpec(s.unroutable_topic),
-                TopicSpec(s.dlq_topic),
+                TopicSpec(s.topics.input_topic),
+                TopicSpec(s.topics.audit_topic),
+                TopicSpec(s.topics.unroutable_topic),
+                TopicSpec(s.topics.dlq_topic),
             ]
         )
         self._ensure_state()
@@ -42,19 +42,20 @@ class Topics:
     def _ensure_state(self) -> None:
         """The state changelog, with as many partitions as the input topic has; an existing one
         with another count is refused, since its partitions would hold other partitions' state."""
-        s = self._settings
-        inputs = self._admin.partitions(s.input_topic)
-        self._admin.ensure([TopicSpec(s.state_topic, partitions=inputs, config=COMPACTED)])
-        found = self._admin.partitions(s.state_topic)
+        topics = self._settings.topics
+        inputs = self._admin.partitions(topics.input_topic)
+        self._admin.ensure([TopicSpec(topics.state_topic, partitions=inputs, config=COMPACTED)])
+        found = self._admin.partitions(topics.state_topic)
         if found != inputs:
-            self._admin.forget(s.state_topic)
+            self._admin.forget(topics.state_topic)
             raise InvalidInput(
-                f"the state topic {s.state_topic} has {found} partitions, but the input topic "
-                f"{s.input_topic} has {inputs}: they must be equal. Delete {s.state_topic} (the "
-                f"processor creates it again, and rotation starts afresh), or set "
+                f"the state topic {topics.state_topic} has {found} partitions, but the input "
+                f"topic {topics.input_topic} has {inputs}: they must be equal. Delete "
+                f"{topics.state_topic} (the processor creates it again, and rotation starts "
+                "afresh), or set "
                 f"--state-topic / LEAD_ROUTER_STATE_TOPIC to a new topic"
             )
 
     def ensure_deliveries(self, partner_ids: Iterable[str]) -> None:
         """One delivery topic per partner, as the rules in force name them."""
-        self._admin.ensure(TopicSpec(self._settings.delivery_topic(p)) for p in partner_ids)
+        self._admin.ensure(TopicSpec(self._settings.topics.delivery_topic(p)) for p in partner_ids)

@@ -30,6 +30,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 from fastavro.types import Schema
 
+from processor.settings import RegistrySettings
 from processor.wire.errors import DecodeError, EncodeError
 from processor.wire.framing import (
     REGISTRY_HEADER_SIZE,
@@ -158,6 +159,18 @@ class Codec:
             framing: {name: {} for name in SCHEMA_NAMES} for framing in Framing
         }
         self._segments: dict[tuple[SchemaName, frozenset[str]], _Segments] = {}
+
+    @classmethod
+    def for_registry(
+        cls, registry: RegistrySettings, *, writer_schemas: Iterable[Any] = ()
+    ) -> Codec:
+        """The codec of the registry these settings name, with its authentication and TLS; every
+        command builds its codec so, so that none can reach a secured registry without them."""
+        return cls(
+            registry.schema_registry_url,
+            registry.schema_registry_config(),
+            writer_schemas=writer_schemas,
+        )
 
     def decode(
         self, topic: str, data: bytes, schema: SchemaName = "LeadSubmitted"

@@ -28,11 +28,13 @@ SESSION_TIMEOUT_MS = 6000
 
 def committed_input(settings: Settings) -> int:
     """How many input records the group has committed, pending transactions aside."""
-    admin = clients.admin(settings)
-    request = [ConsumerGroupTopicPartitions(settings.group_id)]
+    admin = clients.admin(settings.kafka)
+    request = [ConsumerGroupTopicPartitions(settings.kafka.group_id)]
     found = admin.list_consumer_group_offsets(request, require_stable=False)
-    partitions = found[settings.group_id].result(timeout=30).topic_partitions or []
-    return sum(p.offset for p in partitions if p.topic == settings.input_topic and p.offset > 0)
+    partitions = found[settings.kafka.group_id].result(timeout=30).topic_partitions or []
+    return sum(
+        p.offset for p in partitions if p.topic == settings.topics.input_topic and p.offset > 0
+    )
 
 
 @contextmanager
@@ -60,7 +62,7 @@ def sigkill(process: subprocess.Popen[bytes]) -> None:
 
 def input_positions(settings: Settings) -> dict[str, tuple[int, int]]:
     """Each input lead's (partition, offset), as the input topic holds them."""
-    with reading(settings, settings.input_topic, None) as reader:
+    with reading(settings, settings.topics.input_topic, None) as reader:
         return {r["key"].decode(): (r["partition"], r["offset"]) for r in reader.drain()}
 
 
@@ -106,11 +108,13 @@ def assert_exactly_once_as_dry_run(
     wanted = Counter((x["partner"], k) for k, d in expected.items() for x in d["deliveries"])
     got: Counter[tuple[str, str]] = Counter()
     for partner in PARTNERS:
-        with reading(settings, settings.delivery_topic(partner), "LeadDelivery") as deliveries:
+        with reading(
+            settings, settings.topics.delivery_topic(partner), "LeadDelivery"
+        ) as deliveries:
             got.update((partner, r["lead_id"]) for r in deliveries.drain())
     assert got == wanted, f"{context}: deliveries differ: {(got - wanted) + (wanted - got)}"
 
-    with reading(settings, settings.unroutable_topic, "RoutingDecision") as unroutable:
+    with reading(settings, settings.topics.unroutable_topic, "RoutingDecision") as unroutable:
         parked = Counter(d["lead_id"] for d in unroutable.drain())
     assert parked == Counter(k for k, d in expected.items() if d["outcome"] == "unroutable"), (
         f"{context}: unroutable topic"

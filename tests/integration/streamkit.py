@@ -24,7 +24,7 @@ from processor.app import App
 from processor.control.publisher import publish_rules
 from processor.control.topics import ensure_config_topics
 from processor.rules import load_rules
-from processor.settings import Settings
+from processor.settings import FIELDS, Settings
 from processor.stream.topics import Topics
 from processor.wire import Codec, SchemaName, lead_from_json
 
@@ -34,11 +34,9 @@ DEADLINE_S = 120.0
 def settings_env(settings: Settings) -> dict[str, str]:
     """The settings as LEAD_ROUTER_* variables, for a processor in a separate process; no
     setting from this process's environment leaks into it."""
-    ours = {f"LEAD_ROUTER_{name.upper()}" for name in Settings.model_fields}
+    ours = {f"LEAD_ROUTER_{name.upper()}" for name in FIELDS}
     env = {k: v for k, v in os.environ.items() if k not in ours}
-    for name, value in settings.model_dump(exclude_none=True).items():
-        env[f"LEAD_ROUTER_{name.upper()}"] = str(value)
-    return env
+    return env | settings.environment()
 
 
 def apply_rules(settings: Settings, rules: str | Path) -> str:
@@ -51,14 +49,14 @@ def publish(settings: Settings, leads: Iterable[dict[str, Any] | bytes]) -> int:
     """Publishes JSON-form leads as Avro (raw bytes as they are), keyed by lead id."""
     Topics(settings).ensure_base()
     codec = Codec()
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 5})
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "linger.ms": 5})
     count = 0
     for lead in leads:
         if isinstance(lead, bytes):
-            producer.produce(settings.input_topic, key=b"raw", value=lead)
+            producer.produce(settings.topics.input_topic, key=b"raw", value=lead)
         else:
-            value = codec.encode(settings.input_topic, "LeadSubmitted", lead_from_json(lead))
-            producer.produce(settings.input_topic, key=lead["lead_id"].encode(), value=value)
+            value = codec.encode(settings.topics.input_topic, "LeadSubmitted", lead_from_json(lead))
+            producer.produce(settings.topics.input_topic, key=lead["lead_id"].encode(), value=value)
         count += 1
         producer.poll(0)
     assert producer.flush(30) == 0
@@ -76,7 +74,7 @@ class TopicReader:
         self._codec = Codec()
         self._consumer = Consumer(
             {
-                "bootstrap.servers": settings.bootstrap_servers,
+                "bootstrap.servers": settings.kafka.bootstrap_servers,
                 "group.id": f"reader-{topic}",
                 "enable.auto.commit": False,
                 "isolation.level": "read_committed",

@@ -56,9 +56,9 @@ def lead(lead_id: str, category: str | None, state: str | None, site: str = "dea
 def flags(settings: Settings) -> list[str]:
     return [
         "--bootstrap-servers",
-        settings.bootstrap_servers,
+        settings.kafka.bootstrap_servers,
         "--audit-topic",
-        settings.audit_topic,
+        settings.topics.audit_topic,
     ]
 
 
@@ -68,7 +68,7 @@ def test_audit_show_explains_every_decision_for_a_lead_newest_last(
     settings = stream_settings
     apply_rules(settings, RULES)
     invalid = Codec().encode(
-        settings.input_topic,
+        settings.topics.input_topic,
         "LeadSubmitted",
         {**lead_from_json(lead("broken", None, None)), "site_id": " "},
     )
@@ -82,7 +82,10 @@ def test_audit_show_explains_every_decision_for_a_lead_newest_last(
             lead("twice", "New Models", "NY"),
         ],
     )
-    with reading(settings, settings.audit_topic, "RoutingDecision") as audit, running(settings):
+    with (
+        reading(settings, settings.topics.audit_topic, "RoutingDecision") as audit,
+        running(settings),
+    ):
         audit.wait_for(4)
 
     assert main(["audit", "show", "twice", *flags(settings)]) == 0
@@ -113,7 +116,7 @@ def test_audit_show_explains_every_decision_for_a_lead_newest_last(
 
 def test_audit_show_of_a_lead_never_seen_exits_1(stream_settings: Settings, capsys: Any) -> None:
     assert main(["audit", "show", "ghost", *flags(stream_settings)]) == 1
-    assert f"no decision for lead 'ghost' on {stream_settings.audit_topic}" in (
+    assert f"no decision for lead 'ghost' on {stream_settings.topics.audit_topic}" in (
         capsys.readouterr().err
     )
 
@@ -133,7 +136,7 @@ def tail(settings: Settings, output: str) -> Iterator[queue.Queue[str]]:
     assert process.stdout is not None and process.stderr is not None
     try:
         following = _lines(process.stderr).get(timeout=DEADLINE_S)
-        assert following == f"following {settings.audit_topic}; Ctrl-C stops"
+        assert following == f"following {settings.topics.audit_topic}; Ctrl-C stops"
         yield _lines(process.stdout)
         process.send_signal(signal.SIGINT)
         assert process.wait(30) == 0
@@ -163,7 +166,10 @@ def test_audit_tail_follows_decisions_as_they_are_committed(stream_settings: Set
     apply_rules(settings, RULES)
     Topics(settings).ensure_base()
     publish(settings, [lead("before", "Service", None)])
-    with reading(settings, settings.audit_topic, "RoutingDecision") as audit, running(settings):
+    with (
+        reading(settings, settings.topics.audit_topic, "RoutingDecision") as audit,
+        running(settings),
+    ):
         audit.wait_for(1)  # decided before the tails start: they must not show it
         with tail(settings, "json") as as_json, tail(settings, "text") as as_text:
             publish(settings, [lead("a", "Service", None), lead("b", None, "NY")])

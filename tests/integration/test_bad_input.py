@@ -448,10 +448,10 @@ def publish_batch(settings: Settings, batch: list[Record]) -> None:
     """Publishes the records in order to the one input partition: offset n is record n."""
     Topics(settings).ensure_base()
     producer = Producer(
-        {"bootstrap.servers": settings.bootstrap_servers, "enable.idempotence": True}
+        {"bootstrap.servers": settings.kafka.bootstrap_servers, "enable.idempotence": True}
     )
     for record in batch:
-        producer.produce(settings.input_topic, key=record.key, value=record.value)
+        producer.produce(settings.topics.input_topic, key=record.key, value=record.value)
         producer.poll(0)
     assert producer.flush(60) == 0
     producer.close()
@@ -473,8 +473,8 @@ def test_hostile_records_are_dead_lettered_and_every_good_lead_is_decided_once(
     publish_batch(stream_settings, batch)
     wanted_audit = Counter(r.lead_id for r in batch if r.good or r.lead_id)
     with (
-        reading(stream_settings, stream_settings.audit_topic, "RoutingDecision") as audit,
-        reading(stream_settings, stream_settings.dlq_topic, None) as dlq,
+        reading(stream_settings, stream_settings.topics.audit_topic, "RoutingDecision") as audit,
+        reading(stream_settings, stream_settings.topics.dlq_topic, None) as dlq,
     ):
         with running(stream_settings):
             for reader, count in ((audit, sum(wanted_audit.values())), (dlq, len(bad))):
@@ -523,7 +523,7 @@ def test_a_dead_letter_keeps_the_inputs_key_bytes_headers_and_timestamp(
     created = int(datetime(2026, 11, 20, 10, tzinfo=UTC).timestamp() * 1000)
     apply_rules(stream_settings, RULES)
     Topics(stream_settings).ensure_base()
-    producer = Producer({"bootstrap.servers": stream_settings.bootstrap_servers})
+    producer = Producer({"bootstrap.servers": stream_settings.kafka.bootstrap_servers})
     for n, (key, value, _, _) in enumerate(records):
         headers = [
             ("traceparent", f"00-{n:032x}-{n:016x}-01".encode()),
@@ -531,12 +531,15 @@ def test_a_dead_letter_keeps_the_inputs_key_bytes_headers_and_timestamp(
             ("dup", b"2"),
         ]
         producer.produce(
-            stream_settings.input_topic, value, key, headers=headers, timestamp=created - n
+            stream_settings.topics.input_topic, value, key, headers=headers, timestamp=created - n
         )
     assert producer.flush(30) == 0
-    with reading(stream_settings, stream_settings.dlq_topic, None) as dlq, running(stream_settings):
+    with (
+        reading(stream_settings, stream_settings.topics.dlq_topic, None) as dlq,
+        running(stream_settings),
+    ):
         dead = dlq.wait_for(len(records))
-    with reading(stream_settings, stream_settings.input_topic, None) as source:
+    with reading(stream_settings, stream_settings.topics.input_topic, None) as source:
         inputs = source.wait_for(len(records))
 
     for letter, original, (_, _, reason, exception) in zip(dead, inputs, records, strict=True):
@@ -547,6 +550,6 @@ def test_a_dead_letter_keeps_the_inputs_key_bytes_headers_and_timestamp(
         assert added[ERROR_HEADER].decode() == reason
         assert added[MESSAGE_HEADER]
         assert added[EXCEPTION_HEADER].decode() == f"processor.wire.errors.{exception}"
-        assert added[SOURCE_HEADERS[0]].decode() == stream_settings.input_topic
+        assert added[SOURCE_HEADERS[0]].decode() == stream_settings.topics.input_topic
         assert added[SOURCE_HEADERS[1]] == str(original["partition"]).encode()
         assert added[OFFSET_HEADER] == str(original["offset"]).encode()

@@ -48,9 +48,9 @@ def refused(reason: str) -> float:
 
 def write(settings: Settings, records: list[tuple[bytes, bytes | None]]) -> None:
     """Writes records to the config topic as a careless operator or another tool would."""
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
     for key, value in records:
-        producer.produce(settings.config_topic, key=key, value=value)
+        producer.produce(settings.topics.config_topic, key=key, value=value)
     assert producer.flush(30) == 0
 
 
@@ -72,7 +72,7 @@ def cli(
 def routed(settings: Settings, prefix: str, count: int = 40) -> list[dict[str, Any]]:
     """Publishes ``count`` leads and returns their audit decisions once all are there."""
     sample = leads(count, prefix)
-    with reading(settings, settings.audit_topic, "RoutingDecision") as audit:
+    with reading(settings, settings.topics.audit_topic, "RoutingDecision") as audit:
         publish(settings, sample)
         ids = {lead["lead_id"] for lead in sample}
         deadline = time.monotonic() + DEADLINE_S
@@ -90,14 +90,14 @@ def parts_in_force(settings: Settings) -> dict[str, Any]:
 
 
 def create_config_topic(settings: Settings, **config: str) -> None:
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
     topic = NewTopic(
-        settings.config_topic,
+        settings.topics.config_topic,
         num_partitions=1,
         replication_factor=-1,
         config={"cleanup.policy": "compact", **config},
     )
-    admin.create_topics([topic])[settings.config_topic].result(60)
+    admin.create_topics([topic])[settings.topics.config_topic].result(60)
 
 
 POISON: list[tuple[bytes, bytes | None]] = [
@@ -113,7 +113,7 @@ POISON: list[tuple[bytes, bytes | None]] = [
 
 
 def test_poison_on_the_config_topic_stops_nothing(stream_settings: Settings) -> None:
-    settings = stream_settings.model_copy(update={"config_record_max_bytes": 200_000})
+    settings = stream_settings.with_changes(config_record_max_bytes=200_000)
     good = apply_rules(settings, RULES)
     before = {reason: refused(reason) for reason in ("too-deep", "too-large", "foreign-key")}
     with running(settings) as app:
@@ -191,9 +191,9 @@ def test_a_version_that_does_not_match_its_parts_changes_nothing(
 def compacted(settings: Settings, key: bytes) -> bool:
     """True when the config topic holds at most one record of ``key``: the cleaner ran on it."""
     consumer = Consumer(
-        {"bootstrap.servers": settings.bootstrap_servers, "group.id": "compaction-check"}
+        {"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "compaction-check"}
     )
-    partition = TopicPartition(settings.config_topic, 0, OFFSET_BEGINNING)
+    partition = TopicPartition(settings.topics.config_topic, 0, OFFSET_BEGINNING)
     end = consumer.get_watermark_offsets(partition, timeout=30, cached=False)[1]
     consumer.assign([partition])
     deadline = time.monotonic() + DEADLINE_S
@@ -249,7 +249,7 @@ def test_a_stray_record_then_compaction_then_a_restart_keeps_the_exact_rules(
 
     sample = leads(60, "restart")
     expected = {d["lead_id"]: d for d in dry_run(rules, sample, tmp_path)}
-    with reading(stream_settings, stream_settings.audit_topic, "RoutingDecision") as audit:
+    with reading(stream_settings, stream_settings.topics.audit_topic, "RoutingDecision") as audit:
         publish(stream_settings, sample)
         with running(stream_settings) as app:
             audit.wait_for(len(sample))

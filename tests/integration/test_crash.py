@@ -56,7 +56,7 @@ TRANSACTION_TIMEOUT_MS = 10000
 @pytest.fixture
 def settings(stream_settings: Settings) -> Settings:
     """The test's own topics and group, with a session timeout short enough to restart quickly."""
-    return stream_settings.model_copy(update={"session_timeout_ms": SESSION_TIMEOUT_MS})
+    return stream_settings.with_changes(session_timeout_ms=SESSION_TIMEOUT_MS)
 
 
 def test_sigkill_at_random_points_then_restart_routes_each_lead_once(
@@ -77,7 +77,7 @@ def test_sigkill_at_random_points_then_restart_routes_each_lead_once(
     log = tmp_path / "processor.log"
 
     with (
-        reading(settings, settings.audit_topic, "RoutingDecision") as audit,
+        reading(settings, settings.topics.audit_topic, "RoutingDecision") as audit,
         processes() as started,
     ):
         for step in steps:
@@ -136,8 +136,8 @@ def test_two_processors_rebalance_and_one_is_killed_each_lead_once(
     transaction is committed on revoke), and when one is killed mid-stream and either restarted
     or never seen again (its partitions then go to the other once its session and its open
     transaction have timed out)."""
-    settings = settings.model_copy(
-        update={"topic_partitions": 3, "transaction_timeout_ms": TRANSACTION_TIMEOUT_MS}
+    settings = settings.with_changes(
+        topic_partitions=3, transaction_timeout_ms=TRANSACTION_TIMEOUT_MS
     )
     rules = tmp_path / "rules.yaml"
     rules.write_text(WEIGHTED_RULES)
@@ -149,16 +149,14 @@ def test_two_processors_rebalance_and_one_is_killed_each_lead_once(
     victim = rng.choice("ab")
     context = f"seed {SEED} (LEAD_ROUTER_CRASH_SEED): steps {steps}, {victim} killed"
     instances = {
-        name: settings.model_copy(
-            update={"transactional_id": f"{settings.transactional_id}-{name}"}
-        )
+        name: settings.with_changes(transactional_id=f"{settings.kafka.transactional_id}-{name}")
         for name in "ab"
     }
     logs = {name: tmp_path / f"processor-{name}.log" for name in "ab"}
     live: dict[str, subprocess.Popen[bytes]] = {}
 
     with (
-        reading(settings, settings.audit_topic, "RoutingDecision") as audit,
+        reading(settings, settings.topics.audit_topic, "RoutingDecision") as audit,
         processes() as started,
     ):
 
@@ -257,9 +255,7 @@ def test_processor_rides_out_a_broker_restart(
     transactional call after such a restart (now and then, not every time): the processor then
     exits as stalled, and a supervisor's restart must still give exactly once."""
     with EmbeddedKafka(tmp_path / "kafka", heap="512m") as broker:
-        own = settings.model_copy(
-            update={"bootstrap_servers": broker.bootstrap_servers, "stall_timeout_s": 30}
-        )
+        own = settings.with_changes(bootstrap_servers=broker.bootstrap_servers, stall_timeout_s=30)
         rules = tmp_path / "rules.yaml"
         rules.write_text(WEIGHTED_RULES)
         apply_rules(own, rules)
@@ -270,7 +266,7 @@ def test_processor_rides_out_a_broker_restart(
         log = tmp_path / "processor.log"
 
         with (
-            reading(own, own.audit_topic, "RoutingDecision") as audit,
+            reading(own, own.topics.audit_topic, "RoutingDecision") as audit,
             processes() as started,
         ):
             process = start_process(own, log)

@@ -38,7 +38,7 @@ def settings(**changes: object) -> Settings:
 
 def deliver(uri: str, parcel: Parcel = PARCEL, **changes: object) -> tuple[Outcome, list[float]]:
     waits: list[float] = []
-    return send(uri, parcel, settings(**changes), waits.append), waits
+    return send(uri, parcel, settings(**changes).delivery, waits.append), waits
 
 
 def test_http_posts_the_payload_with_the_delivery_id_as_idempotency_key(http: Endpoint) -> None:
@@ -266,6 +266,6 @@ def test_plain_smtp_never_logs_in(smtp: Mailbox) -> None:
 
 
 def test_port_465_means_implicit_tls_unless_set_otherwise() -> None:
-    assert tls_mode(settings(smtp_port=465)) == "implicit"
-    assert tls_mode(settings(smtp_port=587)) == "starttls"
-    assert tls_mode(settings(smtp_port=465, smtp_tls="starttls")) == "starttls"
+    assert tls_mode(settings(smtp_port=465).delivery) == "implicit"
+    assert tls_mode(settings(smtp_port=587).delivery) == "starttls"
+    assert tls_mode(settings(smtp_port=465, smtp_tls="starttls").delivery) == "starttls"

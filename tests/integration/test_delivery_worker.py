@@ -37,18 +37,16 @@ DEADLINE_S = 60.0
 
 @pytest.fixture
 def settings(stream_settings: Settings, unique: str, tmp_path: Path, smtp: Mailbox) -> Settings:
-    return stream_settings.model_copy(
-        update={
-            "receipts_topic": f"receipts-{unique}",
-            "delivery_dlq_topic": f"deliveries-dlq-{unique}",
-            "deliveries_dir": tmp_path,
-            "smtp_host": "127.0.0.1",
-            "smtp_port": smtp.port,
-            "smtp_tls": "none",  # the test's mail server is a local relay
-            "delivery_attempts": 4,
-            "delivery_backoff_ms": 20,
-            "delivery_timeout_ms": 5000,
-        }
+    return stream_settings.with_changes(
+        receipts_topic=f"receipts-{unique}",
+        delivery_dlq_topic=f"deliveries-dlq-{unique}",
+        deliveries_dir=tmp_path,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_tls="none",
+        delivery_attempts=4,
+        delivery_backoff_ms=20,
+        delivery_timeout_ms=5000,
     )
 
 
@@ -76,7 +74,9 @@ def receipts(settings: Settings, count: int) -> list[dict[str, Any]]:
 
 def committed(settings: Settings, worker: Worker) -> int:
     """The offset the worker's group has committed on partition 0 of its topic."""
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": worker.group})
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": worker.group}
+    )
     try:
         [position] = consumer.committed([TopicPartition(worker.topic, 0)], timeout=10)
     finally:
@@ -145,9 +145,9 @@ def publish_deliveries(settings: Settings, records: Sequence[dict[str, Any]]) ->
     """Writes LeadDelivery records to their partners' topics, as the processor would."""
     Topics(settings).ensure_deliveries({record["partner"] for record in records})
     codec = Codec()
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
     for record in records:
-        topic = settings.delivery_topic(record["partner"])
+        topic = settings.topics.delivery_topic(record["partner"])
         value = codec.encode(topic, "LeadDelivery", record)
         producer.produce(topic, key=record["lead_id"].encode(), value=value)
     assert producer.flush(30) == 0
@@ -156,9 +156,9 @@ def publish_deliveries(settings: Settings, records: Sequence[dict[str, Any]]) ->
 def flags(settings: Settings) -> list[str]:
     return [
         "--bootstrap-servers",
-        settings.bootstrap_servers,
+        settings.kafka.bootstrap_servers,
         "--receipts-topic",
-        settings.receipts_topic,
+        settings.topics.receipts_topic,
     ]
 
 
@@ -284,7 +284,7 @@ def test_each_delivery_id_is_delivered_once_across_restarts(
     with working(settings, "p") as worker:  # a restart: the committed offset, then the memory
         wait_committed(settings, worker, 5)
     # A worker in a new group starts at the topic's beginning: only the receipts stop it.
-    fresh = settings.model_copy(update={"group_id": f"{settings.group_id}-new"})
+    fresh = settings.with_changes(group_id=f"{settings.kafka.group_id}-new")
     with working(fresh, "p") as worker:
         wait_committed(fresh, worker, 5)
 
@@ -361,7 +361,7 @@ def test_a_forged_delivery_goes_only_where_the_rules_say_and_the_unfit_are_dead_
 ) -> None:
     root, outside = tmp_path / "root", tmp_path / "outside"
     root.mkdir()
-    settings = settings.model_copy(update={"deliveries_dir": root})
+    settings = settings.with_changes(deliveries_dir=root)
     partner_rules(settings, [http.url("/hook"), "file://deliveries/p"])
     forged = delivery(
         "forged", "p", [f"file://{outside}", "file://../../escape", http.url("/attacker")]
@@ -372,8 +372,8 @@ def test_a_forged_delivery_goes_only_where_the_rules_say_and_the_unfit_are_dead_
     before, after = delivery("before", "p"), delivery("after", "p")
     publish_deliveries(settings, [before, forged])
     Topics(settings).ensure_deliveries(["p"])
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
-    codec, topic = Codec(), settings.delivery_topic("p")
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    codec, topic = Codec(), settings.topics.delivery_topic("p")
     for record in (elsewhere, renamed):  # written to p's topic, whatever they say
         producer.produce(topic, key=b"x", value=codec.encode(topic, "LeadDelivery", record))
     producer.produce(
@@ -384,7 +384,7 @@ def test_a_forged_delivery_goes_only_where_the_rules_say_and_the_unfit_are_dead_
 
     with working(settings, "p") as worker:
         wait_committed(settings, worker, 6)
-    with reading(settings, settings.delivery_dlq_topic, None) as dlq:
+    with reading(settings, settings.topics.delivery_dlq_topic, None) as dlq:
         dead = dlq.drain()
 
     # The genuine deliveries and the forged one, re-rendered as the rules say, each once.
@@ -437,7 +437,7 @@ def test_the_worker_follows_the_rules_in_force(settings: Settings, http: Endpoin
         in_force(worker, apply_rules(settings, '{"partners": [{"id": "q", "format": "json"}]}'))
         publish_deliveries(settings, records[3:])
         wait_committed(settings, worker, 4)
-    with reading(settings, settings.delivery_dlq_topic, None) as dlq:
+    with reading(settings, settings.topics.delivery_dlq_topic, None) as dlq:
         dead = dlq.drain()
 
     [as_json] = http.to("/json")

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 def test_the_demo_routes_summarises_and_delivers_one_partner(
     stream_settings: Settings, unique: str, tmp_path: Path
 ) -> None:
-    env = settings_env(stream_settings.model_copy(update={"receipts_topic": f"receipts-{unique}"}))
+    env = settings_env(stream_settings.with_changes(receipts_topic=f"receipts-{unique}"))
     del env["LEAD_ROUTER_METRICS_PORT"]  # the demo picks a free port itself
     done = subprocess.run(
         [sys.executable, "-m", "processor", "demo", "--leads", "300", "--bad-records", "3"],

@@ -58,8 +58,8 @@ machine."""
 def open_transaction(settings: Settings) -> bool:
     """Whether a transaction holds audit records a read_committed reader cannot see yet: the
     topic's end offset is beyond its last stable offset."""
-    admin = clients.admin(settings)
-    partition = TopicPartition(settings.audit_topic, 0)
+    admin = clients.admin(settings.kafka)
+    partition = TopicPartition(settings.topics.audit_topic, 0)
     ends = {}
     for level in (IsolationLevel.READ_UNCOMMITTED, IsolationLevel.READ_COMMITTED):
         found = admin.list_offsets({partition: OffsetSpec.latest()}, isolation_level=level)
@@ -91,11 +91,11 @@ def wait_until(condition: str, check: Callable[[], bool], timeout: float = DEADL
 def test_a_frozen_processor_replaced_by_another_is_fenced_and_exits_5(
     stream_settings: Settings, tmp_path: Path, case: str
 ) -> None:
-    settings = stream_settings.model_copy(
-        update={"session_timeout_ms": SESSION_TIMEOUT_MS, "stall_timeout_s": 900}
+    settings = stream_settings.with_changes(
+        session_timeout_ms=SESSION_TIMEOUT_MS, stall_timeout_s=900
     )
     timeout = LONG_TRANSACTION_TIMEOUT_MS if case == "fenced" else SHORT_TRANSACTION_TIMEOUT_MS
-    frozen_settings = settings.model_copy(update={"transaction_timeout_ms": timeout})
+    frozen_settings = settings.with_changes(transaction_timeout_ms=timeout)
     rules = tmp_path / "rules.yaml"
     rules.write_text(WEIGHTED_RULES)
     apply_rules(settings, rules)
@@ -104,7 +104,7 @@ def test_a_frozen_processor_replaced_by_another_is_fenced_and_exits_5(
     logs = {name: tmp_path / f"processor-{name}.log" for name in ("frozen", "replacement")}
 
     with (
-        reading(settings, settings.audit_topic, "RoutingDecision") as audit,
+        reading(settings, settings.topics.audit_topic, "RoutingDecision") as audit,
         processes() as started,
     ):
         frozen = start_process(frozen_settings, logs["frozen"])

@@ -68,15 +68,15 @@ def publish_paced(
     in ``sent``), as a live intake would; a burst published at once would measure the backlog."""
     Topics(settings).ensure_base()
     codec = Codec()
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 0})
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "linger.ms": 0})
     started = time.monotonic()
     for position, item in enumerate(leads):
         while time.monotonic() < started + position / per_second:
             producer.poll(0.001)
         sent[item["lead_id"]] = time.time()
         stamped = item | {"submitted_at": datetime.now(UTC).isoformat(timespec="milliseconds")}
-        value = codec.encode(settings.input_topic, "LeadSubmitted", lead_from_json(stamped))
-        producer.produce(settings.input_topic, key=item["lead_id"].encode(), value=value)
+        value = codec.encode(settings.topics.input_topic, "LeadSubmitted", lead_from_json(stamped))
+        producer.produce(settings.topics.input_topic, key=item["lead_id"].encode(), value=value)
         producer.poll(0)
     assert producer.flush(30) == 0
 
@@ -109,7 +109,7 @@ def test_a_catastrophic_pattern_decides_its_lead_and_the_others_keep_flowing(
     leads.insert(50, lead("redos", "a" * 40 + "!"))
     sent: dict[str, float] = {}
     log = tmp_path / "processor.log"
-    audit = StampedReader(stream_settings, stream_settings.audit_topic, "RoutingDecision")
+    audit = StampedReader(stream_settings, stream_settings.topics.audit_topic, "RoutingDecision")
     process = start_process(stream_settings, log)  # lead-router run, as deployed
     try:
         # A first lead decided: the processor has started and holds its partition, so what is
@@ -148,7 +148,7 @@ def test_a_lead_slower_than_the_routing_budget_is_dead_lettered_and_the_others_f
     RE2 runs its slower (still linear) simulation, about a second on a 400,000-character comment;
     other leads take a millisecond. With a 500 ms budget that one lead is dead-lettered as
     too-slow, and every lead behind it is routed."""
-    settings = stream_settings.model_copy(update={"routing_budget_ms": 500})
+    settings = stream_settings.with_changes(routing_budget_ms=500)
     apply_rules(settings, one_rule('{field: comments, op: matches, value: "a.{50}c"}'))
     chance = random.Random(7)
     noise = "".join(chance.choice("ab") for _ in range(400_000))
@@ -157,8 +157,8 @@ def test_a_lead_slower_than_the_routing_budget_is_dead_lettered_and_the_others_f
     publish(settings, leads)
     log = tmp_path / "processor.log"
     with (
-        reading(settings, settings.audit_topic, "RoutingDecision") as audit,
-        reading(settings, settings.dlq_topic, None) as dead,
+        reading(settings, settings.topics.audit_topic, "RoutingDecision") as audit,
+        reading(settings, settings.topics.dlq_topic, None) as dead,
     ):
         process = start_process(settings, log)  # the main thread: the budget interrupts
         try:
@@ -184,7 +184,7 @@ def test_a_lead_failing_a_100000_item_list_goes_to_fallback_with_a_small_audit_r
     """The trace once copied each failed condition's whole list into the audit record: 700 kB
     for this lead, over a 500 kB record limit, so a valid lead was dead-lettered as too-large
     while dry-run said fallback. The trace now shows the list's first items and its length."""
-    settings = stream_settings.model_copy(update={"max_record_bytes": 500_000})
+    settings = stream_settings.with_changes(max_record_bytes=500_000)
     in_list = {"field": "address.postcode", "op": "in_list", "value": POSTCODES}
     rules = {
         "partners": [
@@ -204,7 +204,7 @@ def test_a_lead_failing_a_100000_item_list_goes_to_fallback_with_a_small_audit_r
     tiny = {"lead_id": "tiny", "submitted_at": "2026-11-20T10:00:00Z", "site_id": "web"}
     publish(settings, [tiny])
     with (
-        reading(settings, settings.audit_topic, "RoutingDecision") as audit,
+        reading(settings, settings.topics.audit_topic, "RoutingDecision") as audit,
         running(settings),
     ):
         [decision] = audit.wait_for(1)

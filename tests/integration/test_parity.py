@@ -103,11 +103,11 @@ def publish_in_order(settings: Settings, sample: list[dict[str, Any]]) -> None:
     Topics(settings).ensure_base()
     codec = Codec()
     producer = Producer(
-        {"bootstrap.servers": settings.bootstrap_servers, "enable.idempotence": True}
+        {"bootstrap.servers": settings.kafka.bootstrap_servers, "enable.idempotence": True}
     )
     for lead in sample:
-        value = codec.encode(settings.input_topic, "LeadSubmitted", as_record(lead))
-        producer.produce(settings.input_topic, value, lead["lead_id"].encode(), partition=0)
+        value = codec.encode(settings.topics.input_topic, "LeadSubmitted", as_record(lead))
+        producer.produce(settings.topics.input_topic, value, lead["lead_id"].encode(), partition=0)
         producer.poll(0)
     assert producer.flush(60) == 0
     producer.close()
@@ -139,12 +139,12 @@ def test_the_processor_and_dry_run_decide_each_lead_the_same(
     rules.write_text(json.dumps(rules_document()))
     apply_rules(stream_settings, rules)
     publish_in_order(stream_settings, sample)
-    with reading(stream_settings, stream_settings.audit_topic, "RoutingDecision") as audit:
+    with reading(stream_settings, stream_settings.topics.audit_topic, "RoutingDecision") as audit:
         with running(stream_settings):
             audit.wait_for(len(sample))
         audited = {d["lead_id"]: as_audited(d) for d in audit.drain()}
 
-    trace_limit = str(stream_settings.audit_trace_failures)
+    trace_limit = str(stream_settings.processor.audit_trace_failures)
     expected = {
         d["lead_id"]: as_audited(d)
         for d in dry_run(rules, sample, tmp_path, "--trace-limit", trace_limit)

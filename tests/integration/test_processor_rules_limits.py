@@ -23,10 +23,10 @@ def test_a_version_over_the_processors_limits_is_refused_and_routing_continues(
 ) -> None:
     # RULES has 7 assignments, WEIGHTED_RULES 10: `rules apply` (default limits) takes both, a
     # processor limited to 7 must keep the first in force.
-    limited = stream_settings.model_copy(update={"rules_max_assignments": 7})
+    limited = stream_settings.with_changes(rules_max_assignments=7)
     good = apply_rules(stream_settings, RULES)
     refused_before = refused_total()
-    with reading(stream_settings, stream_settings.audit_topic, "RoutingDecision") as audit:
+    with reading(stream_settings, stream_settings.topics.audit_topic, "RoutingDecision") as audit:
         with running(limited) as app:
             publish(stream_settings, leads(20, "one"))
             audit.wait_for(20)

@@ -43,7 +43,7 @@ def written_with(version: str, lead: dict[str, Any]) -> bytes:
 def test_leads_of_a_version_behind_and_ahead_are_routed_not_dead_lettered(
     stream_settings: Settings, tmp_path: Path
 ) -> None:
-    settings = stream_settings.model_copy(update={"writer_schemas_dir": FIXTURES})
+    settings = stream_settings.with_changes(writer_schemas_dir=FIXTURES)
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
     apply_rules(settings, rules)
@@ -54,14 +54,14 @@ def test_leads_of_a_version_behind_and_ahead_are_routed_not_dead_lettered(
         if n % 3 == 0
         else written_with("v2", lead)
         if n % 3 == 1
-        else current.encode(settings.input_topic, "LeadSubmitted", lead_from_json(lead))
+        else current.encode(settings.topics.input_topic, "LeadSubmitted", lead_from_json(lead))
         for n, lead in enumerate(sample)
     ]
     publish(settings, encoded)
 
     with (
-        reading(settings, settings.audit_topic, "RoutingDecision") as audit,
-        reading(settings, settings.dlq_topic, None) as dlq,
+        reading(settings, settings.topics.audit_topic, "RoutingDecision") as audit,
+        reading(settings, settings.topics.dlq_topic, None) as dlq,
     ):
         with running(settings):
             decisions = audit.wait_for(len(sample))

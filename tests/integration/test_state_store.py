@@ -35,7 +35,7 @@ def state(last: str) -> RotationState:
 
 @pytest.fixture
 def settings(stream_settings: Settings) -> Settings:
-    made = stream_settings.model_copy(update={"topic_partitions": 3})
+    made = stream_settings.with_changes(topic_partitions=3)
     Topics(made).ensure_base()
     return made
 
@@ -43,7 +43,9 @@ def settings(stream_settings: Settings) -> Settings:
 def publish(settings: Settings, records: list[OutputRecord]) -> None:
     """Produces changelog records to their partitions in one transaction, as the processor does
     (so a restore also reads past the transaction's commit markers)."""
-    producer = clients.transactional_producer(settings, f"{settings.transactional_id}-writer")
+    producer = clients.transactional_producer(
+        settings.kafka, f"{settings.kafka.transactional_id}-writer"
+    )
     producer.init_transactions(30)
     producer.begin_transaction()
     for record in records:
@@ -57,7 +59,7 @@ def publish(settings: Settings, records: list[OutputRecord]) -> None:
 def written(settings: Settings, folder: Path, states: Mapping[int, tuple[str, int]]) -> None:
     """Has a processor with its stores in ``folder`` write each partition's rotation state
     at an input offset to the changelog."""
-    writer = StateStores(settings.model_copy(update={"state_dir": folder}))
+    writer = StateStores(settings.with_changes(state_dir=folder))
     writer.assign(dict.fromkeys(states, -1001))
     for partition, (last, _) in states.items():
         save_rotation(writer.store(partition), state(last))
@@ -69,7 +71,7 @@ def written(settings: Settings, folder: Path, states: Mapping[int, tuple[str, in
 @pytest.fixture
 def owner(settings: Settings, tmp_path: Path) -> Iterator[StateStores]:
     """The stores of a processor on another host, that owns the partitions now."""
-    made = StateStores(settings.model_copy(update={"state_dir": tmp_path / "owner"}))
+    made = StateStores(settings.with_changes(state_dir=tmp_path / "owner"))
     yield made
     made.close()
 
@@ -96,9 +98,7 @@ def test_a_state_behind_the_committed_offset_is_read_again_until_it_catches_up(
             kafka.read(starts, on_record)
             reads.release()
 
-    owner = StateStores(
-        settings.model_copy(update={"state_dir": tmp_path / "owner"}), reader=Counted()
-    )
+    owner = StateStores(settings.with_changes(state_dir=tmp_path / "owner"), reader=Counted())
     worker = threading.Thread(target=lambda: owner.assign({0: 20}))
     worker.start()
     assert reads.acquire(timeout=30), "the restore never read the changelog"
@@ -121,11 +121,11 @@ def test_nothing_committed_gives_fresh_state(
 def test_a_state_topic_with_other_partitions_than_the_input_is_refused(
     stream_settings: Settings,
 ) -> None:
-    admin = clients.admin(stream_settings)
+    admin = clients.admin(stream_settings.kafka)
     futures = admin.create_topics(
         [
-            NewTopic(stream_settings.input_topic, num_partitions=3),
-            NewTopic(stream_settings.state_topic, num_partitions=1),
+            NewTopic(stream_settings.topics.input_topic, num_partitions=3),
+            NewTopic(stream_settings.topics.state_topic, num_partitions=1),
         ]
     )
     for future in futures.values():
@@ -133,6 +133,6 @@ def test_a_state_topic_with_other_partitions_than_the_input_is_refused(
     with pytest.raises(InvalidInput) as refused:
         Topics(stream_settings).ensure_base()
     message = str(refused.value)
-    assert f"state topic {stream_settings.state_topic} has 1 partitions" in message
-    assert f"input topic {stream_settings.input_topic} has 3" in message
+    assert f"state topic {stream_settings.topics.state_topic} has 1 partitions" in message
+    assert f"input topic {stream_settings.topics.input_topic} has 3" in message
     assert "LEAD_ROUTER_STATE_TOPIC" in message

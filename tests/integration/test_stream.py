@@ -42,7 +42,7 @@ def test_routes_every_lead_once_as_dry_run_decides(
     sample = leads(400)
     publish(stream_settings, sample)
 
-    with reading(stream_settings, stream_settings.audit_topic, "RoutingDecision") as audit:
+    with reading(stream_settings, stream_settings.topics.audit_topic, "RoutingDecision") as audit:
         with running(stream_settings) as app:
             audit.wait_for(len(sample))
             assert app.ready
@@ -60,7 +60,7 @@ def test_routes_every_lead_once_as_dry_run_decides(
     )
     got: Counter[tuple[str, str]] = Counter()
     for partner in PARTNERS:
-        topic = stream_settings.delivery_topic(partner)
+        topic = stream_settings.topics.delivery_topic(partner)
         with reading(stream_settings, topic, "LeadDelivery") as deliveries:
             for record in deliveries.drain():
                 got[(partner, record["lead_id"])] += 1
@@ -68,7 +68,7 @@ def test_routes_every_lead_once_as_dry_run_decides(
                 assert record["lead"]["lead_id"] == record["lead_id"]
     assert got == wanted
 
-    with reading(stream_settings, stream_settings.unroutable_topic, "RoutingDecision") as r:
+    with reading(stream_settings, stream_settings.topics.unroutable_topic, "RoutingDecision") as r:
         unroutable = {d["lead_id"] for d in r.drain()}
     assert unroutable == {k for k, d in expected.items() if d["outcome"] == "unroutable"}
 
@@ -77,15 +77,15 @@ def test_rules_change_takes_effect_at_its_version_and_not_before(
     stream_settings: Settings,
 ) -> None:
     first = apply_rules(stream_settings, RULES)
-    with reading(stream_settings, stream_settings.audit_topic, "RoutingDecision") as audit:
+    with reading(stream_settings, stream_settings.topics.audit_topic, "RoutingDecision") as audit:
         with running(stream_settings) as app:
             publish(stream_settings, leads(40, "before"))
             audit.wait_for(40)
 
             # A part written without a closing version record must change nothing.
-            producer = Producer({"bootstrap.servers": stream_settings.bootstrap_servers})
+            producer = Producer({"bootstrap.servers": stream_settings.kafka.bootstrap_servers})
             producer.produce(
-                stream_settings.config_topic,
+                stream_settings.topics.config_topic,
                 key=b"profile/market",
                 value=b'{"id": "market", "sources": ["market"], "assignments": []}',
             )
@@ -129,23 +129,28 @@ def test_invalid_rules_version_is_refused_and_routing_continues(
 ) -> None:
     good = apply_rules(stream_settings, RULES)
     refused_before = refused_total()
-    with reading(stream_settings, stream_settings.audit_topic, "RoutingDecision") as audit:
+    with reading(stream_settings, stream_settings.topics.audit_topic, "RoutingDecision") as audit:
         with running(stream_settings):
             publish(stream_settings, leads(20, "one"))
             audit.wait_for(20)
             # Someone bypasses `rules apply`: a dangling partner reference, then a version record.
             producer = Producer(
-                {"bootstrap.servers": stream_settings.bootstrap_servers, "transactional.id": "x"}
+                {
+                    "bootstrap.servers": stream_settings.kafka.bootstrap_servers,
+                    "transactional.id": "x",
+                }
             )
             producer.init_transactions(30)
             producer.begin_transaction()
             producer.produce(
-                stream_settings.config_topic,
+                stream_settings.topics.config_topic,
                 key=b"profile/market",
                 value=b'{"id": "market", "sources": ["market"], "fallback": "nobody"}',
             )
             producer.produce(
-                stream_settings.config_topic, key=b"meta/version", value=b'{"version": "bad"}'
+                stream_settings.topics.config_topic,
+                key=b"meta/version",
+                value=b'{"version": "bad"}',
             )
             producer.commit_transaction(30)
             publish(stream_settings, leads(20, "two"))
@@ -162,7 +167,7 @@ def test_poison_records_go_to_the_dead_letter_topic_and_the_stream_goes_on(
     good = leads(30)
     # Well-formed Avro, but not a valid lead: a publisher that skipped validation.
     invalid = Codec().encode(
-        stream_settings.input_topic,
+        stream_settings.topics.input_topic,
         "LeadSubmitted",
         {**lead_from_json(good[0]), "lead_id": "no-site", "site_id": "  "},
     )
@@ -179,8 +184,8 @@ def test_poison_records_go_to_the_dead_letter_topic_and_the_stream_goes_on(
     ]
     publish(stream_settings, batch)
     with (
-        reading(stream_settings, stream_settings.audit_topic, "RoutingDecision") as audit,
-        reading(stream_settings, stream_settings.dlq_topic, None) as dlq,
+        reading(stream_settings, stream_settings.topics.audit_topic, "RoutingDecision") as audit,
+        reading(stream_settings, stream_settings.topics.dlq_topic, None) as dlq,
     ):
         with running(stream_settings):
             audit.wait_for(31)
@@ -217,7 +222,7 @@ def test_sigterm_mid_stream_then_restart_loses_and_duplicates_nothing(
     publish(stream_settings, sample)
     log = tmp_path / "processor.log"
 
-    with reading(stream_settings, stream_settings.audit_topic, "RoutingDecision") as audit:
+    with reading(stream_settings, stream_settings.topics.audit_topic, "RoutingDecision") as audit:
         first = start_process(stream_settings, log)
         try:
             audit.wait_for(300)
@@ -254,7 +259,7 @@ def http_status(url: str) -> int:
 
 def test_ready_only_once_rules_are_in_force(stream_settings: Settings) -> None:
     port = free_port()
-    settings = stream_settings.model_copy(update={"metrics_port": port})
+    settings = stream_settings.with_changes(metrics_port=port)
     base = f"http://127.0.0.1:{port}"
     with running(settings) as app:
         deadline = time.monotonic() + 60
@@ -286,7 +291,7 @@ def test_a_stopped_processor_closes_its_enricher(
     sample = leads(3)
     publish(stream_settings, sample)
     with (
-        reading(stream_settings, stream_settings.audit_topic, "RoutingDecision") as audit,
+        reading(stream_settings, stream_settings.topics.audit_topic, "RoutingDecision") as audit,
         running(stream_settings),
     ):
         audit.wait_for(len(sample))

@@ -123,8 +123,8 @@ def _used() -> dict[str, dict[str, set[str]]]:
 def test_dashboard_and_alerts_read_only_metrics_a_live_processor_exposes(
     stream_settings: Settings, tmp_path: Path
 ) -> None:
-    settings = stream_settings.model_copy(update={"metrics_port": free_port()})
-    base = f"http://127.0.0.1:{settings.metrics_port}"
+    settings = stream_settings.with_changes(metrics_port=free_port())
+    base = f"http://127.0.0.1:{settings.metrics.metrics_port}"
 
     def outcomes_seen() -> set[str]:
         text = _get(base + "/metrics")[1]
@@ -154,7 +154,7 @@ def test_dashboard_and_alerts_read_only_metrics_a_live_processor_exposes(
         # LeadRouterStalled reads any lag without commits as a stall: drained means zero.
         _until(lambda: lag() == 0, "consumer lag reported as 0 once the input is drained")
         east = tmp_path / "east"
-        worker = settings.model_copy(update={"metrics_port": 0, "deliveries_dir": tmp_path})
+        worker = settings.with_changes(metrics_port=0, deliveries_dir=tmp_path)
         with working(worker, "east"):
             _until(lambda: east.is_dir() and any(east.iterdir()), "the worker delivered to east")
         status, text = _get(base + "/metrics")

@@ -82,8 +82,8 @@ def http_get(url: str) -> tuple[int, str]:
 @pytest.fixture
 def metrics_url(stream_settings: Settings, tmp_path: Path) -> Iterator[str]:
     """The /metrics address of a running processor whose rules are in force."""
-    settings = stream_settings.model_copy(update={"metrics_port": free_port()})
-    base = f"http://127.0.0.1:{settings.metrics_port}"
+    settings = stream_settings.with_changes(metrics_port=free_port())
+    base = f"http://127.0.0.1:{settings.metrics.metrics_port}"
     log = tmp_path / "processor.log"
     process = start_process(settings, log)
     try:

@@ -19,7 +19,7 @@ def test_brokers_that_never_answer_end_the_check_at_its_timeout_saying_why() -> 
     settings = Settings(bootstrap_servers=f"127.0.0.1:{free_port()}")  # nothing listens there
     started = time.monotonic()
     with pytest.raises(ServiceUnavailable, match="did not answer within 2 s") as raised:
-        check_access(settings, timeout=2.0)
+        check_access(settings.kafka, timeout=2.0)
     assert raised.value.exit_code == 4
     assert "Connection refused" in str(raised.value)
     assert time.monotonic() - started < 30  # its own timeout, not a client's default

@@ -36,14 +36,14 @@ def test_the_server_listens_on_the_host_given(host: str, url_host: str) -> None:
 
 
 def test_by_default_only_this_machine_reaches_it() -> None:
-    assert Settings().metrics_host == "127.0.0.1"
+    assert Settings().metrics.metrics_host == "127.0.0.1"
 
 
 def test_the_host_comes_from_its_flag_or_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEAD_ROUTER_METRICS_HOST", "0.0.0.0")
-    assert Settings().metrics_host == "0.0.0.0"
+    assert Settings().metrics.metrics_host == "0.0.0.0"
     args = build_parser().parse_args(["run", "--metrics-host", "::"])
-    assert settings_from_args(args).metrics_host == "::"
+    assert settings_from_args(args).metrics.metrics_host == "::"
 
 
 def test_an_address_not_of_this_machine_is_a_clear_error() -> None:

@@ -25,14 +25,14 @@ LEAD = {
 def audited(value: bytes) -> dict[str, Any]:
     """The audit record the processor writes for an input record."""
     settings = Settings()
-    (audit,) = [r for r in process(value).records if r.topic == settings.audit_topic]
+    (audit,) = [r for r in process(value).records if r.topic == settings.topics.audit_topic]
     return Codec().decode(audit.topic, audit.value or b"", "RoutingDecision")
 
 
 def dry_run(document: dict[str, Any]) -> dict[str, Any]:
     snapshot = compile_rules(load_rules(RULES), "1")
     decision = Router(Enricher()).route_json(snapshot, document, RotationState())
-    return decision.as_dict(Settings().audit_trace_failures)
+    return decision.as_dict(Settings().processor.audit_trace_failures)
 
 
 def test_the_audit_trace_has_the_geo_step_that_dry_run_shows() -> None:

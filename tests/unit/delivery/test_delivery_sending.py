@@ -30,7 +30,7 @@ def settings(tmp_path: Path) -> Settings:
     ],
 )
 def test_the_scheme_picks_the_destination(settings: Settings, uri: str, kind: type) -> None:
-    assert isinstance(destination_for(uri, settings), kind)
+    assert isinstance(destination_for(uri, settings.delivery), kind)
 
 
 @pytest.mark.parametrize(
@@ -49,8 +49,8 @@ def test_the_scheme_picks_the_destination(settings: Settings, uri: str, kind: ty
 )
 def test_a_destination_the_worker_cannot_use_is_refused(settings: Settings, uri: str) -> None:
     with pytest.raises(Refused):
-        destination_for(uri, settings)
-    outcome = send(uri, PARCEL, settings, [].append)
+        destination_for(uri, settings.delivery)
+    outcome = send(uri, PARCEL, settings.delivery, [].append)
     assert (outcome.status, outcome.attempts) == ("rejected", 0)
 
 
@@ -75,7 +75,7 @@ def test_receipts_and_logs_show_no_secrets_and_no_mailbox_names(uri: str, shown:
 
 def test_a_destination_that_takes_it_at_once(settings: Settings, tmp_path: Path) -> None:
     waits: list[float] = []
-    outcome = send("file://out", PARCEL, settings, waits.append)
+    outcome = send("file://out", PARCEL, settings.delivery, waits.append)
     assert outcome == Outcome("file://out", "delivered", "written", 1)
     assert waits == []
     assert (tmp_path / "out" / f"{PARCEL.delivery_id}.txt").exists()
@@ -86,7 +86,7 @@ def test_temporary_failures_are_retried_with_doubling_waits(
 ) -> None:
     (tmp_path / "blocked").write_text("a file where the folder should be")
     waits: list[float] = []
-    outcome = send("file://blocked/sub", PARCEL, settings, waits.append)
+    outcome = send("file://blocked/sub", PARCEL, settings.delivery, waits.append)
     assert outcome.status == "failed"
     assert outcome.attempts == 4
     assert outcome.answer.startswith("cannot write")
@@ -94,7 +94,7 @@ def test_temporary_failures_are_retried_with_doubling_waits(
 
 
 def test_a_mail_that_cannot_be_written_is_rejected(settings: Settings) -> None:
-    outcome = send("mailto:a@x.example%0D%0ABcc:b@y.example", PARCEL, settings, [].append)
+    outcome = send("mailto:a@x.example%0D%0ABcc:b@y.example", PARCEL, settings.delivery, [].append)
     assert (outcome.status, outcome.attempts) == ("rejected", 1)
     assert outcome.answer.startswith("cannot write the mail")
 
@@ -106,7 +106,7 @@ def test_a_fault_of_the_worker_fails_the_delivery_and_lets_the_others_go_on(
         raise KeyError("a bug")
 
     monkeypatch.setattr(FileDestination, "send", broken)
-    outcome = send("file://out", PARCEL, settings, [].append)
+    outcome = send("file://out", PARCEL, settings.delivery, [].append)
     assert (outcome.status, outcome.answer, outcome.attempts) == (
         "failed",
         "worker error: KeyError",
@@ -124,7 +124,7 @@ def test_a_stop_while_waiting_abandons_the_delivery(settings: Settings, tmp_path
         raise Stop
 
     with pytest.raises(Stop):
-        send("file://blocked/sub", PARCEL, settings, stop)
+        send("file://blocked/sub", PARCEL, settings.delivery, stop)
 
 
 @pytest.mark.parametrize(

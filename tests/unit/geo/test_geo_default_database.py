@@ -66,7 +66,7 @@ def test_the_processor_locates_by_ip_with_the_fetched_database_and_says_so(
     fetched: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="processor.app")
-    enricher = enricher_for(Settings())
+    enricher = enricher_for(Settings().geo)
     try:
         located = enricher.locate(LEAD)
     finally:

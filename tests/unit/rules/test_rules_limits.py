@@ -285,13 +285,13 @@ def test_parts_from_the_config_topic_are_held_to_the_limits():
 
 class TestSettings:
     def test_the_defaults_are_the_limits_defaults(self):
-        assert load_settings().rules_limits() == RulesLimits()
+        assert load_settings().rules.rules_limits() == RulesLimits()
 
     def test_each_limit_has_an_environment_variable(self, monkeypatch):
         names = [name for name in RulesLimits.__dataclass_fields__]
         for number, name in enumerate(names, start=2):
             monkeypatch.setenv(f"LEAD_ROUTER_RULES_{name.upper()}", str(number))
-        limits = load_settings().rules_limits()
+        limits = load_settings().rules.rules_limits()
         assert [getattr(limits, name) for name in names] == list(range(2, len(names) + 2))
 
     def test_a_limit_below_one_is_a_settings_error(self, monkeypatch):

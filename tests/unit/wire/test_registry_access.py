@@ -109,20 +109,20 @@ def secured_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secur
 
 
 def codec(settings: Settings) -> Codec:
-    return Codec(settings.schema_registry_url, settings.schema_registry_config())
+    return Codec.for_registry(settings.registry)
 
 
 def test_the_client_config_carries_authentication_and_tls(
     secured_registry: SecuredRegistry,
 ) -> None:
     settings = secured_registry.settings()
-    assert settings.schema_registry_config() == {
+    assert settings.registry.schema_registry_config() == {
         "basic.auth.user.info": USER_INFO,
         "ssl.ca.location": str(secured_registry.ca),
         "ssl.certificate.location": str(secured_registry.certificate),
         "ssl.key.location": str(secured_registry.key),
     }
-    assert Settings().schema_registry_config() == {}
+    assert Settings().registry.schema_registry_config() == {}
 
 
 def test_the_password_is_never_shown(secured_registry: SecuredRegistry) -> None:
