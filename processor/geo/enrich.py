@@ -1,10 +1,14 @@
 """Geolocation enrichment: where a lead's visitor is, from the best source the lead carries.
 
-Sources are tried in order of precision: the visitor's own coordinates, then the visitor's IP
-address in the IP database, then the centroid of the address postcode. The first that gives a point
-wins. A source that is present but unusable (coordinates out of range, a private IP address, an
-unknown postcode) gives a note for the decision trace and the next source is tried; bad input never
-raises. Notes never quote an IP address, which is personal data.
+The lead's ``geo`` comes from the sources in order of precision: the visitor's own coordinates,
+then the visitor's IP address in the IP database, then the centroid of the address postcode. The
+first that gives a point wins. A source that is present but unusable (coordinates out of range, a
+private IP address, an unknown postcode) gives a note for the decision trace and the next source is
+tried; bad input never raises. Notes never quote an IP address, which is personal data.
+
+Nearest-store routing trusts the sources in an order of the profile's choosing (a typed postcode
+over an IP address that a VPN moves), so :class:`Whereabouts` gives each source's location on its
+own as well, each looked up at most once per lead and only when asked for.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 from processor.geo.ipdb import IpDatabase
 from processor.geo.postcodes import PostcodeTable
-from processor.geometry.geo import Geo
+from processor.geometry.geo import Geo, GeoSource
 from processor.geometry.points import as_point
 
 COORDS_ACCURACY_KM = 1.0
@@ -30,6 +34,48 @@ class Located:
 
     geo: Geo | None
     notes: tuple[str, ...] = ()
+
+
+Finder = Callable[[Mapping[str, Any]], Geo | str | None]
+"""One source's reading of a lead: a point, a note on why it gives none, or None when absent."""
+
+PRECISION: tuple[GeoSource, ...] = ("coords", "ip", "postcode")
+"""The order in which sources give the lead's ``geo``."""
+
+
+class Whereabouts:
+    """One lead's locations by source, each looked up at most once, when first asked for.
+
+    Built by :meth:`Enricher.whereabouts`; lives as long as the lead's routing.
+    """
+
+    __slots__ = ("_finders", "_found", "_lead")
+
+    def __init__(self, lead: Mapping[str, Any], finders: Mapping[GeoSource, Finder]) -> None:
+        self._lead = lead
+        self._finders = finders
+        self._found: dict[GeoSource, Geo | str | None] = {}
+
+    def _find(self, source: GeoSource) -> Geo | str | None:
+        if source not in self._found:
+            self._found[source] = self._finders[source](self._lead)
+        return self._found[source]
+
+    def at(self, source: GeoSource) -> Geo | None:
+        """Where ``source`` places the visitor, or None when the lead has no usable such source."""
+        found = self._find(source)
+        return found if isinstance(found, Geo) else None
+
+    def located(self) -> Located:
+        """The lead's ``geo``: the most precise usable source, with notes on those passed over."""
+        notes: list[str] = []
+        for source in PRECISION:
+            found = self._find(source)
+            if isinstance(found, Geo):
+                return Located(found, tuple(notes))
+            if found is not None:
+                notes.append(found)
+        return Located(None, tuple(notes) or ("no visitor coordinates, ip address or postcode",))
 
 
 def _part(lead: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -55,11 +101,11 @@ class Enricher:
     def __init__(self, ip_db: Path | None = None, postcodes: Path | None = None) -> None:
         self._postcodes = PostcodeTable(postcodes)
         self._ip = IpDatabase(ip_db) if ip_db is not None else None
-        self._sources: tuple[Callable[[Mapping[str, Any]], Geo | str | None], ...] = (
-            self._from_coords,
-            self._from_ip,
-            self._from_postcode,
-        )
+        self._finders: Mapping[GeoSource, Finder] = {
+            "coords": self._from_coords,
+            "ip": self._from_ip,
+            "postcode": self._from_postcode,
+        }
 
     def close(self) -> None:
         """Release the IP database's memory maps."""
@@ -68,14 +114,11 @@ class Enricher:
 
     def locate(self, lead: Mapping[str, Any]) -> Located:
         """The visitor's location from the lead's best usable source, with notes on the others."""
-        notes: list[str] = []
-        for source in self._sources:
-            found = source(lead)
-            if isinstance(found, Geo):
-                return Located(found, tuple(notes))
-            if found is not None:
-                notes.append(found)
-        return Located(None, tuple(notes) or ("no visitor coordinates, ip address or postcode",))
+        return self.whereabouts(lead).located()
+
+    def whereabouts(self, lead: Mapping[str, Any]) -> Whereabouts:
+        """The lead's locations by source, looked up as they are asked for."""
+        return Whereabouts(lead, self._finders)
 
     @staticmethod
     def _from_coords(lead: Mapping[str, Any]) -> Geo | str | None:
