@@ -27,6 +27,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from processor.geometry.geo import GeoSource
 from processor.rules.fields import GEO, FieldRef, parse_field
 from processor.rules.operators import OPERATORS, OperandError, Operator, Variable, parse_operand
 
@@ -256,9 +257,29 @@ def is_all(category: str) -> bool:
     return category.strip().casefold() == "all"
 
 
+def _sources(sources: tuple[GeoSource, ...]) -> tuple[GeoSource, ...]:
+    if not sources:
+        raise _error("no_sources", "list at least one of 'coords', 'postcode', 'ip'")
+    repeated = sorted({source for source in sources if sources.count(source) > 1})
+    if repeated:
+        raise _error("repeated_source", f"{', '.join(map(repr, repeated))} listed more than once")
+    return sources
+
+
 class NearestStore(Model):
+    """Nearest-store routing; ``sources`` are the geolocations it trusts, most trusted first.
+
+    The default trusts the typed postcode over the IP address, which VPNs and mobile networks move
+    far from the visitor.
+    """
+
     enabled: bool = False
     max_km: Annotated[Number, Field(gt=0)] | None = None
+    sources: Annotated[tuple[GeoSource, ...], AfterValidator(_sources)] = (
+        "coords",
+        "postcode",
+        "ip",
+    )
 
 
 def _fallback_shorthand(value: object) -> object:
@@ -287,6 +308,8 @@ class Profile(Model):
     base_price: Number = 0.0
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
     nearest_store: NearestStore = NearestStore()
+    max_partners: Annotated[int, BeforeValidator(_not_bool), Field(ge=1)] | None = None
+    """How many partners the ``all`` strategy sells a lead to at most; None: every candidate."""
     fallback: Annotated[Fallback | None, BeforeValidator(_fallback_shorthand)] = None
     assignments: tuple[Assignment, ...] = ()
 
