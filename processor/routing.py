@@ -35,9 +35,12 @@ class Router:
         self, snapshot: Snapshot, lead: Mapping[str, Any], rotation: RotationState
     ) -> Decision:
         """The decision for a valid lead (a decoded ``LeadSubmitted``), enrichment's notes in its
-        trace."""
-        located = self._enricher.locate(lead)
-        return decide(snapshot, lead, located.geo, rotation, notes=located.notes)
+        trace; nearest-store routing asks for the lead's location by the profile's own sources."""
+        whereabouts = self._enricher.whereabouts(lead)
+        located = whereabouts.located()
+        return decide(
+            snapshot, lead, located.geo, rotation, notes=located.notes, locate=whereabouts.at
+        )
 
     def route_json(self, snapshot: Snapshot, document: object, rotation: RotationState) -> Decision:
         """The decision for a lead parsed from JSON: ``rejected`` when the processor would reject

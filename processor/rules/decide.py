@@ -7,18 +7,18 @@ returns a :class:`Decision`. The trace is recorded only when asked for and built
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from processor.geometry.distance import great_circle_km
-from processor.geometry.geo import Geo
+from processor.geometry.geo import Geo, GeoSource
 from processor.geometry.nearest import StoreIndex
 from processor.rules.document import Location
 from processor.rules.errors import LeadWithoutId
 from processor.rules.rotation import RotationState
 from processor.rules.snapshot import CompiledAssignment, CompiledProfile, Snapshot, Tier
-from processor.rules.strategies import choose
+from processor.rules.strategies import choose, one_per_partner
 from processor.rules.trace import (
     DEFAULT_MAX_FAILURES,
     TRACE_MAX_BYTES,
@@ -158,11 +158,15 @@ def decide(
     *,
     trace: bool = True,
     notes: Sequence[str] = (),
+    locate: Callable[[GeoSource], Geo | None] | None = None,
 ) -> Decision:
     """Routes one lead, updating ``rotation`` when a rotating strategy chooses.
 
     ``geo`` is the lead's enriched geolocation, ``notes`` enrichment's reasons for it (they open the
-    trace). With ``trace=False`` nothing is recorded for the trace and ``Decision.trace`` is empty.
+    trace). ``locate`` gives the lead's location from one source, for nearest-store routing, which
+    trusts the sources in the profile's order rather than ``geo``'s; without it ``geo`` is the only
+    location the lead has. With ``trace=False`` nothing is recorded for the trace and
+    ``Decision.trace`` is empty.
     """
     lead_id = lead.get("lead_id")
     if not isinstance(lead_id, str) or not lead_id:
@@ -176,7 +180,11 @@ def decide(
     if route is not None:
         route.profile, route.reason, route.view = compiled, reason, view
     profile = compiled.profile
-    stores = compiled.stores if geo is not None else None
+    stores, here = compiled.stores, None
+    if stores is not None:
+        here = _first_located(profile.nearest_store.sources, geo, locate)
+        if here is None:
+            stores = None
     # first_match needs one candidate, but the trace lists them all.
     first_only = route is None and profile.strategy == "first_match" and stores is None
     category = lead.get("interest_category")
@@ -186,10 +194,10 @@ def decide(
         kept: Sequence[CompiledAssignment] = candidates
         nearest = None
         if candidates and stores is not None:
-            assert geo is not None
-            kept, nearest = _nearest(stores, candidates, geo, profile.nearest_store.max_km)
+            assert here is not None
+            kept, nearest = _nearest(stores, candidates, here, profile.nearest_store.max_km)
         elif candidates and compiled.stores is not None and route is not None:
-            nearest = Nearest(None, None, "the lead has no geolocation; nothing changes")
+            nearest = Nearest(None, None, _unlocated(profile.nearest_store.sources, geo))
         if route is not None:
             label = None
             if kind == "category":
@@ -199,6 +207,29 @@ def decide(
             assert tier is not None
             return _routed(snapshot, compiled, tier, kept, lead_id, geo, nearest, rotation, route)
     return _fallback(snapshot, compiled, lead_id, geo, route)
+
+
+def _first_located(
+    sources: Sequence[GeoSource],
+    geo: Geo | None,
+    locate: Callable[[GeoSource], Geo | None] | None,
+) -> Geo | None:
+    """The lead's location from the first of ``sources`` that has one (step 5)."""
+    for source in sources:
+        if locate is not None:
+            found = locate(source)
+        else:
+            found = geo if geo is not None and geo.source == source else None
+        if found is not None:
+            return found
+    return None
+
+
+def _unlocated(sources: Sequence[GeoSource], geo: Geo | None) -> str:
+    """Why the nearest-store step changed nothing for a lead none of ``sources`` locates."""
+    if geo is None:
+        return "the lead has no geolocation; nothing changes"
+    return f"the lead has no geolocation from {', '.join(sources)}; nothing changes"
 
 
 def _routed(
@@ -234,6 +265,7 @@ def _routed(
             "candidates": [item.id for item in candidates],
             "chosen": [item.id for item in chosen],
             **(before or {}),
+            **_left_out(compiled, candidates, chosen),
         }
     return Decision(
         lead_id, snapshot.version, compiled.id, "routed", tier.kind, deliveries, geo, route
@@ -250,6 +282,22 @@ def _rotation_before(
         scores = rotation.scores(compiled.id)
         return {"scores_before": {item.id: scores.get(item.id, 0) for item in candidates}}
     return None
+
+
+def _left_out(
+    compiled: CompiledProfile,
+    candidates: Sequence[CompiledAssignment],
+    chosen: Sequence[CompiledAssignment],
+) -> Entry:
+    """The candidate partners the ``all`` strategy did not sell to for ``max_partners``, for the
+    trace."""
+    limit = compiled.profile.max_partners
+    if compiled.profile.strategy != "all" or limit is None:
+        return {}
+    left_out = [item.id for item in one_per_partner(candidates) if item not in chosen]
+    if not left_out:
+        return {}
+    return {"max_partners": limit, "left_out": left_out}
 
 
 def _fallback(
@@ -292,7 +340,8 @@ def _nearest(
     geo: Geo,
     max_km: float | None,
 ) -> tuple[Sequence[CompiledAssignment], Nearest]:
-    """Step 3: only the nearest located partner's candidates, when any candidate is located."""
+    """Step 5: only the nearest located partner's candidates, when any candidate is located;
+    ``geo`` is the location the profile's sources trust most."""
     located = tuple(dict.fromkeys(c.partner.id for c in candidates if c.partner.id in stores))
     if not located:
         return candidates, Nearest(
@@ -303,10 +352,10 @@ def _nearest(
         why = "the lead's geolocation is not a valid point"
         if max_km is not None:
             why = f"every located candidate is farther than max_km ({max_km} km)"
-        return (), Nearest(None, None, why)
+        return (), Nearest(None, None, why, geo.source)
     partner, distance = found
     kept = [c for c in candidates if c.partner.id == partner]
-    return kept, Nearest(partner, round(distance, DISTANCE_DECIMALS))
+    return kept, Nearest(partner, round(distance, DISTANCE_DECIMALS), None, geo.source)
 
 
 def _text_or_none(value: object) -> str | None:

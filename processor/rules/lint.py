@@ -139,6 +139,13 @@ def _profile_findings(
             f"profile {profile.id!r} has no sources and is not the default: no lead reaches it",
         )
     yield from _prices(profile, here)
+    if profile.max_partners is not None and profile.strategy != "all":
+        yield _finding(
+            "max-partners-unused",
+            (*here, "max_partners"),
+            f"max_partners limits only the all strategy; under {profile.strategy} a lead is sold "
+            "to one partner",
+        )
     if profile.fallback is not None and compiled.fallback is None:
         yield _finding(
             "inactive-partner",

@@ -58,15 +58,23 @@ def _highest_price(
     return (best,)
 
 
-def _all(profile: CompiledProfile, candidates: Candidates, _: RotationState) -> Candidates:
-    """Every candidate, one per partner: the partner's first matching assignment."""
-    seen: set[str] = set()
-    chosen = []
+def one_per_partner(candidates: Candidates) -> Candidates:
+    """Each candidate partner's first matching assignment, in document order."""
+    firsts: dict[str, CompiledAssignment] = {}
     for candidate in candidates:
-        if candidate.partner.id not in seen:
-            seen.add(candidate.partner.id)
-            chosen.append(candidate)
-    return chosen
+        firsts.setdefault(candidate.partner.id, candidate)
+    return tuple(firsts.values())
+
+
+def _all(profile: CompiledProfile, candidates: Candidates, _: RotationState) -> Candidates:
+    """Every candidate partner, by its first matching assignment, in document order; with
+    ``max_partners``, only that many of them: the highest prices, ties to document order."""
+    chosen = one_per_partner(candidates)
+    limit = profile.profile.max_partners
+    if limit is None or len(chosen) <= limit:
+        return chosen
+    kept = set(sorted(chosen, key=lambda c: -c.price)[:limit])
+    return tuple(c for c in chosen if c in kept)
 
 
 STRATEGIES: Mapping[Strategy, Callable[[CompiledProfile, Candidates, RotationState], Candidates]]

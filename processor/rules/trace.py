@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from processor.geometry.geo import GeoSource
 from processor.jsontext import dumps
 from processor.rules.conditions import failure, shown
 from processor.rules.fields import LeadView
@@ -41,11 +42,13 @@ Entry = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class Nearest:
-    """The nearest-store step: the partner kept and its distance, or why nothing changed."""
+    """The nearest-store step: the partner kept, its distance and the geolocation source that
+    measured it, or why nothing changed."""
 
     partner: str | None
     distance_km: float | None
     why: str | None = None
+    source: GeoSource | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +197,8 @@ def _nearest_entry(attempt: Attempt) -> Entry:
     entry: Entry = {"step": "nearest_store", "tier": attempt.kind, "partner": nearest.partner}
     if nearest.distance_km is not None:
         entry["distance_km"] = nearest.distance_km
+    if nearest.source is not None:
+        entry["source"] = nearest.source
     entry["kept"] = [item.id for item in attempt.kept]
     if nearest.why is not None:
         entry["why"] = nearest.why

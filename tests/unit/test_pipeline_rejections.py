@@ -122,7 +122,7 @@ def spin_forever(*args: Any, **kwargs: Any) -> Any:
 def test_a_lead_whose_routing_runs_over_its_budget_is_rejected_as_too_slow(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(Enricher, "locate", spin_forever)
+    monkeypatch.setattr(Enricher, "whereabouts", spin_forever)
     value = lead()
     result = process(value, routing_budget_ms=50)
     assert_rejected(result, value, "too-slow")
