@@ -1,9 +1,10 @@
-"""Enrichment picks the best usable source, notes why others were passed over, never raises."""
+"""Enrichment picks the best usable source, notes why others were passed over, never raises,
+and gives each source's location on its own when asked."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from processor.errors import InvalidInput
-from processor.geo.enrich import COORDS_ACCURACY_KM, Enricher, Located
-from processor.geometry.geo import Geo
+from processor.geo.enrich import COORDS_ACCURACY_KM, Enricher, Finder, Located, Whereabouts
+from processor.geometry.geo import Geo, GeoSource
 
 
 @pytest.fixture
@@ -183,3 +184,40 @@ def test_any_lead_is_located_or_explained_never_an_exception(
     assert located.geo is not None or located.notes
     if isinstance(visitor, dict) and visitor.get("ip") in SAMPLE_IPS:
         assert visitor["ip"] not in json.dumps(located.notes)
+
+
+def test_each_source_is_looked_up_once_and_only_when_asked_for() -> None:
+    asked: list[str] = []
+
+    def finder(source: GeoSource, found: Geo | str | None) -> Finder:
+        def find(lead: Mapping[str, Any]) -> Geo | str | None:
+            asked.append(source)
+            return found
+
+        return find
+
+    postcode = Geo(52.52, 13.4, "postcode")
+    whereabouts = Whereabouts(
+        lead(),
+        {
+            "coords": finder("coords", "visitor coordinates not numbers"),
+            "ip": finder("ip", None),
+            "postcode": finder("postcode", postcode),
+        },
+    )
+    assert whereabouts.at("postcode") == postcode
+    assert asked == ["postcode"]
+    assert whereabouts.located() == Located(postcode, ("visitor coordinates not numbers",))
+    assert whereabouts.at("coords") is None and whereabouts.at("ip") is None
+    assert asked == ["postcode", "coords", "ip"]
+
+
+def test_whereabouts_give_each_sources_own_location(enricher: Enricher) -> None:
+    whereabouts = enricher.whereabouts(
+        lead({"ip": "8.8.8.8"}, {"postcode": "10115", "country": "DE"})
+    )
+    ip, postcode = whereabouts.at("ip"), whereabouts.at("postcode")
+    assert ip is not None and (ip.source, ip.city) == ("ip", "Mountain View")
+    assert postcode is not None and (postcode.source, postcode.country) == ("postcode", "DE")
+    assert whereabouts.at("coords") is None
+    assert whereabouts.located().geo == ip

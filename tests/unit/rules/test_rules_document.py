@@ -33,7 +33,8 @@ profiles:
     strategy: first_match
     base_price: 25.0
     currency: USD
-    nearest_store: {enabled: false, max_km: null}
+    nearest_store: {enabled: false, max_km: null, sources: [coords, postcode, ip]}
+    max_partners: null
     fallback: crm-bdc
     assignments:
       - id: svc-ca
@@ -91,6 +92,8 @@ class TestValidDocuments:
         )
         assert profile.default is False and profile.fallback is None
         assert profile.nearest_store.enabled is False
+        assert profile.nearest_store.sources == ("coords", "postcode", "ip")
+        assert profile.max_partners is None
         item = profile.assignments[0]
         assert (item.category, item.filter, item.price, item.weight) == ("ALL", (), None, 1)
         assert partner.active is True
@@ -138,6 +141,31 @@ class TestInvalidDocuments:
         assert errors_of(rules.document(strategy="random")) == [
             "profiles[0].strategy: unknown strategy 'random'"
         ]
+
+    @pytest.mark.parametrize(
+        ("sources", "error"),
+        [
+            (["ip", "coords", "ip"], ".sources: 'ip' listed more than once"),
+            ([], ".sources: list at least one of 'coords', 'postcode', 'ip'"),
+            (["gps"], ".sources[0]: Input should be 'coords', 'ip' or 'postcode'"),
+            ("ip", ".sources: should be a list"),
+        ],
+    )
+    def test_nearest_store_sources(self, rules, sources, error):
+        raw = rules.document(nearest_store={"enabled": True, "sources": sources})
+        assert errors_of(raw) == [f"profiles[0].nearest_store{error}"]
+
+    @pytest.mark.parametrize(
+        ("value", "error"),
+        [
+            (0, "Input should be greater than or equal to 1"),
+            (True, "should be a number, not a boolean"),
+            (1.5, "Input should be a valid integer, got a number with a fractional part"),
+        ],
+    )
+    def test_max_partners_is_a_positive_whole_number(self, rules, value, error):
+        raw = rules.document(strategy="all", max_partners=value)
+        assert errors_of(raw) == [f"profiles[0].max_partners: {error}"]
 
     def test_conditions_on_encrypted_fields(self, rules):
         fields = {"ssn": {"type": "string", "encrypted": True}}

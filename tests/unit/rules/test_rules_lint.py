@@ -167,6 +167,14 @@ def test_nearest_store_without_any_location(rules):
     assert ("nearest-without-locations", "profiles[0].nearest_store") in findings(rules, raw)
 
 
+def test_max_partners_under_a_strategy_it_cannot_limit(rules):
+    for strategy in ("first_match", "highest_price"):
+        raw = rules.document([rules.assignment("a")], strategy=strategy, max_partners=2)
+        assert ("max-partners-unused", "profiles[0].max_partners") in findings(rules, raw)
+    raw = rules.document([rules.assignment("a")], strategy="all", max_partners=2)
+    assert "max-partners-unused" not in codes(rules, raw)
+
+
 def test_partner_without_destinations(rules):
     raw = rules.document([rules.assignment("a")], partners=[{"id": "p1", "format": "json"}])
     assert ("no-destinations", "partners[0].destinations") in findings(rules, raw)

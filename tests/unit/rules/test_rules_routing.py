@@ -197,6 +197,119 @@ class TestNearestStore:
         )
 
 
+class TestNearestStoreSources:
+    """Step 5 locates the lead by the first of ``nearest_store.sources`` that has a location."""
+
+    ASSIGNMENTS = (("far", "far"), ("near", "near"))
+    # near is in Berlin, far in Munich: a postcode in Munich and an IP address in Potsdam disagree.
+    MUNICH = Geo(48.15, 11.6, "postcode")
+
+    def decide(self, rules, sources: list[str] | None, found: dict[str, Geo], geo: Geo | None):
+        nearest: dict[str, Any] = {"enabled": True}
+        if sources is not None:
+            nearest["sources"] = sources
+        raw = rules.document(
+            [rules.assignment(a, p) for a, p in self.ASSIGNMENTS],
+            partners=STORES,
+            nearest_store=nearest,
+        )
+        asked: list[str] = []
+
+        def locate(source: str) -> Geo | None:
+            asked.append(source)
+            return found.get(source)
+
+        return rules.decide(raw, geo=geo, locate=locate), asked
+
+    def test_the_default_trusts_the_postcode_over_the_ip_address(self, rules):
+        ip = Geo(52.39, 13.06, "ip")
+        decision, asked = self.decide(rules, None, {"postcode": self.MUNICH, "ip": ip}, ip)
+        assert chosen(decision) == ["far"]
+        assert asked == ["coords", "postcode"]  # the IP address is never asked for
+        assert decision.geo == ip  # the lead's geo is still the most precise source
+        [step] = [e for e in decision.trace if e["step"] == "nearest_store"]
+        assert (step["partner"], step["source"]) == ("far", "postcode")
+        expected = great_circle_km(48.15, 11.6, 48.14, 11.58)
+        assert decision.deliveries[0].distance_km == pytest.approx(expected, abs=0.001)
+
+    def test_the_profiles_order_decides(self, rules):
+        ip = Geo(52.39, 13.06, "ip")
+        decision, asked = self.decide(
+            rules, ["ip", "postcode"], {"postcode": self.MUNICH, "ip": ip}, ip
+        )
+        assert chosen(decision) == ["near"]
+        assert asked == ["ip"]
+
+    def test_a_missing_source_falls_to_the_next(self, rules):
+        decision, asked = self.decide(
+            rules, ["coords", "ip", "postcode"], {"postcode": self.MUNICH}, self.MUNICH
+        )
+        assert chosen(decision) == ["far"]
+        assert asked == ["coords", "ip", "postcode"]
+
+    def test_no_source_available_changes_nothing(self, rules):
+        ip = Geo(48.15, 11.6, "ip")
+        decision, asked = self.decide(rules, ["coords", "postcode"], {"ip": ip}, ip)
+        assert chosen(decision) == ["far"]  # document order: near comes second
+        assert asked == ["coords", "postcode"]
+        [step] = [e for e in decision.trace if e["step"] == "nearest_store"]
+        assert step["why"] == "the lead has no geolocation from coords, postcode; nothing changes"
+        assert step["kept"] == ["far", "near"]
+
+    def test_without_a_locator_the_geo_counts_only_if_its_source_is_listed(self, rules):
+        raw = rules.document(
+            [rules.assignment(a, p) for a, p in reversed(self.ASSIGNMENTS)],
+            partners=STORES,
+            nearest_store={"enabled": True, "sources": ["coords"]},
+        )
+        assert chosen(rules.decide(raw, geo=self.MUNICH)) == ["near"]
+        assert chosen(rules.decide(raw, geo=Geo(48.15, 11.6, "coords"))) == ["far"]
+
+
+class TestMaxPartners:
+    """``all`` with ``max_partners``: the highest prices, ties to document order."""
+
+    def decide(self, rules, limit: int | None, prices: list[tuple[str, str, float]]):
+        raw = rules.document(
+            [rules.assignment(a, p, price=price) for a, p, price in prices],
+            partners=[{"id": f"p{i}", "format": "json"} for i in range(1, 6)],
+            strategy="all",
+            max_partners=limit,
+        )
+        return rules.decide(raw)
+
+    def test_the_highest_prices_win_and_deliveries_keep_document_order(self, rules):
+        decision = self.decide(
+            rules, 2, [("a", "p1", 10), ("b", "p2", 30), ("c", "p3", 5), ("d", "p4", 20)]
+        )
+        assert [(d.partner, d.price) for d in decision.deliveries] == [("p2", 30.0), ("p4", 20.0)]
+
+    def test_ties_go_to_document_order(self, rules):
+        decision = self.decide(
+            rules, 2, [("a", "p1", 10), ("b", "p2", 20), ("c", "p3", 20), ("d", "p4", 20)]
+        )
+        assert chosen(decision) == ["b", "c"]
+
+    def test_a_partner_counts_once_at_its_first_matching_assignments_price(self, rules):
+        decision = self.decide(
+            rules, 1, [("p1-cheap", "p1", 10), ("p2", "p2", 15), ("p1-dear", "p1", 99)]
+        )
+        assert chosen(decision) == ["p2"]
+
+    def test_fewer_candidates_than_the_limit_all_get_the_lead(self, rules):
+        decision = self.decide(rules, 3, [("a", "p1", 10), ("b", "p2", 20)])
+        assert chosen(decision) == ["a", "b"]
+        [step] = [e for e in decision.trace if e["step"] == "strategy"]
+        assert "left_out" not in step
+
+    def test_the_trace_names_the_partners_left_out(self, rules):
+        decision = self.decide(
+            rules, 1, [("a", "p1", 10), ("a2", "p1", 50), ("b", "p2", 30), ("c", "p3", 5)]
+        )
+        [step] = [e for e in decision.trace if e["step"] == "strategy"]
+        assert (step["chosen"], step["max_partners"], step["left_out"]) == (["b"], 1, ["a", "c"])
+
+
 class TestStrategies:
     def route(self, rules, raw, leads: int) -> list[str | None]:
         snapshot, rotation = rules.snapshot(raw), RotationState()
