@@ -92,7 +92,9 @@ def _dealer_lead(rng: random.Random, n: int, submitted: datetime) -> dict[str, A
     if located_by < 0.6:  # the browser shared its position
         visitor["lat"] = round(place[3] + rng.uniform(-0.2, 0.2), 4)
         visitor["lon"] = round(place[4] + rng.uniform(-0.2, 0.2), 4)
-    elif located_by < 0.75:  # an IP address only: needs the IP database (lead-router geo fetch)
+    elif located_by < 0.75:
+        # An IP address besides the address: it gives the lead's geo (with the IP database from
+        # lead-router geo fetch), while the typed postcode, trusted first, picks the nearest store.
         visitor["ip"] = f"{place[5]}.{rng.randrange(1, 255)}"
     # otherwise the address's postcode is all there is
     return {
