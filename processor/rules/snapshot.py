@@ -99,7 +99,16 @@ class CompiledProfile:
 class Snapshot:
     """An immutable, compiled rules version; ``version`` names it in decisions and metrics."""
 
-    __slots__ = ("_by_site", "_default", "_partners", "_reader", "document", "profiles", "version")
+    __slots__ = (
+        "_by_site",
+        "_default",
+        "_hours",
+        "_partners",
+        "_reader",
+        "document",
+        "profiles",
+        "version",
+    )
 
     def __init__(self, document: RulesDocument, version: str) -> None:
         self.version = version
@@ -111,6 +120,7 @@ class Snapshot:
             return slots.setdefault(ref, len(slots))
 
         hours = {partner.id: _hours(partner) for partner in document.partners}
+        self._hours = hours
         self.profiles = tuple(
             _compile_profile(p, partners, hours, slot_of) for p in document.profiles
         )
@@ -135,6 +145,10 @@ class Snapshot:
     def partner(self, partner_id: str) -> Partner:
         """The partner with this id (deliveries name only partners of this snapshot)."""
         return self._partners[partner_id]
+
+    def hours(self, partner_id: str) -> OpeningHours | None:
+        """The partner's opening hours; None when it has no schedule (always open)."""
+        return self._hours[partner_id]
 
     def partner_ids(self) -> tuple[str, ...]:
         """Every partner's id, active or not, in document order."""
