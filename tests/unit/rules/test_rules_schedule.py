@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from processor.rules import RulesInvalid, lint, validate_document
+from processor.rules import RulesInvalid, lint, load_rules, validate_document
 from processor.rules.explain import explain_text
 from processor.rules.parts import document_from_parts, document_to_parts
 from processor.rules.schedule import OpeningHours, compile_hours, lead_time, parse_days
@@ -60,6 +60,19 @@ class TestDocument:
             {"mon-fri": ("08:00-18:00",), "sat": ("09:00-12:00", "13:00-16:00")},
         )
         assert partner.schedule.closed_dates == ("2026-12-25",)
+
+    def test_yaml_keeps_hours_and_dates_as_written_without_quotes(self):
+        text = (
+            "partners:\n"
+            "  - {id: p, format: json, schedule: {mon-fri: [08:00-18:00], "
+            "closed_dates: [2026-12-25]}}\n"
+        )
+        schedule = load_rules(text).partners[0].schedule
+        assert schedule is not None
+        assert (dict(schedule.days), schedule.closed_dates) == (
+            {"mon-fri": ("08:00-18:00",)},
+            ("2026-12-25",),
+        )
 
     def test_defaults_utc_and_always_open(self, rules):
         partner = validate_document(rules.document()).partners[0]
