@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from processor.geometry.distance import great_circle_km
@@ -17,6 +18,7 @@ from processor.geometry.nearest import StoreIndex
 from processor.rules.document import Location
 from processor.rules.errors import LeadWithoutId
 from processor.rules.rotation import RotationState
+from processor.rules.schedule import lead_time
 from processor.rules.snapshot import CompiledAssignment, CompiledProfile, Snapshot, Tier
 from processor.rules.strategies import choose, one_per_partner
 from processor.rules.trace import (
@@ -172,7 +174,8 @@ def decide(
     if not isinstance(lead_id, str) or not lead_id:
         raise LeadWithoutId("a lead needs a lead_id: a non-empty string")
     site_id = lead.get("site_id")
-    route = Route(site_id, notes) if trace else None
+    when = lead_time(lead)
+    route = Route(site_id, notes, when) if trace else None
     compiled, reason = snapshot.profile_for(site_id)
     if compiled is None:
         return Decision(lead_id, snapshot.version, None, "unroutable", None, (), geo, route)
@@ -190,8 +193,13 @@ def decide(
     category = lead.get("interest_category")
     category_tier, all_tier = compiled.tiers(category)
     for kind, tier in (("category", category_tier), ("all", all_tier)):
-        candidates = tier.match(view, first_only) if tier is not None else []
-        kept: Sequence[CompiledAssignment] = candidates
+        candidates: Sequence[CompiledAssignment] = []
+        closed: Sequence[CompiledAssignment] = ()
+        if tier is not None:
+            candidates, closed = _open_at(tier.match(view, first_only), when)
+            if first_only and closed and not candidates:  # the first is closed: look further
+                candidates, closed = _open_at(tier.match(view), when)
+        kept = candidates
         nearest = None
         if candidates and stores is not None:
             assert here is not None
@@ -202,11 +210,21 @@ def decide(
             label = None
             if kind == "category":
                 label = tier.category if tier is not None else _text_or_none(category)
-            route.attempts.append(Attempt(kind, label, tier, candidates, kept, nearest))
+            route.attempts.append(Attempt(kind, label, tier, candidates, kept, nearest, closed))
         if kept:
             assert tier is not None
             return _routed(snapshot, compiled, tier, kept, lead_id, geo, nearest, rotation, route)
-    return _fallback(snapshot, compiled, lead_id, geo, route)
+    return _fallback(snapshot, compiled, lead_id, geo, when, route)
+
+
+def _open_at(
+    matched: Sequence[CompiledAssignment], when: datetime | None
+) -> tuple[Sequence[CompiledAssignment], Sequence[CompiledAssignment]]:
+    """The matching assignments whose partner is open at the lead's time, and those closed."""
+    closed = [item for item in matched if item.hours is not None and not item.hours.is_open(when)]
+    if not closed:
+        return matched, ()
+    return [item for item in matched if item not in closed], closed
 
 
 def _first_located(
@@ -305,14 +323,21 @@ def _fallback(
     compiled: CompiledProfile,
     lead_id: str,
     geo: Geo | None,
+    when: datetime | None,
     route: Route | None,
 ) -> Decision:
     target = compiled.fallback
-    if target is None:
+    closed = target is not None and target.hours is not None and not target.hours.is_open(when)
+    if target is None or closed:
         if route is not None:
             spec = compiled.profile.fallback
             why = "no tier has a candidate and the profile has no fallback"
-            if spec is not None:
+            if target is not None and target.hours is not None:
+                why = (
+                    f"no tier has a candidate and fallback partner {target.partner.id!r} is "
+                    + target.hours.why_closed(when)
+                )
+            elif spec is not None:
                 why = f"no tier has a candidate and fallback partner {spec.partner!r} is inactive"
             route.ending = {"step": "unroutable", "why": why}
         return Decision(lead_id, snapshot.version, compiled.id, "unroutable", None, (), geo, route)

@@ -11,7 +11,7 @@ passes as the validation context; build documents with :func:`processor.rules.lo
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import unquote, urlsplit
@@ -30,6 +30,7 @@ from pydantic_core import PydanticCustomError
 from processor.geometry.geo import GeoSource
 from processor.rules.fields import GEO, FieldRef, parse_field
 from processor.rules.operators import OPERATORS, OperandError, Operator, Variable, parse_operand
+from processor.rules.schedule import DEFAULT_ZONE, parse_date, parse_days, parse_range, zone_problem
 
 ALL = "ALL"
 """The category of assignments that apply to leads of every interest category."""
@@ -160,8 +161,47 @@ def _inside_deliveries_dir(uri: str) -> str:
 Destination = Annotated[Text, AfterValidator(_inside_deliveries_dir)]
 
 
+def _checked(kind: str, problem: Callable[[str], object]) -> Callable[[object], object]:
+    """A validator that refuses a string ``problem`` finds fault with, in ``problem``'s words."""
+
+    def check(value: object) -> object:
+        if isinstance(value, str):
+            found = problem(value)
+            if isinstance(found, str):
+                raise _error(kind, found)
+        return value
+
+    return check
+
+
+DayKey = Annotated[str, BeforeValidator(_checked("bad_day", parse_days))]
+Hours = Annotated[str, BeforeValidator(_checked("bad_hours", parse_range))]
+ClosedDate = Annotated[str, BeforeValidator(_checked("bad_date", parse_date))]
+TimeZone = Annotated[str, AfterValidator(_checked("bad_timezone", zone_problem))]
+
+
+class Schedule(Model):
+    """When a partner takes leads: each day key (``mon``, or a range ``mon-fri``) maps to that
+    day's ``HH:MM-HH:MM`` ranges; days not listed are closed, and so are ``closed_dates``.
+
+    Day keys are the model's extra keys, so each is checked with its path; keys that cover the same
+    day are refused by :mod:`processor.rules.validate`, which sees the keys as written.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    __pydantic_extra__: dict[DayKey, tuple[Hours, ...]] = Field(init=False)
+
+    closed_dates: tuple[ClosedDate, ...] | None = None
+
+    @property
+    def days(self) -> Mapping[str, tuple[str, ...]]:
+        """Each day key and its ranges, as written."""
+        return self.model_extra or {}
+
+
 class Partner(Model):
-    """A receiving system: where its deliveries go and, optionally, where its store is."""
+    """A receiving system: where its deliveries go, when it takes leads and, optionally, where its
+    store is."""
 
     id: Identifier
     name: str | None = None
@@ -169,6 +209,15 @@ class Partner(Model):
     destinations: tuple[Destination, ...] = ()
     location: Location | None = None
     active: bool = True
+    timezone: TimeZone | None = None
+    """None is UTC; left unset so that documents written without it read back without it."""
+    schedule: Schedule | None = None
+    """None is always open."""
+
+    @property
+    def zone(self) -> str:
+        """The partner's IANA time zone."""
+        return self.timezone or DEFAULT_ZONE
 
 
 class Condition(Model):

@@ -85,6 +85,8 @@ def _tier(entry: Entry) -> str:
         return f"{label}: no assignments"
     candidates = entry.get("candidates") or []
     found = ", ".join(candidates) if candidates else "no candidate"
+    closed = entry.get("closed")
+    found += f" (closed: {', '.join(closed)})" if closed else ""
     return f"{label}: {entry['assignments']} assignments, {found}"
 
 
@@ -109,7 +111,10 @@ def _assignment(entry: Entry) -> str:
     head = f"assignment {entry.get('assignment')} -> {entry.get('partner')}"
     if entry.get("matched"):
         or_set = entry.get("or_set")
-        return head + (" matched" if or_set is None else f" matched by OR-set {or_set}")
+        text = head + (" matched" if or_set is None else f" matched by OR-set {or_set}")
+        return text + (
+            f" but is no candidate: {entry['excluded']}" if entry.get("excluded") else ""
+        )
     if entry.get("why"):
         return f"{head} skipped: {entry['why']}"
     return f"{head} did not match: " + "; ".join(_condition(f) for f in entry.get("failed", []))

@@ -1,6 +1,6 @@
 """Rules that are valid but probably not what was meant: shadowed or unreachable assignments,
-leads that can end unroutable, unused partners, negative prices, conditions on a custom field that
-is most likely a misnamed lead field.
+leads that can end unroutable, unused partners, partners never open, negative prices, conditions on
+a custom field that is most likely a misnamed lead field.
 
 Lint never blocks a document (validation does that); it reads the document and its compiled
 snapshot, so it judges the same tiers and the same merged conditions that routing uses.
@@ -13,12 +13,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from processor.rules.conditions import Check, compile_check
-from processor.rules.document import Condition, Profile, RulesDocument
+from processor.rules.document import Condition, Partner, Profile, RulesDocument
 from processor.rules.errors import Location, format_path
 from processor.rules.fields import GEO, SECTIONS, TOP_LEVEL, parse_field
 from processor.rules.index import satisfiable
 from processor.rules.operators import Variable, parse_operand
-from processor.rules.snapshot import CompiledProfile, Tier, compile_rules
+from processor.rules.schedule import overlapping_ranges
+from processor.rules.snapshot import CompiledProfile, Snapshot, Tier, compile_rules
 
 _INTEREST_CATEGORY = parse_field("interest_category")
 
@@ -65,7 +66,7 @@ class Finding:
 def lint(document: RulesDocument) -> list[Finding]:
     """Every warning for ``document``, partners first, then profiles, in document order."""
     snapshot = compile_rules(document, "lint")
-    findings = list(_partner_findings(document))
+    findings = list(_partner_findings(document, snapshot))
     for i, compiled in enumerate(snapshot.profiles):
         findings.extend(_profile_findings(document, ("profiles", i), compiled))
         if not document.fields:
@@ -111,7 +112,7 @@ def _finding(code: str, where: Location, message: str) -> Finding:
     return Finding(code, format_path(where), message)
 
 
-def _partner_findings(document: RulesDocument) -> Iterator[Finding]:
+def _partner_findings(document: RulesDocument, snapshot: Snapshot) -> Iterator[Finding]:
     used = {a.partner for p in document.profiles for a in p.assignments}
     used |= {p.fallback.partner for p in document.profiles if p.fallback is not None}
     for i, partner in enumerate(document.partners):
@@ -124,6 +125,28 @@ def _partner_findings(document: RulesDocument) -> Iterator[Finding]:
                 "no-destinations",
                 ("partners", i, "destinations"),
                 f"partner {partner.id!r} has no destinations to deliver to",
+            )
+        if partner.schedule is not None:
+            yield from _schedule_findings(snapshot, partner, ("partners", i, "schedule"))
+
+
+def _schedule_findings(snapshot: Snapshot, partner: Partner, here: Location) -> Iterator[Finding]:
+    assert partner.schedule is not None
+    hours = snapshot.hours(partner.id)
+    if hours is not None and hours.never_open:
+        yield _finding(
+            "never-open",
+            here,
+            f"partner {partner.id!r} is never open: its schedule gives no day any hours, so it "
+            "is never a candidate",
+        )
+    for key, ranges in partner.schedule.days.items():
+        overlap = overlapping_ranges(ranges)
+        if overlap is not None:
+            yield _finding(
+                "overlapping-hours",
+                (*here, key),
+                f"hours {overlap[0]!r} and {overlap[1]!r} overlap: the partner is open in either",
             )
 
 
@@ -151,6 +174,14 @@ def _profile_findings(
             "inactive-partner",
             (*here, "fallback"),
             f"fallback partner {profile.fallback.partner!r} is inactive: it never takes a lead",
+        )
+    hours = compiled.fallback.hours if compiled.fallback is not None else None
+    if profile.fallback is not None and hours is not None and not hours.always_open:
+        yield _finding(
+            "closed-fallback",
+            (*here, "fallback"),
+            f"fallback partner {profile.fallback.partner!r} has a schedule: leads no assignment "
+            "takes while it is closed end unroutable",
         )
     partners = {partner.id: partner for partner in document.partners}
     for j, assignment in enumerate(profile.assignments):

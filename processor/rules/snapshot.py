@@ -1,8 +1,8 @@
 """A rules version compiled once into an immutable value that routes leads.
 
 Compiling resolves everything a lead would otherwise look up: each site id to its profile, each
-interest category to its tier, each condition to a test on a slot, each assignment's partner and
-effective price, each profile's store index. Routing then reads the lead once (a
+interest category to its tier, each condition to a test on a slot, each assignment's partner,
+opening hours and effective price, each profile's store index. Routing then reads the lead once (a
 :class:`LeadView`) and works on these values. A new rules version compiles into a new snapshot,
 swapped in whole; a snapshot is never changed.
 """
@@ -19,6 +19,7 @@ from processor.rules.conditions import Check, SlotOf, compile_check
 from processor.rules.document import Assignment, Partner, Profile, RulesDocument, is_all
 from processor.rules.fields import FieldRef, LeadReader, LeadView
 from processor.rules.index import TierIndex
+from processor.rules.schedule import OpeningHours, compile_hours
 from processor.rules.values import fold
 
 TierKind = Literal["category", "all"]
@@ -35,6 +36,8 @@ class CompiledAssignment:
     partner: Partner
     price: float
     filter: tuple[tuple[Check, ...], ...]
+    hours: OpeningHours | None
+    """The partner's opening hours; None when it has no schedule (always open)."""
 
     @property
     def id(self) -> str:
@@ -67,6 +70,7 @@ class Tier:
 class FallbackTarget:
     partner: Partner
     price: float
+    hours: OpeningHours | None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -95,7 +99,16 @@ class CompiledProfile:
 class Snapshot:
     """An immutable, compiled rules version; ``version`` names it in decisions and metrics."""
 
-    __slots__ = ("_by_site", "_default", "_partners", "_reader", "document", "profiles", "version")
+    __slots__ = (
+        "_by_site",
+        "_default",
+        "_hours",
+        "_partners",
+        "_reader",
+        "document",
+        "profiles",
+        "version",
+    )
 
     def __init__(self, document: RulesDocument, version: str) -> None:
         self.version = version
@@ -106,7 +119,11 @@ class Snapshot:
         def slot_of(ref: FieldRef) -> int:
             return slots.setdefault(ref, len(slots))
 
-        self.profiles = tuple(_compile_profile(p, partners, slot_of) for p in document.profiles)
+        hours = {partner.id: _hours(partner) for partner in document.partners}
+        self._hours = hours
+        self.profiles = tuple(
+            _compile_profile(p, partners, hours, slot_of) for p in document.profiles
+        )
         self._reader = LeadReader(list(slots))
         self._by_site = {
             fold(source): compiled
@@ -129,6 +146,10 @@ class Snapshot:
         """The partner with this id (deliveries name only partners of this snapshot)."""
         return self._partners[partner_id]
 
+    def hours(self, partner_id: str) -> OpeningHours | None:
+        """The partner's opening hours; None when it has no schedule (always open)."""
+        return self._hours[partner_id]
+
     def partner_ids(self) -> tuple[str, ...]:
         """Every partner's id, active or not, in document order."""
         return tuple(self._partners)
@@ -143,8 +164,18 @@ def compile_rules(document: RulesDocument, version: str) -> Snapshot:
     return Snapshot(document, version)
 
 
+def _hours(partner: Partner) -> OpeningHours | None:
+    schedule = partner.schedule
+    if schedule is None:
+        return None
+    return compile_hours(partner.zone, schedule.days, schedule.closed_dates or ())
+
+
 def _compile_profile(
-    profile: Profile, partners: Mapping[str, Partner], slot_of: SlotOf
+    profile: Profile,
+    partners: Mapping[str, Partner],
+    hours: Mapping[str, OpeningHours | None],
+    slot_of: SlotOf,
 ) -> CompiledProfile:
     compiled = [
         CompiledAssignment(
@@ -153,6 +184,7 @@ def _compile_profile(
             partners[assignment.partner],
             profile.price_of(assignment),
             tuple(tuple(compile_check(c, slot_of) for c in or_set) for or_set in assignment.filter),
+            hours[assignment.partner],
         )
         for position, assignment in enumerate(profile.assignments)
     ]
@@ -177,15 +209,17 @@ def _compile_profile(
         all_tier,
         _stores(profile, compiled),
         {item.id: item.position for item in compiled},
-        _fallback(profile, partners),
+        _fallback(profile, partners, hours),
     )
 
 
-def _fallback(profile: Profile, partners: Mapping[str, Partner]) -> FallbackTarget | None:
+def _fallback(
+    profile: Profile, partners: Mapping[str, Partner], hours: Mapping[str, OpeningHours | None]
+) -> FallbackTarget | None:
     spec, price = profile.fallback, profile.fallback_price
     if spec is None or price is None or not partners[spec.partner].active:
         return None
-    return FallbackTarget(partners[spec.partner], price)
+    return FallbackTarget(partners[spec.partner], price, hours[spec.partner])
 
 
 def _stores(profile: Profile, compiled: list[CompiledAssignment]) -> StoreIndex | None:

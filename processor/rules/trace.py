@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from processor.geometry.geo import GeoSource
@@ -63,6 +64,8 @@ class Attempt:
     kept: Sequence[CompiledAssignment]
     """The candidates left after the nearest-store step (all of them when it did not run)."""
     nearest: Nearest | None = None
+    closed: Sequence[CompiledAssignment] = ()
+    """Matching assignments with active partners that are closed at the lead's time."""
 
 
 @dataclass(slots=True)
@@ -71,6 +74,8 @@ class Route:
 
     site_id: object
     notes: Sequence[str]
+    when: datetime | None
+    """The lead's time, which schedules are judged at."""
     profile: CompiledProfile | None = None
     reason: ProfileReason | None = None
     view: LeadView | None = None
@@ -98,7 +103,7 @@ def _entries(route: Route, max_failures: int | None) -> list[Entry]:
         entries.append({"step": "geo", "notes": list(route.notes)})
     entries.append(_profile_entry(route))
     for attempt in route.attempts:
-        entries.extend(_tier_entries(attempt, route.view, max_failures))
+        entries.extend(_tier_entries(attempt, route.view, route.when, max_failures))
     if route.strategy is not None:
         entries.append(route.strategy)
     if route.ending is not None:
@@ -134,33 +139,41 @@ def _profile_entry(route: Route) -> Entry:
     return {"step": "profile", "profile": route.profile.id if route.profile else None, "why": why}
 
 
-def _tier_entries(attempt: Attempt, view: LeadView | None, max_failures: int | None) -> list[Entry]:
+def _tier_entries(
+    attempt: Attempt, view: LeadView | None, when: datetime | None, max_failures: int | None
+) -> list[Entry]:
     tier = attempt.tier
-    entries: list[Entry] = [
-        {
-            "step": "tier",
-            "tier": attempt.kind,
-            "category": shown(attempt.category),
-            "assignments": len(tier.assignments) if tier else 0,
-            "candidates": [item.id for item in attempt.candidates],
-        }
-    ]
+    head: Entry = {
+        "step": "tier",
+        "tier": attempt.kind,
+        "category": shown(attempt.category),
+        "assignments": len(tier.assignments) if tier else 0,
+        "candidates": [item.id for item in attempt.candidates],
+    }
+    if attempt.closed:
+        head["closed"] = [item.id for item in attempt.closed]
+    entries = [head]
     if tier is None or view is None:
         return entries
-    candidates = {id(item) for item in attempt.candidates}
-    budget, unlisted = max_failures, len(candidates)
+    closed = {id(item): item.hours for item in attempt.closed}
+    listed = {id(item) for item in attempt.candidates} | closed.keys()
+    budget, unlisted = max_failures, len(listed)
     explained = 0
     for item in tier.assignments:
         if not unlisted and budget == 0:
             break  # every candidate listed and the failure budget spent: the rest are counted
-        if id(item) in candidates:
-            entries.append(_assignment_entry(item, view))
+        if id(item) in listed:
+            entry = _assignment_entry(item, view)
+            hours = closed.get(id(item))
+            if hours is not None:
+                entry["excluded"] = hours.why_closed(when)
+            entries.append(entry)
             unlisted -= 1
         elif budget is None or budget > 0:
             entries.append(_assignment_entry(item, view))
             explained += 1
             budget = None if budget is None else budget - 1
-    hidden = len(tier.assignments) - len(candidates) - explained
+    hidden = len(tier.assignments) - len(listed) - explained
     if hidden:
         entries.append(
             {

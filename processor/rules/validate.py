@@ -2,8 +2,9 @@
 
 Validation is one pass with two sources of errors, reported together in document order: the
 models' own checks (structure, values, references, see :mod:`processor.rules.document`) and the
-checks that span the document (unique ids, one default profile, each site in one profile), which
-read the raw data so they are reported even when other parts of it are malformed. Before both, the
+checks that span the document (unique ids, one default profile, each site in one profile) or the
+keys of a mapping (a schedule's day keys that cover the same day), which read the raw data so they
+are reported even when other parts of it are malformed. Before both, the
 data is held to the document limits (:mod:`processor.rules.limits`), so nothing oversized reaches
 the models.
 """
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 from processor.rules.document import Declarations, RulesDocument
 from processor.rules.errors import Location, RuleError, RulesInvalid, format_path
 from processor.rules.limits import DEFAULT_LIMITS, RulesLimits, index_problem, shape_problems
+from processor.rules.schedule import overlapping_days
 from processor.rules.values import fold
 
 _MESSAGES = {
@@ -53,6 +55,7 @@ def validate_document(raw: object, limits: RulesLimits = DEFAULT_LIMITS) -> Rule
             for item in invalid.errors(include_url=False)
         )
     problems.extend(_uniqueness_problems(raw))
+    problems.extend(_schedule_problems(raw))
     if problems or document is None:
         problems.sort(key=lambda problem: _position(raw, problem[0]))
         raise RulesInvalid(RuleError(format_path(where), message) for where, message in problems)
@@ -185,3 +188,22 @@ def _uniqueness_problems(raw: Mapping[str, Any]) -> list[Problem]:
             where = ("profiles", i, "assignments", j, "id")
             found.append(assignments.check(name, str(name), where))
     return [problem for problem in found if problem is not None]
+
+
+def _schedule_problems(raw: Mapping[str, Any]) -> list[Problem]:
+    """Day keys of one schedule that cover the same day: which hours hold would be a guess."""
+    found: list[Problem] = []
+    for i, partner in _items(raw, "partners"):
+        schedule = partner.get("schedule")
+        if not isinstance(schedule, Mapping):
+            continue
+        keys = [key for key in schedule if isinstance(key, str)]
+        for key, earlier, day in overlapping_days(keys):
+            found.append(
+                (
+                    ("partners", i, "schedule", key),
+                    f"{key!r} covers {day}, which {earlier!r} covers already: give each day "
+                    "its hours once",
+                )
+            )
+    return found
