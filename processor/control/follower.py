@@ -72,6 +72,7 @@ class RulesFollower:
 
     def close(self) -> None:
         self._consumer.close()
+        self._state.close()
 
     def _take(self, message: Message) -> None:
         outcome = self._state.apply(message)

@@ -84,6 +84,11 @@ class ConfigState:
         """The version in force, or None."""
         return self.in_force.version if self.in_force else None
 
+    def close(self) -> None:
+        """Closes the history's reader, if one was opened."""
+        if self._history is not None:
+            self._history.close()
+
     def apply(self, message: Message) -> VersionRecord | Refused | None:
         """Takes one record in: the version record that came in force with it, the refusal of it,
         or None when it changed nothing in force (a part)."""
@@ -188,7 +193,8 @@ def read_config(settings: Settings, timeout: float = 60.0) -> ConfigState:
     state = config_state(settings)
     try:
         read_to_end(consumer, settings.topics.config_topic, state.apply, timeout=timeout)
+        state.settle()
     finally:
         consumer.close()
-    state.settle()
+        state.close()
     return state

@@ -29,7 +29,7 @@ def end_offsets(consumer: Consumer, partitions: list[Partition], timeout: float)
     return {partition.partition: high(partition) for partition in partitions}
 
 
-def _partitions(consumer: Consumer, topic: str, deadline: float) -> list[Partition]:
+def partitions_of(consumer: Consumer, topic: str, deadline: float) -> list[Partition]:
     """The topic's partitions, from the beginning; waits out a topic created a moment ago, whose
     metadata can still show no partitions, or partitions without a leader."""
     while True:
@@ -53,7 +53,7 @@ def read_to_end(
     """Assigns every partition of ``topic`` from the beginning and feeds each record to
     ``on_message`` until the end offsets taken at the start; the consumer stays assigned, so the
     caller can go on polling for what comes after."""
-    partitions = _partitions(consumer, topic, time.monotonic() + timeout)
+    partitions = partitions_of(consumer, topic, time.monotonic() + timeout)
     starts = {p.partition: 0 for p in partitions}
     read_partitions(consumer, topic, starts, on_message, timeout=timeout)
 
@@ -94,3 +94,22 @@ def read_partitions(
         on_message(message)
         if partition in pending and offset + 1 >= pending[partition]:
             del pending[partition]
+
+
+def read_one(consumer: Consumer, partition: Partition, timeout: float) -> Message | None:
+    """The committed record at ``partition``'s offset, or None when there is none (any more) or it
+    cannot be read within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    consumer.assign([partition])
+    while time.monotonic() < deadline:
+        message = consumer.poll(0.2)
+        if message is None:
+            continue
+        error = message.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                return None
+            raise KafkaException(error)
+        if (message.offset() or 0) >= partition.offset:
+            return message if message.offset() == partition.offset else None
+    return None

@@ -27,6 +27,7 @@ from prometheus_client import REGISTRY
 from samples import RULES, leads, summary
 from streamkit import DEADLINE_S, apply_rules, dry_run, publish, reading, running, settings_env
 
+from processor.control import history as history_module
 from processor.control.publisher import VersionConflict, publish_rules
 from processor.control.records import VERSION_KEY
 from processor.control.state import read_config
@@ -327,3 +328,40 @@ def test_a_part_too_large_for_the_broker_is_a_clear_error(stream_settings: Setti
     # Nothing was written, and no transaction stays open: the next apply goes through at once.
     assert read_config(stream_settings, timeout=10).version == good
     assert apply_rules(stream_settings, CHANGED) == str(int(good) + 1)
+
+
+def test_many_mismatched_version_records_read_the_history_once(
+    stream_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each version record whose parts do not match sends a reader to the history; a config topic
+    full of them must not make it read the whole history again for each (a stall, then a crash
+    loop of the watchdog), only what was written since its last look."""
+    good = apply_rules(stream_settings, RULES)
+    bogus = 300
+    write(
+        stream_settings,
+        [
+            (
+                VERSION_KEY.encode(),
+                json.dumps(
+                    {"version": str(n), "digest": "0" * 64, "parts": 8, "applied_at": ""}
+                ).encode(),
+            )
+            for n in range(2, 2 + bogus)
+        ],
+    )
+    read: list[int] = []
+    scan = history_module.read_partitions
+
+    def counted(consumer: Any, topic: str, starts: Any, on_message: Any, **kw: Any) -> None:
+        def each(message: Any) -> None:
+            read.append(message.offset())
+            on_message(message)
+
+        scan(consumer, topic, starts, each, **kw)
+
+    monkeypatch.setattr(history_module, "read_partitions", counted)
+    state = read_config(stream_settings)
+    assert state.version == good
+    assert sum(1 for r in state.refused if r.reason == "mismatch") == bogus
+    assert read == [0]  # the history's one record, read into the index once

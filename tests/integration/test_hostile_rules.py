@@ -144,12 +144,12 @@ def test_a_catastrophic_pattern_decides_its_lead_and_the_others_keep_flowing(
 def test_a_lead_slower_than_the_routing_budget_is_dead_lettered_and_the_others_flow(
     stream_settings: Settings, tmp_path: Path
 ) -> None:
-    """A legitimate route made slow: ``a.{50}c`` needs more states than RE2's DFA may keep, so
-    RE2 runs its slower (still linear) simulation, about a second on a 400,000-character comment;
-    other leads take a millisecond. With a 500 ms budget that one lead is dead-lettered as
+    """A legitimate route made slow: ``a.{400}c`` needs more states than RE2's DFA may keep, so
+    RE2 runs its slower (still linear) simulation, about 1.8 s on a 400,000-character comment;
+    other leads take a millisecond. With a 250 ms budget that one lead is dead-lettered as
     too-slow, and every lead behind it is routed."""
-    settings = stream_settings.with_changes(routing_budget_ms=500)
-    apply_rules(settings, one_rule('{field: comments, op: matches, value: "a.{50}c"}'))
+    settings = stream_settings.with_changes(routing_budget_ms=250)
+    apply_rules(settings, one_rule('{field: comments, op: matches, value: "a.{400}c"}'))
     chance = random.Random(7)
     noise = "".join(chance.choice("ab") for _ in range(400_000))
     leads = [lead(f"lead-{i}", "hello") for i in range(100)]
