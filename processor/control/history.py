@@ -123,6 +123,21 @@ class History:
         )
         return record, parts
 
+    def highest(self) -> int:
+        """The highest version number the history holds for this config topic (0: none), read to
+        its end now: what the next version's number must exceed, whatever the config topic has
+        kept (compaction leaves one version record, and that one may have been written by hand)."""
+        try:
+            consumer = self._reader()
+            if consumer is None:
+                return 0
+            self._catch_up(consumer)
+            self._caught_up_at = time.monotonic()
+        except KafkaException as error:
+            raise ServiceUnavailable(f"cannot read {self._topic}: {error}") from error
+        names = (entry.version.decode("utf-8", "replace") for entry in self._entries)
+        return max((n for n in map(version_number, names) if n is not None), default=0)
+
     def _last(self, match: Callable[[_Entry], bool]) -> tuple[_Entry, bytes] | None:
         """The last history record that ``match`` takes, with its value, if any."""
         try:

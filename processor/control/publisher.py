@@ -105,7 +105,8 @@ def publish_rules(
         unchanged = not changed and not deleted
         if unchanged and current.in_force is not None and current.in_force.digest == digest:
             return ApplyResult(current.in_force.version, (), ())
-        version = str(current.highest + 1)
+        version = str(current.next_version())
+        current.close()
         record = {
             "version": version,
             "digest": digest,

@@ -84,6 +84,12 @@ class ConfigState:
         """The version in force, or None."""
         return self.in_force.version if self.in_force else None
 
+    def next_version(self) -> int:
+        """The number of the next version ``rules apply`` writes: above every number a version
+        record named and every version the history holds, so that no number is used twice."""
+        applied = self._history.highest() if self._history is not None else 0
+        return max(self.highest, applied) + 1
+
     def close(self) -> None:
         """Closes the history's reader, if one was opened."""
         if self._history is not None:

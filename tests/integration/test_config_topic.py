@@ -29,7 +29,7 @@ from streamkit import DEADLINE_S, apply_rules, dry_run, publish, reading, runnin
 
 from processor.control import history as history_module
 from processor.control.publisher import VersionConflict, publish_rules
-from processor.control.records import VERSION_KEY
+from processor.control.records import VERSION_KEY, digest_of
 from processor.control.state import read_config
 from processor.errors import UserError
 from processor.rules import RulesDocument, document_to_parts, load_rules
@@ -365,3 +365,56 @@ def test_many_mismatched_version_records_read_the_history_once(
     assert state.version == good
     assert sum(1 for r in state.refused if r.reason == "mismatch") == bogus
     assert read == [0]  # the history's one record, read into the index once
+
+
+def test_a_version_number_wound_back_by_hand_is_never_used_twice(
+    stream_settings: Settings,
+) -> None:
+    """After compaction the config topic keeps one version record, and whoever can write to the
+    topic can make it one with a lower number whose digest matches the parts: the next apply must
+    still take a number no version in the history has."""
+    create_config_topic(
+        stream_settings,
+        **{
+            "segment.ms": "100",
+            "min.cleanable.dirty.ratio": "0.01",
+            "delete.retention.ms": "100",
+            "min.compaction.lag.ms": "0",
+        },
+    )
+    assert apply_rules(stream_settings, RULES) == "1"
+    assert apply_rules(stream_settings, CHANGED) == "2"
+    parts = document_to_parts(load_rules(CHANGED))
+    wound_back = {"version": "1", "digest": digest_of(parts), "parts": len(parts), "applied_at": ""}
+    write(stream_settings, [(VERSION_KEY.encode(), json.dumps(wound_back).encode())])
+    deadline = time.monotonic() + DEADLINE_S
+    while not compacted(stream_settings, VERSION_KEY.encode()):
+        assert time.monotonic() < deadline, "the log cleaner never compacted the config topic"
+        write(stream_settings, [(b"another-tool/tick", b"{}")])
+        time.sleep(0.5)
+    assert read_config(stream_settings).highest == 1  # all the topic still says
+
+    assert apply_rules(stream_settings, RULES) == "3"
+    numbers = Counter(history_versions(stream_settings))
+    assert numbers == {"1": 1, "2": 1, "3": 1}
+
+
+def history_versions(settings: Settings) -> list[str]:
+    """The version numbers of the config history's records, in order."""
+    found: list[str] = []
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "history-check"}
+    )
+    partition = TopicPartition(settings.topics.config_history_topic, 0, OFFSET_BEGINNING)
+    end = consumer.get_watermark_offsets(partition, timeout=30, cached=False)[1]
+    consumer.assign([partition])
+    deadline = time.monotonic() + DEADLINE_S
+    try:
+        while consumer.position([partition])[0].offset < end:
+            assert time.monotonic() < deadline, "the history could not be read to its end"
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                found.append((message.key() or b"").decode())
+        return found
+    finally:
+        consumer.close()
