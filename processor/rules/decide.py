@@ -220,11 +220,26 @@ def decide(
 def _open_at(
     matched: Sequence[CompiledAssignment], when: datetime | None
 ) -> tuple[Sequence[CompiledAssignment], Sequence[CompiledAssignment]]:
-    """The matching assignments whose partner is open at the lead's time, and those closed."""
-    closed = [item for item in matched if item.hours is not None and not item.hours.is_open(when)]
+    """The matching assignments whose partner is open at the lead's time, and those closed.
+
+    One pass, and one verdict per partner (its hours are shared by its assignments): the time
+    zone conversion is the costly part, and a tier can match hundreds of one partner's
+    assignments. Without a closed one, ``matched`` itself comes back."""
+    verdicts: dict[int, bool] = {}
+    closed: list[CompiledAssignment] = []
+    for item in matched:
+        hours = item.hours
+        if hours is None:
+            continue
+        is_open = verdicts.get(id(hours))
+        if is_open is None:
+            is_open = verdicts[id(hours)] = hours.is_open(when)
+        if not is_open:
+            closed.append(item)
     if not closed:
         return matched, ()
-    return [item for item in matched if item not in closed], closed
+    shut = {id(item) for item in closed}
+    return [item for item in matched if id(item) not in shut], closed
 
 
 def _first_located(
