@@ -41,7 +41,7 @@ from processor.delivery.topics import worker_topics
 from processor.errors import InvalidInput, UserError
 from processor.kafka import clients
 from processor.kafka.admin import TopicAdmin
-from processor.kafka.errors import FatalError
+from processor.kafka.errors import FatalError, consumed
 from processor.kafka.records import DEAD_LETTER_HEADROOM, OutputRecord, dead_letter
 from processor.kafka.session import TransactionalSession
 from processor.pipeline import delivery_id
@@ -135,13 +135,12 @@ class Worker:
         try:
             if not self._await_rules():
                 return
-            try:
-                self._session.init()
-            except FatalError as fatal:
-                raise WorkerFailed(str(fatal)) from fatal
+            self._session.init()
             self._consumer.subscribe([self.topic], on_assign=self._on_assign)
             self._ready = True
             self._deliver()
+        except FatalError as fatal:  # fenced, or a consumer the brokers refuse
+            raise WorkerFailed(str(fatal)) from fatal
         finally:
             self._ready = False
             self._rules.close()
@@ -166,13 +165,7 @@ class Worker:
             self._heartbeat.beat()
             self._rules.poll()
             message = self._consumer.poll(0.2)
-            if message is None:
-                continue
-            error = message.error()
-            if error is not None:
-                if error.fatal():
-                    raise WorkerFailed(f"consumer: {error.str()}")
-                log.warning("consumer: %s", error.str())
+            if message is None or not consumed(message):
                 continue
             try:
                 self._handle(message)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, Message
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_exponential
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger(__name__)
 
 # Errors of a cluster in motion (a topic created a moment ago, a leader moving, a coordinator
 # loading) that librdkafka does not always flag as retriable.
@@ -51,6 +54,18 @@ def retry_transient(seconds: float) -> Callable[[F], F]:
 
 class FatalError(Exception):
     """A client cannot go on (fenced by a newer instance, a broker refusing it): exit."""
+
+
+def consumed(message: Message) -> bool:
+    """Whether ``message`` is a record to handle. A consumer error in its place is logged and
+    passed over, unless it is fatal: then :class:`FatalError`."""
+    error = message.error()
+    if error is None:
+        return True
+    if error.fatal():
+        raise FatalError(f"consumer: {error.str()}")
+    log.warning("consumer: %s", error.str())
+    return False
 
 
 def is_fatal(exc: KafkaException) -> bool:

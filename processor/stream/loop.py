@@ -27,7 +27,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 
 from processor import metrics
 from processor.kafka import clients
-from processor.kafka.errors import FatalError
+from processor.kafka.errors import FatalError, consumed
 from processor.kafka.records import DEAD_LETTER_HEADROOM
 from processor.kafka.session import KAFKA_TIMEOUT_S, Stage, TransactionalSession
 from processor.pipeline import Pipeline, Result
@@ -194,11 +194,7 @@ class Loop:
     # -- per record ----------------------------------------------------------------------------
 
     def _take(self, message: Message) -> None:
-        error = message.error()
-        if error is not None:
-            if error.fatal():
-                raise FatalError(f"consumer: {error.str()}")
-            log.warning("consumer: %s", error.str())
+        if not consumed(message):
             return
         if self._txn is None:
             self._session.begin()
