@@ -32,6 +32,8 @@ from processor.control.publisher import VersionConflict, publish_rules
 from processor.control.records import VERSION_KEY, digest_of
 from processor.control.state import read_config
 from processor.errors import UserError
+from processor.kafka.clients import reading_consumer
+from processor.kafka.reading import read_to_end
 from processor.rules import RulesDocument, document_to_parts, load_rules
 from processor.settings import Settings
 
@@ -210,6 +212,29 @@ def compacted(settings: Settings, key: bytes) -> bool:
         consumer.close()
 
 
+def create_compacting_config_topic(settings: Settings) -> None:
+    """A config topic whose log cleaner runs within a second of a record's segment rolling."""
+    create_config_topic(
+        settings,
+        **{
+            "segment.ms": "100",
+            "min.cleanable.dirty.ratio": "0.01",
+            "delete.retention.ms": "100",
+            "min.compaction.lag.ms": "0",
+        },
+    )
+
+
+def wait_compacted(settings: Settings, key: bytes) -> None:
+    """Waits until the cleaner has left at most one record of ``key`` on the config topic."""
+    deadline = time.monotonic() + DEADLINE_S
+    while not compacted(settings, key):
+        assert time.monotonic() < deadline, "the log cleaner never compacted the config topic"
+        # A record more rolls the segment (segment.ms), so the cleaner can take the one before.
+        write(settings, [(b"another-tool/tick", b"{}")])
+        time.sleep(0.5)
+
+
 STRAYS: dict[str, tuple[bytes, bytes | None]] = {
     "tombstone": (b"profile/dealer", None),
     "rewritten part": (
@@ -227,26 +252,13 @@ STRAYS: dict[str, tuple[bytes, bytes | None]] = {
 def test_a_stray_record_then_compaction_then_a_restart_keeps_the_exact_rules(
     stream_settings: Settings, tmp_path: Path, stray: str
 ) -> None:
-    create_config_topic(
-        stream_settings,
-        **{
-            "segment.ms": "100",
-            "min.cleanable.dirty.ratio": "0.01",
-            "delete.retention.ms": "100",
-            "min.compaction.lag.ms": "0",
-        },
-    )
+    create_compacting_config_topic(stream_settings)
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
     good = apply_rules(stream_settings, rules)
     key, value = STRAYS[stray]
     write(stream_settings, [(key, value)])  # by hand, without a version (or without parts)
-    deadline = time.monotonic() + DEADLINE_S
-    while not compacted(stream_settings, key):
-        assert time.monotonic() < deadline, "the log cleaner never compacted the config topic"
-        # A record more rolls the segment (segment.ms), so the cleaner can take the one before.
-        write(stream_settings, [(b"another-tool/tick", b"{}")])
-        time.sleep(0.5)
+    wait_compacted(stream_settings, key)
 
     sample = leads(60, "restart")
     expected = {d["lead_id"]: d for d in dry_run(rules, sample, tmp_path)}
@@ -373,25 +385,13 @@ def test_a_version_number_wound_back_by_hand_is_never_used_twice(
     """After compaction the config topic keeps one version record, and whoever can write to the
     topic can make it one with a lower number whose digest matches the parts: the next apply must
     still take a number no version in the history has."""
-    create_config_topic(
-        stream_settings,
-        **{
-            "segment.ms": "100",
-            "min.cleanable.dirty.ratio": "0.01",
-            "delete.retention.ms": "100",
-            "min.compaction.lag.ms": "0",
-        },
-    )
+    create_compacting_config_topic(stream_settings)
     assert apply_rules(stream_settings, RULES) == "1"
     assert apply_rules(stream_settings, CHANGED) == "2"
     parts = document_to_parts(load_rules(CHANGED))
     wound_back = {"version": "1", "digest": digest_of(parts), "parts": len(parts), "applied_at": ""}
     write(stream_settings, [(VERSION_KEY.encode(), json.dumps(wound_back).encode())])
-    deadline = time.monotonic() + DEADLINE_S
-    while not compacted(stream_settings, VERSION_KEY.encode()):
-        assert time.monotonic() < deadline, "the log cleaner never compacted the config topic"
-        write(stream_settings, [(b"another-tool/tick", b"{}")])
-        time.sleep(0.5)
+    wait_compacted(stream_settings, VERSION_KEY.encode())
     assert read_config(stream_settings).highest == 1  # all the topic still says
 
     assert apply_rules(stream_settings, RULES) == "3"
@@ -402,19 +402,13 @@ def test_a_version_number_wound_back_by_hand_is_never_used_twice(
 def history_versions(settings: Settings) -> list[str]:
     """The version numbers of the config history's records, in order."""
     found: list[str] = []
-    consumer = Consumer(
-        {"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "history-check"}
-    )
-    partition = TopicPartition(settings.topics.config_history_topic, 0, OFFSET_BEGINNING)
-    end = consumer.get_watermark_offsets(partition, timeout=30, cached=False)[1]
-    consumer.assign([partition])
-    deadline = time.monotonic() + DEADLINE_S
+    consumer = reading_consumer(settings.kafka, "history-check")
     try:
-        while consumer.position([partition])[0].offset < end:
-            assert time.monotonic() < deadline, "the history could not be read to its end"
-            message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                found.append((message.key() or b"").decode())
-        return found
+        read_to_end(
+            consumer,
+            settings.topics.config_history_topic,
+            lambda message: found.append((message.key() or b"").decode()),
+        )
     finally:
         consumer.close()
+    return found
