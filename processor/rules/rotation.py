@@ -84,7 +84,7 @@ class RotationState:
         """The state :meth:`to_json` wrote; :class:`InvalidInput` when ``data`` is not one."""
         try:
             parsed: Any = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as error:
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
             raise InvalidInput(f"rotation state is not JSON: {error}") from None
         if not isinstance(parsed, dict) or parsed.get("version") != FORMAT_VERSION:
             raise InvalidInput(f"rotation state is not version {FORMAT_VERSION} rotation state")

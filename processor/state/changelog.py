@@ -21,6 +21,9 @@ MARKER_KEY = b"\x00lead-router.input-offset"
 
 READ_TIMEOUT_S = 60.0
 
+_OFFSET_DIGITS = 19
+"""Kafka offsets are signed 64-bit integers: at most 19 decimal digits."""
+
 
 def marker(topic: str, partition: int, input_offset: int) -> OutputRecord:
     """The record saying which input offset ``partition``'s state written so far belongs to."""
@@ -28,10 +31,15 @@ def marker(topic: str, partition: int, input_offset: int) -> OutputRecord:
 
 
 def marker_offset(record: InputRecord) -> int | None:
-    """The input offset a marker record names; None when ``record`` is no marker."""
+    """The input offset a marker record names; None when ``record`` is no marker. A marker whose
+    value is not an offset (written by another hand than the processor's) names none (-1), as a
+    changelog without markers does, instead of stopping every restore of its partition."""
     if record.key() != MARKER_KEY:
         return None
-    return int(record.value() or b"-1")
+    value = record.value() or b""
+    if not (value.isdigit() and len(value) <= _OFFSET_DIGITS):
+        return -1
+    return int(value)
 
 
 OnRecord = Callable[[InputRecord], object]

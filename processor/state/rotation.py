@@ -7,20 +7,36 @@ that the next lead reads the committed state again.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 
+from processor.errors import InvalidInput
 from processor.kafka.records import OutputRecord
 from processor.rules import RotationState
 from processor.state.store import PartitionStore
 from processor.state.stores import StateStores
 
+log = logging.getLogger(__name__)
+
 ROTATION_KEY = b"rotation"
 
 
 def load_rotation(store: PartitionStore) -> RotationState:
-    """The rotation state of the store's partition; a fresh one before its first lead."""
+    """The rotation state of the store's partition; a fresh one before its first lead, and in
+    place of a value that is no rotation state (the changelog is a topic anyone with access can
+    write to: such a value must not stop the partition, at every restart)."""
     value = store.get(ROTATION_KEY)
-    return RotationState() if value is None else RotationState.from_json(value)
+    if value is None:
+        return RotationState()
+    try:
+        return RotationState.from_json(value)
+    except InvalidInput as error:
+        log.error(
+            "rotation state of partition %s is unreadable (%s); rotation starts afresh",
+            store.partition,
+            error,
+        )
+        return RotationState()
 
 
 def save_rotation(store: PartitionStore, state: RotationState) -> None:

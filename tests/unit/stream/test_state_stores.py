@@ -18,7 +18,7 @@ from processor.rules import RotationState
 from processor.settings import Settings
 from processor.state import stores as stores_module
 from processor.state.changelog import MARKER_KEY, marker
-from processor.state.rotation import load_rotation, save_rotation
+from processor.state.rotation import ROTATION_KEY, load_rotation, save_rotation
 from processor.state.stores import StateStores
 
 TOPIC = "state-test"
@@ -288,3 +288,31 @@ def test_a_folder_held_by_another_process_gives_a_temporary_store_restored_from_
     finally:
         holder.kill()
         holder.wait()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"\xff not an offset", b"9" * 5000, b"-3", b""],
+    ids=["junk", "huge", "negative", "empty"],
+)
+def test_a_marker_that_names_no_offset_is_taken_as_no_marker(
+    tmp_path: Path, changelog: FakeChangelog, monkeypatch: pytest.MonkeyPatch, value: bytes
+) -> None:
+    """The changelog is a topic: a record written there by another hand must not stop every
+    restore of its partition."""
+    monkeypatch.setattr(stores_module, "CATCH_UP_S", 0.2)
+    changelog.publish([OutputRecord(TOPIC, b"k", b"v", partition=0)])
+    changelog.publish([OutputRecord(TOPIC, MARKER_KEY, value, partition=0)])
+    stores = StateStores(settings_in(tmp_path / "here"), changelog)
+    stores.assign({0: 5})
+    assert stores.store(0).get(b"k") == b"v"
+    stores.close()
+
+
+@pytest.mark.parametrize("value", [b"[[[", b"[" * 100_000, b'{"version": 9}'])
+def test_an_unreadable_rotation_state_starts_rotation_afresh(
+    stores: StateStores, changelog: FakeChangelog, value: bytes
+) -> None:
+    changelog.publish([OutputRecord(TOPIC, ROTATION_KEY, value, partition=0), marker(TOPIC, 0, 5)])
+    stores.assign({0: 5})
+    assert load_rotation(stores.store(0)) == RotationState()
