@@ -155,7 +155,12 @@ class History:
                     consumer.unassign()
                     value = message.value() if message is not None else None
                     if value is None:
-                        log.error("history record %s[%s]@%s is gone", *_place(entry, self._topic))
+                        log.error(
+                            "history record %s[%s]@%s is gone",
+                            self._topic,
+                            entry.partition,
+                            entry.offset,
+                        )
                         return None
                     return entry, value
         except (ServiceUnavailable, KafkaException) as error:
@@ -197,10 +202,6 @@ class History:
             # An assigned consumer keeps a fetch waiting at the broker, and the next look-up's
             # metadata and offset requests would queue behind it (fetch.wait.max.ms each).
             consumer.unassign()
-
-
-def _place(entry: _Entry, topic: str) -> tuple[str, int, int]:
-    return topic, entry.partition, entry.offset
 
 
 def _parts(value: bytes) -> dict[str, Any] | None:

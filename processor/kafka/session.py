@@ -163,11 +163,6 @@ class TransactionalSession:
                 self._raise_fatal(exc)
             raise
 
-    def forget(self) -> None:
-        """Forgets the open transaction without aborting it: the broker aborts it, at the latest
-        when it times out, and a fenced producer cannot abort anything."""
-        self.open = False
-
     def close(self) -> None:
         """Sends what is still queued, then closes the producer.
 
