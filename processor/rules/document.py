@@ -24,10 +24,12 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from processor.geometry.geo import GeoSource
+from processor.rules.durations import parse_duration
 from processor.rules.fields import GEO, FieldRef, parse_field
 from processor.rules.operators import OPERATORS, OperandError, Operator, Variable, parse_operand
 from processor.rules.schedule import DEFAULT_ZONE, parse_date, parse_days, parse_range, zone_problem
@@ -178,6 +180,50 @@ DayKey = Annotated[str, BeforeValidator(_checked("bad_day", parse_days))]
 Hours = Annotated[str, BeforeValidator(_checked("bad_hours", parse_range))]
 ClosedDate = Annotated[str, BeforeValidator(_checked("bad_date", parse_date))]
 TimeZone = Annotated[str, AfterValidator(_checked("bad_timezone", zone_problem))]
+Duration = Annotated[str, BeforeValidator(_checked("bad_duration", parse_duration))]
+"""A span such as ``30m``, ``12h`` or ``30d``, kept as written (read it with ``seconds``)."""
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+
+CapPeriod = Literal["hour", "day", "week", "month", "total"]
+
+
+def seconds(duration: str) -> int:
+    """A valid :data:`Duration` in seconds."""
+    found = parse_duration(duration)
+    assert isinstance(found, int), "validated"
+    return found
+
+
+class Cap(Model):
+    """At most ``leads`` deliveries, or ``revenue`` in ``currency``, ``per`` window: an hour, a
+    day, an ISO week or a month of the partner's local time, or in ``total``."""
+
+    per: CapPeriod
+    leads: Annotated[int, BeforeValidator(_not_bool), Field(ge=1)] | None = None
+    revenue: Annotated[Number, Field(gt=0)] | None = None
+    currency: Currency | None = None
+
+    @model_validator(mode="after")
+    def _one_measure(self) -> Cap:
+        if (self.leads is None) == (self.revenue is None):
+            raise _error("bad_cap", "a cap counts either leads or revenue: give one of them")
+        if self.revenue is not None and self.currency is None:
+            raise _error("bad_cap", "a revenue cap needs its currency, e.g. currency: USD")
+        if self.leads is not None and self.currency is not None:
+            raise _error("bad_cap", "a currency goes with a revenue cap, not a leads cap")
+        return self
+
+    @property
+    def unit(self) -> str:
+        """What the cap counts: ``leads``, or ``revenue USD``."""
+        return "leads" if self.leads is not None else f"revenue {self.currency}"
+
+    @property
+    def limit(self) -> float:
+        return float(self.leads if self.leads is not None else self.revenue or 0.0)
+
+
+Caps = tuple[Cap, ...]
 
 
 class Schedule(Model):
@@ -213,6 +259,9 @@ class Partner(Model):
     """None is UTC; left unset so that documents written without it read back without it."""
     schedule: Schedule | None = None
     """None is always open."""
+    caps: Caps = ()
+    reject_duplicates_within: Duration | None = None
+    """Never send this partner the same person twice within this span."""
 
     @property
     def zone(self) -> str:
@@ -289,6 +338,8 @@ class Assignment(Model):
     filter: tuple[OrSet, ...] = ()
     price: Number | None = None
     weight: Annotated[int, Field(ge=1)] = 1
+    caps: Caps = ()
+    """Count this assignment's deliveries only, beside its partner's own caps."""
 
     @field_validator("partner")
     @classmethod
@@ -331,6 +382,27 @@ class NearestStore(Model):
     )
 
 
+def _key_paths(keys: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+    if not keys:
+        raise _error("no_keys", "list at least one field, e.g. [contact.email, contact.phone]")
+    for path in keys:
+        ref = parse_field(path)
+        if isinstance(ref, str):
+            raise _error("unknown_field", ref)
+        if path == GEO:
+            raise _error("bad_field", "'geo' is no key: name one of its fields, e.g. geo.postcode")
+        _check_field(ref, path, info)
+    return keys
+
+
+class Duplicates(Model):
+    """A profile's duplicate check: a lead whose ``keys`` (any one of them, normalised) equal those
+    of a lead this profile routed within ``within`` before it is a duplicate."""
+
+    keys: Annotated[tuple[str, ...], AfterValidator(_key_paths)]
+    within: Duration
+
+
 def _fallback_shorthand(value: object) -> object:
     return {"partner": value} if isinstance(value, str) else value
 
@@ -355,10 +427,11 @@ class Profile(Model):
     default: bool = False
     strategy: Annotated[Strategy, BeforeValidator(_strategy)] = "first_match"
     base_price: Number = 0.0
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    currency: Currency = "USD"
     nearest_store: NearestStore = NearestStore()
     max_partners: Annotated[int, BeforeValidator(_not_bool), Field(ge=1)] | None = None
     """How many partners the ``all`` strategy sells a lead to at most; None: every candidate."""
+    duplicates: Duplicates | None = None
     fallback: Annotated[Fallback | None, BeforeValidator(_fallback_shorthand)] = None
     assignments: tuple[Assignment, ...] = ()
 
