@@ -1,0 +1,334 @@
+"""What routing remembers between leads: decided lead ids, people seen, cap use and rotation.
+
+A decision reads and writes this state, so it lives in one place, the :class:`Ledger`, over a plain
+key-value store: a dict for ``dry-run`` (state starting fresh), the decide stage's RocksDB store in
+the processor, whose writes travel in the same Kafka transaction as the decision's records. One
+ledger sees every lead that could touch its keys (the decide stage reads a single partition), so
+what it says is exact: a cap of N lets N through, and a duplicate is caught whichever input
+partition its first copy came through.
+
+Keys (bytes, ``\\x1f``-separated):
+
+    salt                                  32 random bytes: the key of every person digest
+    clock                                 the latest lead time seen, epoch ms
+    lead  <lead id>                       {"at", "exp", "outcome"}: a decided lead id
+    dup   <profile> <digest>              {"lead", "at", "exp"}: a person this profile routed
+    sent  <partner> <digest>              {"lead", "at", "exp"}: a person this partner received
+    cap   <scope> <per> <unit> <window>   {"used", "exp"}: leads, or revenue in micro-units
+    rr    <profile>                       {"tick", "chosen": {partner: tick}}: round robin
+    wt    <profile>                       {assignment: score}: smooth weighted round robin
+    exp   <YYYYMMDD> <key>                empty: ``key`` may be dropped after that UTC day
+
+Values a ledger cannot read (the changelog is a topic others could write to) count as absent:
+the lead is decided as if that memory were empty, and nothing stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import orjson
+
+log = logging.getLogger(__name__)
+
+SEP = b"\x1f"
+DAY_MS = 86_400_000
+LEAD_MEMORY_S = 30 * 86_400
+"""How long a decided lead id is remembered by default: a lead id seen again within it is a
+duplicate of itself."""
+MICROS = 1_000_000
+"""Revenue is counted in millionths, so that sums of prices are exact integers."""
+SALT_BYTES = 32
+
+_SALT = b"salt"
+_CLOCK = b"clock"
+_LEAD = b"lead" + SEP
+_DUP = b"dup" + SEP
+_SENT = b"sent" + SEP
+_CAP = b"cap" + SEP
+_ROUND_ROBIN = b"rr" + SEP
+_WEIGHTED = b"wt" + SEP
+EXPIRY = b"exp" + SEP
+
+
+class KeyValue(Protocol):
+    """What a ledger needs of a store (``processor.state.store.PartitionStore`` has it)."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+    def set(self, key: bytes, value: bytes) -> None: ...
+    def delete(self, key: bytes) -> None: ...
+
+
+class Scan(Protocol):
+    """A store whose keys can be read in order from a prefix: what pruning needs."""
+
+    def scan(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]: ...
+
+
+class MemoryStore:
+    """A dict as a store: ``dry-run``'s state, which starts fresh with each run."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def set(self, key: bytes, value: bytes) -> None:
+        self.data[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.data.pop(key, None)
+
+    def scan(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        found = sorted((k, v) for k, v in self.data.items() if k.startswith(prefix))
+        return found[:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class Prior:
+    """An earlier lead a duplicate check found: its id and its time."""
+
+    lead_id: str
+    at: datetime
+    outcome: str | None = None
+
+
+def epoch_ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def micros(amount: float) -> int:
+    return round(amount * MICROS)
+
+
+class Ledger:
+    """Routing's memory over a key-value store; each lead's changes can be taken back whole."""
+
+    __slots__ = ("_salt", "_saved", "_store", "lead_memory_ms")
+
+    def __init__(self, store: KeyValue, lead_memory_s: int = LEAD_MEMORY_S) -> None:
+        self._store = store
+        self.lead_memory_ms = lead_memory_s * 1000
+        self._salt: bytes | None = None
+        self._saved: dict[bytes, bytes | None] | None = None
+
+    # -- one lead at a time ---------------------------------------------------------------------
+
+    def begin(self) -> None:
+        """Starts remembering what each write replaces, for :meth:`undo`: a lead whose routing
+        was stopped part way (dead-lettered as too slow) leaves the state as if it never came."""
+        self._saved = {}
+
+    def undo(self) -> None:
+        """Puts back every value written since :meth:`begin`."""
+        saved, self._saved = self._saved or {}, None
+        for key, value in saved.items():
+            if value is None:
+                self._store.delete(key)
+            else:
+                self._store.set(key, value)
+
+    def _set(self, key: bytes, value: bytes) -> None:
+        self._remember(key)
+        self._store.set(key, value)
+
+    def _delete(self, key: bytes) -> None:
+        self._remember(key)
+        self._store.delete(key)
+
+    def _remember(self, key: bytes) -> None:
+        saved = self._saved
+        if saved is not None and key not in saved:
+            saved[key] = self._store.get(key)
+
+    def _read(self, key: bytes) -> Any:
+        value = self._store.get(key)
+        if value is None:
+            return None
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            log.error("state value under %r is not readable; taken as absent", key[:40])
+            return None
+
+    def _write(self, key: bytes, value: object, expires_ms: int | None = None) -> None:
+        self._set(key, orjson.dumps(value))
+        if expires_ms is not None:
+            day = from_ms(expires_ms).strftime("%Y%m%d").encode()
+            self._set(EXPIRY + day + SEP + key, b"")
+
+    # -- the salt of person digests --------------------------------------------------------------
+
+    @property
+    def salt(self) -> bytes:
+        """The store's own random salt, made with its first use and kept with the state."""
+        if self._salt is None:
+            salt = self._store.get(_SALT)
+            if salt is None or len(salt) != SALT_BYTES:
+                salt = os.urandom(SALT_BYTES)
+                self._set(_SALT, salt)
+            self._salt = salt
+        return self._salt
+
+    # -- lead ids ------------------------------------------------------------------------------
+
+    def decided(self, lead_id: str, when: datetime) -> Prior | None:
+        """The earlier decision of this lead id, when it lies within the lead memory of ``when``."""
+        found = self._read(_LEAD + lead_id.encode())
+        at = _int(found, "at")
+        if at is None or abs(epoch_ms(when) - at) > self.lead_memory_ms:
+            return None
+        outcome = found.get("outcome")
+        return Prior(lead_id, from_ms(at), outcome if isinstance(outcome, str) else None)
+
+    def decide_lead(self, lead_id: str, when: datetime, outcome: str) -> None:
+        at = epoch_ms(when)
+        expires = at + self.lead_memory_ms
+        key = _LEAD + lead_id.encode()
+        self._write(key, {"at": at, "exp": expires, "outcome": outcome}, expires)
+        clock = self._store.get(_CLOCK)
+        if clock is None or not clock.isdigit() or int(clock) < at:
+            self._set(_CLOCK, str(at).encode())
+
+    # -- people --------------------------------------------------------------------------------
+
+    def seen_by_profile(
+        self, profile: str, digests: Sequence[bytes], when: datetime, within_ms: int
+    ) -> Prior | None:
+        """The latest lead this profile routed with one of ``digests`` within ``within_ms``
+        before ``when``."""
+        return self._seen(_DUP + profile.encode() + SEP, digests, when, within_ms)
+
+    def seen_by_partner(
+        self, partner: str, digests: Sequence[bytes], when: datetime, within_ms: int
+    ) -> Prior | None:
+        """The latest lead this partner received with one of ``digests`` within ``within_ms``
+        before ``when``."""
+        return self._seen(_SENT + partner.encode() + SEP, digests, when, within_ms)
+
+    def _seen(
+        self, prefix: bytes, digests: Sequence[bytes], when: datetime, within_ms: int
+    ) -> Prior | None:
+        now = epoch_ms(when)
+        best: Prior | None = None
+        for digest in digests:
+            found = self._read(prefix + digest)
+            at = _int(found, "at")
+            lead = found.get("lead") if isinstance(found, dict) else None
+            if at is None or not isinstance(lead, str) or not 0 <= now - at <= within_ms:
+                continue
+            if best is None or at > epoch_ms(best.at):
+                best = Prior(lead, from_ms(at))
+        return best
+
+    def profile_routed(
+        self, profile: str, digests: Sequence[bytes], lead_id: str, when: datetime, within_ms: int
+    ) -> None:
+        self._keep_people(_DUP + profile.encode() + SEP, digests, lead_id, when, within_ms)
+
+    def partner_received(
+        self, partner: str, digests: Sequence[bytes], lead_id: str, when: datetime, within_ms: int
+    ) -> None:
+        self._keep_people(_SENT + partner.encode() + SEP, digests, lead_id, when, within_ms)
+
+    def _keep_people(
+        self, prefix: bytes, digests: Sequence[bytes], lead_id: str, when: datetime, within_ms: int
+    ) -> None:
+        """Remembers the lead under each digest, unless a later lead is remembered there."""
+        at = epoch_ms(when)
+        for digest in digests:
+            key = prefix + digest
+            found = self._read(key)
+            if (_int(found, "at") or -1) > at:
+                continue
+            self._write(key, {"lead": lead_id, "at": at, "exp": at + within_ms}, at + within_ms)
+
+    # -- caps ----------------------------------------------------------------------------------
+
+    def cap_used(self, key: bytes) -> int:
+        """The use of a cap window (leads, or revenue in micro-units); 0 before its first."""
+        return _int(self._read(_CAP + key), "used") or 0
+
+    def count(self, key: bytes, amount: int, expires_ms: int | None) -> None:
+        """Adds ``amount`` to a cap window; the window is forgotten after ``expires_ms``."""
+        used = self.cap_used(key) + amount
+        value: dict[str, int] = {"used": used}
+        if expires_ms is not None:
+            value["exp"] = expires_ms
+        self._write(_CAP + key, value, expires_ms)
+
+    # -- rotation ------------------------------------------------------------------------------
+
+    def least_recent(self, profile: str, partners: Sequence[str]) -> str:
+        """Of ``partners`` (non-empty, in document order), the one ``profile`` chose least
+        recently: never chosen first, ties to document order."""
+        chosen = self.round_robin(profile)
+        return min(partners, key=lambda partner: chosen.get(partner, -1))
+
+    def round_robin(self, profile: str) -> dict[str, int]:
+        """When ``profile`` last chose each partner (a tick that grows with each choice)."""
+        found = self._read(_ROUND_ROBIN + profile.encode())
+        chosen = found.get("chosen") if isinstance(found, dict) else None
+        if not isinstance(chosen, dict):
+            return {}
+        return {p: t for p, t in chosen.items() if isinstance(t, int) and not isinstance(t, bool)}
+
+    def chose(self, profile: str, partner: str) -> None:
+        found = self._read(_ROUND_ROBIN + profile.encode())
+        tick = (_int(found, "tick") or 0) + 1
+        chosen = self.round_robin(profile)
+        chosen[partner] = tick
+        self._write(_ROUND_ROBIN + profile.encode(), {"tick": tick, "chosen": chosen})
+
+    def scores(self, profile: str) -> dict[str, int]:
+        """The smooth weighted round robin scores of ``profile``'s assignments (missing: 0)."""
+        found = self._read(_WEIGHTED + profile.encode())
+        if not isinstance(found, dict):
+            return {}
+        return {a: s for a, s in found.items() if isinstance(s, int) and not isinstance(s, bool)}
+
+    def set_scores(self, profile: str, scores: Mapping[str, int]) -> None:
+        self._write(_WEIGHTED + profile.encode(), dict(scores))
+
+    # -- forgetting ----------------------------------------------------------------------------
+
+    def prune(self, store: Scan, limit: int) -> int:
+        """Drops up to ``limit`` keys whose time has passed (by the latest lead time seen, never
+        the wall clock, so a replay forgets as the first run did); returns how many."""
+        clock = self._store.get(_CLOCK)
+        if clock is None or not clock.isdigit():
+            return 0
+        today = from_ms(int(clock)).strftime("%Y%m%d").encode()
+        dropped = 0
+        for index, _ in store.scan(EXPIRY, limit):
+            day, _, key = index[len(EXPIRY) :].partition(SEP)
+            if day >= today:
+                break
+            found = self._read(key) if key else None
+            expires = _int(found, "exp")
+            if expires is None or expires < int(clock):
+                self._delete(key)
+            self._delete(index)
+            dropped += 1
+        return dropped
+
+
+def cap_key(scope: str, per: str, unit: str, window: str) -> bytes:
+    """The key of one cap window: ``scope`` is ``partner/<id>`` or
+    ``assignment/<profile>/<id>``."""
+    return SEP.join(part.encode() for part in (scope, per, unit, window))
+
+
+def _int(found: object, name: str) -> int | None:
+    value = found.get(name) if isinstance(found, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -1,0 +1,42 @@
+"""Cap windows: which hour, day, ISO week or month of a partner's local time a lead falls in.
+
+A cap counts the deliveries of one window, and a window is named by its start in the partner's
+time zone: ``2026-11-30`` for a day, ``2026-W49`` for an ISO week (from Monday), ``2026-11`` for a
+month. An hour is named with its UTC offset, ``2026-11-01T01-04:00``, so that the hour repeated
+when clocks go back is two windows, as it is two hours. Windows come from the lead's time, never
+the clock, so a replay counts as the first run did.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+Period = Literal["hour", "day", "week", "month", "total"]
+PERIODS: tuple[Period, ...] = ("hour", "day", "week", "month", "total")
+"""Shortest first: a longer window holds every shorter one."""
+
+TOTAL = "total"
+
+
+def window(per: Period, when: datetime, zone: ZoneInfo) -> tuple[str, datetime | None]:
+    """The name of the window ``when`` falls in, and when the next one starts (None: never)."""
+    if per == "total":
+        return TOTAL, None
+    local = when.astimezone(zone)
+    if per == "hour":
+        start = local.replace(minute=0, second=0, microsecond=0)
+        return start.isoformat(timespec="minutes"), start.astimezone(UTC) + timedelta(hours=1)
+    day = local.date()
+    if per == "day":
+        return day.isoformat(), _midnight(day + timedelta(days=1), zone)
+    if per == "week":
+        year, week, weekday = day.isocalendar()
+        return f"{year}-W{week:02d}", _midnight(day + timedelta(days=8 - weekday), zone)
+    following = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return f"{day.year}-{day.month:02d}", _midnight(following, zone)
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
