@@ -2,10 +2,11 @@
 
 A duplicate check compares a lead's keys (``contact.email``, ``contact.phone``, any field path)
 with those of earlier leads. The values are normalised first, so that ``Ann@Example.com `` and
-``ann@example.com`` are one person, and ``(415) 555-0100`` and ``+1 415 555 0100`` one phone: strings
-are trimmed and case-folded, phone numbers written in E.164 (region from ``address.country``, else
-US). What is remembered is a keyed BLAKE2b digest of the path and the normalised value, with a
-salt that only the state store holds: the memory says whether a person was seen, never who.
+``ann@example.com`` are one person, and ``(415) 555-0100`` and ``+1 415 555 0100`` one phone:
+strings are trimmed and case-folded, phone numbers written in E.164 (region from
+``address.country``, else US). What is remembered is a keyed BLAKE2b digest of the path and the
+normalised value, with a salt that only the state store holds: the memory says whether a person
+was seen, never who.
 """
 
 from __future__ import annotations
