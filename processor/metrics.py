@@ -103,8 +103,9 @@ WORKER_SEND_SECONDS = Histogram(
 )
 CONSUMER_LAG = Gauge(
     "lead_router_consumer_lag",
-    "Records behind the end of the input topic, by partition.",
-    ["partition"],
+    "Records behind the end of a topic a stage consumes (the input topic, the decide topic), by "
+    "partition.",
+    ["topic", "partition"],
 )
 READY = Gauge("lead_router_ready", "1 once the rules snapshot is loaded and leads are consumed.")
 

@@ -197,8 +197,8 @@ class ProcessorSettings(_Slice):
     state_dir: Path = Field(
         Path("~/.cache/lead-router/state"),
         description="folder of the local state stores (RocksDB, one per decide topic partition "
-        "under <transactional id>.decide/<state topic>/<partition>): a copy of the state topic that spares "
-        "reading it again after a restart; safe to delete",
+        "under <transactional id>/<state topic>/<partition>): a copy of the state topic that "
+        "spares reading it again after a restart; safe to delete",
     )
     batch_size: int = Field(
         1000, ge=1, description="commit the open transaction after this many input records"

@@ -86,6 +86,22 @@ class PartitionStore:
         """Deletes ``key`` in the open transaction."""
         self._pending[_own(key)] = None
 
+    def scan(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """Up to ``limit`` committed keys that start with ``prefix``, in key order, with their
+        values; the open transaction's writes are not seen (pruning, its one reader, reads what
+        earlier transactions left)."""
+        found: list[tuple[bytes, bytes]] = []
+        if limit <= 0:
+            return found
+        for key, value in self._db.items(from_key=prefix):
+            assert isinstance(key, bytes)  # raw mode: keys are bytes
+            if not key.startswith(prefix):
+                break
+            found.append((key, value))
+            if len(found) >= limit:
+                break
+        return found
+
     @property
     def input_offset(self) -> int:
         """The next input offset of the committed state held here (``NO_OFFSET``: none)."""
