@@ -67,6 +67,9 @@ class DecideState:
     def of(self, partition: int) -> Memory:
         """The partition's state, for the open transaction to change."""
         self._touched.add(partition)
+        return self._memory(partition)
+
+    def _memory(self, partition: int) -> Memory:
         memory = self._memories.get(partition)
         if memory is None:
             memory = self._memories[partition] = Memory(self._stores.store(partition))
@@ -78,7 +81,7 @@ class DecideState:
         memory and cap windows leave the store and, as tombstones, the changelog."""
         for partition in offsets:
             store = self._stores.store(partition)
-            self.of(partition).ledger.prune(store, PRUNE_LIMIT)
+            self._memory(partition).ledger.prune(store, PRUNE_LIMIT)
         for partition in self._touched:
             save_rotation(self._stores.store(partition), self._memories[partition].rotation)
         return self._stores.changelog(offsets)

@@ -40,15 +40,16 @@ def delivery_id(lead_id: str, partner: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Original:
-    """The input record a matched lead was read from, as far as the decide stage knows it: its
-    place, and the lead as our current ``LeadSubmitted`` under its lead id. A rejection
+    """The input record a matched lead was read from, as the decide stage knows it: its place, key,
+    headers and timestamp, and the lead as our current ``LeadSubmitted``. A rejection
     dead-letters this copy, which a redrive can publish to the input topic again."""
 
     _topic: str
     _partition: int
     _offset: int
-    _key: bytes
+    _key: bytes | None
     _value: bytes
+    _headers: Headers
     _timestamp: tuple[int, int]
 
     def topic(self) -> str:
@@ -60,14 +61,14 @@ class Original:
     def offset(self) -> int:
         return self._offset
 
-    def key(self) -> bytes:
+    def key(self) -> bytes | None:
         return self._key
 
     def value(self) -> bytes:
         return self._value
 
     def headers(self) -> Headers:
-        return []
+        return self._headers
 
     def timestamp(self) -> tuple[int, int]:
         return self._timestamp
@@ -144,8 +145,9 @@ class DecideStage:
             source["topic"],
             source["partition"],
             source["offset"],
-            lead["lead_id"].encode(),
+            record["key"],
             self._codec.frame(self._settings.topics.input_topic, "LeadSubmitted", body),
+            [(header["name"], header["value"]) for header in record["headers"]],
             message.timestamp(),
         )
         locations = {each["source"]: _geo(each["geo"]) for each in record["locations"]}

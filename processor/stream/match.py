@@ -71,6 +71,8 @@ class MatchStage:
                 "partition": message.partition(),
                 "offset": message.offset(),
             },
+            "key": message.key(),
+            "headers": _headers(message),
             "rules_version": snapshot.version,
         }
         (value,) = self._matched.encode(record)
@@ -92,3 +94,13 @@ def _trusted(snapshot: Snapshot, lead: Mapping[str, Any]) -> tuple[GeoSource, ..
 def _locations(whereabouts: Whereabouts, sources: tuple[GeoSource, ...]) -> list[dict[str, Any]]:
     located = ((source, whereabouts.at(source)) for source in sources)
     return [{"source": s, "geo": geo.as_dict() if geo else None} for s, geo in located]
+
+
+def _headers(message: InputRecord) -> list[dict[str, Any]]:
+    """The input's headers as ``InputHeader`` records, in order."""
+    kept = message.headers() or []
+    pairs = kept.items() if isinstance(kept, dict) else kept
+    return [
+        {"name": name, "value": value.encode() if isinstance(value, str) else value}
+        for name, value in pairs
+    ]
