@@ -18,7 +18,13 @@ from confluent_kafka import TIMESTAMP_CREATE_TIME
 from statekit import FakeChangelog
 
 from processor.geo.enrich import Enricher
-from processor.kafka.records import ERROR_HEADER, EXCEPTION_HEADER, OFFSET_HEADER, OutputRecord
+from processor.kafka.records import (
+    ERROR_HEADER,
+    EXCEPTION_HEADER,
+    OFFSET_HEADER,
+    Headers,
+    OutputRecord,
+)
 from processor.rules import Snapshot, compile_rules, load_rules
 from processor.settings import Settings
 from processor.state.decide import DecideState
@@ -60,7 +66,7 @@ class Message:
     def value(self) -> bytes:
         return self._value
 
-    def headers(self) -> list[tuple[str, bytes]] | None:
+    def headers(self) -> Headers:
         return list(INPUT_HEADERS)
 
     def timestamp(self) -> tuple[int, int]:
