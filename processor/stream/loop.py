@@ -326,7 +326,8 @@ class Loop:
         self._stage("waiting on Kafka (offsets and state of assigned partitions)")
         committed = self._consumer.committed(partitions, timeout=KAFKA_TIMEOUT_S)
         self._state.assign({p.partition: p.offset for p in committed})
-        log.info("assigned partitions %s", sorted(p.partition for p in committed))
+        assigned = sorted(p.partition for p in committed)
+        log.info("assigned partitions %s of %s", assigned, self._topic)
 
     @contextmanager
     def _keeping_fatal(self) -> Iterator[None]:
@@ -362,7 +363,8 @@ class Loop:
         self._state.revoke(p.partition for p in partitions)
         for p in partitions:  # the next commit sets it again for what stays assigned
             metrics.CONSUMER_LAG.remove(self._topic, str(p.partition))
-        log.info("revoked partitions %s", sorted(p.partition for p in partitions))
+        revoked = sorted(p.partition for p in partitions)
+        log.info("revoked partitions %s of %s", revoked, self._topic)
 
 
 def _no_stage(what: str, *args: object) -> None:
