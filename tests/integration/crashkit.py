@@ -21,19 +21,23 @@ from streamkit import TopicReader, dry_run, reading
 
 from processor.kafka import clients
 from processor.settings import Settings
+from processor.stream.loop import StageIds
 
 SESSION_TIMEOUT_MS = 6000
 """The brokers' least allowed session: a restarted processor waits this long for its partitions."""
 
 
-def committed_input(settings: Settings) -> int:
-    """How many input records the group has committed, pending transactions aside."""
+def committed_decisions(settings: Settings) -> int:
+    """How many records of the decide topic the decide stage has committed, pending
+    transactions aside: the leads decided for good (the match stage runs ahead of it)."""
+    group = StageIds.decide(settings).group_id
     admin = clients.admin(settings.kafka)
-    request = [ConsumerGroupTopicPartitions(settings.kafka.group_id)]
-    found = admin.list_consumer_group_offsets(request, require_stable=False)
-    partitions = found[settings.kafka.group_id].result(timeout=30).topic_partitions or []
+    found = admin.list_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group)], require_stable=False
+    )
+    partitions = found[group].result(timeout=30).topic_partitions or []
     return sum(
-        p.offset for p in partitions if p.topic == settings.topics.input_topic and p.offset > 0
+        p.offset for p in partitions if p.topic == settings.topics.decide_topic and p.offset > 0
     )
 
 
