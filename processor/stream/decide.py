@@ -41,7 +41,8 @@ def delivery_id(lead_id: str, partner: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Original:
     """The input record a matched lead was read from, as the decide stage knows it: its place, key,
-    headers and timestamp, and the lead as our current ``LeadSubmitted``. A rejection
+    headers and timestamp, and the lead as our current ``LeadSubmitted`` in single-object
+    encoding (which needs no registry, so that a rejection never waits on one). A rejection
     dead-letters this copy, which a redrive can publish to the input topic again."""
 
     _topic: str
@@ -146,7 +147,7 @@ class DecideStage:
             source["partition"],
             source["offset"],
             record["key"],
-            self._codec.frame(self._settings.topics.input_topic, "LeadSubmitted", body),
+            self._codec.single_object("LeadSubmitted", body),
             [(header["name"], header["value"]) for header in record["headers"]],
             message.timestamp(),
         )

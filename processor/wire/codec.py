@@ -212,9 +212,10 @@ class Codec:
             raise DecodeError("invalid-avro", "bytes follow the LeadSubmitted body")
         return validate_lead(cast(dict[str, Any], record))
 
-    def frame(self, topic: str, schema: SchemaName, body: bytes) -> bytes:
-        """``body`` (of ``schema``) framed for ``topic``, as ``encode`` frames what it writes."""
-        return self._header(topic, schema) + body
+    def single_object(self, schema: SchemaName, body: bytes) -> bytes:
+        """``body`` (of our current ``schema``) in single-object encoding: readable by any codec
+        of lead-router, registry or not, and framed without asking a registry."""
+        return self._single_object_headers[schema] + body
 
     def _decode(self, topic: str, data: bytes, schema: SchemaName) -> tuple[dict[str, Any], _Plan]:
         framing, key = read_header(data)
