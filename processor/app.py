@@ -136,9 +136,18 @@ class App:
         settings = self.settings
         codec = Codec.for_registry(settings.registry, writer_schemas=self._writer_schemas)
         state = DecideState(StateStores(settings))
-        matching = MatchStage(settings, codec, enricher, self._snapshot)
-        match = self._loop("match", matching, NoState())
-        decide = self._loop("decide", DecideStage(settings, codec, self._snapshot, state), state)
+        match = self._loop(
+            StageIds.match(settings),
+            self._heartbeats["match"],
+            MatchStage(settings, codec, enricher, self._snapshot),
+            NoState(),
+        )
+        decide = self._loop(
+            StageIds.decide(settings),
+            self._heartbeats["decide"],
+            DecideStage(settings, codec, self._snapshot, state),
+            state,
+        )
         if self._stopped.is_set():  # a stop while the stages were built found no loop to stop
             self.stop()
         failures: list[BaseException] = []
@@ -169,11 +178,15 @@ class App:
             metrics.READY.set(0)
             self._follower.close()
 
-    def _loop(self, name: str, stage: StreamStage, state: StageState) -> Loop:
+    def _loop(
+        self,
+        ids: StageIds,
+        heartbeat: metrics.Heartbeat,
+        stage: StreamStage,
+        state: StageState,
+    ) -> Loop:
         """The loop of one stage, with its own clients and heartbeat."""
         settings = self.settings
-        ids = StageIds.decide(settings) if name == "decide" else StageIds.match(settings)
-        heartbeat = self._heartbeats[name]
         loop = Loop(
             settings,
             stage,
