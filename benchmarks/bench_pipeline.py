@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from benchmarks.bench_rules import generate_document, generate_lead
 from processor.geo.enrich import Enricher
 from processor.pipeline import Pipeline
-from processor.rules import RotationState, compile_rules
+from processor.rules import Ledger, MemoryStore, compile_rules
 from processor.rules.validate import validate_document
 from processor.settings import Settings
 from processor.wire import Codec, lead_from_json
@@ -77,10 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for n, (lead, _) in enumerate(generate_lead(rng, n) for n in range(args.leads))
     ]
     pipeline = Pipeline(Settings(), codec, Enricher())
-    rotation = RotationState()
+    ledger = Ledger(MemoryStore())
 
     def one_pass() -> int:
-        return sum(len(pipeline.process(r, snapshot, rotation).records) for r in records)
+        return sum(len(pipeline.process(r, snapshot, ledger).records) for r in records)
 
     outputs = one_pass()  # warm-up: codec plans, segment schemas, interned strings
     passes = []

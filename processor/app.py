@@ -123,7 +123,7 @@ class App:
             self._each_round,
             consumer=processor_consumer(settings),
             session=processor_session(settings, stage),
-            rotations=Rotations(StateStores(settings)),
+            rotations=Rotations(StateStores(settings), settings.rules.lead_id_memory_days * 86_400),
             stage=stage,
         )
         if self._stopped.is_set():  # a stop while the pipeline was built found no loop to stop

@@ -21,7 +21,7 @@ from processor.formats import Facts, render
 from processor.geo.enrich import Enricher
 from processor.kafka.records import InputRecord, OutputRecord, dead_letter, where
 from processor.routing import Router
-from processor.rules import Decision, Delivery, Outcome, RotationState, Snapshot, TierName
+from processor.rules import Decision, Delivery, Ledger, Outcome, Snapshot, TierName
 from processor.rules.document import Partner
 from processor.rules.trace import TRACE_MAX_BYTES
 from processor.settings import Settings
@@ -85,7 +85,7 @@ class Pipeline:
         self._trace_bytes = min(TRACE_MAX_BYTES, settings.kafka.max_record_bytes // 2)
         self._budget = RoutingBudget(settings.processor.routing_budget_ms / 1000)
 
-    def process(self, message: InputRecord, snapshot: Snapshot, rotation: RotationState) -> Result:
+    def process(self, message: InputRecord, snapshot: Snapshot, ledger: Ledger) -> Result:
         started = time.perf_counter()
         try:
             lead, lead_body = self._codec.decode_lead(message.topic() or "", message.value() or b"")
@@ -95,28 +95,28 @@ class Pipeline:
             result = self._reject(message, error.reason, str(error), error.lead_id)
         else:
             try:
-                rotation.begin()
+                ledger.begin()
                 with self._budget.limit():
-                    result = self._route(message, lead, lead_body, snapshot, rotation)
+                    result = self._route(message, lead, lead_body, snapshot, ledger)
                 result = self._within_limit(message, result, lead["lead_id"])
             except TooSlow as slow:
-                # The partition moves on, and rotation is as if the lead had never come. A lead
+                # The partition moves on, and state is as if the lead had never come. A lead
                 # routed again (re-driven) gets the same budget: a fix to the rules lets it through.
-                rotation.undo()
+                ledger.undo()
                 result = self._reject(message, "too-slow", str(slow), lead["lead_id"])
             except WireError as error:
                 if error.transient:
                     raise
                 log.exception("encoding an output failed at %s", where(message))
-                rotation.undo()
+                ledger.undo()
                 result = self._reject(message, "processing-error", str(error), lead["lead_id"])
             except Exception as error:
                 # A lead that trips a bug must not stop every lead behind it: it goes to the
                 # dead-letter topic like bad input, and the log says where (without its data).
                 # Its lead id was read, so the audit topic has its rejection too. Like every
-                # rejected lead, it takes no turn in the rotation.
+                # rejected lead, it takes no turn in the rotation and counts against no cap.
                 log.exception("routing failed at %s", where(message))
-                rotation.undo()
+                ledger.undo()
                 text = f"{type(error).__name__}: {error}"
                 result = self._reject(message, "processing-error", text, lead["lead_id"])
         result.processing_s = time.perf_counter() - started
@@ -128,9 +128,9 @@ class Pipeline:
         lead: dict[str, Any],
         lead_body: bytes | None,
         snapshot: Snapshot,
-        rotation: RotationState,
+        ledger: Ledger,
     ) -> Result:
-        decision = self._router.route(snapshot, lead, rotation)
+        decision = self._router.route(snapshot, lead, ledger)
         now = datetime.now(UTC)
         geo = decision.geo.as_dict() if decision.geo else None
         key = decision.lead_id.encode()
@@ -262,6 +262,7 @@ class Pipeline:
             "lead_id": decision.lead_id,
             "site_id": site_id,
             "outcome": decision.outcome,
+            "duplicate_of": decision.duplicate_of,
             "profile": decision.profile,
             "tier": decision.tier,
             "deliveries": deliveries,

@@ -18,7 +18,7 @@ from processor.geo.enrich import Enricher
 from processor.kafka.records import ERROR_HEADER, EXCEPTION_HEADER, OFFSET_HEADER
 from processor.pipeline import Pipeline, Result
 from processor.routing import Router
-from processor.rules import RotationState, compile_rules, load_rules
+from processor.rules import Ledger, MemoryStore, compile_rules, load_rules
 from processor.settings import Settings
 from processor.wire import Codec, lead_from_json
 
@@ -68,7 +68,7 @@ def lead(**changes: Any) -> bytes:
 def process(value: bytes, **settings: Any) -> Result:
     pipeline = Pipeline(Settings(**settings), Codec(), Enricher())
     snapshot = compile_rules(load_rules(RULES), "1")
-    return pipeline.process(Message(value), snapshot, RotationState())
+    return pipeline.process(Message(value), snapshot, Ledger(MemoryStore()))
 
 
 def assert_rejected(result: Result, value: bytes, reason: str) -> None:
@@ -146,13 +146,14 @@ def test_a_lead_stopped_after_its_strategy_chose_leaves_rotation_as_it_was(
 ) -> None:
     pipeline = Pipeline(Settings(routing_budget_ms=50), Codec(), Enricher())
     snapshot = compile_rules(load_rules(ROUND_ROBIN), "1")
-    rotation = RotationState()
-    assert pipeline.process(Message(lead()), snapshot, rotation).deliveries[0].partner == "crm"
-    before = rotation.copy()
+    store = MemoryStore()
+    ledger = Ledger(store)
+    assert pipeline.process(Message(lead()), snapshot, ledger).deliveries[0].partner == "crm"
+    before = dict(store.data)
     with monkeypatch.context() as patched:
         patched.setattr(pipeline_module, "render", spin_forever)  # after the strategy chose
-        slow = pipeline.process(Message(lead(lead_id="lead-2")), snapshot, rotation)
+        slow = pipeline.process(Message(lead(lead_id="lead-2")), snapshot, ledger)
     assert slow.dead_letter_reason == "too-slow"
-    assert rotation == before
-    after = pipeline.process(Message(lead(lead_id="lead-3")), snapshot, rotation)
+    assert store.data == before
+    after = pipeline.process(Message(lead(lead_id="lead-3")), snapshot, ledger)
     assert after.deliveries[0].partner == "bdc"  # its turn, as if the stopped lead never came

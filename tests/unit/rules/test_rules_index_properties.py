@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from processor.geometry.geo import Geo
-from processor.rules import RotationState, compile_rules, decide, reference, validate_document
+from processor.rules import Ledger, MemoryStore, compile_rules, decide, reference, validate_document
 
 TEXT_FIELDS = ["address.state", "comments", "geo.region"]
 NUMBER_FIELDS = ["budget", "vehicle.year", "geo.lat"]
@@ -199,9 +199,9 @@ def test_index_and_reference_agree_on_every_tier(raw, lead_geos):
 @given(documents(), st.lists(st.tuples(leads, geos), min_size=1, max_size=6))
 def test_the_trace_explains_exactly_the_candidates(raw, lead_geos):
     snapshot = compile_rules(validate_document(raw), "prop")
-    rotation = RotationState()
+    ledger = Ledger(MemoryStore())
     for lead, geo in lead_geos:
-        decision = decide(snapshot, lead, geo, rotation)
+        decision = decide(snapshot, lead, geo, ledger)
         trace = decision.explain(None)
         tiers = [entry for entry in trace if entry["step"] == "tier"]
         matched = [
