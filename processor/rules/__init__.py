@@ -9,8 +9,9 @@ are valid but probably not what was meant. :class:`RulesLimits` bounds every doc
 from processor.rules.decide import Decision, Delivery, Outcome, TierName, decide
 from processor.rules.document import RulesDocument
 from processor.rules.errors import LeadWithoutId, RuleError, RulesInvalid
+from processor.rules.findings import Finding
 from processor.rules.limits import RulesLimits
-from processor.rules.lint import Finding, lint
+from processor.rules.lint import lint
 from processor.rules.load import load_rules
 from processor.rules.parts import document_from_parts, document_to_parts
 from processor.rules.rotation import RotationState

@@ -185,6 +185,15 @@ Duration = Annotated[str, BeforeValidator(_checked("bad_duration", parse_duratio
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 CapPeriod = Literal["hour", "day", "week", "month", "total"]
+CAP_PERIODS: tuple[str, ...] = get_args(CapPeriod)
+
+
+def _period(value: object) -> object:
+    if isinstance(value, str) and value not in CAP_PERIODS:
+        raise _error(
+            "unknown_period", f"unknown cap window {value!r}: use {', '.join(CAP_PERIODS)}"
+        )
+    return value
 
 
 def seconds(duration: str) -> int:
@@ -198,7 +207,7 @@ class Cap(Model):
     """At most ``leads`` deliveries, or ``revenue`` in ``currency``, ``per`` window: an hour, a
     day, an ISO week or a month of the partner's local time, or in ``total``."""
 
-    per: CapPeriod
+    per: Annotated[CapPeriod, BeforeValidator(_period)]
     leads: Annotated[int, BeforeValidator(_not_bool), Field(ge=1)] | None = None
     revenue: Annotated[Number, Field(gt=0)] | None = None
     currency: Currency | None = None
@@ -221,6 +230,23 @@ class Cap(Model):
     @property
     def limit(self) -> float:
         return float(self.leads if self.leads is not None else self.revenue or 0.0)
+
+    @property
+    def window(self) -> str:
+        """The window as messages say it: ``per day``, ``in total``."""
+        return "in total" if self.per == "total" else f"per {self.per}"
+
+    @property
+    def summary(self) -> str:
+        """The cap as messages say it: ``100 leads per day``, ``500 USD of revenue in total``."""
+        if self.leads is not None:
+            return f"{self.leads} leads {self.window}"
+        return f"{_amount(self.limit)} {self.currency} of revenue {self.window}"
+
+
+def _amount(value: float) -> str:
+    """``500.0`` as ``500``, ``12.5`` as ``12.5``: amounts as people write them."""
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
 Caps = tuple[Cap, ...]
