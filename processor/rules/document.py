@@ -66,16 +66,19 @@ def _error(kind: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(kind, "{message}", {"message": message})
 
 
-def _check_field(ref: FieldRef, path: str, info: ValidationInfo) -> None:
+def _check_field(
+    ref: FieldRef,
+    path: str,
+    info: ValidationInfo,
+    encrypted: str = "conditions on encrypted fields are not allowed",
+) -> None:
+    """Refuses an undeclared custom field, and an encrypted one for the reason ``encrypted``."""
     declarations = _declarations(info)
     name = ref.custom_name
     if declarations is None or name is None:
         return
     if declarations.custom.get(name):
-        raise _error(
-            "encrypted_field",
-            f"field {path!r} is encrypted: conditions on encrypted fields are not allowed",
-        )
+        raise _error("encrypted_field", f"field {path!r} is encrypted: {encrypted}")
     if declarations.custom and name not in declarations.custom:
         known = ", ".join(sorted(declarations.custom))
         raise _error(
@@ -408,16 +411,21 @@ class NearestStore(Model):
     )
 
 
-def _key_paths(keys: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+def _key_path(path: str, info: ValidationInfo) -> str:
+    ref = parse_field(path)
+    if isinstance(ref, str):
+        raise _error("unknown_field", ref)
+    if path == GEO:
+        raise _error("bad_field", "'geo' is no key: name one of its fields, e.g. geo.postcode")
+    _check_field(
+        ref, path, info, "only the partner reads its value, so it cannot be a duplicate key"
+    )
+    return path
+
+
+def _some_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
     if not keys:
         raise _error("no_keys", "list at least one field, e.g. [contact.email, contact.phone]")
-    for path in keys:
-        ref = parse_field(path)
-        if isinstance(ref, str):
-            raise _error("unknown_field", ref)
-        if path == GEO:
-            raise _error("bad_field", "'geo' is no key: name one of its fields, e.g. geo.postcode")
-        _check_field(ref, path, info)
     return keys
 
 
@@ -425,7 +433,9 @@ class Duplicates(Model):
     """A profile's duplicate check: a lead whose ``keys`` (any one of them, normalised) equal those
     of a lead this profile routed within ``within`` before it is a duplicate."""
 
-    keys: Annotated[tuple[str, ...], AfterValidator(_key_paths)]
+    keys: Annotated[
+        tuple[Annotated[str, AfterValidator(_key_path)], ...], AfterValidator(_some_keys)
+    ]
     within: Duration
 
 
