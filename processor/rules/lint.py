@@ -17,11 +17,7 @@ from processor.rules.errors import Location
 from processor.rules.fields import GEO, SECTIONS, TOP_LEVEL, parse_field
 from processor.rules.findings import Finding, finding
 from processor.rules.index import satisfiable
-from processor.rules.lint_caps import (
-    assignment_cap_findings,
-    partner_cap_findings,
-    prices_by_partner,
-)
+from processor.rules.lint_caps import CapLint
 from processor.rules.operators import Variable, parse_operand
 from processor.rules.schedule import overlapping_ranges
 from processor.rules.snapshot import CompiledProfile, Snapshot, Tier, compile_rules
@@ -59,9 +55,10 @@ _UNTESTABLE = frozenset({"lead_id", "submitted_at", "visitor", "ip"})
 def lint(document: RulesDocument) -> list[Finding]:
     """Every warning for ``document``, partners first, then profiles, in document order."""
     snapshot = compile_rules(document, "lint")
-    findings = list(_partner_findings(document, snapshot))
+    caps = CapLint(document)
+    findings = list(_partner_findings(document, snapshot, caps))
     for i, compiled in enumerate(snapshot.profiles):
-        findings.extend(_profile_findings(document, ("profiles", i), compiled))
+        findings.extend(_profile_findings(document, ("profiles", i), compiled, caps))
         if not document.fields:
             findings.extend(_misnamed_fields(compiled.profile, ("profiles", i)))
     return findings
@@ -101,10 +98,11 @@ def _misnamed(path: str, where: Location) -> Iterator[Finding]:
         )
 
 
-def _partner_findings(document: RulesDocument, snapshot: Snapshot) -> Iterator[Finding]:
+def _partner_findings(
+    document: RulesDocument, snapshot: Snapshot, caps: CapLint
+) -> Iterator[Finding]:
     used = {a.partner for p in document.profiles for a in p.assignments}
     used |= {p.fallback.partner for p in document.profiles if p.fallback is not None}
-    prices = prices_by_partner(document)
     for i, partner in enumerate(document.partners):
         if partner.id not in used:
             yield finding(
@@ -118,8 +116,7 @@ def _partner_findings(document: RulesDocument, snapshot: Snapshot) -> Iterator[F
             )
         if partner.schedule is not None:
             yield from _schedule_findings(snapshot, partner, ("partners", i, "schedule"))
-        caps_here = ("partners", i, "caps")
-        yield from partner_cap_findings(partner, caps_here, prices.get(partner.id, []))
+        yield from caps.partner(partner, ("partners", i, "caps"))
 
 
 def _schedule_findings(snapshot: Snapshot, partner: Partner, here: Location) -> Iterator[Finding]:
@@ -143,7 +140,7 @@ def _schedule_findings(snapshot: Snapshot, partner: Partner, here: Location) -> 
 
 
 def _profile_findings(
-    document: RulesDocument, where: Location, compiled: CompiledProfile
+    document: RulesDocument, where: Location, compiled: CompiledProfile, caps: CapLint
 ) -> Iterator[Finding]:
     profile = compiled.profile
     here = tuple(where)
@@ -175,21 +172,17 @@ def _profile_findings(
             f"fallback partner {profile.fallback.partner!r} has a schedule: leads no assignment "
             "takes while it is closed end unroutable",
         )
-    partners = {partner.id: (i, partner) for i, partner in enumerate(document.partners)}
+    partners = {partner.id: partner for partner in document.partners}
     for j, assignment in enumerate(profile.assignments):
-        i, partner = partners[assignment.partner]
+        partner = partners[assignment.partner]
         if not partner.active:
             yield finding(
                 "inactive-partner",
                 (*here, "assignments", j, "partner"),
                 f"assignment {assignment.id!r} is never chosen: partner {partner.id!r} is inactive",
             )
-        yield from assignment_cap_findings(
-            assignment,
-            (*here, "assignments", j, "caps"),
-            profile.price_of(assignment),
-            partner,
-            ("partners", i, "caps"),
+        yield from caps.assignment(
+            assignment, (*here, "assignments", j, "caps"), profile.price_of(assignment)
         )
     tiers = [*compiled.categories.values(), *([compiled.all_tier] if compiled.all_tier else [])]
     for tier in tiers:

@@ -11,7 +11,7 @@ so neither of those windows holds the other.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from processor.rules.document import Assignment, Cap, CapPeriod, Partner, RulesDocument
 from processor.rules.errors import Location, format_path
@@ -27,56 +27,68 @@ _HOLDING: dict[CapPeriod, frozenset[CapPeriod]] = {
 """For each window, the windows any one of it lies inside."""
 
 Placed = tuple[Location, Cap]
+ByUnit = Mapping[str, Sequence[Placed]]
+"""Caps with their paths by what they count. A valid owner has at most one cap per window and
+unit, so each list is short however many caps (in however many currencies) the owner has."""
 
 
-def prices_by_partner(document: RulesDocument) -> dict[str, list[float]]:
-    """Every price each partner is sold at: its assignments' effective prices and the prices of
-    the fallbacks naming it."""
-    prices: dict[str, list[float]] = {}
-    for profile in document.profiles:
-        for assignment in profile.assignments:
-            prices.setdefault(assignment.partner, []).append(profile.price_of(assignment))
-        if profile.fallback is not None and profile.fallback_price is not None:
-            prices.setdefault(profile.fallback.partner, []).append(profile.fallback_price)
-    return prices
+class CapLint:
+    """Judges caps against the others: each partner's caps are grouped once, so that the caps of
+    every assignment selling to it are compared with a handful of them."""
 
+    def __init__(self, document: RulesDocument) -> None:
+        self._prices: dict[str, list[float]] = {}
+        """Every price each partner is sold at: its assignments' effective prices and the
+        prices of the fallbacks naming it."""
+        for profile in document.profiles:
+            for assignment in profile.assignments:
+                self._prices.setdefault(assignment.partner, []).append(profile.price_of(assignment))
+            if profile.fallback is not None and profile.fallback_price is not None:
+                self._prices.setdefault(profile.fallback.partner, []).append(profile.fallback_price)
+        self._caps: dict[str, ByUnit] = {
+            partner.id: _by_unit(_placed(("partners", i, "caps"), partner.caps))
+            for i, partner in enumerate(document.partners)
+            if partner.caps
+        }
 
-def partner_cap_findings(
-    partner: Partner, here: Location, prices: Sequence[float]
-) -> Iterator[Finding]:
-    """``prices`` are every price the partner is sold at (see :func:`prices_by_partner`)."""
-    caps = _placed(here, partner.caps)
-    yield from _stopped_first(caps, caps)
-    yield from _never_counting(caps, prices, f"every price partner {partner.id!r} is sold at")
+    def partner(self, partner: Partner, here: Location) -> Iterator[Finding]:
+        """``here`` is the path of the partner's caps."""
+        caps = _placed(here, partner.caps)
+        yield from _stopped_first(caps, [self._caps.get(partner.id, {})])
+        yield from _never_counting(
+            caps,
+            self._prices.get(partner.id, []),
+            f"every price partner {partner.id!r} is sold at",
+        )
 
-
-def assignment_cap_findings(
-    assignment: Assignment,
-    here: Location,
-    price: float,
-    partner: Partner,
-    partner_here: Location,
-) -> Iterator[Finding]:
-    """``price`` is the assignment's effective price; ``partner_here`` its partner's caps' path."""
-    caps = _placed(here, assignment.caps)
-    yield from _stopped_first(caps, [*caps, *_placed(partner_here, partner.caps)])
-    yield from _never_counting(caps, [price], f"the price of assignment {assignment.id!r}")
+    def assignment(self, assignment: Assignment, here: Location, price: float) -> Iterator[Finding]:
+        """``here`` is the path of the assignment's caps, ``price`` its effective price."""
+        caps = _placed(here, assignment.caps)
+        yield from _stopped_first(caps, [_by_unit(caps), self._caps.get(assignment.partner, {})])
+        yield from _never_counting(caps, [price], f"the price of assignment {assignment.id!r}")
 
 
 def _placed(here: Location, caps: Sequence[Cap]) -> list[Placed]:
     return [((*here, k), cap) for k, cap in enumerate(caps)]
 
 
-def _stopped_first(caps: Sequence[Placed], others: Sequence[Placed]) -> Iterator[Finding]:
+def _by_unit(caps: Sequence[Placed]) -> ByUnit:
+    found: dict[str, list[Placed]] = {}
+    for where, cap in caps:
+        found.setdefault(cap.unit, []).append((where, cap))
+    return found
+
+
+def _stopped_first(caps: Sequence[Placed], holders: Sequence[ByUnit]) -> Iterator[Finding]:
+    """Each of ``caps`` that one of the caps of ``holders`` (its owner's, its partner's) stops
+    first."""
     for where, cap in caps:
         first = next(
             (
                 (there, other)
-                for there, other in others
-                if there != where
-                and other.unit == cap.unit
-                and other.per in _HOLDING[cap.per]
-                and other.limit <= cap.limit
+                for holder in holders
+                for there, other in holder.get(cap.unit, ())
+                if there != where and other.per in _HOLDING[cap.per] and other.limit <= cap.limit
             ),
             None,
         )

@@ -12,7 +12,9 @@ the models.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
+from itertools import islice
 from typing import Any
 
 from pydantic import ValidationError
@@ -221,14 +223,16 @@ def _cap_problems(raw: Mapping[str, Any]) -> list[Problem]:
         found.extend(_repeated(caps))
         partner_id = partner.get("id")
         selling = sellers.get(partner_id, []) if isinstance(partner_id, str) else []
+        counts = Counter(currency for _, currency in selling)
+        said: dict[str, str | None] = {}
         for where, cap in caps:
-            priced = [
-                (profile, currency)
-                for profile, currency in selling
-                if cap.currency is not None and currency != cap.currency
-            ]
-            if priced:
-                found.append((where, _other_currency(cap, partner_id, priced)))
+            if cap.currency is None:
+                continue
+            if cap.currency not in said:
+                said[cap.currency] = _other_currency(cap.currency, partner_id, selling, counts)
+            message = said[cap.currency]
+            if message is not None:
+                found.append((where, message))
     for i, profile in _items(raw, "profiles"):
         currency = _currency(profile)
         for j, assignment in _items(profile, "assignments"):
@@ -303,12 +307,20 @@ _NAMED = 3
 """How many profiles a currency error names; the rest are counted."""
 
 
-def _other_currency(cap: Cap, partner: object, priced: list[tuple[object, str]]) -> str:
-    named = ", ".join(f"{profile!r} in {currency}" for profile, currency in priced[:_NAMED])
-    more = f" and {len(priced) - _NAMED} more" if len(priced) > _NAMED else ""
-    profiles = "profile" if len(priced) == 1 else "profiles"
+def _other_currency(
+    cap: str, partner: object, selling: list[tuple[object, str]], counts: Counter[str]
+) -> str | None:
+    """What is wrong with a revenue cap in ``cap`` on a partner that ``selling`` prices, if
+    anything. A partner's caps are judged once per currency, and each judgement skips only the
+    profiles in that currency, so all of them together read ``selling`` about once."""
+    others = len(selling) - counts[cap]
+    if not others:
+        return None
+    priced = islice(((name, currency) for name, currency in selling if currency != cap), _NAMED)
+    named = ", ".join(f"{name!r} in {currency}" for name, currency in priced)
+    more = f" and {others - _NAMED} more" if others > _NAMED else ""
+    profiles = "profile" if others == 1 else "profiles"
     return (
-        f"a revenue cap in {cap.currency} counts prices in {cap.currency}, but partner "
-        f"{partner!r} is priced by {profiles} {named}{more}: price the partner in one currency, "
-        "or cap its leads"
+        f"a revenue cap in {cap} counts prices in {cap}, but partner {partner!r} is priced by "
+        f"{profiles} {named}{more}: price the partner in one currency, or cap its leads"
     )
