@@ -10,9 +10,10 @@ bounds every document read.
 from processor.rules.decide import Decision, Delivery, Outcome, TierName, decide
 from processor.rules.document import RulesDocument
 from processor.rules.errors import LeadWithoutId, RuleError, RulesInvalid
+from processor.rules.findings import Finding
 from processor.rules.ledger import Ledger, MemoryStore
 from processor.rules.limits import RulesLimits
-from processor.rules.lint import Finding, lint
+from processor.rules.lint import lint
 from processor.rules.load import load_rules
 from processor.rules.parts import document_from_parts, document_to_parts
 from processor.rules.snapshot import Snapshot, compile_rules
