@@ -7,7 +7,7 @@ topic's parts), compile it once per version (:func:`compile_rules`), then route 
 bounds every document read.
 """
 
-from processor.rules.decide import Decision, Delivery, Outcome, TierName, decide
+from processor.rules.decide import Decision, Delivery, Matched, Outcome, TierName, decide, match
 from processor.rules.document import RulesDocument
 from processor.rules.errors import LeadWithoutId, RuleError, RulesInvalid
 from processor.rules.findings import Finding
@@ -25,6 +25,7 @@ __all__ = [
     "Finding",
     "LeadWithoutId",
     "Ledger",
+    "Matched",
     "MemoryStore",
     "Outcome",
     "RuleError",
@@ -39,5 +40,6 @@ __all__ = [
     "document_to_parts",
     "lint",
     "load_rules",
+    "match",
     "validate_document",
 ]

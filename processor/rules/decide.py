@@ -165,6 +165,32 @@ class Decision:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Matched:
+    """Which assignments of a lead's profile its filters matched, per tier (positions in the
+    profile, document order), under one rules version: the stateless part of routing, which the
+    processor's match stage does in parallel so that the decide stage, which holds the state,
+    only checks the candidates. It holds for that version only."""
+
+    rules_version: str
+    category: tuple[int, ...]
+    all: tuple[int, ...]
+
+
+def match(snapshot: Snapshot, lead: Mapping[str, Any], geo: Geo | None) -> Matched:
+    """The assignments the lead's filters match in each tier of its profile."""
+    compiled, _ = snapshot.profile_for(lead.get("site_id"))
+    if compiled is None:
+        return Matched(snapshot.version, (), ())
+    view = snapshot.read(lead, geo)
+    category, everywhere = compiled.tiers(lead.get("interest_category"))
+    return Matched(
+        snapshot.version,
+        tuple(item.position for item in category.match(view)) if category else (),
+        tuple(item.position for item in everywhere.match(view)) if everywhere else (),
+    )
+
+
 def decide(
     snapshot: Snapshot,
     lead: Mapping[str, Any],
@@ -174,6 +200,7 @@ def decide(
     trace: bool = True,
     notes: Sequence[str] = (),
     locate: Callable[[GeoSource], Geo | None] | None = None,
+    matched: Matched | None = None,
 ) -> Decision:
     """Routes one lead with what ``ledger`` remembers, and records the decision there: its lead
     id, the person it was routed for, each delivery against its caps, the rotation.
@@ -182,7 +209,8 @@ def decide(
     trace). ``locate`` gives the lead's location from one source, for nearest-store routing, which
     trusts the sources in the profile's order rather than ``geo``'s; without it ``geo`` is the only
     location the lead has. With ``trace=False`` nothing is recorded for the trace and
-    ``Decision.trace`` is empty.
+    ``Decision.trace`` is empty. ``matched`` is what :func:`match` found for the lead; used when it
+    was found under this snapshot's version, else the filters are matched again.
     """
     lead_id = lead.get("lead_id")
     if not isinstance(lead_id, str) or not lead_id:
@@ -219,7 +247,10 @@ def decide(
             )
             return _duplicate(snapshot, compiled, lead_id, geo, route, prior, why)
     state = _State(snapshot, ledger, when, people)
-    decision = _decide_tiers(snapshot, compiled, lead, lead_id, view, geo, locate, state, route)
+    found = matched if matched is not None and matched.rules_version == snapshot.version else None
+    decision = _decide_tiers(
+        snapshot, compiled, lead, lead_id, view, geo, locate, state, route, found
+    )
     decision.exclusions = tuple(state.excluded)
     _record(snapshot, compiled, decision, ledger, when, people)
     return decision
@@ -289,6 +320,7 @@ def _decide_tiers(
     locate: Callable[[GeoSource], Geo | None] | None,
     state: _State,
     route: Route | None,
+    found: Matched | None,
 ) -> Decision:
     """Steps 4 to 7: the first tier with a candidate decides, else the fallback."""
     profile = compiled.profile
@@ -307,9 +339,14 @@ def _decide_tiers(
         closed: Sequence[CompiledAssignment] = ()
         passed: list[tuple[CompiledAssignment, str]] = []
         if tier is not None:
-            matched = tier.match(view, first_only)
+            if found is not None:
+                positions = found.category if kind == "category" else found.all
+                matched = [compiled.assignments[position] for position in positions]
+            else:
+                matched = tier.match(view, first_only)
             candidates, closed, passed = _open_and_available(matched, state)
-            if first_only and matched and not candidates:  # the first is out: look further
+            if first_only and found is None and matched and not candidates:
+                # the first is out: look further
                 candidates, closed, passed = _open_and_available(tier.match(view), state)
         kept = candidates
         nearest = None
