@@ -97,8 +97,10 @@ class Pipeline:
             try:
                 ledger.begin()
                 with self._budget.limit():
-                    result = self._route(message, lead, lead_body, snapshot, ledger)
-                result = self._within_limit(message, result, lead["lead_id"])
+                    routed = self._route(message, lead, lead_body, snapshot, ledger)
+                result = self._within_limit(message, routed, lead["lead_id"])
+                if result is not routed:  # dead-lettered as too large: it sold nothing
+                    ledger.undo()
             except TooSlow as slow:
                 # The partition moves on, and state is as if the lead had never come. A lead
                 # routed again (re-driven) gets the same budget: a fix to the rules lets it through.

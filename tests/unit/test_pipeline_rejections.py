@@ -90,6 +90,18 @@ def test_a_lead_whose_delivery_would_be_too_large_is_rejected_with_its_id() -> N
     assert_rejected(process(value, max_record_bytes=40_000), value, "too-large")
 
 
+def test_a_lead_rejected_as_too_large_sold_nothing_and_can_be_sent_again() -> None:
+    """Its lead id is not remembered and it counts against no cap: fixed, it is routed."""
+    pipeline = Pipeline(Settings(max_record_bytes=40_000), Codec(), Enricher())
+    snapshot = compile_rules(load_rules(RULES), "1")
+    store = MemoryStore()
+    ledger = Ledger(store)
+    large = pipeline.process(Message(lead(comments="x" * 30_000)), snapshot, ledger)
+    assert large.outcome == "rejected"
+    assert not any(key.startswith(b"lead") for key in store.data)
+    assert pipeline.process(Message(lead()), snapshot, ledger).outcome == "routed"
+
+
 def test_the_same_lead_within_the_limit_is_routed() -> None:
     result = process(lead(comments="x" * 30_000), max_record_bytes=100_000)
     assert result.outcome == "routed"
