@@ -235,10 +235,12 @@ def decide(
     view = snapshot.read(lead, geo)
     if route is not None:
         route.view = view
-    people = fingerprints(lead, geo, compiled.people, ledger.salt)
+    state = _State(
+        snapshot, ledger, when, lambda: fingerprints(lead, geo, compiled.people, ledger.salt)
+    )
     within = compiled.duplicates_ms
     if within is not None:
-        prior = ledger.seen_by_profile(compiled.id, people, when, within)
+        prior = ledger.seen_by_profile(compiled.id, state.people, when, within)
         if prior is not None:
             why = (
                 f"profile {compiled.id!r} routed the same person (by its duplicate keys) in lead "
@@ -246,13 +248,12 @@ def decide(
                 f"{compiled.profile.duplicates.within if compiled.profile.duplicates else ''}"
             )
             return _duplicate(snapshot, compiled, lead_id, geo, route, prior, why)
-    state = _State(snapshot, ledger, when, people)
     found = matched if matched is not None and matched.rules_version == snapshot.version else None
     decision = _decide_tiers(
         snapshot, compiled, lead, lead_id, view, geo, locate, state, route, found
     )
     decision.exclusions = tuple(state.excluded)
-    _record(snapshot, compiled, decision, ledger, when, people)
+    _record(snapshot, compiled, decision, state)
     return decision
 
 
@@ -264,16 +265,41 @@ every lead ``dry-run`` reads has one."""
 class _State:
     """What one lead's candidates are checked against: caps and partners' duplicate spans."""
 
-    __slots__ = ("excluded", "ledger", "people", "snapshot", "when")
+    __slots__ = (
+        "_people",
+        "_verdicts",
+        "_who",
+        "excluded",
+        "ledger",
+        "snapshot",
+        "when",
+        "windows",
+    )
 
     def __init__(
-        self, snapshot: Snapshot, ledger: Ledger, when: datetime, people: Sequence[bytes]
+        self,
+        snapshot: Snapshot,
+        ledger: Ledger,
+        when: datetime,
+        who: Callable[[], tuple[bytes, ...]],
     ) -> None:
         self.snapshot = snapshot
         self.ledger = ledger
         self.when = when
-        self.people = people
+        self.windows = caps.Windows(when)
+        self._who = who
+        self._people: tuple[bytes, ...] | None = None
         self.excluded: list[tuple[str, Exclusion]] = []
+        self._verdicts: dict[tuple[str, int, float], tuple[str | None, Exclusion]] = {}
+        """Verdicts by partner, caps and price: a partner's assignments mostly share all three."""
+
+    @property
+    def people(self) -> tuple[bytes, ...]:
+        """The lead's person digests, made when first needed: normalising a phone number is the
+        costliest part of a duplicate check, and most rules never ask."""
+        if self._people is None:
+            self._people = self._who()
+        return self._people
 
     def available(
         self, candidates: Sequence[CompiledAssignment]
@@ -283,7 +309,11 @@ class _State:
         kept: list[CompiledAssignment] = []
         passed: list[tuple[CompiledAssignment, str]] = []
         for item in candidates:
-            why, kind = self._why_not(item)
+            key = (item.partner.id, id(item.caps), item.price)
+            verdict = self._verdicts.get(key)
+            if verdict is None:
+                verdict = self._verdicts[key] = self._why_not(item)
+            why, kind = verdict
             if why is None:
                 kept.append(item)
             else:
@@ -293,7 +323,7 @@ class _State:
 
     def _why_not(self, item: CompiledAssignment) -> tuple[str | None, Exclusion]:
         if item.caps:
-            why = caps.full(item.caps, self.ledger, self.when, item.price)
+            why = caps.full(item.caps, self.ledger, self.windows, item.price)
             if why is not None:
                 return why, "capped"
         partner = item.partner.id
@@ -344,9 +374,11 @@ def _decide_tiers(
                 matched = [compiled.assignments[position] for position in positions]
             else:
                 matched = tier.match(view, first_only)
+            counted = len(state.excluded)
             candidates, closed, passed = _open_and_available(matched, state)
             if first_only and found is None and matched and not candidates:
-                # the first is out: look further
+                # the first is out: look further (and count it out once)
+                del state.excluded[counted:]
                 candidates, closed, passed = _open_and_available(tier.match(view), state)
         kept = candidates
         nearest = None
@@ -410,15 +442,11 @@ def _duplicate(
 
 
 def _record(
-    snapshot: Snapshot,
-    compiled: CompiledProfile,
-    decision: Decision,
-    ledger: Ledger,
-    when: datetime,
-    people: Sequence[bytes],
+    snapshot: Snapshot, compiled: CompiledProfile, decision: Decision, state: _State
 ) -> None:
     """Step 8 and the memories: the lead id, the person for the profile's duplicate check and
     for each partner's span, each delivery against its caps."""
+    ledger, when, people = state.ledger, state.when, state.people
     ledger.decide_lead(decision.lead_id, when, decision.outcome)
     if decision.outcome == "unroutable":
         return
@@ -433,7 +461,7 @@ def _record(
             counted = target.caps
         else:
             counted = compiled.assignment(delivery.assignment).caps
-        caps.count(counted, ledger, when, delivery.price, keep)
+        caps.count(counted, ledger, state.windows, delivery.price, keep)
         span = snapshot.avoid_ms(delivery.partner)
         if span is not None:
             ledger.partner_received(delivery.partner, people, decision.lead_id, when, span)
@@ -575,7 +603,7 @@ def _fallback(
     closed = target is not None and target.hours is not None and not target.hours.is_open(when)
     capped = None
     if target is not None and not closed and target.caps:
-        capped = caps.full(target.caps, state.ledger, when, target.price)
+        capped = caps.full(target.caps, state.ledger, state.windows, target.price)
     if target is None or closed or capped is not None:
         if target is not None:
             state.excluded.append((target.partner.id, "closed" if closed else "capped"))

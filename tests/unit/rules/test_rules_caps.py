@@ -199,3 +199,23 @@ def test_a_rejected_routing_counts_against_no_cap(rules):
     ledger.undo()
     assert store.data == {}
     assert routed_to(rules, snapshot, ledger, ["2026-11-30T15:00:00Z"]) == ["capped"]
+
+
+@pytest.mark.parametrize("when", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:00Z"])
+def test_leads_at_the_ends_of_the_calendar_are_counted_too(rules, when):
+    """A zone west (or east) of UTC would push them out of the calendar."""
+    caps = [{"per": per, "leads": 1} for per in ("hour", "day", "week", "month")]
+    snapshot = first_match(rules, caps=caps, schedule={"mon-sun": ["00:00-24:00"]})
+    ledger = Ledger(MemoryStore())
+    assert routed_to(rules, snapshot, ledger, [when, when]) == ["capped", "next"]
+
+
+def test_a_passed_over_candidate_is_counted_once_without_a_trace(rules):
+    """Without a trace first_match looks at the first match only, then further."""
+    snapshot = first_match(rules, caps=[{"per": "day", "leads": 1}])
+    ledger = Ledger(MemoryStore())
+    routed_to(rules, snapshot, ledger, ["2026-11-30T15:00:00Z"])
+    lead = rules.lead(submitted_at="2026-11-30T16:00:00Z")
+    decision = rules.decide(snapshot, lead, ledger=ledger, trace=False)
+    assert decision.deliveries[0].partner == "next"
+    assert decision.exclusions == (("capped", "capped"),)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from processor.rules import Ledger, MemoryStore
+from processor.rules.explain import explain_text
 from processor.rules.people import fingerprints, normalised
 
 DUPLICATES = {"keys": ["contact.email", "contact.phone"], "within": "30d"}
@@ -59,6 +60,9 @@ class TestSameLeadId:
         ]
         assert ending["duplicate_of"] == "L-4" and ending["at"] == "2026-11-30T12:00:00Z"
         assert "was decided before (routed" in ending["why"]
+        again = rules.decide(snapshot, lead, ledger=ledger)
+        text = explain_text(again.outcome, again.trace, again.as_dict())
+        assert "duplicate of L-4: lead id 'L-4' was decided before" in text
 
 
 class TestProfileDuplicates:
