@@ -298,16 +298,18 @@ def _print_summary(
     console.print(
         f"dead letters on {settings.topics.dlq_topic}: {dead} (records that are not leads)"
     )
+    # Lead ids come from publishers: printed as text, never read as console markup.
     for line in tally.highlights.cap_lines() or ["caps reached: none"]:
-        console.print(line)
-    console.print(tally.highlights.duplicate_line())
+        console.print(line, markup=False)
+    console.print(tally.highlights.duplicate_line(), markup=False)
     console.print()
     for kind in EXAMPLES:
         decision = tally.examples.get(kind)
         if decision is None:
             continue
         console.rule(f"why {decision['lead_id']} ended {decision['outcome']}")
-        console.print(explain_text(decision["outcome"], json.loads(decision["trace"]), decision))
+        text = explain_text(decision["outcome"], json.loads(decision["trace"]), decision)
+        console.print(text, markup=False)
     console.print()
     console.print(
         f"Metrics were served at {metrics_url} while the demo ran; `lead-router run` serves "

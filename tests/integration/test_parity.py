@@ -87,7 +87,10 @@ def corpus() -> list[dict[str, Any]]:
         for part in ("address", "visitor", "fields"):
             if isinstance(change.get(part), dict) and isinstance(base.get(part), dict):
                 change = {**change, part: base[part] | change[part]}
-        odd.append({**base, **change, "lead_id": f"odd-{n:03d}-ü😀"})
+        # A person of its own: the copy of a marketplace lead is no duplicate of its original.
+        person = base.get("contact") or {}
+        person = {**person, "email": f"odd{n}@example.com", "phone": f"+1-555-999-{n:04d}"}
+        odd.append({**base, "contact": person, **change, "lead_id": f"odd-{n:03d}-ü😀"})
     mixed = ordinary + odd
     rng.shuffle(mixed)
     return mixed
