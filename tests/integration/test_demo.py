@@ -1,4 +1,5 @@
-"""`lead-router demo` end to end on the test broker: routes, summarises, and delivers."""
+"""`lead-router demo` end to end on the test broker: routes, summarises (a cap reached, duplicates
+caught), and delivers."""
 
 from __future__ import annotations
 
