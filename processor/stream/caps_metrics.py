@@ -4,10 +4,10 @@ A decision's excluded candidates count in ``lead_router_candidates_excluded_tota
 and reason once per lead (a partner of several matching assignments, or a tier looked at twice, is
 one exclusion of one lead). The caps of each partner and assignment it delivered to are set in
 ``lead_router_cap_used`` and ``lead_router_cap_limit``, with their use in the lead's window after
-the decision (revenue in currency units). Use is read when the lead is decided, from the ledger that decided it, and set
-when the transaction carrying the decision commits, so an aborted decision shows nothing. A gauge
-keeps the value of the last lead delivered under its cap: it does not fall back to 0 when the
-window resets, until the next delivery.
+the decision (revenue in currency units). Use is read when the lead is decided, from the ledger
+that decided it, and set when the transaction carrying the decision commits, so an aborted
+decision shows nothing. A gauge keeps the value of the last lead delivered under its cap: it does
+not fall back to 0 when the window resets, until the next delivery.
 """
 
 from __future__ import annotations
