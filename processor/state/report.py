@@ -229,7 +229,9 @@ def _profile_state(compiled: CompiledProfile, ledgers: Sequence[Ledger]) -> Prof
         chosen = next(
             (found for ledger in ledgers if (found := ledger.round_robin(compiled.id))), {}
         )
-        partners = [item.partner.id for item in one_per_partner(tuple(compiled.by_id.values()))]
+        # Inactive partners are never candidates, so never in line.
+        active = tuple(item for item in compiled.by_id.values() if item.partner.active)
+        partners = [item.partner.id for item in one_per_partner(active)]
         latest = max(chosen.values(), default=0)
         rotation = tuple(
             Turn(p, None if p not in chosen else latest - chosen[p])

@@ -27,6 +27,7 @@ partners:
       - {per: month, revenue: 100, currency: USD}
   - {id: west, format: json, destinations: ["https://west.example"]}
   - {id: north, format: json, destinations: ["https://north.example"]}
+  - {id: gone, format: json, destinations: ["https://gone.example"], active: false}
 profiles:
   - id: acme
     sources: [acme-site]
@@ -37,6 +38,7 @@ profiles:
       - {id: to-east, partner: east, caps: [{per: total, leads: 10}]}
       - {id: to-west, partner: west}
       - {id: to-north, partner: north}
+      - {id: to-gone, partner: gone}
   - id: bolt
     sources: [bolt-site]
     strategy: weighted
@@ -133,6 +135,7 @@ def test_rotation_puts_never_chosen_partners_first_then_the_least_recent(
 ) -> None:
     snapshot, ledger = routed
     profiles = {p["profile"]: p for p in state_report(snapshot, [ledger], AT).as_dict()["profiles"]}
+    # gone is inactive: never a candidate, so never in line.
     assert profiles["acme"]["rotation"] == [
         {"partner": "north", "choices_ago": None},
         {"partner": "east", "choices_ago": 1},
