@@ -23,8 +23,10 @@ from processor.kafka.records import InputRecord, OutputRecord, dead_letter, wher
 from processor.routing import Router
 from processor.rules import Decision, Delivery, Ledger, Outcome, Snapshot, TierName
 from processor.rules.document import Partner
+from processor.rules.schedule import lead_time
 from processor.rules.trace import TRACE_MAX_BYTES
 from processor.settings import Settings
+from processor.stream.caps_metrics import DecisionMetrics, decision_metrics
 from processor.wire import Codec, DecodeError, WireError
 from processor.wire.codec import Encoder
 
@@ -47,6 +49,8 @@ class Result:
     submitted_at: float | None = None
     processing_s: float = 0.0
     dead_letter_reason: str | None = None
+    caps: DecisionMetrics | None = None
+    """The decision's exclusions and the use of the caps it counted against."""
 
     def count(self, committed_at: float) -> None:
         profile = self.profile or ""
@@ -61,6 +65,8 @@ class Result:
         metrics.PROCESSING_SECONDS.observe(self.processing_s)
         if self.submitted_at is not None:
             metrics.END_TO_END_SECONDS.observe(max(0.0, committed_at - self.submitted_at))
+        if self.caps is not None:
+            self.caps.count()
 
 
 def delivery_id(lead_id: str, partner: str) -> str:
@@ -175,6 +181,7 @@ class Pipeline:
             tier=decision.tier,
             deliveries=decision.deliveries,
             submitted_at=submitted.timestamp() if isinstance(submitted, datetime) else None,
+            caps=decision_metrics(snapshot, ledger, decision, lead_time(lead)),
         )
 
     @staticmethod
