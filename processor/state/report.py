@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from processor.rules.caps import CompiledCap
+from processor.rules.caps import CompiledCap, Windows
 from processor.rules.ledger import MICROS, SEP, Ledger
 from processor.rules.snapshot import CompiledProfile, Snapshot
 from processor.rules.strategies import one_per_partner
@@ -63,7 +63,7 @@ class CapUse:
 
 def cap_use(compiled: CompiledCap, ledgers: Sequence[Ledger], when: datetime) -> CapUse:
     """The use of ``compiled`` in the window ``when`` falls in, summed over ``ledgers``."""
-    key, ends = compiled.window(when)
+    key, ends = compiled.window(Windows(when))
     cap = compiled.cap
     used = sum(ledger.cap_used(key) for ledger in ledgers)
     if cap.leads is None:
