@@ -29,6 +29,7 @@ from benchmarks.bench_rules import generate_document, generate_lead
 from processor.geo.enrich import Enricher
 from processor.kafka.records import InputRecord
 from processor.rules import compile_rules
+from processor.rules.ledger import LEAD_MEMORY_S
 from processor.rules.validate import validate_document
 from processor.settings import Settings
 from processor.state.changelog import OnRecord
@@ -94,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             Record(match.process(r).records[0].value or b"", r.at, settings.topics.decide_topic)
             for r in records
         ]
-        state = DecideState(StateStores(settings, _NoChangelog()))
+        state = DecideState(StateStores(settings, _NoChangelog()), LEAD_MEMORY_S)
         state.assign({0: -1})
         decide = DecideStage(settings, codec, lambda: snapshot, state)
         try:

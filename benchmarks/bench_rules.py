@@ -39,7 +39,8 @@ from typing import Any
 
 from processor.geometry.geo import Geo
 from processor.rules import (
-    RotationState,
+    Ledger,
+    MemoryStore,
     RulesLimits,
     Snapshot,
     compile_rules,
@@ -287,9 +288,9 @@ def run(size: int, leads: Sequence[tuple[dict[str, Any], Geo | None]]) -> dict[s
             raise SystemExit(f"indexed and plain disagree on {lead['lead_id']}")
     fast = _timings(indexed, snapshot, leads)
     slow = _timings(plain, snapshot, leads)
-    rotation = RotationState()
+    ledger = Ledger(MemoryStore())
     whole = _timings(
-        lambda s, lead, geo: decide(s, lead, geo, rotation, trace=False), snapshot, leads
+        lambda s, lead, geo: decide(s, lead, geo, ledger, trace=False), snapshot, leads
     )
     return {
         "validate_s": validated - started,

@@ -44,7 +44,7 @@ from typing import Any
 
 from benchmarks.bench_rules import generate_document, generate_lead
 from processor.app import Enricher
-from processor.rules import RotationState, RulesLimits, compile_rules, decide
+from processor.rules import Ledger, MemoryStore, RulesLimits, compile_rules, decide
 from processor.rules.limits import index_costs
 from processor.rules.load import parse_text, read_text
 from processor.rules.validate import validate_document
@@ -153,14 +153,14 @@ def child(path: Path, limits: RulesLimits, leads: int) -> dict[str, float]:
     validated = time.perf_counter()
     snapshot = compile_rules(document, "1")
     compiled = time.perf_counter()
-    rotation = RotationState()
+    ledger = Ledger(MemoryStore())
     for lead, geo in sample:
-        decide(snapshot, lead, geo, rotation)
+        decide(snapshot, lead, geo, ledger)
     routed = time.perf_counter()
     next_raw = parse_text(read_text(path, limits), limits)
     following = compile_rules(validate_document(next_raw, limits), "2")
     for lead, geo in sample:
-        decide(following, lead, geo, rotation)
+        decide(following, lead, geo, ledger)
     return {
         "before_mb": before,
         "peak_mb": _rss_mb(),

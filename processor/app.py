@@ -135,7 +135,8 @@ class App:
         loop here; either one failing stops the other, and its error is raised."""
         settings = self.settings
         codec = Codec.for_registry(settings.registry, writer_schemas=self._writer_schemas)
-        state = DecideState(StateStores(settings))
+        lead_memory_s = settings.rules.lead_id_memory_days * 86_400
+        state = DecideState(StateStores(settings), lead_memory_s)
         match = self._loop(
             StageIds.match(settings),
             self._heartbeats["match"],

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from processor.geo.enrich import Enricher
-from processor.rules import Decision, RotationState, Snapshot, decide
+from processor.rules import Decision, Ledger, Snapshot, decide
 from processor.wire import InvalidLead, lead_from_json
 
 
@@ -31,18 +31,16 @@ class Router:
     def __init__(self, enricher: Enricher) -> None:
         self._enricher = enricher
 
-    def route(
-        self, snapshot: Snapshot, lead: Mapping[str, Any], rotation: RotationState
-    ) -> Decision:
+    def route(self, snapshot: Snapshot, lead: Mapping[str, Any], ledger: Ledger) -> Decision:
         """The decision for a valid lead (a decoded ``LeadSubmitted``), enrichment's notes in its
         trace; nearest-store routing asks for the lead's location by the profile's own sources."""
         whereabouts = self._enricher.whereabouts(lead)
         located = whereabouts.located()
         return decide(
-            snapshot, lead, located.geo, rotation, notes=located.notes, locate=whereabouts.at
+            snapshot, lead, located.geo, ledger, notes=located.notes, locate=whereabouts.at
         )
 
-    def route_json(self, snapshot: Snapshot, document: object, rotation: RotationState) -> Decision:
+    def route_json(self, snapshot: Snapshot, document: object, ledger: Ledger) -> Decision:
         """The decision for a lead parsed from JSON: ``rejected`` when the processor would reject
         it.
 
@@ -55,4 +53,4 @@ class Router:
             if error.lead_id is None:
                 raise
             return Decision.rejected(error.lead_id, error.reason, str(error), snapshot.version)
-        return self.route(snapshot, lead, rotation)
+        return self.route(snapshot, lead, ledger)

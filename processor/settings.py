@@ -345,6 +345,14 @@ class RulesLimitSettings(_Slice):
         "category of a profile: its OR-sets times the distinct values its conditions name, bits)",
     )
 
+    lead_id_memory_days: int = Field(
+        30,
+        ge=1,
+        le=366,
+        description="routing: how many days a decided lead id is remembered; the same lead id "
+        "again within them is a duplicate of itself (run and dry-run decide alike)",
+    )
+
     def rules_limits(self) -> RulesLimits:
         """The rules document limits these settings give (``rules_max_*``)."""
         return RulesLimits(

@@ -22,7 +22,7 @@ from processor.errors import InvalidInput
 from processor.geo.enrich import Enricher
 from processor.geo.fetch import ip_database
 from processor.routing import Router
-from processor.rules import Decision, RotationState, Snapshot, compile_rules
+from processor.rules import Decision, Ledger, MemoryStore, Snapshot, compile_rules
 from processor.rules.trace import DEFAULT_MAX_FAILURES
 from processor.wire import InvalidLead
 
@@ -174,13 +174,11 @@ def _unicode(value: object) -> bool:
     return True
 
 
-def _decide(
-    router: Router, snapshot: Snapshot, lead: object, rotation: RotationState
-) -> Decision | _Bad:
+def _decide(router: Router, snapshot: Snapshot, lead: object, ledger: Ledger) -> Decision | _Bad:
     """The lead's decision, or why it has none: without a lead id, the processor dead-letters a
     lead with no decision to audit it under."""
     try:
-        return router.route_json(snapshot, lead, rotation)
+        return router.route_json(snapshot, lead, ledger)
     except InvalidLead as error:
         return _Bad(str(error))
 
@@ -195,21 +193,22 @@ def _open(leads: str) -> BinaryIO:
 
 
 def _run(args: argparse.Namespace) -> int:
-    limits = settings_from_args(args).rules.rules_limits()
+    rules = settings_from_args(args).rules
+    limits = rules.rules_limits()
     snapshot = compile_rules(read_document(args.rules, limits), VERSION)
     ip_db = ip_database(args.geo_ip_db)
     if ip_db != args.geo_ip_db:
         print(f"lead-router: IP database: {ip_db}, from `lead-router geo fetch`", file=sys.stderr)
     enricher = Enricher(ip_db=ip_db, postcodes=args.postcodes)
     router = Router(enricher)
-    rotation = RotationState()
+    ledger = Ledger(MemoryStore(), rules.lead_id_memory_days * 86_400)
     name = "<stdin>" if args.leads == "-" else args.leads
     bad = 0
     stream = _open(args.leads)
     write = sys.stdout.write
     try:
         for where, lead in _leads(stream, name):
-            decided = lead if isinstance(lead, _Bad) else _decide(router, snapshot, lead, rotation)
+            decided = lead if isinstance(lead, _Bad) else _decide(router, snapshot, lead, ledger)
             if isinstance(decided, _Bad):
                 bad += 1
                 print(f"lead-router: {where}: {decided.why}", file=sys.stderr)

@@ -2,18 +2,20 @@
 
 Load and validate a document (:func:`load_rules`, or :func:`document_from_parts` for the config
 topic's parts), compile it once per version (:func:`compile_rules`), then route each lead with
-:func:`decide`, carrying a :class:`RotationState` per input partition. :func:`lint` finds rules that
-are valid but probably not what was meant. :class:`RulesLimits` bounds every document read.
+:func:`decide`, with a :class:`Ledger` of what routing remembers (caps, duplicates, rotation).
+:func:`lint` finds rules that are valid but probably not what was meant. :class:`RulesLimits`
+bounds every document read.
 """
 
-from processor.rules.decide import Decision, Delivery, Outcome, TierName, decide
+from processor.rules.decide import Decision, Delivery, Matched, Outcome, TierName, decide, match
 from processor.rules.document import RulesDocument
 from processor.rules.errors import LeadWithoutId, RuleError, RulesInvalid
+from processor.rules.findings import Finding
+from processor.rules.ledger import Ledger, MemoryStore
 from processor.rules.limits import RulesLimits
-from processor.rules.lint import Finding, lint
+from processor.rules.lint import lint
 from processor.rules.load import load_rules
 from processor.rules.parts import document_from_parts, document_to_parts
-from processor.rules.rotation import RotationState
 from processor.rules.snapshot import Snapshot, compile_rules
 from processor.rules.validate import validate_document
 
@@ -22,8 +24,10 @@ __all__ = [
     "Delivery",
     "Finding",
     "LeadWithoutId",
+    "Ledger",
+    "Matched",
+    "MemoryStore",
     "Outcome",
-    "RotationState",
     "RuleError",
     "RulesDocument",
     "RulesInvalid",
@@ -36,5 +40,6 @@ __all__ = [
     "document_to_parts",
     "lint",
     "load_rules",
+    "match",
     "validate_document",
 ]

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from processor.geometry.distance import great_circle_km
 from processor.geometry.geo import Geo, GeoSource
 from processor.geometry.nearest import StoreIndex
+from processor.rules import caps
 from processor.rules.document import Location
 from processor.rules.errors import LeadWithoutId
-from processor.rules.rotation import RotationState
+from processor.rules.fields import LeadView
+from processor.rules.ledger import Ledger, Prior
+from processor.rules.people import fingerprints
 from processor.rules.schedule import lead_time
 from processor.rules.snapshot import CompiledAssignment, CompiledProfile, Snapshot, Tier
 from processor.rules.strategies import choose, one_per_partner
@@ -32,12 +35,15 @@ from processor.rules.trace import (
     build_json,
 )
 
-Outcome = Literal["routed", "fallback", "unroutable", "rejected"]
+Outcome = Literal["routed", "fallback", "unroutable", "duplicate", "rejected"]
 """``rejected`` is never decided here: it records input that could not be routed at all."""
 TierName = Literal["category", "all", "fallback"]
 
 DISTANCE_DECIMALS = 3
 """Distances are reported to the metre."""
+
+Exclusion = Literal["closed", "capped", "duplicate"]
+"""Why a matching candidate was passed over: counted per partner in the metrics."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +73,9 @@ class Decision:
         "_route",
         "_trace",
         "deliveries",
+        "duplicate_of",
         "error",
+        "exclusions",
         "geo",
         "lead_id",
         "outcome",
@@ -97,6 +105,10 @@ class Decision:
         self._route = route
         self._trace: list[Entry] | None = None
         self.error: str | None = None
+        self.duplicate_of: str | None = None
+        """The earlier lead a ``duplicate`` repeats."""
+        self.exclusions: tuple[tuple[str, Exclusion], ...] = ()
+        """Each matching candidate's partner passed over, and why."""
 
     @classmethod
     def rejected(cls, lead_id: str, reason: str, message: str, rules_version: str = "") -> Decision:
@@ -138,6 +150,7 @@ class Decision:
             "rules_version": self.rules_version,
             "profile": self.profile,
             "outcome": self.outcome,
+            "duplicate_of": self.duplicate_of,
             "tier": self.tier,
             "deliveries": [delivery.as_dict() for delivery in self.deliveries],
             "geo": None if self.geo is None else self.geo.as_dict(),
@@ -152,36 +165,194 @@ class Decision:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Matched:
+    """Which assignments of a lead's profile its filters matched, per tier (positions in the
+    profile, document order), under one rules version: the stateless part of routing, which the
+    processor's match stage does in parallel so that the decide stage, which holds the state,
+    only checks the candidates. It holds for that version only."""
+
+    rules_version: str
+    category: tuple[int, ...]
+    all: tuple[int, ...]
+
+
+def match(snapshot: Snapshot, lead: Mapping[str, Any], geo: Geo | None) -> Matched:
+    """The assignments the lead's filters match in each tier of its profile."""
+    compiled, _ = snapshot.profile_for(lead.get("site_id"))
+    if compiled is None:
+        return Matched(snapshot.version, (), ())
+    view = snapshot.read(lead, geo)
+    category, everywhere = compiled.tiers(lead.get("interest_category"))
+    return Matched(
+        snapshot.version,
+        tuple(item.position for item in category.match(view)) if category else (),
+        tuple(item.position for item in everywhere.match(view)) if everywhere else (),
+    )
+
+
 def decide(
     snapshot: Snapshot,
     lead: Mapping[str, Any],
     geo: Geo | None,
-    rotation: RotationState,
+    ledger: Ledger,
     *,
     trace: bool = True,
     notes: Sequence[str] = (),
     locate: Callable[[GeoSource], Geo | None] | None = None,
+    matched: Matched | None = None,
 ) -> Decision:
-    """Routes one lead, updating ``rotation`` when a rotating strategy chooses.
+    """Routes one lead with what ``ledger`` remembers, and records the decision there: its lead
+    id, the person it was routed for, each delivery against its caps, the rotation.
 
     ``geo`` is the lead's enriched geolocation, ``notes`` enrichment's reasons for it (they open the
     trace). ``locate`` gives the lead's location from one source, for nearest-store routing, which
     trusts the sources in the profile's order rather than ``geo``'s; without it ``geo`` is the only
     location the lead has. With ``trace=False`` nothing is recorded for the trace and
-    ``Decision.trace`` is empty.
+    ``Decision.trace`` is empty. ``matched`` is what :func:`match` found for the lead; used when it
+    was found under this snapshot's version, else the filters are matched again.
     """
     lead_id = lead.get("lead_id")
     if not isinstance(lead_id, str) or not lead_id:
         raise LeadWithoutId("a lead needs a lead_id: a non-empty string")
     site_id = lead.get("site_id")
-    when = lead_time(lead)
+    when = lead_time(lead) or EPOCH
     route = Route(site_id, notes, when) if trace else None
     compiled, reason = snapshot.profile_for(site_id)
+    if route is not None:
+        route.profile, route.reason = compiled, reason
+    prior = ledger.decided(lead_id, when)
+    if prior is not None:
+        why = (
+            f"lead id {lead_id!r} was decided before ({prior.outcome or 'decided'}, for a lead "
+            f"of {_moment(prior.at)}): nothing is sold twice"
+        )
+        return _duplicate(snapshot, compiled, lead_id, geo, route, prior, why)
     if compiled is None:
-        return Decision(lead_id, snapshot.version, None, "unroutable", None, (), geo, route)
+        decision = Decision(lead_id, snapshot.version, None, "unroutable", None, (), geo, route)
+        ledger.decide_lead(lead_id, when, decision.outcome)
+        return decision
     view = snapshot.read(lead, geo)
     if route is not None:
-        route.profile, route.reason, route.view = compiled, reason, view
+        route.view = view
+    state = _State(
+        snapshot, ledger, when, lambda: fingerprints(lead, geo, compiled.people, ledger.salt)
+    )
+    within = compiled.duplicates_ms
+    if within is not None:
+        prior = ledger.seen_by_profile(compiled.id, state.people, when, within)
+        if prior is not None:
+            why = (
+                f"profile {compiled.id!r} routed the same person (by its duplicate keys) in lead "
+                f"{prior.lead_id!r} of {_moment(prior.at)}, within "
+                f"{compiled.profile.duplicates.within if compiled.profile.duplicates else ''}"
+            )
+            return _duplicate(snapshot, compiled, lead_id, geo, route, prior, why)
+    found = matched if matched is not None and matched.rules_version == snapshot.version else None
+    decision = _decide_tiers(
+        snapshot, compiled, lead, lead_id, view, geo, locate, state, route, found
+    )
+    decision.exclusions = tuple(state.excluded)
+    _record(snapshot, compiled, decision, state)
+    return decision
+
+
+EPOCH = datetime.fromtimestamp(0, UTC)
+"""The time of a lead without one: only a lead built by hand lacks it, as every decoded lead and
+every lead ``dry-run`` reads has one."""
+
+
+class _State:
+    """What one lead's candidates are checked against: caps and partners' duplicate spans."""
+
+    __slots__ = (
+        "_people",
+        "_verdicts",
+        "_who",
+        "excluded",
+        "ledger",
+        "snapshot",
+        "when",
+        "windows",
+    )
+
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        ledger: Ledger,
+        when: datetime,
+        who: Callable[[], tuple[bytes, ...]],
+    ) -> None:
+        self.snapshot = snapshot
+        self.ledger = ledger
+        self.when = when
+        self.windows = caps.Windows(when)
+        self._who = who
+        self._people: tuple[bytes, ...] | None = None
+        self.excluded: list[tuple[str, Exclusion]] = []
+        self._verdicts: dict[tuple[str, int, float], tuple[str | None, Exclusion]] = {}
+        """Verdicts by partner, caps and price: a partner's assignments mostly share all three."""
+
+    @property
+    def people(self) -> tuple[bytes, ...]:
+        """The lead's person digests, made when first needed: normalising a phone number is the
+        costliest part of a duplicate check, and most rules never ask."""
+        if self._people is None:
+            self._people = self._who()
+        return self._people
+
+    def available(
+        self, candidates: Sequence[CompiledAssignment]
+    ) -> tuple[Sequence[CompiledAssignment], list[tuple[CompiledAssignment, str]]]:
+        """The candidates under every cap that have not received this person within their
+        partner's span, and those passed over with why."""
+        kept: list[CompiledAssignment] = []
+        passed: list[tuple[CompiledAssignment, str]] = []
+        for item in candidates:
+            key = (item.partner.id, id(item.caps), item.price)
+            verdict = self._verdicts.get(key)
+            if verdict is None:
+                verdict = self._verdicts[key] = self._why_not(item)
+            why, kind = verdict
+            if why is None:
+                kept.append(item)
+            else:
+                passed.append((item, why))
+                self.excluded.append((item.partner.id, kind))
+        return (candidates, passed) if not passed else (kept, passed)
+
+    def _why_not(self, item: CompiledAssignment) -> tuple[str | None, Exclusion]:
+        if item.caps:
+            why = caps.full(item.caps, self.ledger, self.windows, item.price)
+            if why is not None:
+                return why, "capped"
+        partner = item.partner.id
+        span = self.snapshot.avoid_ms(partner)
+        if span is not None and self.people:
+            prior = self.ledger.seen_by_partner(partner, self.people, self.when, span)
+            if prior is not None:
+                return (
+                    f"duplicate: partner {partner!r} received this person in lead "
+                    f"{prior.lead_id!r} of {_moment(prior.at)}, within "
+                    f"{self.snapshot.partner(partner).reject_duplicates_within}",
+                    "duplicate",
+                )
+        return None, "capped"
+
+
+def _decide_tiers(
+    snapshot: Snapshot,
+    compiled: CompiledProfile,
+    lead: Mapping[str, Any],
+    lead_id: str,
+    view: LeadView,
+    geo: Geo | None,
+    locate: Callable[[GeoSource], Geo | None] | None,
+    state: _State,
+    route: Route | None,
+    found: Matched | None,
+) -> Decision:
+    """Steps 4 to 7: the first tier with a candidate decides, else the fallback."""
     profile = compiled.profile
     stores, here = compiled.stores, None
     if stores is not None:
@@ -192,13 +363,23 @@ def decide(
     first_only = route is None and profile.strategy == "first_match" and stores is None
     category = lead.get("interest_category")
     category_tier, all_tier = compiled.tiers(category)
+    when = state.when
     for kind, tier in (("category", category_tier), ("all", all_tier)):
         candidates: Sequence[CompiledAssignment] = []
         closed: Sequence[CompiledAssignment] = ()
+        passed: list[tuple[CompiledAssignment, str]] = []
         if tier is not None:
-            candidates, closed = _open_at(tier.match(view, first_only), when)
-            if first_only and closed and not candidates:  # the first is closed: look further
-                candidates, closed = _open_at(tier.match(view), when)
+            if found is not None:
+                positions = found.category if kind == "category" else found.all
+                matched = [compiled.assignments[position] for position in positions]
+            else:
+                matched = tier.match(view, first_only)
+            counted = len(state.excluded)
+            candidates, closed, passed = _open_and_available(matched, state)
+            if first_only and found is None and matched and not candidates:
+                # the first is out: look further (and count it out once)
+                del state.excluded[counted:]
+                candidates, closed, passed = _open_and_available(tier.match(view), state)
         kept = candidates
         nearest = None
         if candidates and stores is not None:
@@ -210,11 +391,84 @@ def decide(
             label = None
             if kind == "category":
                 label = tier.category if tier is not None else _text_or_none(category)
-            route.attempts.append(Attempt(kind, label, tier, candidates, kept, nearest, closed))
+            route.attempts.append(
+                Attempt(kind, label, tier, candidates, kept, nearest, closed, passed)
+            )
         if kept:
             assert tier is not None
-            return _routed(snapshot, compiled, tier, kept, lead_id, geo, nearest, rotation, route)
-    return _fallback(snapshot, compiled, lead_id, geo, when, route)
+            return _routed(
+                snapshot, compiled, tier, kept, lead_id, geo, nearest, state.ledger, route
+            )
+    return _fallback(snapshot, compiled, lead_id, geo, when, state, route)
+
+
+def _open_and_available(
+    matched: Sequence[CompiledAssignment], state: _State
+) -> tuple[
+    Sequence[CompiledAssignment],
+    Sequence[CompiledAssignment],
+    list[tuple[CompiledAssignment, str]],
+]:
+    """The matching assignments that are candidates, those closed, and those passed over for
+    state (caps, duplicates)."""
+    opened, closed = _open_at(matched, state.when)
+    for item in closed:
+        state.excluded.append((item.partner.id, "closed"))
+    available, passed = state.available(opened)
+    return available, closed, passed
+
+
+def _duplicate(
+    snapshot: Snapshot,
+    compiled: CompiledProfile | None,
+    lead_id: str,
+    geo: Geo | None,
+    route: Route | None,
+    prior: Prior,
+    why: str,
+) -> Decision:
+    """Steps 1 and 3: no deliveries; the decision names the earlier lead."""
+    profile = None if compiled is None else compiled.id
+    if route is not None:
+        route.ending = {
+            "step": "duplicate",
+            "duplicate_of": prior.lead_id,
+            "at": _moment(prior.at),
+            "why": why,
+        }
+    decision = Decision(lead_id, snapshot.version, profile, "duplicate", None, (), geo, route)
+    decision.duplicate_of = prior.lead_id
+    return decision
+
+
+def _record(
+    snapshot: Snapshot, compiled: CompiledProfile, decision: Decision, state: _State
+) -> None:
+    """Step 8 and the memories: the lead id, the person for the profile's duplicate check and
+    for each partner's span, each delivery against its caps."""
+    ledger, when, people = state.ledger, state.when, state.people
+    ledger.decide_lead(decision.lead_id, when, decision.outcome)
+    if decision.outcome == "unroutable":
+        return
+    within = compiled.duplicates_ms
+    if within is not None:
+        ledger.profile_routed(compiled.id, people, decision.lead_id, when, within)
+    keep = ledger.lead_memory_ms
+    for delivery in decision.deliveries:
+        if delivery.assignment is None:
+            target = compiled.fallback
+            assert target is not None
+            counted = target.caps
+        else:
+            counted = compiled.assignment(delivery.assignment).caps
+        caps.count(counted, ledger, state.windows, delivery.price, keep)
+        span = snapshot.avoid_ms(delivery.partner)
+        if span is not None:
+            ledger.partner_received(delivery.partner, people, decision.lead_id, when, span)
+
+
+def _moment(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _open_at(
@@ -273,12 +527,12 @@ def _routed(
     lead_id: str,
     geo: Geo | None,
     nearest: Nearest | None,
-    rotation: RotationState,
+    ledger: Ledger,
     route: Route | None,
 ) -> Decision:
     profile = compiled.profile
-    before = _rotation_before(compiled, candidates, rotation) if route is not None else None
-    chosen = choose(compiled, candidates, rotation)
+    before = _rotation_before(compiled, candidates, ledger) if route is not None else None
+    chosen = choose(compiled, candidates, ledger)
     deliveries = tuple(
         Delivery(
             item.partner.id,
@@ -306,13 +560,16 @@ def _routed(
 
 
 def _rotation_before(
-    compiled: CompiledProfile, candidates: Sequence[CompiledAssignment], rotation: RotationState
+    compiled: CompiledProfile, candidates: Sequence[CompiledAssignment], ledger: Ledger
 ) -> Entry | None:
-    """What a rotating strategy knew before choosing, for the trace."""
+    """What a rotating strategy knew before choosing, for the trace: for round robin, the
+    candidate partners from the least recently chosen (never chosen first)."""
     if compiled.profile.strategy == "round_robin":
-        return {"last_chosen": rotation.last_chosen(compiled.id)}
+        chosen = ledger.round_robin(compiled.id)
+        partners = [item.partner.id for item in one_per_partner(candidates)]
+        return {"least_recent_first": sorted(partners, key=lambda p: chosen.get(p, -1))}
     if compiled.profile.strategy == "weighted":
-        scores = rotation.scores(compiled.id)
+        scores = ledger.scores(compiled.id)
         return {"scores_before": {item.id: scores.get(item.id, 0) for item in candidates}}
     return None
 
@@ -338,16 +595,27 @@ def _fallback(
     compiled: CompiledProfile,
     lead_id: str,
     geo: Geo | None,
-    when: datetime | None,
+    when: datetime,
+    state: _State,
     route: Route | None,
 ) -> Decision:
     target = compiled.fallback
     closed = target is not None and target.hours is not None and not target.hours.is_open(when)
-    if target is None or closed:
+    capped = None
+    if target is not None and not closed and target.caps:
+        capped = caps.full(target.caps, state.ledger, state.windows, target.price)
+    if target is None or closed or capped is not None:
+        if target is not None:
+            state.excluded.append((target.partner.id, "closed" if closed else "capped"))
         if route is not None:
             spec = compiled.profile.fallback
             why = "no tier has a candidate and the profile has no fallback"
-            if target is not None and target.hours is not None:
+            if target is not None and capped is not None:
+                why = (
+                    f"no tier has a candidate and fallback partner {target.partner.id!r} is "
+                    + capped
+                )
+            elif target is not None and target.hours is not None:
                 why = (
                     f"no tier has a candidate and fallback partner {target.partner.id!r} is "
                     + target.hours.why_closed(when)

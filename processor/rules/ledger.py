@@ -17,7 +17,8 @@ Keys (bytes, ``\\x1f``-separated):
     cap   <scope> <per> <unit> <window>   {"used", "exp"}: leads, or revenue in micro-units
     rr    <profile>                       {"tick", "chosen": {partner: tick}}: round robin
     wt    <profile>                       {assignment: score}: smooth weighted round robin
-    exp   <YYYYMMDD> <key>                empty: ``key`` may be dropped after that UTC day
+    exp   <day> <key>                     empty: ``key`` may be dropped after that UTC day
+                                          (its ordinal, seven digits, so keys sort by day)
 
 Values a ledger cannot read (the changelog is a topic others could write to) count as absent:
 the lead is decided as if that memory were empty, and nothing stops.
@@ -114,12 +115,11 @@ def micros(amount: float) -> int:
 class Ledger:
     """Routing's memory over a key-value store; each lead's changes can be taken back whole."""
 
-    __slots__ = ("_salt", "_saved", "_store", "lead_memory_ms")
+    __slots__ = ("_saved", "_store", "lead_memory_ms")
 
     def __init__(self, store: KeyValue, lead_memory_s: int = LEAD_MEMORY_S) -> None:
         self._store = store
         self.lead_memory_ms = lead_memory_s * 1000
-        self._salt: bytes | None = None
         self._saved: dict[bytes, bytes | None] | None = None
 
     # -- one lead at a time ---------------------------------------------------------------------
@@ -164,28 +164,26 @@ class Ledger:
     def _write(self, key: bytes, value: object, expires_ms: int | None = None) -> None:
         self._set(key, orjson.dumps(value))
         if expires_ms is not None:
-            day = from_ms(expires_ms).strftime("%Y%m%d").encode()
-            self._set(EXPIRY + day + SEP + key, b"")
+            self._set(EXPIRY + _day(expires_ms) + SEP + key, b"")
 
     # -- the salt of person digests --------------------------------------------------------------
 
     @property
     def salt(self) -> bytes:
-        """The store's own random salt, made with its first use and kept with the state."""
-        if self._salt is None:
-            salt = self._store.get(_SALT)
-            if salt is None or len(salt) != SALT_BYTES:
-                salt = os.urandom(SALT_BYTES)
-                self._set(_SALT, salt)
-            self._salt = salt
-        return self._salt
+        """The store's own random salt, made with its first use and kept with the state. It is
+        read from the store each time: a salt made in a transaction that aborted is gone."""
+        salt = self._store.get(_SALT)
+        if salt is None or len(salt) != SALT_BYTES:
+            salt = os.urandom(SALT_BYTES)
+            self._set(_SALT, salt)
+        return salt
 
     # -- lead ids ------------------------------------------------------------------------------
 
     def decided(self, lead_id: str, when: datetime) -> Prior | None:
         """The earlier decision of this lead id, when it lies within the lead memory of ``when``."""
         found = self._read(_LEAD + lead_id.encode())
-        at = _int(found, "at")
+        at = _time(found, "at")
         if at is None or abs(epoch_ms(when) - at) > self.lead_memory_ms:
             return None
         outcome = found.get("outcome")
@@ -223,7 +221,7 @@ class Ledger:
         best: Prior | None = None
         for digest in digests:
             found = self._read(prefix + digest)
-            at = _int(found, "at")
+            at = _time(found, "at")
             lead = found.get("lead") if isinstance(found, dict) else None
             if at is None or not isinstance(lead, str) or not 0 <= now - at <= within_ms:
                 continue
@@ -308,7 +306,7 @@ class Ledger:
         clock = self._store.get(_CLOCK)
         if clock is None or not clock.isdigit():
             return 0
-        today = from_ms(int(clock)).strftime("%Y%m%d").encode()
+        today = _day(int(clock))
         dropped = 0
         for index, _ in store.scan(EXPIRY, limit):
             day, _, key = index[len(EXPIRY) :].partition(SEP)
@@ -327,6 +325,28 @@ def cap_key(scope: str, per: str, unit: str, window: str) -> bytes:
     """The key of one cap window: ``scope`` is ``partner/<id>`` or
     ``assignment/<profile>/<id>``."""
     return SEP.join(part.encode() for part in (scope, per, unit, window))
+
+
+LAST_MS = epoch_ms(datetime(9999, 12, 31, tzinfo=UTC))
+
+
+_EPOCH_DAY = 719_163
+"""The proleptic Gregorian ordinal of 1970-01-01."""
+
+
+def _day(ms: int) -> bytes:
+    """The UTC day of an expiry as its ordinal (days since 0001-01-01, seven digits, so that keys
+    sort by day); an expiry off the calendar is its first or last day."""
+    return b"%07d" % (max(FIRST_MS, min(ms, LAST_MS)) // DAY_MS + _EPOCH_DAY)
+
+
+FIRST_MS = epoch_ms(datetime(1, 1, 2, tzinfo=UTC))
+
+
+def _time(found: object, name: str) -> int | None:
+    """A time in epoch ms read from a value, when it is one the calendar has."""
+    value = _int(found, name)
+    return value if value is not None and FIRST_MS <= value <= LAST_MS else None
 
 
 def _int(found: object, name: str) -> int | None:

@@ -9,16 +9,27 @@ swapped in whole; a snapshot is never changed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from processor.geometry.geo import Geo
 from processor.geometry.nearest import StoreIndex
+from processor.rules.caps import CompiledCap
 from processor.rules.conditions import Check, SlotOf, compile_check
-from processor.rules.document import Assignment, Partner, Profile, RulesDocument, is_all
+from processor.rules.document import (
+    Assignment,
+    Cap,
+    Partner,
+    Profile,
+    RulesDocument,
+    is_all,
+    seconds,
+)
 from processor.rules.fields import FieldRef, LeadReader, LeadView
 from processor.rules.index import TierIndex
+from processor.rules.people import DEFAULT_KEYS
 from processor.rules.schedule import OpeningHours, compile_hours
 from processor.rules.values import fold
 
@@ -38,6 +49,8 @@ class CompiledAssignment:
     filter: tuple[tuple[Check, ...], ...]
     hours: OpeningHours | None
     """The partner's opening hours; None when it has no schedule (always open)."""
+    caps: tuple[CompiledCap, ...]
+    """The partner's caps, then the assignment's own: a delivery must pass none."""
 
     @property
     def id(self) -> str:
@@ -71,6 +84,8 @@ class FallbackTarget:
     partner: Partner
     price: float
     hours: OpeningHours | None
+    caps: tuple[CompiledCap, ...]
+    """The partner's caps (a fallback delivery counts against them too)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -81,14 +96,23 @@ class CompiledProfile:
     all_tier: Tier | None
     stores: StoreIndex | None
     """The profile's partner stores, when nearest-store routing is on and any partner has one."""
-    positions: Mapping[str, int]
-    """Assignment id to its position, to find where round robin left off."""
+    assignments: tuple[CompiledAssignment, ...]
+    """Every assignment, by position (document order)."""
+    by_id: Mapping[str, CompiledAssignment]
     fallback: FallbackTarget | None
     """The fallback partner and price; None when there is none or its partner is inactive."""
+    people: tuple[str, ...]
+    """The keys that say who a lead is: the duplicate check's, else contact email and phone."""
+    duplicates_ms: int | None
+    """The span of the profile's duplicate check; None when it has none."""
 
     @property
     def id(self) -> str:
         return self.profile.id
+
+    def assignment(self, assignment_id: str) -> CompiledAssignment:
+        """The compiled assignment with this id (decisions name only assignments it has)."""
+        return self.by_id[assignment_id]
 
     def tiers(self, category: object) -> tuple[Tier | None, Tier | None]:
         """The lead's category tier (None when its category has no assignments) and the ALL tier."""
@@ -100,7 +124,9 @@ class Snapshot:
     """An immutable, compiled rules version; ``version`` names it in decisions and metrics."""
 
     __slots__ = (
+        "_avoid_ms",
         "_by_site",
+        "_caps",
         "_default",
         "_hours",
         "_partners",
@@ -121,8 +147,17 @@ class Snapshot:
 
         hours = {partner.id: _hours(partner) for partner in document.partners}
         self._hours = hours
+        self._caps = caps = {
+            partner.id: _caps(partner.caps, f"partner/{partner.id}", partner)
+            for partner in document.partners
+        }
+        self._avoid_ms = {
+            partner.id: seconds(partner.reject_duplicates_within) * 1000
+            for partner in document.partners
+            if partner.reject_duplicates_within is not None
+        }
         self.profiles = tuple(
-            _compile_profile(p, partners, hours, slot_of) for p in document.profiles
+            _compile_profile(p, partners, hours, caps, slot_of) for p in document.profiles
         )
         self._reader = LeadReader(list(slots))
         self._by_site = {
@@ -150,6 +185,14 @@ class Snapshot:
         """The partner's opening hours; None when it has no schedule (always open)."""
         return self._hours[partner_id]
 
+    def caps(self, partner_id: str) -> tuple[CompiledCap, ...]:
+        """The partner's own caps, compiled."""
+        return self._caps[partner_id]
+
+    def avoid_ms(self, partner_id: str) -> int | None:
+        """The partner's ``reject_duplicates_within`` in milliseconds; None when it has none."""
+        return self._avoid_ms.get(partner_id)
+
     def partner_ids(self) -> tuple[str, ...]:
         """Every partner's id, active or not, in document order."""
         return tuple(self._partners)
@@ -171,10 +214,16 @@ def _hours(partner: Partner) -> OpeningHours | None:
     return compile_hours(partner.zone, schedule.days, schedule.closed_dates or ())
 
 
+def _caps(caps: Sequence[Cap], scope: str, partner: Partner) -> tuple[CompiledCap, ...]:
+    zone = ZoneInfo(partner.zone)
+    return tuple(CompiledCap(cap, scope, zone) for cap in caps)
+
+
 def _compile_profile(
     profile: Profile,
     partners: Mapping[str, Partner],
     hours: Mapping[str, OpeningHours | None],
+    caps: Mapping[str, tuple[CompiledCap, ...]],
     slot_of: SlotOf,
 ) -> CompiledProfile:
     compiled = [
@@ -185,6 +234,12 @@ def _compile_profile(
             profile.price_of(assignment),
             tuple(tuple(compile_check(c, slot_of) for c in or_set) for or_set in assignment.filter),
             hours[assignment.partner],
+            caps[assignment.partner]
+            + _caps(
+                assignment.caps,
+                f"assignment/{profile.id}/{assignment.id}",
+                partners[assignment.partner],
+            ),
         )
         for position, assignment in enumerate(profile.assignments)
     ]
@@ -208,18 +263,24 @@ def _compile_profile(
         categories,
         all_tier,
         _stores(profile, compiled),
-        {item.id: item.position for item in compiled},
-        _fallback(profile, partners, hours),
+        tuple(compiled),
+        {item.id: item for item in compiled},
+        _fallback(profile, partners, hours, caps),
+        profile.duplicates.keys if profile.duplicates is not None else DEFAULT_KEYS,
+        seconds(profile.duplicates.within) * 1000 if profile.duplicates is not None else None,
     )
 
 
 def _fallback(
-    profile: Profile, partners: Mapping[str, Partner], hours: Mapping[str, OpeningHours | None]
+    profile: Profile,
+    partners: Mapping[str, Partner],
+    hours: Mapping[str, OpeningHours | None],
+    caps: Mapping[str, tuple[CompiledCap, ...]],
 ) -> FallbackTarget | None:
     spec, price = profile.fallback, profile.fallback_price
     if spec is None or price is None or not partners[spec.partner].active:
         return None
-    return FallbackTarget(partners[spec.partner], price, hours[spec.partner])
+    return FallbackTarget(partners[spec.partner], price, hours[spec.partner], caps[spec.partner])
 
 
 def _stores(profile: Profile, compiled: list[CompiledAssignment]) -> StoreIndex | None:

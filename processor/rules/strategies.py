@@ -8,35 +8,29 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from processor.rules.document import Strategy
-from processor.rules.rotation import RotationState
+from processor.rules.ledger import Ledger
 from processor.rules.snapshot import CompiledAssignment, CompiledProfile
 
 Candidates = Sequence[CompiledAssignment]
 
 
-def _first_match(profile: CompiledProfile, candidates: Candidates, _: RotationState) -> Candidates:
+def _first_match(profile: CompiledProfile, candidates: Candidates, _: Ledger) -> Candidates:
     return candidates[:1]
 
 
-def _round_robin(
-    profile: CompiledProfile, candidates: Candidates, rotation: RotationState
-) -> Candidates:
-    """The first candidate after the one chosen last, wrapping around.
-
-    An assignment chosen last that the rules no longer have counts as never chosen.
-    """
-    last = rotation.last_chosen(profile.id)
-    after = -1 if last is None else profile.positions.get(last, -1)
-    chosen = next((c for c in candidates if c.position > after), candidates[0])
-    rotation.chose(profile.id, chosen.id)
-    return (chosen,)
+def _round_robin(profile: CompiledProfile, candidates: Candidates, ledger: Ledger) -> Candidates:
+    """The first candidate of the partner this profile chose least recently (partners never
+    chosen first, in document order): rotation is over partners, so a partner listed in several
+    assignments gets no larger share."""
+    firsts = {c.partner.id: c for c in one_per_partner(candidates)}
+    partner = ledger.least_recent(profile.id, list(firsts))
+    ledger.chose(profile.id, partner)
+    return (firsts[partner],)
 
 
-def _weighted(
-    profile: CompiledProfile, candidates: Candidates, rotation: RotationState
-) -> Candidates:
+def _weighted(profile: CompiledProfile, candidates: Candidates, ledger: Ledger) -> Candidates:
     """Smooth weighted round robin over this lead's candidates (nginx's algorithm)."""
-    scores = rotation.scores(profile.id)
+    scores = ledger.scores(profile.id)
     best, best_score, total = candidates[0], 0, 0
     for candidate in candidates:
         score = scores.get(candidate.id, 0) + candidate.weight
@@ -45,12 +39,11 @@ def _weighted(
         if candidate is best or score > best_score:
             best, best_score = candidate, score
     scores[best.id] = best_score - total
+    ledger.set_scores(profile.id, scores)
     return (best,)
 
 
-def _highest_price(
-    profile: CompiledProfile, candidates: Candidates, _: RotationState
-) -> Candidates:
+def _highest_price(profile: CompiledProfile, candidates: Candidates, _: Ledger) -> Candidates:
     best = candidates[0]
     for candidate in candidates:
         if candidate.price > best.price:
@@ -66,7 +59,7 @@ def one_per_partner(candidates: Candidates) -> Candidates:
     return tuple(firsts.values())
 
 
-def _all(profile: CompiledProfile, candidates: Candidates, _: RotationState) -> Candidates:
+def _all(profile: CompiledProfile, candidates: Candidates, _: Ledger) -> Candidates:
     """Every candidate partner, by its first matching assignment, in document order; with
     ``max_partners``, only that many of them: the highest prices, ties to document order."""
     chosen = one_per_partner(candidates)
@@ -77,7 +70,7 @@ def _all(profile: CompiledProfile, candidates: Candidates, _: RotationState) -> 
     return tuple(c for c in chosen if c in kept)
 
 
-STRATEGIES: Mapping[Strategy, Callable[[CompiledProfile, Candidates, RotationState], Candidates]]
+STRATEGIES: Mapping[Strategy, Callable[[CompiledProfile, Candidates, Ledger], Candidates]]
 STRATEGIES = {
     "first_match": _first_match,
     "round_robin": _round_robin,
@@ -87,6 +80,6 @@ STRATEGIES = {
 }
 
 
-def choose(profile: CompiledProfile, candidates: Candidates, rotation: RotationState) -> Candidates:
-    """The chosen assignments among a non-empty list of candidates, updating ``rotation``."""
-    return STRATEGIES[profile.profile.strategy](profile, candidates, rotation)
+def choose(profile: CompiledProfile, candidates: Candidates, ledger: Ledger) -> Candidates:
+    """The chosen assignments among a non-empty list of candidates, updating the rotation."""
+    return STRATEGIES[profile.profile.strategy](profile, candidates, ledger)

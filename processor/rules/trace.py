@@ -66,6 +66,8 @@ class Attempt:
     nearest: Nearest | None = None
     closed: Sequence[CompiledAssignment] = ()
     """Matching assignments with active partners that are closed at the lead's time."""
+    passed: Sequence[tuple[CompiledAssignment, str]] = ()
+    """Open matching assignments passed over for state, with why: a cap, a duplicate."""
 
 
 @dataclass(slots=True)
@@ -152,11 +154,14 @@ def _tier_entries(
     }
     if attempt.closed:
         head["closed"] = [item.id for item in attempt.closed]
+    if attempt.passed:
+        head["excluded"] = [item.id for item, _ in attempt.passed]
     entries = [head]
     if tier is None or view is None:
         return entries
     closed = {id(item): item.hours for item in attempt.closed}
-    listed = {id(item) for item in attempt.candidates} | closed.keys()
+    passed = {id(item): why for item, why in attempt.passed}
+    listed = {id(item) for item in attempt.candidates} | closed.keys() | passed.keys()
     budget, unlisted = max_failures, len(listed)
     explained = 0
     for item in tier.assignments:
@@ -167,6 +172,8 @@ def _tier_entries(
             hours = closed.get(id(item))
             if hours is not None:
                 entry["excluded"] = hours.why_closed(when)
+            elif id(item) in passed:
+                entry["excluded"] = passed[id(item)]
             entries.append(entry)
             unlisted -= 1
         elif budget is None or budget > 0:

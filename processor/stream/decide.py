@@ -1,8 +1,9 @@
 """The decide stage: decide → render → emit, over the one partition of the decide topic.
 
 Each ``LeadMatched`` record the match stage wrote is decided with routing's memory (the partition's
-:class:`~processor.state.decide.Memory`), each delivery rendered for its partner, and the
-deliveries, the audit record (naming the original input record) and the unroutable record emitted.
+:class:`~processor.rules.Ledger`: caps, duplicates, rotation), each delivery rendered for its
+partner, and the deliveries, the audit record (naming the original input record) and the
+unroutable record emitted.
 The decide topic can be written by others: a record that is no ``LeadMatched`` is dead-lettered as
 it is, with the reason, and the stage goes on.
 """
@@ -20,10 +21,12 @@ from typing import Any
 from processor.formats import Facts, render
 from processor.geometry.geo import Geo, GeoSource
 from processor.kafka.records import Headers, InputRecord, OutputRecord
-from processor.rules import Snapshot, decide
+from processor.rules import Ledger, Snapshot, decide
 from processor.rules.document import Partner
+from processor.rules.schedule import lead_time
 from processor.settings import Settings
-from processor.state.decide import DecideState, Memory
+from processor.state.decide import DecideState
+from processor.stream.caps_metrics import decision_metrics
 from processor.stream.emit import Emitter
 from processor.stream.result import Result
 from processor.wire import Codec, DecodeError
@@ -125,13 +128,13 @@ class DecideStage:
             text = f"not a LeadMatched record of the match stage: {error}"
             result = self._emitter.reject(message, error.reason, text, None)
         else:
-            memory = self._state.of(message.partition() or 0)
-            memory.begin()
+            ledger = self._state.of(message.partition() or 0)
+            ledger.begin()
             result = self._emitter.guarded(
                 matched.original,
                 matched.lead["lead_id"],
-                lambda: self._decide(matched, memory),
-                memory.undo,
+                lambda: self._decide(matched, ledger),
+                ledger.undo,
             )
         result.processing_s = time.perf_counter() - started
         return result
@@ -162,15 +165,13 @@ class DecideStage:
             record["rules_version"],
         )
 
-    def _decide(self, matched: Matched, memory: Memory) -> Result:
+    def _decide(self, matched: Matched, ledger: Ledger) -> Result:
         snapshot = self._snapshot()
         lead = matched.lead
         notes = matched.notes
         if matched.rules_version != snapshot.version:
             notes = (*notes, f"enriched under rules version {matched.rules_version}")
-        decision = decide(
-            snapshot, lead, matched.geo, memory.rotation, notes=notes, locate=matched.at
-        )
+        decision = decide(snapshot, lead, matched.geo, ledger, notes=notes, locate=matched.at)
         now = datetime.now(UTC)
         geo = decision.geo.as_dict() if decision.geo else None
         key = decision.lead_id.encode()
@@ -216,6 +217,7 @@ class DecideStage:
             tier=decision.tier,
             deliveries=decision.deliveries,
             submitted_at=submitted.timestamp() if isinstance(submitted, datetime) else None,
+            caps=decision_metrics(snapshot, ledger, decision, lead_time(lead)),
         )
 
     def _delivery_encoder(self, partner: str) -> Encoder:

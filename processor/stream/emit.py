@@ -48,11 +48,15 @@ class Emitter:
         """``work``'s result for the lead read from ``source``, or its rejection: when it takes
         longer than the routing budget (``too-slow``), fails (``processing-error``), or makes a
         record larger than the producer sends (``too-large``). ``undo`` takes back the state the
-        work changed, so that a rejected lead leaves the state as if it never came."""
+        work changed, so that a rejected lead leaves the state as if it never came (a lead too
+        large to send sold nothing either)."""
         try:
             with self._budget.limit():
-                result = work()
-            return self._within_limit(source, result, lead_id)
+                done = work()
+            result = self._within_limit(source, done, lead_id)
+            if result is not done:
+                undo()
+            return result
         except TooSlow as slow:
             # The partition moves on. A lead routed again (re-driven) gets the same budget: a fix
             # to the rules lets it through.
@@ -102,6 +106,7 @@ class Emitter:
             "lead_id": decision.lead_id,
             "site_id": site_id,
             "outcome": decision.outcome,
+            "duplicate_of": decision.duplicate_of,
             "profile": decision.profile,
             "tier": decision.tier,
             "deliveries": deliveries,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from processor import metrics
 from processor.kafka.records import OutputRecord
 from processor.rules import Delivery, Outcome, TierName
+from processor.stream.caps_metrics import DecisionMetrics
 
 
 @dataclass(slots=True)
@@ -31,6 +32,8 @@ class Result:
     submitted_at: float | None = None
     processing_s: float = 0.0
     dead_letter_reason: str | None = None
+    caps: DecisionMetrics | None = None
+    """The decision's exclusions and the use of the caps it counted against."""
 
     def count(self, committed_at: float) -> None:
         if self.dead_letter_reason is not None:
@@ -47,3 +50,5 @@ class Result:
         metrics.PROCESSING_SECONDS.observe(self.processing_s)
         if self.submitted_at is not None:
             metrics.END_TO_END_SECONDS.observe(max(0.0, committed_at - self.submitted_at))
+        if self.caps is not None:
+            self.caps.count()

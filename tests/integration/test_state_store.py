@@ -18,20 +18,20 @@ from processor.errors import InvalidInput
 from processor.kafka import clients
 from processor.kafka.admin import COMPACTED, TopicAdmin, TopicSpec
 from processor.kafka.records import OutputRecord
-from processor.rules import RotationState
 from processor.settings import Settings
 from processor.state.changelog import KafkaChangelogReader, OnRecord
-from processor.state.rotation import load_rotation, save_rotation
 from processor.state.stores import StateStores
 from processor.stream.topics import Topics
 
 pytestmark = pytest.mark.integration
 
 
-def state(last: str) -> RotationState:
-    made = RotationState()
-    made.chose("market", last)
-    return made
+KEY = b"market"
+
+
+def state(last: str) -> bytes:
+    """The value a processor keeps for ``KEY``: which partner it chose last, say."""
+    return last.encode()
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def written(settings: Settings, folder: Path, states: Mapping[int, tuple[str, in
     writer = StateStores(settings.with_changes(state_dir=folder))
     writer.assign(dict.fromkeys(states, -1001))
     for partition, (last, _) in states.items():
-        save_rotation(writer.store(partition), state(last))
+        writer.store(partition).set(KEY, state(last))
     publish(settings, writer.changelog({p: offset for p, (_, offset) in states.items()}))
     writer.commit()
     writer.close()
@@ -85,9 +85,9 @@ def test_the_state_of_the_committed_offset_is_restored(
 ) -> None:
     written(settings, tmp_path / "before", {0: ("a", 10), 1: ("b", 7)})
     owner.assign({0: 10, 1: 7, 2: -1001})  # partition 2: nothing committed yet
-    assert load_rotation(owner.store(0)) == state("a")
-    assert load_rotation(owner.store(1)) == state("b")
-    assert load_rotation(owner.store(2)) == RotationState()
+    assert owner.store(0).get(KEY) == state("a")
+    assert owner.store(1).get(KEY) == state("b")
+    assert owner.store(2).get(KEY) is None
 
 
 def test_a_state_behind_the_committed_offset_is_read_again_until_it_catches_up(
@@ -110,7 +110,7 @@ def test_a_state_behind_the_committed_offset_is_read_again_until_it_catches_up(
     written(settings, tmp_path / "before", {0: ("new", 20)})
     worker.join(30)
     assert not worker.is_alive()
-    assert load_rotation(owner.store(0)) == state("new")
+    assert owner.store(0).get(KEY) == state("new")
     owner.close()
 
 
@@ -119,7 +119,7 @@ def test_nothing_committed_gives_fresh_state(
 ) -> None:
     written(settings, tmp_path / "before", {0: ("a", 10)})
     owner.assign({0: -1001})
-    assert load_rotation(owner.store(0)) == RotationState()
+    assert owner.store(0).get(KEY) is None
 
 
 @pytest.mark.parametrize(

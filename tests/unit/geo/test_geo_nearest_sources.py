@@ -10,7 +10,7 @@ import pytest
 
 from processor.geo.enrich import Enricher
 from processor.routing import Router
-from processor.rules import Decision, RotationState, compile_rules, load_rules
+from processor.rules import Decision, Ledger, MemoryStore, compile_rules, load_rules
 
 RULES = """
 partners:
@@ -41,7 +41,7 @@ def router(dbip_dir: Path) -> Iterator[Router]:
 
 def route(router: Router, sources: str = "") -> Decision:
     snapshot = compile_rules(load_rules(RULES % sources), "1")
-    return router.route_json(snapshot, LEAD, RotationState())
+    return router.route_json(snapshot, LEAD, Ledger(MemoryStore()))
 
 
 def nearest_step(decision: Decision) -> dict[str, object]:

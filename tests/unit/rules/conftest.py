@@ -16,7 +16,8 @@ import pytest
 from processor.geometry.geo import Geo
 from processor.rules import (
     Decision,
-    RotationState,
+    Ledger,
+    MemoryStore,
     Snapshot,
     compile_rules,
     decide,
@@ -47,7 +48,14 @@ BASE_LEAD: dict[str, Any] = {
 
 
 class Harness:
-    """Builds documents around one profile and routes leads through them."""
+    """Builds documents around one profile and routes leads through them.
+
+    Each lead it makes has a lead id of its own (``lead-1``, ``lead-2``, ...) unless one is
+    given: the same lead id twice is a duplicate of itself.
+    """
+
+    def __init__(self) -> None:
+        self._leads = 0
 
     @staticmethod
     def assignment(id: str, partner: str = "p1", **extra: Any) -> dict[str, Any]:
@@ -84,6 +92,8 @@ class Harness:
     def lead(self, **changes: Any) -> dict[str, Any]:
         """The base lead with top-level keys replaced; ``address={"state": "CA"}`` merges."""
         lead = copy.deepcopy(BASE_LEAD)
+        self._leads += 1
+        lead["lead_id"] = f"lead-{self._leads}"
         for key, value in changes.items():
             if isinstance(value, dict) and isinstance(lead.get(key), dict):
                 lead[key].update(value)
@@ -96,7 +106,7 @@ class Harness:
         raw_or_snapshot: Mapping[str, Any] | Snapshot,
         lead: Mapping[str, Any] | None = None,
         geo: Geo | None = None,
-        rotation: RotationState | None = None,
+        ledger: Ledger | None = None,
         **kwargs: Any,
     ) -> Decision:
         snapshot = (
@@ -108,7 +118,7 @@ class Harness:
             snapshot,
             self.lead() if lead is None else lead,
             geo,
-            RotationState() if rotation is None else rotation,
+            Ledger(MemoryStore()) if ledger is None else ledger,
             **kwargs,
         )
 

@@ -1,105 +1,114 @@
-"""Rotation state: a small value the stream processor copies, persists and restores."""
+"""Rotation kept in the ledger: over partners for round robin, resumable from the store alone."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
-from processor.errors import InvalidInput
-from processor.rules import RotationState
+from processor.rules import Ledger, MemoryStore
+
+CA = [[{"field": "address.state", "op": "equals", "value": "CA"}]]
 
 
 def rotating(rules, strategy: str):
     raw = rules.document(
-        [rules.assignment("a", weight=3), rules.assignment("b", weight=2), rules.assignment("c")],
+        [
+            rules.assignment("a", "p1", weight=3),
+            rules.assignment("b", "p2", weight=2),
+            rules.assignment("c", "p3"),
+        ],
         strategy=strategy,
     )
     return rules.snapshot(raw)
 
 
-def route(rules, snapshot, rotation, leads: int) -> list[str]:
-    return [
-        rules.decide(snapshot, rotation=rotation).deliveries[0].assignment for _ in range(leads)
-    ]
+def route(rules, snapshot, ledger, leads: int) -> list[str]:
+    return [rules.decide(snapshot, ledger=ledger).deliveries[0].assignment for _ in range(leads)]
 
 
 @pytest.mark.parametrize("strategy", ["round_robin", "weighted"])
-def test_a_restored_state_continues_where_the_saved_one_stopped(rules, strategy):
+def test_a_ledger_over_the_same_store_continues_where_the_last_one_stopped(rules, strategy):
     snapshot = rotating(rules, strategy)
-    uninterrupted = route(rules, snapshot, RotationState(), 12)
-    rotation = RotationState()
-    first = route(rules, snapshot, rotation, 5)
-    restored = RotationState.from_json(rotation.to_json())
-    assert restored == rotation
-    assert first + route(rules, snapshot, restored, 7) == uninterrupted
+    uninterrupted = route(rules, snapshot, Ledger(MemoryStore()), 12)
+    store = MemoryStore()
+    first = route(rules, snapshot, Ledger(store), 5)
+    assert first + route(rules, snapshot, Ledger(store), 7) == uninterrupted
 
 
-def test_a_copy_is_independent(rules):
-    snapshot = rotating(rules, "weighted")
-    rotation = RotationState()
-    route(rules, snapshot, rotation, 2)
-    before = rotation.copy()
-    route(rules, snapshot, rotation, 3)
-    assert before != rotation
-    assert before.to_json() != rotation.to_json()
-    again = before.copy()
-    assert route(rules, snapshot, before, 3) == route(rules, snapshot, again, 3)
-
-
-def test_rolling_back_to_a_copy_replays_the_same_choices(rules):
+def test_undo_takes_back_one_lead_whole(rules):
     snapshot = rotating(rules, "round_robin")
-    rotation = RotationState()
-    route(rules, snapshot, rotation, 1)
-    at_start = rotation.copy()  # a transaction starts
-    aborted = route(rules, snapshot, rotation, 2)  # ... and aborts
-    assert route(rules, snapshot, at_start, 2) == aborted
+    store = MemoryStore()
+    ledger = Ledger(store)
+    route(rules, snapshot, ledger, 1)
+    before = dict(store.data)
+    ledger.begin()
+    route(rules, snapshot, ledger, 1)
+    assert store.data != before
+    ledger.undo()
+    assert store.data == before
 
 
-def test_assignments_are_remembered_by_id(rules):
-    before = rules.snapshot(
-        rules.document([rules.assignment("a"), rules.assignment("b")], strategy="round_robin")
+def test_round_robin_rotates_over_partners_not_assignments(rules):
+    """A partner listed in two assignments gets no larger share."""
+    raw = rules.document(
+        [rules.assignment("a1", "p1"), rules.assignment("a2", "p1"), rules.assignment("b", "p2")],
+        strategy="round_robin",
     )
-    rotation = RotationState()
-    route(rules, before, rotation, 1)  # chose a
+    snapshot, ledger = rules.snapshot(raw), Ledger(MemoryStore())
+    partners = [rules.decide(snapshot, ledger=ledger).deliveries[0].partner for _ in range(10)]
+    assert partners == ["p1", "p2"] * 5
+    assert Counter(partners) == {"p1": 5, "p2": 5}
+
+
+def test_the_least_recently_chosen_candidate_partner_goes_first(rules):
+    """A partner that was not a candidate for a while is the one that waited longest."""
+    raw = rules.document(
+        [
+            rules.assignment("a", "p1"),
+            rules.assignment("b", "p2"),
+            rules.assignment(
+                "c", "p3", filter=[[rules.condition("address.state", "equals", "CA")]]
+            ),
+        ],
+        strategy="round_robin",
+    )
+    snapshot, ledger = rules.snapshot(raw), Ledger(MemoryStore())
+    ca, ny = {"address": {"state": "CA"}}, {"address": {"state": "NY"}}
+    got = [
+        rules.decide(snapshot, rules.lead(**where), ledger=ledger).deliveries[0].partner
+        for where in (ca, ca, ca, ny, ny, ca)
+    ]
+    # p1, p2, p3 in document order; then p1 and p2 (p3 no candidate); then p3, chosen longest ago.
+    assert got == ["p1", "p2", "p3", "p1", "p2", "p3"]
+
+
+def test_partners_are_remembered_by_id_across_rules_changes(rules):
+    before = rules.snapshot(
+        rules.document(
+            [rules.assignment("a", "p1"), rules.assignment("b", "p2")], strategy="round_robin"
+        )
+    )
+    ledger = Ledger(MemoryStore())
+    route(rules, before, ledger, 1)  # chose p1
     after = rules.snapshot(
         rules.document(
-            [rules.assignment("new"), rules.assignment("a"), rules.assignment("b")],
+            [
+                rules.assignment("new", "p3"),
+                rules.assignment("a", "p1"),
+                rules.assignment("b", "p2"),
+            ],
             strategy="round_robin",
         )
     )
-    assert route(rules, after, rotation, 2) == ["b", "new"]
+    # p3 and p2 were never chosen: document order; then p1, chosen longest ago.
+    assert route(rules, after, ledger, 3) == ["new", "b", "a"]
 
 
-def test_an_assignment_that_is_gone_counts_as_never_chosen(rules):
-    rotation = RotationState()
-    rotation.chose("main", "deleted")
-    snapshot = rules.snapshot(
-        rules.document([rules.assignment("a"), rules.assignment("b")], strategy="round_robin")
-    )
-    assert route(rules, snapshot, rotation, 1) == ["a"]
-
-
-def test_json_is_compact_and_stable():
-    rotation = RotationState()
-    rotation.chose("p", "a")
-    rotation.scores("q").update({"x": 2, "y": -2})
-    assert rotation.to_json() == (
-        b'{"round_robin":{"p":"a"},"version":1,"weighted":{"q":{"x":2,"y":-2}}}'
-    )
-    assert RotationState().to_json() == b'{"round_robin":{},"version":1,"weighted":{}}'
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        b"not json",
-        b"[]",
-        b'{"version": 2}',
-        b'{"version": 1, "round_robin": {"p": 3}}',
-        b'{"version": 1, "weighted": {"p": {"a": "x"}}}',
-        b'{"version": 1, "weighted": {"p": {"a": true}}}',
-        b"\xff",
-    ],
-)
-def test_malformed_state_is_refused(data):
-    with pytest.raises(InvalidInput, match="rotation state"):
-        RotationState.from_json(data)
+@pytest.mark.parametrize("value", [b"not json", b"[]", b'{"tick": "x", "chosen": []}', b"\xff"])
+def test_an_unreadable_rotation_value_counts_as_no_rotation_yet(rules, value):
+    """The changelog is a topic others could write to: junk there must not stop routing."""
+    snapshot = rotating(rules, "round_robin")
+    store = MemoryStore()
+    store.set(b"rr\x1fmain", value)
+    assert route(rules, snapshot, Ledger(store), 3) == ["a", "b", "c"]

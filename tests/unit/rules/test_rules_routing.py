@@ -10,7 +10,7 @@ import pytest
 from processor.cli import dryrun, main
 from processor.geometry.distance import great_circle_km
 from processor.geometry.geo import Geo
-from processor.rules import LeadWithoutId, RotationState
+from processor.rules import LeadWithoutId, Ledger, MemoryStore
 
 CA = [[{"field": "address.state", "op": "equals", "value": "CA"}]]
 NY = [[{"field": "address.state", "op": "equals", "value": "NY"}]]
@@ -312,8 +312,8 @@ class TestMaxPartners:
 
 class TestStrategies:
     def route(self, rules, raw, leads: int) -> list[str | None]:
-        snapshot, rotation = rules.snapshot(raw), RotationState()
-        return [chosen(rules.decide(snapshot, rotation=rotation))[0] for _ in range(leads)]
+        snapshot, ledger = rules.snapshot(raw), Ledger(MemoryStore())
+        return [chosen(rules.decide(snapshot, ledger=ledger))[0] for _ in range(leads)]
 
     def test_first_match_takes_the_first_in_document_order(self, rules):
         raw = rules.document(
@@ -323,57 +323,61 @@ class TestStrategies:
 
     def test_round_robin_rotates_and_wraps_in_document_order(self, rules):
         raw = rules.document(
-            [rules.assignment(name) for name in ("a", "b", "c")], strategy="round_robin"
+            [rules.assignment(n, p) for n, p in zip("abc", ("p1", "p2", "p3"), strict=True)],
+            strategy="round_robin",
         )
         assert self.route(rules, raw, 7) == ["a", "b", "c", "a", "b", "c", "a"]
 
-    def test_round_robin_takes_the_first_candidate_after_the_last_chosen(self, rules):
+    def test_round_robin_takes_the_partner_chosen_least_recently(self, rules):
         raw = rules.document(
             [
-                rules.assignment("a"),
-                rules.assignment("b-ca", filter=CA),
-                rules.assignment("c"),
-                rules.assignment("d-ca", filter=CA),
+                rules.assignment("a", "p1"),
+                rules.assignment("b-ca", "p2", filter=CA),
+                rules.assignment("c", "p3"),
+                rules.assignment("d-ca", "bdc", filter=CA),
             ],
             strategy="round_robin",
         )
-        snapshot, rotation = rules.snapshot(raw), RotationState()
-        in_ca, in_ny = rules.lead(address={"state": "CA"}), rules.lead(address={"state": "NY"})
-        sequence = [in_ca, in_ca, in_ny, in_ca, in_ny, in_ny]
-        got = [chosen(rules.decide(snapshot, lead, rotation=rotation))[0] for lead in sequence]
+        snapshot, ledger = rules.snapshot(raw), Ledger(MemoryStore())
+        sequence = ["CA", "CA", "NY", "CA", "NY", "NY"]
+        got = [
+            chosen(rules.decide(snapshot, rules.lead(address={"state": state}), ledger=ledger))[0]
+            for state in sequence
+        ]
         assert got == ["a", "b-ca", "c", "d-ca", "a", "c"]
 
     def test_round_robin_counts_across_tiers(self, rules):
         raw = rules.document(
             [
-                rules.assignment("all-1"),
-                rules.assignment("svc", category="Service", filter=CA),
-                rules.assignment("all-2"),
+                rules.assignment("all-1", "p1"),
+                rules.assignment("svc", "p2", category="Service", filter=CA),
+                rules.assignment("all-2", "p3"),
             ],
             strategy="round_robin",
         )
-        snapshot, rotation = rules.snapshot(raw), RotationState()
-        rules.decide(snapshot, rules.lead(address={"state": "CA"}), rotation=rotation)
-        decision = rules.decide(snapshot, rules.lead(address={"state": "NY"}), rotation=rotation)
+        snapshot, ledger = rules.snapshot(raw), Ledger(MemoryStore())
+        assert chosen(rules.decide(snapshot, rules.lead(), ledger=ledger)) == ["all-1"]
+        rules.decide(snapshot, rules.lead(address={"state": "CA"}), ledger=ledger)  # svc
+        decision = rules.decide(snapshot, rules.lead(address={"state": "NY"}), ledger=ledger)
         assert chosen(decision) == ["all-2"]
 
     def test_rotation_is_kept_per_profile(self, rules):
         raw = rules.document(
-            [rules.assignment("a"), rules.assignment("b")],
+            [rules.assignment("a", "p1"), rules.assignment("b", "p2")],
             strategy="round_robin",
             profiles=[
                 {
                     "id": "other",
                     "sources": ["site-b"],
                     "strategy": "round_robin",
-                    "assignments": [rules.assignment("x"), rules.assignment("y")],
+                    "assignments": [rules.assignment("x", "p1"), rules.assignment("y", "p2")],
                 }
             ],
         )
-        snapshot, rotation = rules.snapshot(raw), RotationState()
+        snapshot, ledger = rules.snapshot(raw), Ledger(MemoryStore())
         sites = ["site-a", "site-b", "site-a", "site-b"]
         got = [
-            chosen(rules.decide(snapshot, rules.lead(site_id=site), rotation=rotation))[0]
+            chosen(rules.decide(snapshot, rules.lead(site_id=site), ledger=ledger))[0]
             for site in sites
         ]
         assert got == ["a", "x", "b", "y"]
@@ -397,11 +401,11 @@ class TestStrategies:
             [rules.assignment("a", weight=3, filter=CA), rules.assignment("b", weight=1)],
             strategy="weighted",
         )
-        snapshot, rotation = rules.snapshot(raw), RotationState()
-        rules.decide(snapshot, rules.lead(address={"state": "NY"}), rotation=rotation)  # b alone
-        assert rotation.scores("main") == {"b": 0}
-        rules.decide(snapshot, rules.lead(address={"state": "CA"}), rotation=rotation)
-        assert rotation.scores("main") == {"a": -1, "b": 1}
+        snapshot, ledger = rules.snapshot(raw), Ledger(MemoryStore())
+        rules.decide(snapshot, rules.lead(address={"state": "NY"}), ledger=ledger)  # b alone
+        assert ledger.scores("main") == {"b": 0}
+        rules.decide(snapshot, rules.lead(address={"state": "CA"}), ledger=ledger)
+        assert ledger.scores("main") == {"a": -1, "b": 1}
 
     def test_highest_price_with_ties_to_document_order(self, rules):
         raw = rules.document(
@@ -492,6 +496,7 @@ class TestDecision:
             "rules_version": "test",
             "profile": "main",
             "outcome": "routed",
+            "duplicate_of": None,
             "tier": "all",
             "deliveries": [
                 {

@@ -6,7 +6,7 @@ import json
 
 from processor.geometry.geo import Geo
 from processor.jsontext import dumps
-from processor.rules import RotationState
+from processor.rules import Ledger, MemoryStore
 from processor.rules.explain import explain_text
 from processor.rules.trace import TRACE_MAX_BYTES
 
@@ -101,16 +101,18 @@ def test_inactive_partner_is_named(rules):
 
 
 def test_strategy_step_records_what_rotation_knew(rules):
-    raw = rules.document([rules.assignment("a"), rules.assignment("b")], strategy="round_robin")
-    snapshot, rotation = rules.snapshot(raw), RotationState()
-    rules.decide(snapshot, rotation=rotation)
-    [strategy] = steps(rules.decide(snapshot, rotation=rotation).trace, "strategy")
+    raw = rules.document(
+        [rules.assignment("a", "p1"), rules.assignment("b", "p2")], strategy="round_robin"
+    )
+    snapshot, ledger = rules.snapshot(raw), Ledger(MemoryStore())
+    rules.decide(snapshot, ledger=ledger)
+    [strategy] = steps(rules.decide(snapshot, ledger=ledger).trace, "strategy")
     assert strategy == {
         "step": "strategy",
         "strategy": "round_robin",
         "candidates": ["a", "b"],
         "chosen": ["b"],
-        "last_chosen": "a",
+        "least_recent_first": ["p2", "p1"],
     }
 
 
@@ -118,9 +120,9 @@ def test_the_trace_is_built_from_the_state_at_decision_time(rules):
     raw = rules.document(
         [rules.assignment("a", weight=2), rules.assignment("b")], strategy="weighted"
     )
-    snapshot, rotation = rules.snapshot(raw), RotationState()
-    first = rules.decide(snapshot, rotation=rotation)
-    rules.decide(snapshot, rotation=rotation)
+    snapshot, ledger = rules.snapshot(raw), Ledger(MemoryStore())
+    first = rules.decide(snapshot, ledger=ledger)
+    rules.decide(snapshot, ledger=ledger)
     [strategy] = steps(first.trace, "strategy")  # read after the second lead changed the scores
     assert strategy["scores_before"] == {"a": 0, "b": 0}
 

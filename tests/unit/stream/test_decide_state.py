@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from statekit import FakeChangelog
 
-from processor.rules.ledger import SEP
+from processor.rules.ledger import LEAD_MEMORY_S, SEP
 from processor.settings import Settings
 from processor.state.decide import DecideState
 from processor.state.store import PartitionStore
@@ -33,7 +33,7 @@ def changelog() -> FakeChangelog:
 
 @pytest.fixture
 def state(tmp_path: Path, changelog: FakeChangelog) -> Iterator[DecideState]:
-    made = DecideState(StateStores(settings_in(tmp_path / "owner"), changelog))
+    made = DecideState(StateStores(settings_in(tmp_path / "owner"), changelog), LEAD_MEMORY_S)
     made.assign({0: -1})
     yield made
     made.close()
@@ -74,11 +74,11 @@ def test_a_scan_reads_committed_keys_in_order_from_a_prefix_up_to_a_limit(tmp_pa
 def test_a_commit_prunes_what_has_expired_and_the_changelog_forgets_it(
     state: DecideState, changelog: FakeChangelog, tmp_path: Path
 ) -> None:
-    ledger = state.of(0).ledger
+    ledger = state.of(0)
     ledger.decide_lead("old", WHEN, "routed")
     commit(state, changelog, 1)
     later = WHEN + timedelta(seconds=ledger.lead_memory_ms // 1000) + timedelta(days=2)
-    state.of(0).ledger.decide_lead("new", later, "routed")
+    state.of(0).decide_lead("new", later, "routed")
     written = commit(state, changelog, 2)  # the clock moved past the old lead's memory
     assert b"lead" + SEP + b"old" in written
     kept = restored(tmp_path, changelog, 2)
@@ -88,26 +88,26 @@ def test_a_commit_prunes_what_has_expired_and_the_changelog_forgets_it(
 def test_a_rolled_back_transaction_leaves_no_ledger_write_behind(
     state: DecideState, changelog: FakeChangelog
 ) -> None:
-    memory = state.of(0)
-    salt = memory.ledger.salt  # made and written with the first use
-    memory.ledger.decide_lead("lead-1", WHEN, "routed")
+    ledger = state.of(0)
+    salt = ledger.salt  # made and written with the first use
+    ledger.decide_lead("lead-1", WHEN, "routed")
     state.rollback()
     again = state.of(0)
-    assert again.ledger.decided("lead-1", WHEN) is None
-    assert again.ledger.salt != salt  # the aborted salt was never committed
+    assert again.decided("lead-1", WHEN) is None
+    assert again.salt != salt  # the aborted salt was never committed
     commit(state, changelog, 1)
-    assert state.of(0).ledger.decided("lead-1", WHEN) is None
+    assert state.of(0).decided("lead-1", WHEN) is None
 
 
-def test_undo_takes_back_one_leads_ledger_and_rotation_changes(state: DecideState) -> None:
-    memory = state.of(0)
-    memory.begin()
-    memory.ledger.decide_lead("lead-1", WHEN, "routed")
-    memory.rotation.chose("p", "a")
-    memory.begin()
-    memory.ledger.decide_lead("lead-2", WHEN, "routed")
-    memory.rotation.chose("p", "b")
-    memory.undo()
-    assert memory.ledger.decided("lead-1", WHEN) is not None
-    assert memory.ledger.decided("lead-2", WHEN) is None
-    assert memory.rotation.last_chosen("p") == "a"
+def test_undo_takes_back_one_leads_changes_only(state: DecideState) -> None:
+    ledger = state.of(0)
+    ledger.begin()
+    ledger.decide_lead("lead-1", WHEN, "routed")
+    ledger.chose("p", "a")
+    ledger.begin()
+    ledger.decide_lead("lead-2", WHEN, "routed")
+    ledger.chose("p", "b")
+    ledger.undo()
+    assert ledger.decided("lead-1", WHEN) is not None
+    assert ledger.decided("lead-2", WHEN) is None
+    assert ledger.round_robin("p") == {"a": 1}

@@ -9,6 +9,7 @@ or repeated count.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +22,9 @@ from statekit import FakeChangelog
 from processor.kafka.errors import FatalError
 from processor.kafka.records import OutputRecord
 from processor.kafka.session import TransactionalSession
-from processor.rules import RotationState
+from processor.rules import Ledger
 from processor.settings import Settings
 from processor.state.decide import DecideState
-from processor.state.rotation import load_rotation
 from processor.state.stores import StateStores
 from processor.stream.loop import Loop
 from processor.stream.result import Result
@@ -210,7 +210,7 @@ class RecordingState(DecideState):
     partitions the loop revoked."""
 
     def __init__(self, folder: Path, changelog: FakeChangelog) -> None:
-        super().__init__(StateStores(settings_in(folder), changelog))
+        super().__init__(StateStores(settings_in(folder), changelog), 86_400)
         self.revoked: list[int] = []
 
     def revoke(self, partitions: Iterable[int]) -> None:
@@ -230,7 +230,8 @@ def settings_in(folder: Path, **changes: Any) -> Settings:
 
 
 class CountingStage:
-    """Routes lead n of a partition as "<partition>:<offset>#n", n kept in rotation state."""
+    """Routes lead n of a partition as "<partition>:<offset>#n", n kept in the partition's
+    ledger (its round robin tick)."""
 
     topic = TOPIC
 
@@ -238,9 +239,9 @@ class CountingStage:
         self._state = state
 
     def process(self, message: Message) -> Result:
-        rotation = self._state.of(message.partition()).rotation
-        turn = int(rotation.last_chosen(PROFILE) or 0) + 1
-        rotation.chose(PROFILE, str(turn))
+        ledger = self._state.of(message.partition())
+        turn = max(ledger.round_robin(PROFILE).values(), default=0) + 1
+        ledger.chose(PROFILE, str(turn))
         value = f"{message.partition()}:{message.offset()}#{turn}".encode()
         return Result("routed", PROFILE, [OutputRecord(OUT, b"k", value)])
 
@@ -291,7 +292,8 @@ def restored_turn(h: Harness, partition: int) -> str | None:
     elsewhere = StateStores(settings_in(h.folder / "elsewhere"), h.broker.changelog)
     try:
         elsewhere.assign({partition: h.broker.offsets[partition]})
-        return load_rotation(elsewhere.store(partition)).last_chosen(PROFILE)
+        ticks = Ledger(elsewhere.store(partition)).round_robin(PROFILE).values()
+        return str(max(ticks)) if ticks else None
     finally:
         elsewhere.close()
 
@@ -334,9 +336,11 @@ def test_state_changed_by_an_aborted_transaction_is_rolled_back(tmp_path: Path) 
     assert h.producer.aborts() == 1
     assert restored_turn(h, 0) == "2" and restored_turn(h, 1) == "1"
     # The changelog holds the committed states only: the aborted ones never reached it.
-    written = [r.value() for p in (0, 1) for r in h.broker.changelog.partitions[p]]
-    states = [RotationState.from_json(v) for v in written if v and v.startswith(b"{")]
-    assert sorted(s.last_chosen(PROFILE) or "" for s in states) == ["1", "2"]
+    key = b"rr\x1f" + PROFILE.encode()
+    written = [
+        r.value() for p in (0, 1) for r in h.broker.changelog.partitions[p] if r.key() == key
+    ]
+    assert sorted(json.loads(value or b"")["tick"] for value in written) == [1, 2]
 
 
 def test_a_retriable_error_is_retried_without_an_abort(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ record the match stage forwarded: a rejection in either stage reads the same.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from processor.kafka.records import (
     OutputRecord,
 )
 from processor.rules import Snapshot, compile_rules, load_rules
+from processor.rules.ledger import LEAD_MEMORY_S
 from processor.settings import Settings
 from processor.state.decide import DecideState
 from processor.state.stores import StateStores
@@ -73,6 +75,9 @@ class Message:
         return (TIMESTAMP_CREATE_TIME, INPUT_TIMESTAMP)
 
 
+SUBMITTED = datetime(2026, 11, 20, 10, tzinfo=UTC)
+
+
 def lead(**changes: Any) -> bytes:
     document = {"lead_id": "lead-1", "submitted_at": "2026-11-20T10:00:00Z", "site_id": "web"}
     return Codec().encode("leads", "LeadSubmitted", lead_from_json(document | changes))
@@ -113,7 +118,7 @@ class Stages:
         own = Settings(state_dir=folder, transactional_id="stages", **settings)
         snapshot: Snapshot = compile_rules(load_rules(rules), "1")
         codec = Codec()
-        self.state = DecideState(StateStores(own, FakeChangelog()))
+        self.state = DecideState(StateStores(own, FakeChangelog()), LEAD_MEMORY_S)
         self.state.assign({0: -1})
         self.match = MatchStage(own, codec, Enricher(), lambda: snapshot)
         self.decide = DecideStage(own, codec, lambda: snapshot, self.state)
@@ -156,6 +161,14 @@ def test_a_lead_whose_delivery_would_be_too_large_is_rejected_with_its_id(stages
     value = lead(comments="x" * 30_000)
     assert len(value) < 40_000  # the input fits; the delivery (lead and payload) does not
     assert_rejected(stages(max_record_bytes=40_000).process(value), value, "too-large")
+
+
+def test_a_lead_rejected_as_too_large_sold_nothing_and_can_be_sent_again(stages: Any) -> None:
+    """Its lead id is not remembered and it counts against no cap: fixed, it is routed."""
+    both = stages(max_record_bytes=40_000)
+    assert both.process(lead(comments="x" * 30_000)).outcome == "rejected"
+    assert both.state.of(0).decided("lead-1", SUBMITTED) is None
+    assert both.process(lead()).outcome == "routed"
 
 
 def test_the_same_lead_within_the_limit_is_routed(stages: Any) -> None:
@@ -214,13 +227,14 @@ def test_a_lead_stopped_after_its_strategy_chose_leaves_rotation_as_it_was(
 ) -> None:
     both = stages(ROUND_ROBIN, routing_budget_ms=50)
     assert both.process(lead()).deliveries[0].partner == "crm"
-    rotation = both.state.of(0).rotation
-    before = rotation.copy()
+    ledger = both.state.of(0)
+    before = ledger.round_robin("main")
     with monkeypatch.context() as patched:
         patched.setattr(decide_module, "render", spin_forever)  # after the strategy chose
         slow = both.process(lead(lead_id="lead-2"))
     assert slow.dead_letter_reason == "too-slow"
-    assert rotation == before
+    assert ledger.round_robin("main") == before
+    assert ledger.decided("lead-2", SUBMITTED) is None
     after = both.process(lead(lead_id="lead-3"))
     assert after.deliveries[0].partner == "bdc"  # its turn, as if the stopped lead never came
 

@@ -10,7 +10,7 @@ from test_rejections import RULES, Stages, lead
 
 from processor.geo.enrich import Enricher
 from processor.routing import Router
-from processor.rules import RotationState, compile_rules, load_rules
+from processor.rules import Ledger, MemoryStore, compile_rules, load_rules
 from processor.settings import Settings
 from processor.wire import Codec, lead_from_json
 
@@ -37,7 +37,7 @@ def audited(folder: Path, value: bytes) -> dict[str, Any]:
 
 def dry_run(document: dict[str, Any]) -> dict[str, Any]:
     snapshot = compile_rules(load_rules(RULES), "1")
-    decision = Router(Enricher()).route_json(snapshot, document, RotationState())
+    decision = Router(Enricher()).route_json(snapshot, document, Ledger(MemoryStore()))
     return decision.as_dict(Settings().processor.audit_trace_failures)
 
 

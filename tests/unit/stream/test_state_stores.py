@@ -14,11 +14,10 @@ import pytest
 from statekit import FakeChangelog
 
 from processor.kafka.records import OutputRecord
-from processor.rules import RotationState
+from processor.rules import Ledger
 from processor.settings import Settings
 from processor.state import stores as stores_module
 from processor.state.changelog import MARKER_KEY, marker
-from processor.state.rotation import ROTATION_KEY, load_rotation, save_rotation
 from processor.state.stores import StateStores
 
 TOPIC = "state-test"
@@ -244,18 +243,16 @@ def test_the_marker_key_is_refused(stores: StateStores) -> None:
     assert list(stores.store(0).pending()) == []
 
 
-def test_rotation_state_is_kept_under_one_key(
+def test_a_ledger_written_in_a_store_is_restored_elsewhere(
     tmp_path: Path, stores: StateStores, changelog: FakeChangelog
 ) -> None:
     stores.assign({0: -1001})
-    assert load_rotation(stores.store(0)) == RotationState()
-    state = RotationState()
-    state.chose("market", "east")
-    save_rotation(stores.store(0), state)
+    assert Ledger(stores.store(0)).round_robin("market") == {}
+    Ledger(stores.store(0)).chose("market", "east")
     committed_transaction(stores, changelog, {0: 1})
     elsewhere = StateStores(settings_in(tmp_path / "elsewhere"), changelog)
     elsewhere.assign({0: 1})
-    assert load_rotation(elsewhere.store(0)) == state
+    assert Ledger(elsewhere.store(0)).round_robin("market") == {"east": 1}
     elsewhere.close()
 
 
@@ -309,10 +306,11 @@ def test_a_marker_that_names_no_offset_is_taken_as_no_marker(
     stores.close()
 
 
-@pytest.mark.parametrize("value", [b"[[[", b"[" * 100_000, b'{"version": 9}'])
+@pytest.mark.parametrize("value", [b"[[[", b"[" * 100_000, b'{"tick": 9, "chosen": 3}'])
 def test_an_unreadable_rotation_state_starts_rotation_afresh(
     stores: StateStores, changelog: FakeChangelog, value: bytes
 ) -> None:
-    changelog.publish([OutputRecord(TOPIC, ROTATION_KEY, value, partition=0), marker(TOPIC, 0, 5)])
+    key = b"rr\x1fmarket"
+    changelog.publish([OutputRecord(TOPIC, key, value, partition=0), marker(TOPIC, 0, 5)])
     stores.assign({0: 5})
-    assert load_rotation(stores.store(0)) == RotationState()
+    assert Ledger(stores.store(0)).round_robin("market") == {}

@@ -103,6 +103,7 @@ DECISION: dict[str, Any] = {
     "lead_id": "lead-0001",
     "site_id": "acme-site",
     "outcome": "routed",
+    "duplicate_of": None,
     "profile": "acme",
     "tier": "category",
     "deliveries": [

@@ -38,6 +38,10 @@ TOPIC = "leads.submitted"
 SAMPLES = 200
 """Random records per pair of versions: enough to take every union branch many times."""
 
+NEW_SYMBOLS = {("RoutingDecision.v2", "RoutingDecision.v1"): ("outcome", "duplicate")}
+"""The one documented exception to forward compatibility (docs/wire.md): an enum symbol added,
+which a reader of an older version cannot read. Every other record still reads both ways."""
+
 
 def fixtures() -> dict[str, WireSchema]:
     return {
@@ -113,8 +117,13 @@ def test_every_pair_of_versions_reads_each_others_records(name: SchemaName) -> N
             sink.seek(0)
             as_written = schemaless_reader(sink, writer.parsed, None)
             sink.seek(0)
-            as_read = schemaless_reader(sink, writer.parsed, reader.parsed)
             assert isinstance(as_written, dict)
+            field, symbol = NEW_SYMBOLS.get((writer_name, reader_name), ("", None))
+            if symbol is not None and as_written.get(field) == symbol:
+                with pytest.raises(Exception, match=symbol):
+                    schemaless_reader(sink, writer.parsed, reader.parsed)
+                continue
+            as_read = schemaless_reader(sink, writer.parsed, reader.parsed)
             expected = {
                 field: as_written.get(field, default) for field, default in defaults(reader).items()
             }
