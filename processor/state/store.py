@@ -1,4 +1,4 @@
-"""One input partition's state: a RocksDB database, changed through the open transaction.
+"""One consumed partition's state: a RocksDB database, changed through the open transaction.
 
 Writes wait in memory until the Kafka transaction that carries them to the changelog has committed;
 only then do they reach RocksDB, in one batch with the input offset they belong to. So RocksDB holds
