@@ -7,7 +7,7 @@ topic's parts), compile it once per version (:func:`compile_rules`), then route 
 bounds every document read.
 """
 
-from processor.rules.decide import Decision, Delivery, Matched, Outcome, TierName, decide, match
+from processor.rules.decide import Decision, Delivery, Matches, Outcome, TierName, decide, match
 from processor.rules.document import RulesDocument
 from processor.rules.errors import LeadWithoutId, RuleError, RulesInvalid
 from processor.rules.findings import Finding
@@ -25,7 +25,7 @@ __all__ = [
     "Finding",
     "LeadWithoutId",
     "Ledger",
-    "Matched",
+    "Matches",
     "MemoryStore",
     "Outcome",
     "RuleError",

@@ -166,7 +166,7 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
-class Matched:
+class Matches:
     """Which assignments of a lead's profile its filters matched, per tier (positions in the
     profile, document order), under one rules version: the stateless part of routing, which the
     processor's match stage does in parallel so that the decide stage, which holds the state,
@@ -177,14 +177,14 @@ class Matched:
     all: tuple[int, ...]
 
 
-def match(snapshot: Snapshot, lead: Mapping[str, Any], geo: Geo | None) -> Matched:
+def match(snapshot: Snapshot, lead: Mapping[str, Any], geo: Geo | None) -> Matches:
     """The assignments the lead's filters match in each tier of its profile."""
     compiled, _ = snapshot.profile_for(lead.get("site_id"))
     if compiled is None:
-        return Matched(snapshot.version, (), ())
+        return Matches(snapshot.version, (), ())
     view = snapshot.read(lead, geo)
     category, everywhere = compiled.tiers(lead.get("interest_category"))
-    return Matched(
+    return Matches(
         snapshot.version,
         tuple(item.position for item in category.match(view)) if category else (),
         tuple(item.position for item in everywhere.match(view)) if everywhere else (),
@@ -200,7 +200,7 @@ def decide(
     trace: bool = True,
     notes: Sequence[str] = (),
     locate: Callable[[GeoSource], Geo | None] | None = None,
-    matched: Matched | None = None,
+    matches: Matches | None = None,
 ) -> Decision:
     """Routes one lead with what ``ledger`` remembers, and records the decision there: its lead
     id, the person it was routed for, each delivery against its caps, the rotation.
@@ -209,7 +209,7 @@ def decide(
     trace). ``locate`` gives the lead's location from one source, for nearest-store routing, which
     trusts the sources in the profile's order rather than ``geo``'s; without it ``geo`` is the only
     location the lead has. With ``trace=False`` nothing is recorded for the trace and
-    ``Decision.trace`` is empty. ``matched`` is what :func:`match` found for the lead; used when it
+    ``Decision.trace`` is empty. ``matches`` is what :func:`match` found for the lead; used when it
     was found under this snapshot's version, else the filters are matched again.
     """
     lead_id = lead.get("lead_id")
@@ -248,7 +248,7 @@ def decide(
                 f"{compiled.profile.duplicates.within if compiled.profile.duplicates else ''}"
             )
             return _duplicate(snapshot, compiled, lead_id, geo, route, prior, why)
-    found = matched if matched is not None and matched.rules_version == snapshot.version else None
+    found = matches if matches is not None and matches.rules_version == snapshot.version else None
     decision = _decide_tiers(
         snapshot, compiled, lead, lead_id, view, geo, locate, state, route, found
     )
@@ -350,7 +350,7 @@ def _decide_tiers(
     locate: Callable[[GeoSource], Geo | None] | None,
     state: _State,
     route: Route | None,
-    found: Matched | None,
+    found: Matches | None,
 ) -> Decision:
     """Steps 4 to 7: the first tier with a candidate decides, else the fallback."""
     profile = compiled.profile
@@ -369,14 +369,15 @@ def _decide_tiers(
         closed: Sequence[CompiledAssignment] = ()
         passed: list[tuple[CompiledAssignment, str]] = []
         if tier is not None:
+            given = None
             if found is not None:
-                positions = found.category if kind == "category" else found.all
-                matched = [compiled.assignments[position] for position in positions]
-            else:
-                matched = tier.match(view, first_only)
+                given = _matched_at(
+                    compiled, tier, found.category if kind == "category" else found.all
+                )
+            matched = given if given is not None else tier.match(view, first_only)
             counted = len(state.excluded)
             candidates, closed, passed = _open_and_available(matched, state)
-            if first_only and found is None and matched and not candidates:
+            if first_only and given is None and matched and not candidates:
                 # the first is out: look further (and count it out once)
                 del state.excluded[counted:]
                 candidates, closed, passed = _open_and_available(tier.match(view), state)
@@ -400,6 +401,25 @@ def _decide_tiers(
                 snapshot, compiled, tier, kept, lead_id, geo, nearest, state.ledger, route
             )
     return _fallback(snapshot, compiled, lead_id, geo, when, state, route)
+
+
+def _matched_at(
+    compiled: CompiledProfile, tier: Tier, positions: Sequence[int]
+) -> list[CompiledAssignment] | None:
+    """The tier's assignments at ``positions``, as the match stage found them; None when they
+    cannot be its matches (out of range, another tier's, out of order, an inactive partner's):
+    the decide topic is a topic, and a record on it is checked like any other input."""
+    found: list[CompiledAssignment] = []
+    last = -1
+    for position in positions:
+        if not last < position < len(compiled.assignments) or position not in tier.positions:
+            return None
+        item = compiled.assignments[position]
+        if not item.partner.active:
+            return None
+        found.append(item)
+        last = position
+    return found
 
 
 def _open_and_available(
@@ -446,13 +466,13 @@ def _record(
 ) -> None:
     """Step 8 and the memories: the lead id, the person for the profile's duplicate check and
     for each partner's span, each delivery against its caps."""
-    ledger, when, people = state.ledger, state.when, state.people
+    ledger, when = state.ledger, state.when
     ledger.decide_lead(decision.lead_id, when, decision.outcome)
     if decision.outcome == "unroutable":
         return
     within = compiled.duplicates_ms
     if within is not None:
-        ledger.profile_routed(compiled.id, people, decision.lead_id, when, within)
+        ledger.profile_routed(compiled.id, state.people, decision.lead_id, when, within)
     keep = ledger.lead_memory_ms
     for delivery in decision.deliveries:
         if delivery.assignment is None:
@@ -464,7 +484,7 @@ def _record(
         caps.count(counted, ledger, state.windows, delivery.price, keep)
         span = snapshot.avoid_ms(delivery.partner)
         if span is not None:
-            ledger.partner_received(delivery.partner, people, decision.lead_id, when, span)
+            ledger.partner_received(delivery.partner, state.people, decision.lead_id, when, span)
 
 
 def _moment(when: datetime) -> str:

@@ -42,6 +42,8 @@ DAY_MS = 86_400_000
 LEAD_MEMORY_S = 30 * 86_400
 """How long a decided lead id is remembered by default: a lead id seen again within it is a
 duplicate of itself."""
+LATE_MS = DAY_MS
+"""How long after it expired a memory is kept for leads that come late."""
 MICROS = 1_000_000
 """Revenue is counted in millionths, so that sums of prices are exact integers."""
 SALT_BYTES = 32
@@ -300,13 +302,19 @@ class Ledger:
 
     # -- forgetting ----------------------------------------------------------------------------
 
-    def prune(self, store: Scan, limit: int) -> int:
-        """Drops up to ``limit`` keys whose time has passed (by the latest lead time seen, never
-        the wall clock, so a replay forgets as the first run did); returns how many."""
+    def prune(self, store: Scan, limit: int, now_ms: int) -> int:
+        """Drops up to ``limit`` keys whose time has passed; returns how many.
+
+        Time here is the latest lead time seen, so that a replay forgets as the first run did, but
+        never later than ``now_ms`` (the wall clock): a lead dated in the year 9999 must not make
+        every cap window and memory look old. A key is dropped only ``LATE_MS`` after it expired,
+        so a lead that comes a little late still finds what it would have found on time.
+        """
         clock = self._store.get(_CLOCK)
-        if clock is None or not clock.isdigit():
+        if clock is None or not clock.isdigit() or len(clock) > 19:
             return 0
-        today = _day(int(clock))
+        horizon = min(int(clock), now_ms) - LATE_MS
+        today = _day(horizon)
         dropped = 0
         for index, _ in store.scan(EXPIRY, limit):
             day, _, key = index[len(EXPIRY) :].partition(SEP)
@@ -314,7 +322,7 @@ class Ledger:
                 break
             found = self._read(key) if key else None
             expires = _int(found, "exp")
-            if expires is None or expires < int(clock):
+            if expires is None or expires < horizon:
                 self._delete(key)
             self._delete(index)
             dropped += 1

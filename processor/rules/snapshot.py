@@ -73,6 +73,8 @@ class Tier:
     category: str | None
     assignments: tuple[CompiledAssignment, ...]
     index: TierIndex
+    positions: frozenset[int]
+    """The positions of its assignments in the profile."""
 
     def match(self, view: LeadView, first_only: bool = False) -> list[CompiledAssignment]:
         """The tier's candidates for this lead, in document order (only the first if asked)."""
@@ -254,10 +256,14 @@ def _compile_profile(
             grouped.setdefault(fold(category), []).append(item)
             labels.setdefault(fold(category), category.strip())
     categories = {
-        key: Tier("category", labels[key], tuple(items), TierIndex(items))
+        key: Tier("category", labels[key], tuple(items), TierIndex(items), _positions(items))
         for key, items in grouped.items()
     }
-    all_tier = Tier("all", None, tuple(everywhere), TierIndex(everywhere)) if everywhere else None
+    all_tier = None
+    if everywhere:
+        all_tier = Tier(
+            "all", None, tuple(everywhere), TierIndex(everywhere), _positions(everywhere)
+        )
     return CompiledProfile(
         profile,
         categories,
@@ -269,6 +275,10 @@ def _compile_profile(
         profile.duplicates.keys if profile.duplicates is not None else DEFAULT_KEYS,
         seconds(profile.duplicates.within) * 1000 if profile.duplicates is not None else None,
     )
+
+
+def _positions(items: Sequence[CompiledAssignment]) -> frozenset[int]:
+    return frozenset(item.position for item in items)
 
 
 def _fallback(

@@ -10,6 +10,7 @@ the committed state.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 
 from processor.kafka.records import OutputRecord
@@ -51,8 +52,9 @@ class DecideState:
         """The changelog records of a transaction committing the input ``offsets``: each
         partition's expired keys are dropped first (up to ``PRUNE_LIMIT``), so that old duplicate
         memory and cap windows leave the store and, as tombstones, the changelog."""
+        now_ms = int(time.time() * 1000)
         for partition in offsets:
-            self.of(partition).prune(self._stores.store(partition), PRUNE_LIMIT)
+            self.of(partition).prune(self._stores.store(partition), PRUNE_LIMIT, now_ms)
         return self._stores.changelog(offsets)
 
     def commit(self) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from processor.formats import Facts, render
 from processor.geometry.geo import Geo, GeoSource
 from processor.kafka.records import Headers, InputRecord, OutputRecord
-from processor.rules import Ledger, Snapshot, decide
+from processor.rules import Ledger, Matches, Snapshot, decide
 from processor.rules.document import Partner
 from processor.rules.schedule import lead_time
 from processor.settings import Settings
@@ -89,6 +89,8 @@ class Matched:
     notes: tuple[str, ...]
     locations: Mapping[GeoSource, Geo | None]
     rules_version: str | None
+    matches: Matches | None
+    """The assignments the match stage matched, under ``rules_version``."""
 
     def at(self, source: GeoSource) -> Geo | None:
         """Where ``source`` places the visitor: as the match stage found it, or, for a source its
@@ -155,6 +157,10 @@ class DecideStage:
             message.timestamp(),
         )
         locations = {each["source"]: _geo(each["geo"]) for each in record["locations"]}
+        version, found = record["rules_version"], record.get("matches")
+        matches = None
+        if version is not None and found is not None:
+            matches = Matches(version, tuple(found["category"]), tuple(found["all"]))
         return Matched(
             original,
             lead,
@@ -162,7 +168,8 @@ class DecideStage:
             _geo(record["geo"]),
             tuple(record["notes"]),
             locations,
-            record["rules_version"],
+            version,
+            matches,
         )
 
     def _decide(self, matched: Matched, ledger: Ledger) -> Result:
@@ -171,7 +178,15 @@ class DecideStage:
         notes = matched.notes
         if matched.rules_version != snapshot.version:
             notes = (*notes, f"enriched under rules version {matched.rules_version}")
-        decision = decide(snapshot, lead, matched.geo, ledger, notes=notes, locate=matched.at)
+        decision = decide(
+            snapshot,
+            lead,
+            matched.geo,
+            ledger,
+            notes=notes,
+            locate=matched.at,
+            matches=matched.matches,
+        )
         now = datetime.now(UTC)
         geo = decision.geo.as_dict() if decision.geo else None
         key = decision.lead_id.encode()

@@ -2,8 +2,10 @@
 
 Each input record is decoded and checked (a bad one is dead-lettered, with a ``rejected`` decision
 when its lead id could be read), enriched with the visitor's location, matched to the profile its
-site names (whose nearest-store sources are looked up now, while the enricher is at hand), and
-handed to the decide stage as one ``LeadMatched`` record on the decide topic, keyed by lead id.
+site names (whose nearest-store sources are looked up now, while the enricher is at hand) and to
+the assignments of that profile whose filters hold (the costliest part of routing that needs no
+state), and handed to the decide stage as one ``LeadMatched`` record on the decide topic, keyed by
+lead id.
 Nothing here remembers anything between leads, so any instance can take any input partition.
 """
 
@@ -17,7 +19,7 @@ from processor import metrics
 from processor.geo.enrich import Enricher, Whereabouts
 from processor.geometry.geo import GeoSource
 from processor.kafka.records import InputRecord, OutputRecord
-from processor.rules import Snapshot
+from processor.rules import Snapshot, match
 from processor.settings import Settings
 from processor.stream.emit import Emitter
 from processor.stream.result import Result
@@ -61,6 +63,7 @@ class MatchStage:
         snapshot = self._snapshot()
         whereabouts = self._enricher.whereabouts(lead)
         located = whereabouts.located()
+        matches = match(snapshot, lead, located.geo)
         record = {
             "lead": body if body is not None else self._codec.lead_body(lead),
             "geo": located.geo.as_dict() if located.geo else None,
@@ -74,6 +77,7 @@ class MatchStage:
             "key": message.key(),
             "headers": _headers(message),
             "rules_version": snapshot.version,
+            "matches": {"category": list(matches.category), "all": list(matches.all)},
         }
         (value,) = self._matched.encode(record)
         _, timestamp = message.timestamp()

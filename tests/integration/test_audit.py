@@ -72,7 +72,8 @@ def test_audit_show_explains_every_decision_for_a_lead_newest_last(
         "LeadSubmitted",
         {**lead_from_json(lead("broken", None, None)), "site_id": " "},
     )
-    # "twice" is published twice, as an upstream retry would: first for service, then for sales.
+    # "twice" is published twice, as an upstream retry would (the second time changed): the
+    # second is a duplicate of the first and sold to nobody.
     publish(
         settings,
         [
@@ -92,15 +93,17 @@ def test_audit_show_explains_every_decision_for_a_lead_newest_last(
     shown = capsys.readouterr().out
     assert shown.startswith("lead twice was decided 2 times (published more than once)")
     first = shown.index("lead twice: routed to service-desk at 15.00 USD (assignment service)")
-    second = shown.index("lead twice: routed to sales at 10.00 USD (assignment ny-sales)")
+    second = shown.index("lead twice: duplicate")
     assert first < second  # newest last
     assert "by rules version 1; input" in shown
     assert "  - profile dealer: site_id 'dealer-web' is one of its sources" in shown
-    assert "  - assignment ny-sales -> sales matched" in shown
+    assert "  - duplicate of twice: lead id 'twice' was decided before (routed" in shown
 
     assert main(["audit", "show", "twice", "--format", "json", *flags(settings)]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["deliveries"][0]["partner"] for r in records] == ["service-desk", "sales"]
+    assert [r["outcome"] for r in records] == ["routed", "duplicate"]
+    assert [[d["partner"] for d in r["deliveries"]] for r in records] == [["service-desk"], []]
+    assert records[1]["duplicate_of"] == "twice"
     assert records[0]["decided_at"] <= records[1]["decided_at"]
     # The trace as dry-run gives it: where the visitor is, then which profile took the lead.
     assert [step["step"] for step in records[0]["trace"][:2]] == ["geo", "profile"]

@@ -233,7 +233,7 @@ def test_deciding_with_what_the_match_stage_found_decides_the_same(raw, lead_geo
         expected = decide(snapshot, lead, geo, at_once)
         found = match(snapshot, lead, geo)
         for ledger, matched in ((in_two, found), (with_stale, match(stale, lead, geo))):
-            decision = decide(snapshot, lead, geo, ledger, matched=matched)
+            decision = decide(snapshot, lead, geo, ledger, matches=matched)
             assert decision.as_dict(None) == expected.as_dict(None)
 
 

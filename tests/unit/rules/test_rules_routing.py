@@ -10,7 +10,7 @@ import pytest
 from processor.cli import dryrun, main
 from processor.geometry.distance import great_circle_km
 from processor.geometry.geo import Geo
-from processor.rules import LeadWithoutId, Ledger, MemoryStore
+from processor.rules import LeadWithoutId, Ledger, Matches, MemoryStore
 
 CA = [[{"field": "address.state", "op": "equals", "value": "CA"}]]
 NY = [[{"field": "address.state", "op": "equals", "value": "NY"}]]
@@ -552,3 +552,25 @@ class TestDecision:
 
         lead = rules.lead(submitted_at=datetime(2024, 5, 1, tzinfo=UTC))
         assert rules.decide(rules.document([rules.assignment("a")]), lead).outcome == "routed"
+
+
+@pytest.mark.parametrize(
+    ("category", "everywhere"),
+    [((7,), (1, 2)), ((-1,), (1, 2)), ((1,), (1, 2)), ((), (2, 1)), ((), (1, 1)), ((), (0,))],
+    ids=["out-of-range", "negative", "another-tier", "out-of-order", "repeated", "wrong-tier"],
+)
+def test_matches_that_cannot_be_the_match_stages_are_matched_again(rules, category, everywhere):
+    """The decide topic is a topic: positions on it that cannot be a match are not used (the
+    match stage gives this lead none in its category tier, and a and b in ALL)."""
+    raw = rules.document(
+        [
+            rules.assignment("svc", "p1", category="Service", filter=CA),
+            rules.assignment("a", "p2"),
+            rules.assignment("b", "p3"),
+        ]
+    )
+    snapshot = rules.snapshot(raw)
+    lead = rules.lead(address={"state": "NY"})
+    expected = rules.decide(snapshot, lead).as_dict()
+    hostile = Matches(snapshot.version, category, everywhere)
+    assert rules.decide(snapshot, lead, matches=hostile).as_dict() == expected

@@ -75,10 +75,10 @@ def test_a_commit_prunes_what_has_expired_and_the_changelog_forgets_it(
     state: DecideState, changelog: FakeChangelog, tmp_path: Path
 ) -> None:
     ledger = state.of(0)
-    ledger.decide_lead("old", WHEN, "routed")
+    earlier = WHEN - timedelta(seconds=ledger.lead_memory_ms // 1000) - timedelta(days=2)
+    ledger.decide_lead("old", earlier, "routed")
     commit(state, changelog, 1)
-    later = WHEN + timedelta(seconds=ledger.lead_memory_ms // 1000) + timedelta(days=2)
-    state.of(0).decide_lead("new", later, "routed")
+    state.of(0).decide_lead("new", WHEN, "routed")
     written = commit(state, changelog, 2)  # the clock moved past the old lead's memory
     assert b"lead" + SEP + b"old" in written
     kept = restored(tmp_path, changelog, 2)
@@ -111,3 +111,16 @@ def test_undo_takes_back_one_leads_changes_only(state: DecideState) -> None:
     assert ledger.decided("lead-1", WHEN) is not None
     assert ledger.decided("lead-2", WHEN) is None
     assert ledger.round_robin("p") == {"a": 1}
+
+
+def test_a_lead_dated_far_ahead_does_not_make_live_memory_look_old(
+    state: DecideState, changelog: FakeChangelog, tmp_path: Path
+) -> None:
+    """Pruning goes by the latest lead time, but never past the wall clock."""
+    now = datetime.now(UTC)
+    state.of(0).decide_lead("live", now, "routed")
+    commit(state, changelog, 1)
+    state.of(0).decide_lead("far-ahead", datetime(9999, 12, 31, tzinfo=UTC), "routed")
+    commit(state, changelog, 2)
+    kept = restored(tmp_path, changelog, 2)
+    assert b"lead" + SEP + b"live" in kept

@@ -145,6 +145,7 @@ MATCHED: dict[str, Any] = {
     "key": b"lead-0001",
     "headers": [{"name": "traceparent", "value": b"00-01"}, {"name": "empty", "value": None}],
     "rules_version": "7",
+    "matches": {"category": [0, 4], "all": [9]},
 }
 
 RECORDS: dict[SchemaName, dict[str, Any]] = {
