@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -72,52 +72,52 @@ def local_day(submitted_at: str, zone: str) -> date:
     return datetime.fromisoformat(submitted_at).astimezone(ZoneInfo(zone)).date()
 
 
-def publish_placed(settings: Settings, placed: Sequence[Placed]) -> None:
-    """Publishes JSON-form leads as Avro to their partitions, keyed by lead id, in list order."""
-    codec = Codec()
-    producer = Producer(
-        {"bootstrap.servers": settings.kafka.bootstrap_servers, "enable.idempotence": True}
-    )
-    topic = settings.topics.input_topic
-    for partition, lead in placed:
-        value = codec.encode(topic, "LeadSubmitted", lead_from_json(lead))
-        producer.produce(topic, value, lead["lead_id"].encode(), partition=partition)
-        producer.poll(0)
-    assert producer.flush(60) == 0
-    producer.close()
+class Publisher:
+    """Publishes JSON-form leads as Avro to their partitions, keyed by lead id, in list order,
+    through one idempotent producer."""
 
+    def __init__(self, settings: Settings) -> None:
+        self._topic = settings.topics.input_topic
+        self._codec = Codec()
+        self._producer = Producer(
+            {"bootstrap.servers": settings.kafka.bootstrap_servers, "enable.idempotence": True}
+        )
 
-@dataclass
-class Trickle:
-    """How far publishing in the background has come."""
+    def publish(self, placed: Sequence[Placed]) -> None:
+        for partition, lead in placed:
+            value = self._codec.encode(self._topic, "LeadSubmitted", lead_from_json(lead))
+            self._producer.produce(
+                self._topic, value, lead["lead_id"].encode(), partition=partition
+            )
+            self._producer.poll(0)
+        assert self._producer.flush(60) == 0
 
-    published: int = 0
-    failure: list[BaseException] = field(default_factory=list)
+    def close(self) -> None:
+        self._producer.close()
 
 
 @contextmanager
-def trickling(settings: Settings, placed: Sequence[Placed], per_second: int) -> Iterator[Trickle]:
+def trickling(publisher: Publisher, placed: Sequence[Placed], per_second: int) -> Iterator[None]:
     """Publishes ``placed`` in a thread at about ``per_second``, as live traffic arrives, so that
     kills and rebalances happen while leads still come; the block's end waits for the last."""
-    progress = Trickle()
+    failure: list[BaseException] = []
 
     def target() -> None:
         chunk = max(1, per_second // 10)
         try:
             for start in range(0, len(placed), chunk):
-                publish_placed(settings, placed[start : start + chunk])
-                progress.published = min(len(placed), start + chunk)
+                publisher.publish(placed[start : start + chunk])
                 time.sleep(0.1)  # pacing only: correctness never depends on it
         except BaseException as error:
-            progress.failure.append(error)
+            failure.append(error)
 
     thread = threading.Thread(target=target, name="publisher", daemon=True)
     thread.start()
     try:
-        yield progress
+        yield
     finally:
         thread.join(120)
-    assert not progress.failure, progress.failure
+    assert not failure, failure
     assert not thread.is_alive(), "publishing did not finish"
 
 
@@ -154,12 +154,6 @@ class Fleet:
         sigterm(self.live.pop(name), self.log(name))
 
     def advance(self, count: int) -> None:
-        import sys
-
-        print(
-            f"{time.strftime('%X')} advance {count} from {len(self._audit.records)}",
-            file=sys.stderr,
-        )
         """Reads the audit topic until it holds ``count`` decisions; fails early, with its log,
         when a processor exits meanwhile."""
         deadline = time.monotonic() + DEADLINE_S
@@ -198,8 +192,8 @@ def route(
 
     With ``disrupt``, two processors run; one is SIGKILLed after about a third of the decisions
     (while leads still arrive) and started again, and the other is stopped gracefully after about
-    two thirds, so partitions and state move between processes twice. Without, one processor
-    routes everything."""
+    two thirds: whichever process holds the state decisions read, one of the two takes it away,
+    and it must go on from what was committed. Without, one processor routes everything."""
     apply_rules(settings, rules)
     total = len(placed)
     head = max(1, total // 10)
@@ -210,16 +204,17 @@ def route(
         fleet = Fleet(settings, audit, started, logs)
         for name in ("a", "b") if disrupt else ("a",):
             fleet.start(name)
-        publish_placed(settings, placed[:head])
+        publisher = Publisher(settings)
+        publisher.publish(placed[:head])
         fleet.advance(1)  # a processor is up and routing before the rest arrives
-        with trickling(settings, placed[head:], per_second=max(200, total // 10)) as progress:
+        with trickling(publisher, placed[head:], per_second=max(200, total // 10)):
             if disrupt:
                 fleet.advance(total // 3)
                 fleet.kill("a")
-                assert progress.published < len(placed) - head, "all published before the kill"
                 fleet.start("a")
                 fleet.advance(2 * total // 3)
                 fleet.stop("b")
+        publisher.close()
         fleet.advance(total)
         for name in list(fleet.live):
             fleet.stop(name)
@@ -247,6 +242,15 @@ def verdict(decision: dict[str, Any]) -> tuple[Any, ...]:
             (d["partner"], d["assignment"], d["price"], d["currency"])
             for d in decision["deliveries"]
         ),
+    )
+
+
+def assert_same_decisions(ours: Sequence[dict[str, Any]], theirs: Sequence[dict[str, Any]]) -> None:
+    """Both say the same of each lead (a lead id published twice has two decisions in each)."""
+    mine, other = Counter(map(verdict, ours)), Counter(map(verdict, theirs))
+    assert mine == other, (
+        f"{(mine - other).total()} decisions differ; first {sorted(mine - other, key=str)[:1]} "
+        f"where the other says {sorted(other - mine, key=str)[:1]}"
     )
 
 

@@ -25,12 +25,12 @@ from exactkit import (
     Routed,
     assert_delivered_as_decided,
     assert_each_lead_decided_once,
+    assert_same_decisions,
     exact_settings,
     local_day,
     local_moment,
     renamed,
     route,
-    verdict,
 )
 from streamkit import dry_run
 
@@ -38,7 +38,7 @@ from processor.settings import Settings
 
 pytestmark = pytest.mark.integration
 
-INPUT_PARTITIONS = 1
+INPUT_PARTITIONS = 4
 
 DAYS = (date(2026, 11, 16), date(2026, 11, 17), date(2026, 11, 18), date(2026, 11, 19))
 
@@ -343,7 +343,7 @@ def test_replaying_the_leads_in_the_order_decided_gives_the_same_decisions(
     (tmp_path / "replay").mkdir()
     second = route(fresh, rules, again, MIXED_PARTNERS, tmp_path / "replay", disrupt=False)
 
-    assert [verdict(d) for d in second.decisions] == [verdict(d) for d in first.decisions]
+    assert_same_decisions(second.decisions, first.decisions)
     assert second.deliveries == first.deliveries
     outcomes = Counter(d["outcome"] for d in first.decisions)
     assert outcomes.keys() == {"routed", "duplicate", "unroutable"}, outcomes
@@ -360,13 +360,6 @@ def test_dry_run_decides_as_the_processors_did(settings: Settings, tmp_path: Pat
 
     leads = {item["lead_id"]: item for _, item in placed}
     offline = dry_run(rules, [leads[d["lead_id"]] for d in routed.decisions], tmp_path)
-    differ = [
-        (ours, theirs)
-        for ours, theirs in zip(routed.decisions, offline, strict=True)
-        if verdict(ours) != verdict(theirs)
-    ]
-    assert not differ, (
-        f"{len(differ)} differ, first: {verdict(differ[0][0])} != {verdict(differ[0][1])}"
-    )
+    assert_same_decisions(routed.decisions, offline)
     capped = Counter(d["deliveries"][0]["partner"] for d in offline if d["profile"] == "market")
     assert capped == {"capped": 200, "next": 240}, "the caps were reached, not merely approached"
