@@ -31,6 +31,7 @@ from exactkit import (
     local_moment,
     renamed,
     route,
+    verdict,
 )
 from streamkit import dry_run
 
@@ -287,7 +288,10 @@ def test_a_duplicate_is_caught_whichever_partition_its_first_copy_came_through(
     for n in range(300):
         a, b = by_id[f"pair-{n:03d}-a"] + by_id[f"pair-{n:03d}-b"]
         first, second = sorted((a, b), key=lambda d: d["outcome"] != "routed")
-        assert (first["outcome"], second["outcome"]) == ("routed", "duplicate"), (a, b)
+        assert (first["outcome"], second["outcome"]) == ("routed", "duplicate"), (
+            verdict(a),
+            verdict(b),
+        )
         assert second["duplicate_of"] == first["lead_id"] and first["duplicate_of"] is None
         assert order[(first["lead_id"], "routed")] < order[(second["lead_id"], "duplicate")]
         assert not second["deliveries"]
