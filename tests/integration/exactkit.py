@@ -15,9 +15,9 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,7 +28,6 @@ from streamkit import DEADLINE_S, TopicReader, apply_rules, reading, start_proce
 
 from processor.kafka.admin import TopicAdmin, TopicSpec
 from processor.settings import FIELDS, Settings
-from processor.stream.topics import Topics
 from processor.wire import Codec, lead_from_json
 
 TRANSACTION_TIMEOUT_MS = 10000
@@ -46,8 +45,10 @@ def exact_settings(settings: Settings, partitions: int) -> Settings:
         session_timeout_ms=SESSION_TIMEOUT_MS,
         transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
     )
-    TopicAdmin(settings).ensure([TopicSpec(settings.topics.audit_topic, partitions=1)])
-    Topics(settings).ensure_base()
+    topics = settings.topics
+    TopicAdmin(settings).ensure(
+        [TopicSpec(topics.input_topic, partitions), TopicSpec(topics.audit_topic, partitions=1)]
+    )
     return settings
 
 
@@ -65,10 +66,11 @@ def renamed(settings: Settings, old: str, new: str) -> Settings:
 def local_moment(zone: str, day: date, minute: int) -> str:
     """``submitted_at`` for a local wall-clock minute of ``day`` in ``zone``, in UTC."""
     local = datetime.combine(day, datetime.min.time(), ZoneInfo(zone)) + timedelta(minutes=minute)
-    return local.astimezone(ZoneInfo("UTC")).isoformat().replace("+00:00", "Z")
+    return local.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def local_day(submitted_at: str, zone: str) -> date:
+    """The local day in ``zone`` of a lead's ``submitted_at``: the day its cap window counts."""
     return datetime.fromisoformat(submitted_at).astimezone(ZoneInfo(zone)).date()
 
 
@@ -204,17 +206,17 @@ def route(
         fleet = Fleet(settings, audit, started, logs)
         for name in ("a", "b") if disrupt else ("a",):
             fleet.start(name)
-        publisher = Publisher(settings)
-        publisher.publish(placed[:head])
-        fleet.advance(1)  # a processor is up and routing before the rest arrives
-        with trickling(publisher, placed[head:], per_second=max(200, total // 10)):
-            if disrupt:
-                fleet.advance(total // 3)
-                fleet.kill("a")
-                fleet.start("a")
-                fleet.advance(2 * total // 3)
-                fleet.stop("b")
-        publisher.close()
+        with closing(Publisher(settings)) as publisher:
+            publisher.publish(placed[:head])
+            fleet.advance(1)  # a processor is up and routing before the rest arrives
+            # The rest arrives over about ten seconds, while processes die and partitions move.
+            with trickling(publisher, placed[head:], per_second=max(200, total // 10)):
+                if disrupt:
+                    fleet.advance(total // 3)
+                    fleet.kill("a")
+                    fleet.start("a")
+                    fleet.advance(2 * total // 3)
+                    fleet.stop("b")
         fleet.advance(total)
         for name in list(fleet.live):
             fleet.stop(name)
@@ -248,9 +250,10 @@ def verdict(decision: dict[str, Any]) -> tuple[Any, ...]:
 def assert_same_decisions(ours: Sequence[dict[str, Any]], theirs: Sequence[dict[str, Any]]) -> None:
     """Both say the same of each lead (a lead id published twice has two decisions in each)."""
     mine, other = Counter(map(verdict, ours)), Counter(map(verdict, theirs))
-    assert mine == other, (
-        f"{(mine - other).total()} decisions differ; first {sorted(mine - other, key=str)[:1]} "
-        f"where the other says {sorted(other - mine, key=str)[:1]}"
+    wrong = sorted({v[0] for v in (mine - other) + (other - mine)})
+    assert not wrong, (
+        f"{len(wrong)} leads decided otherwise, first {wrong[0]}: "
+        f"{[v for v in mine if v[0] == wrong[0]]} != {[v for v in other if v[0] == wrong[0]]}"
     )
 
 

@@ -147,8 +147,9 @@ def spread(count: int, site: str, zone: str, days: tuple[date, ...]) -> list[dic
 
 
 def interleaved(leads: list[dict[str, Any]], partitions: int) -> list[Placed]:
-    """Runs of three leads, partition after partition in turn."""
-    return [((n // 3) % partitions, item) for n, item in enumerate(leads)]
+    """Runs of five leads, partition after partition in turn: with four days in turn, every
+    partition holds leads of every day."""
+    return [((n // 5) % partitions, item) for n, item in enumerate(leads)]
 
 
 def rules_file(tmp_path: Path, text: str) -> Path:
@@ -175,7 +176,14 @@ def settings(stream_settings: Settings) -> Settings:
 def test_a_daily_lead_cap_lets_exactly_its_count_through_each_local_day(
     settings: Settings, tmp_path: Path
 ) -> None:
+    """The cap's day is New York's: about one lead in five falls on the next day in UTC."""
     sample = spread(2000, "market", NEW_YORK, DAYS)
+    moved = [
+        x
+        for x in sample
+        if local_day(x["submitted_at"], NEW_YORK) != local_day(x["submitted_at"], "UTC")
+    ]
+    assert len(moved) > 300
     placed = interleaved(sample, INPUT_PARTITIONS)
     routed = route(settings, rules_file(tmp_path, CAP_RULES), placed, ("capped", "next"), tmp_path)
 
