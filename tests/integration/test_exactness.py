@@ -283,7 +283,10 @@ def duplicates_sample(pairs: int, repeats: int, partitions: int) -> list[Placed]
 def test_a_duplicate_is_caught_whichever_partition_its_first_copy_came_through(
     settings: Settings, tmp_path: Path
 ) -> None:
-    placed = duplicates_sample(300, 40, INPUT_PARTITIONS)
+    """Of two copies of one person decided in either order, the first is routed and the second
+    names it; a lead id seen again is a duplicate of itself, never sold twice."""
+    pairs, repeats = 300, 40
+    placed = duplicates_sample(pairs, repeats, INPUT_PARTITIONS)
     rules = rules_file(tmp_path, DUPLICATE_RULES)
     routed = route(settings, rules, placed, ("d1", "d2"), tmp_path)
 
@@ -293,7 +296,7 @@ def test_a_duplicate_is_caught_whichever_partition_its_first_copy_came_through(
     by_id: dict[str, list[dict[str, Any]]] = {}
     for decision in routed.decisions:
         by_id.setdefault(decision["lead_id"], []).append(decision)
-    for n in range(300):
+    for n in range(pairs):
         a, b = by_id[f"pair-{n:03d}-a"] + by_id[f"pair-{n:03d}-b"]
         first, second = sorted((a, b), key=lambda d: d["outcome"] != "routed")
         assert (first["outcome"], second["outcome"]) == ("routed", "duplicate"), (
@@ -303,13 +306,14 @@ def test_a_duplicate_is_caught_whichever_partition_its_first_copy_came_through(
         assert second["duplicate_of"] == first["lead_id"] and first["duplicate_of"] is None
         assert order[(first["lead_id"], "routed")] < order[(second["lead_id"], "duplicate")]
         assert not second["deliveries"]
-    for n in range(40):
+    for n in range(repeats):
         lead_id = f"again-{n:03d}"
         outcomes = sorted((d["outcome"], d["duplicate_of"]) for d in by_id[lead_id])
         assert outcomes == [("duplicate", lead_id), ("routed", None)], outcomes
         assert order[(lead_id, "routed")] < order[(lead_id, "duplicate")]
     delivered = sum(routed.deliveries.values(), Counter())
-    assert len(delivered) == 340 and set(delivered.values()) == {1}, "one delivery per person"
+    assert len(delivered) == pairs + repeats, "one person, one delivery"
+    assert set(delivered.values()) == {1}
 
 
 def mixed_sample(partitions: int) -> tuple[str, list[Placed]]:
