@@ -1,9 +1,11 @@
-"""CPU per lead of the pipeline alone (decode, enrich, route, render, encode), without Kafka.
+"""CPU per lead of the two stages alone (match: decode, enrich, forward; decide: decide, render,
+encode), without Kafka.
 
 The stream benchmark says how fast the processor runs on a broker; this one says where the
 processor's own time goes, with nothing else on the machine competing: the same rules
-(1,000 assignments) and leads as the stream benchmark, through ``Pipeline.process`` in this
-process. ``--profile`` prints the functions that cost most.
+(1,000 assignments) and leads as the stream benchmark, through ``MatchStage.process`` and then
+``DecideStage.process`` (with its state in a temporary RocksDB store) in this process.
+``--profile`` prints the functions that cost most.
 
     .venv/bin/python -m benchmarks.bench_pipeline
     .venv/bin/python -m benchmarks.bench_pipeline --profile
@@ -17,16 +19,25 @@ import pstats
 import random
 import statistics
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from benchmarks.bench_rules import generate_document, generate_lead
 from processor.geo.enrich import Enricher
-from processor.pipeline import Pipeline
-from processor.rules import Ledger, MemoryStore, compile_rules
+from processor.kafka.records import InputRecord
+from processor.rules import compile_rules
+from processor.rules.ledger import LEAD_MEMORY_S
 from processor.rules.validate import validate_document
 from processor.settings import Settings
+from processor.state.changelog import OnRecord
+from processor.state.decide import DecideState
+from processor.state.stores import StateStores
+from processor.stream.decide import DecideStage
+from processor.stream.match import MatchStage
+from processor.stream.result import Result
 from processor.wire import Codec, lead_from_json
 
 INPUT_TOPIC = "bench.leads"
@@ -34,13 +45,14 @@ INPUT_TOPIC = "bench.leads"
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """An input record as the consumer hands it over."""
+    """A record as the consumer hands it over."""
 
     data: bytes
     at: int
+    on: str = INPUT_TOPIC
 
     def topic(self) -> str:
-        return INPUT_TOPIC
+        return self.on
 
     def partition(self) -> int:
         return 0
@@ -54,7 +66,7 @@ class Record:
     def value(self) -> bytes:
         return self.data
 
-    def headers(self) -> list[tuple[str, bytes]] | None:
+    def headers(self) -> None:
         return None
 
     def timestamp(self) -> tuple[int, int]:
@@ -76,11 +88,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         Record(codec.encode(INPUT_TOPIC, "LeadSubmitted", lead_from_json(lead)), n)
         for n, (lead, _) in enumerate(generate_lead(rng, n) for n in range(args.leads))
     ]
-    pipeline = Pipeline(Settings(), codec, Enricher())
-    ledger = Ledger(MemoryStore())
+    with tempfile.TemporaryDirectory() as folder:
+        settings = Settings(state_dir=Path(folder), transactional_id="bench")
+        match = MatchStage(settings, codec, Enricher(), lambda: snapshot)
+        forwarded = [
+            Record(match.process(r).records[0].value or b"", r.at, settings.topics.decide_topic)
+            for r in records
+        ]
+        state = DecideState(StateStores(settings, _NoChangelog()), LEAD_MEMORY_S)
+        state.assign({0: -1})
+        decide = DecideStage(settings, codec, lambda: snapshot, state)
+        try:
+            _time("match", match.process, records, args)
+            _time("decide", decide.process, forwarded, args)
+        finally:
+            state.close()
+    return 0
+
+
+class _NoChangelog:
+    """A changelog with nothing to restore: the benchmark's state starts empty."""
+
+    def read(self, starts: Mapping[int, int], on_record: OnRecord) -> None:
+        """Nothing to read."""
+
+
+def _time(
+    name: str,
+    process: Callable[[InputRecord], Result],
+    records: Sequence[InputRecord],
+    args: argparse.Namespace,
+) -> None:
+    """Prints the median µs per record of ``process`` over ``records``."""
 
     def one_pass() -> int:
-        return sum(len(pipeline.process(r, snapshot, ledger).records) for r in records)
+        return sum(len(process(r).records) for r in records)
 
     outputs = one_pass()  # warm-up: codec plans, segment schemas, interned strings
     passes = []
@@ -89,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         one_pass()
         passes.append((time.perf_counter() - started) / len(records) * 1e6)
     print(
-        f"pipeline: {statistics.median(passes):.1f} µs per lead (median of {args.rounds} passes, "
+        f"{name}: {statistics.median(passes):.1f} µs per lead (median of {args.rounds} passes, "
         f"best {min(passes):.1f}); {outputs / len(records):.2f} output records per lead; "
         f"{args.assignments} assignments"
     )
@@ -97,7 +139,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         profiler = cProfile.Profile()
         profiler.runcall(one_pass)
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
-    return 0
 
 
 if __name__ == "__main__":

@@ -8,9 +8,10 @@ and the same input records, with exactly-once on for both:
   to one output topic, committing offsets in the transactions (the ceiling for this EOS setting);
 - the same passthrough fanned out: each record also copied to one of the rules' partner topics
   in turn, so that transactions touch as many partitions as the processor's do;
-- processor: ``lead-router run`` as a separate process draining the same input (decode, enrich,
-  route, deliveries + audit record per lead, all in transactions); with ``--processes N``, N of
-  them in one group over N input partitions;
+- processor: ``lead-router run`` as a separate process draining the same input through both
+  stages (match: decode, enrich, hand on to the decide topic; decide: route, deliveries + audit
+  record per lead; each in its transactions); with ``--processes N``, N of them over N input
+  partitions, one of them deciding;
 - end-to-end latency of the processor at a fixed offered load below its capacity: leads published
   at a steady rate while it runs, latency from publishing a lead to a read_committed consumer
   seeing its audit record.

@@ -1,7 +1,14 @@
 """The composition root of ``lead-router run``: wires settings, Kafka, rules, enrichment, metrics.
 
 Start-up order matters: topics exist, the config topic is read to its end, and only once a rules
-snapshot is in force does the processor join the consumer group and take leads.
+snapshot is in force does the processor join the consumer groups and take leads.
+
+Every instance runs both stages, each in a loop of its own with its own consumer and transactional
+producer: the match stage in a thread, over its share of the input partitions; the decide stage in
+the main thread (where the routing budget can interrupt a decision), over the decide topic's one
+partition when the group gives it this instance, standing by otherwise. Both follow the same rules,
+polled under a lock; the stall watchdog and /healthz watch both loops, and a stop ends both after
+their open transactions commit.
 """
 
 from __future__ import annotations
@@ -20,12 +27,20 @@ from processor.geo.enrich import Enricher
 from processor.geo.fetch import ip_database
 from processor.kafka.access import check_access
 from processor.kafka.errors import FatalError
-from processor.pipeline import Pipeline
 from processor.rules import Snapshot
 from processor.settings import GeoSettings, Settings
-from processor.state.rotation import Rotations
+from processor.state.decide import DecideState, NoState
 from processor.state.stores import StateStores
-from processor.stream.loop import Loop, processor_consumer, processor_session
+from processor.stream.decide import DecideStage
+from processor.stream.loop import (
+    Loop,
+    StageIds,
+    StageState,
+    StreamStage,
+    processor_consumer,
+    processor_session,
+)
+from processor.stream.match import MatchStage
 from processor.stream.topics import Topics
 from processor.wire import Codec
 from processor.wire.schemas import load_writer_schemas
@@ -51,9 +66,13 @@ class App:
         self._topics = Topics(settings)
         self._follower = RulesFollower(settings, self._switched, self._refused)
         self._stopped = threading.Event()
-        self._loop: Loop | None = None
+        self._loops: list[Loop] = []
+        self._rules_lock = threading.Lock()
         self._ready = False
-        self._heartbeat = metrics.Heartbeat(settings.metrics.stall_timeout_s)
+        self._heartbeats = {
+            name: metrics.Heartbeat(settings.metrics.stall_timeout_s)
+            for name in ("match", "decide")
+        }
         folder = settings.processor.writer_schemas_dir
         self._writer_schemas = load_writer_schemas(folder) if folder is not None else []
 
@@ -69,8 +88,8 @@ class App:
 
     def stop(self) -> None:
         self._stopped.set()
-        if self._loop is not None:
-            self._loop.stop()
+        for loop in self._loops:
+            loop.stop()
 
     def install_signal_handlers(self) -> None:
         def handle(signum: int, frame: FrameType | None) -> None:
@@ -89,7 +108,7 @@ class App:
             metrics.serve(
                 settings.metrics.metrics_port,
                 lambda: self._ready,
-                self._heartbeat.alive,
+                self._alive,
                 host=settings.metrics.metrics_host,
             )
         self._follower.catch_up()
@@ -98,7 +117,8 @@ class App:
                 "no rules on %s yet: waiting (lead-router rules apply FILE)",
                 settings.topics.config_topic,
             )
-            self._heartbeat.beat()
+            for heartbeat in self._heartbeats.values():
+                heartbeat.beat()
             self._follower.poll(1.0)
         if self._stopped.is_set():
             return
@@ -111,33 +131,78 @@ class App:
             enricher.close()
 
     def _process(self, enricher: Enricher, on_idle: Callable[[], None] | None) -> None:
-        """Routes leads with ``enricher`` until stopped."""
+        """Routes leads with ``enricher`` until stopped: the match loop in a thread, the decide
+        loop here; either one failing stops the other, and its error is raised."""
         settings = self.settings
         codec = Codec.for_registry(settings.registry, writer_schemas=self._writer_schemas)
-        pipeline = Pipeline(settings, codec, enricher)
-        stage = self._heartbeat.stage
-        self._loop = Loop(
-            settings,
-            pipeline,
-            self._snapshot,
-            self._each_round,
-            consumer=processor_consumer(settings),
-            session=processor_session(settings, stage),
-            rotations=Rotations(StateStores(settings), settings.rules.lead_id_memory_days * 86_400),
-            stage=stage,
+        lead_memory_s = settings.rules.lead_id_memory_days * 86_400
+        state = DecideState(StateStores(settings), lead_memory_s)
+        match = self._loop(
+            StageIds.match(settings),
+            self._heartbeats["match"],
+            MatchStage(settings, codec, enricher, self._snapshot),
+            NoState(),
         )
-        if self._stopped.is_set():  # a stop while the pipeline was built found no loop to stop
-            self._loop.stop()
+        decide = self._loop(
+            StageIds.decide(settings),
+            self._heartbeats["decide"],
+            DecideStage(settings, codec, self._snapshot, state),
+            state,
+        )
+        if self._stopped.is_set():  # a stop while the stages were built found no loop to stop
+            self.stop()
+        failures: list[BaseException] = []
+
+        def run_match() -> None:
+            try:
+                match.run()
+            except BaseException as error:
+                failures.append(error)
+                decide.stop()
+
+        thread = threading.Thread(target=run_match, name="match-stage", daemon=True)
         self._ready = True
         metrics.READY.set(1)
         try:
-            self._loop.run(on_idle)
+            thread.start()
+            try:
+                decide.run(on_idle)
+            finally:
+                match.stop()
+                thread.join()
+            if failures:
+                raise failures[0]
         except FatalError as error:
             raise ProcessorFailed(str(error)) from error
         finally:
             self._ready = False
             metrics.READY.set(0)
             self._follower.close()
+
+    def _loop(
+        self,
+        ids: StageIds,
+        heartbeat: metrics.Heartbeat,
+        stage: StreamStage,
+        state: StageState,
+    ) -> Loop:
+        """The loop of one stage, with its own clients and heartbeat."""
+        settings = self.settings
+        loop = Loop(
+            settings,
+            stage,
+            lambda: self._each_round(heartbeat),
+            consumer=processor_consumer(settings, ids),
+            session=processor_session(settings, ids, heartbeat.stage),
+            state=state,
+            doing=heartbeat.stage,
+        )
+        self._loops.append(loop)
+        return loop
+
+    def _alive(self) -> bool:
+        """Whether both loops come round."""
+        return all(heartbeat.alive() for heartbeat in self._heartbeats.values())
 
     def _watch(self) -> None:
         """Ends the process when the loop has not come round for ``STALL_TIMEOUT_S``.
@@ -153,24 +218,29 @@ class App:
         is not "waiting on Kafka (committing the transaction) for 301 s".
         """
         while not self._stopped.wait(1.0):
-            if not self._heartbeat.alive():
+            stalled = [name for name, beat in self._heartbeats.items() if not beat.alive()]
+            if stalled:
+                name = stalled[0]
                 log.critical(
-                    "the processing loop has not come round for %d s: it has been %s; exiting "
+                    "the %s loop has not come round for %d s: it has been %s; exiting "
                     "with code %d so that a restart takes over",
+                    name,
                     self.settings.metrics.stall_timeout_s,
-                    self._heartbeat.doing(),
+                    self._heartbeats[name].doing(),
                     STALLED_EXIT_CODE,
                 )
                 logging.shutdown()
                 os._exit(STALLED_EXIT_CODE)
 
-    def _each_round(self) -> None:
-        """What the loop does before each poll of the input: show it is alive, follow the rules."""
-        self._heartbeat.beat()
-        self._heartbeat.stage(
+    def _each_round(self, heartbeat: metrics.Heartbeat) -> None:
+        """What a loop does before each poll of its topic: show it is alive, follow the rules
+        (one loop at a time: the follower is not thread-safe)."""
+        heartbeat.beat()
+        heartbeat.stage(
             "waiting on Kafka (reading the rules from %s)", self.settings.topics.config_topic
         )
-        self._follower.poll()
+        with self._rules_lock:
+            self._follower.poll()
 
     def _snapshot(self) -> Snapshot:
         snapshot = self._follower.snapshot

@@ -34,7 +34,7 @@ LEADS_CONSUMED = Counter(
 )
 OUTCOMES = Counter(
     "lead_router_outcomes_total",
-    "Leads by outcome (routed, fallback, unroutable, rejected) and profile.",
+    "Leads by outcome (routed, fallback, unroutable, duplicate, rejected) and profile.",
     ["outcome", "profile"],
 )
 DELIVERIES = Counter(
@@ -46,6 +46,23 @@ REVENUE = Counter(
     "lead_router_revenue_total",
     "Sum of the effective prices of emitted deliveries, by partner and currency.",
     ["partner", "currency"],
+)
+CANDIDATES_EXCLUDED = Counter(
+    "lead_router_candidates_excluded_total",
+    "Matching candidates passed over, by profile, partner and reason: closed (by its schedule), "
+    "capped (a delivery would pass a cap), duplicate (the partner received the person before).",
+    ["profile", "partner", "reason"],
+)
+CAP_USED = Gauge(
+    "lead_router_cap_used",
+    "A cap's use in the window of the last lead delivered under it: leads, or revenue in "
+    "currency units. scope is partner/<id> or assignment/<profile>/<id>.",
+    ["scope", "per", "unit"],
+)
+CAP_LIMIT = Gauge(
+    "lead_router_cap_limit",
+    "A cap's limit, in the unit of lead_router_cap_used (set with it).",
+    ["scope", "per", "unit"],
 )
 DEAD_LETTERS = Counter(
     "lead_router_dead_letters_total", "Input records sent to the dead-letter topic.", ["reason"]
@@ -103,8 +120,9 @@ WORKER_SEND_SECONDS = Histogram(
 )
 CONSUMER_LAG = Gauge(
     "lead_router_consumer_lag",
-    "Records behind the end of the input topic, by partition.",
-    ["partition"],
+    "Records behind the end of a topic a stage consumes (the input topic, the decide topic), by "
+    "partition.",
+    ["topic", "partition"],
 )
 READY = Gauge("lead_router_ready", "1 once the rules snapshot is loaded and leads are consumed.")
 

@@ -158,10 +158,16 @@ class TopicSettings(_Slice):
     unroutable_topic: str = Field("lead-router.unroutable", description="unroutable leads")
     dlq_topic: str = Field("leads.submitted.dlq", description="dead-letter topic")
     delivery_topic_prefix: str = Field("deliveries.", description="prefix of partner topics")
+    decide_topic: str = Field(
+        "lead-router.decide",
+        description="internal topic from the match stage to the decide stage: one LeadMatched "
+        "record per valid lead; it has exactly one partition, so that the decide stage sees "
+        "every lead and its state (caps, duplicates, rotation) is exact",
+    )
     state_topic: str = Field(
-        "lead-router.rotation",
-        description="compacted changelog of the processor's state (round_robin/weighted "
-        "rotation), one partition per input partition",
+        "lead-router.state",
+        description="compacted changelog of the decide stage's state (rotation, cap counters, "
+        "duplicate memory), one partition per decide topic partition",
     )
     receipts_topic: str = Field(
         "deliveries.receipts",
@@ -190,9 +196,9 @@ class ProcessorSettings(_Slice):
 
     state_dir: Path = Field(
         Path("~/.cache/lead-router/state"),
-        description="folder of the local state stores (RocksDB, one per input partition under "
-        "<transactional id>/<state topic>/<partition>): a copy of the state topic that spares "
-        "reading it again after a restart; safe to delete",
+        description="folder of the local state stores (RocksDB, one per decide topic partition "
+        "under <transactional id>/<state topic>/<partition>): a copy of the state topic that "
+        "spares reading it again after a restart; safe to delete",
     )
     batch_size: int = Field(
         1000, ge=1, description="commit the open transaction after this many input records"

@@ -15,8 +15,10 @@ EPILOG = """\
 What it does: starts a local Apache Kafka broker (unless --bootstrap-servers or
 LEAD_ROUTER_BOOTSTRAP_SERVERS names one), applies the sample rules (processor/demo/rules.yaml: a
 dealer group routing by interest category to the nearest of its stores, and a lead marketplace
-selling to the highest bidder), publishes sample leads, runs the processor until every lead is
-routed, and prints what happened, read back from the audit topic.
+selling to the highest bidder, the top one capped at 3 leads a day), publishes sample leads (among
+them a visitor who asks twice and a publisher's retry), runs the processor until every lead is
+routed, and prints what happened, read back from the audit topic: the cap reached and who took
+the leads after it, the duplicates caught.
 
 The IP database from `lead-router geo fetch` is used when it is in the cache (`make demo` fetches
 it), so leads with only an IP address are located too.

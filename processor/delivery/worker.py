@@ -44,10 +44,10 @@ from processor.kafka.admin import TopicAdmin
 from processor.kafka.errors import FatalError, consumed
 from processor.kafka.records import DEAD_LETTER_HEADROOM, OutputRecord, dead_letter
 from processor.kafka.session import TransactionalSession
-from processor.pipeline import delivery_id
 from processor.rules import Snapshot
 from processor.rules.document import PARTNER_ID, Partner
 from processor.settings import Settings
+from processor.stream.decide import delivery_id
 from processor.wire import Codec, DecodeError
 
 log = logging.getLogger(__name__)

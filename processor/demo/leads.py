@@ -2,13 +2,19 @@
 
 The mix exercises every outcome: dealer leads by interest category from near and far (nearest
 store, the ALL tier, the fallback beyond reach), marketplace leads that pass some buyers' filters or
-none, leads from a site no profile takes (unroutable), and a few records that are not leads at all
-(dead letters).
+none (enough for a buyer's daily cap), leads from a site no profile takes (unroutable), a person who
+asks twice and a publisher's retry (duplicates), and a few records that are not leads at all (dead
+letters).
+
+Leads carry fixed times, one every :data:`SPACING` from :data:`START`: caps and duplicate spans
+count by a lead's time, never the clock, so each run decides alike whenever it runs, and the default
+3,000 leads fall on one day of New York time, the time zone of the capped buyer.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,23 +44,41 @@ VEHICLES = (
 )
 CATEGORIES = ("New Models", "New Models", "Service", "Used Vehicles", "Used Vehicles", None)
 NOT_LEADS = (b"", b'{"lead_id": "json-is-not-avro"}', b"\x00\x00\x00\x00\x07garbage")
+START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+SPACING = timedelta(seconds=20)
+REPEATS_FROM = 20
+"""The fewest leads that hold the two repeats: fewer are all first-time leads."""
 
 
 def sample_leads(count: int, seed: int = 7) -> Iterator[dict[str, Any]]:
-    """``count`` leads, about 45% dealer, 45% marketplace, 10% from an unknown site."""
+    """``count`` leads, about 45% dealer, 45% marketplace, 10% from an unknown site.
+
+    From :data:`REPEATS_FROM` leads on, two of them repeat earlier ones: two thirds of the way
+    through, the first marketplace visitor asks again under a new lead id, and the last lead is a
+    publisher's retry of the one before it, sent again whole, lead id and all.
+    """
     rng = random.Random(seed)
-    start = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    first_market: dict[str, Any] | None = None
+    previous: dict[str, Any] | None = None
+    returns_at = count * 2 // 3 if count >= REPEATS_FROM else -1
     for n in range(count):
-        roll = rng.random()
-        submitted = start + timedelta(seconds=37 * n)
-        if roll < 0.45:
-            yield _dealer_lead(rng, n, submitted)
-        elif roll < 0.90:
-            yield _market_lead(rng, n, submitted)
+        submitted = START + SPACING * n
+        if n == returns_at and first_market is not None:
+            lead = _asks_again(first_market, n, submitted)
+        elif n == count - 1 and previous is not None and count >= REPEATS_FROM:
+            lead = dict(previous)
         else:
-            lead = _market_lead(rng, n, submitted)
-            lead["site_id"] = "partner-widget"
-            yield lead
+            roll = rng.random()
+            if roll < 0.45:
+                lead = _dealer_lead(rng, n, submitted)
+            elif roll < 0.90:
+                lead = _market_lead(rng, n, submitted)
+                first_market = first_market or lead
+            else:
+                lead = _market_lead(rng, n, submitted)
+                lead["site_id"] = "partner-widget"
+        previous = lead
+        yield lead
 
 
 def not_a_lead(n: int) -> bytes:
@@ -68,8 +92,29 @@ def _person(rng: random.Random, n: int) -> dict[str, Any]:
         "first_name": first,
         "last_name": last,
         "email": f"visitor{n}@example.com",
-        "phone": f"+1-555-{n % 10000:04d}",
+        "phone": f"+1-555-{n // 10000 % 1000:03d}-{n % 10000:04d}",
     }
+
+
+def _asks_again(first: dict[str, Any], n: int, submitted: datetime) -> dict[str, Any]:
+    """The person of lead ``first`` asking again: a new lead id and time, the same request, the
+    email typed in capitals and the phone as people write it at home, ``(555) 000-0042``."""
+    contact = first["contact"]
+    digits = re.sub(r"\D", "", contact["phone"])[-10:]
+    return {
+        **first,
+        "lead_id": f"lead-{n:06d}",
+        "submitted_at": _iso(submitted),
+        "contact": {
+            **contact,
+            "email": contact["email"].upper(),
+            "phone": f"({digits[:3]}) {digits[3:6]}-{digits[6:]}",
+        },
+    }
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
 
 
 def _address(place: Place, n: int) -> dict[str, Any]:
@@ -99,7 +144,7 @@ def _dealer_lead(rng: random.Random, n: int, submitted: datetime) -> dict[str, A
     # otherwise the address's postcode is all there is
     return {
         "lead_id": f"lead-{n:06d}",
-        "submitted_at": submitted.isoformat().replace("+00:00", "Z"),
+        "submitted_at": _iso(submitted),
         "site_id": rng.choice(("metro-auto-web", "metro-auto-chat")),
         "interest_category": category,
         "offer_id": None,
@@ -124,7 +169,7 @@ def _market_lead(rng: random.Random, n: int, submitted: datetime) -> dict[str, A
     place = rng.choice(PLACES)
     return {
         "lead_id": f"lead-{n:06d}",
-        "submitted_at": submitted.isoformat().replace("+00:00", "Z"),
+        "submitted_at": _iso(submitted),
         "site_id": "leadmarket",
         "interest_category": rng.choice(("Auto Loan", "Refinance", None)),
         "offer_id": f"offer-{rng.randrange(1, 6)}",

@@ -2,8 +2,9 @@
 
 A local broker (or the one configured), the sample rules applied through the config topic, a few
 thousand varied sample leads published as Avro, the real processor routing them exactly once, a
-summary read back from the audit topic, as an operator would, and the reference delivery worker
-delivering one partner's leads to files with a receipt for each.
+summary read back from the audit topic, as an operator would (a buyer's daily cap reached and who
+took the leads after it, the duplicates caught), and the reference delivery worker delivering one
+partner's leads to files with a receipt for each.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from rich.table import Table
 from processor.app import App
 from processor.control.publisher import publish_rules
 from processor.delivery import Worker, read_receipts
+from processor.demo.highlights import Highlights
 from processor.demo.leads import not_a_lead, sample_leads
 from processor.errors import ServiceUnavailable
 from processor.kafka import clients
@@ -36,6 +39,7 @@ from processor.kafka.reading import read_to_end
 from processor.localkafka import EmbeddedKafka
 from processor.rules import load_rules
 from processor.rules.explain import explain_text
+from processor.rules.schedule import lead_time
 from processor.settings import Settings
 from processor.stream.topics import Topics
 from processor.wire import Codec, lead_from_json
@@ -43,7 +47,9 @@ from processor.wire import Codec, lead_from_json
 DRAIN_TIMEOUT_S = 300.0
 DELIVERED_PARTNER = "metro-manhattan"
 """The partner whose deliveries the demo hands to the reference delivery worker."""
-EXAMPLES = ("routed", "fallback", "unroutable", "rejected")
+EXAMPLES = ("routed", "routed-priced", "capped", "fallback", "unroutable", "duplicate", "rejected")
+"""The kinds of decision the summary explains, one example each, in this order: ``capped`` is a
+lead that went elsewhere because a cap was full."""
 
 
 def rules_text() -> str:
@@ -73,6 +79,7 @@ def broker(settings: Settings, console: Console) -> Iterator[Settings]:
 class Tally:
     """What the audit topic says happened."""
 
+    highlights: Highlights
     outcomes: Counter[str] = field(default_factory=Counter)
     by_profile: Counter[tuple[str, str]] = field(default_factory=Counter)
     deliveries: Counter[str] = field(default_factory=Counter)
@@ -82,6 +89,8 @@ class Tally:
 
     def add(self, decision: dict[str, Any]) -> None:
         outcome = decision["outcome"]
+        trace = json.loads(decision["trace"])
+        self.highlights.add(decision, trace)
         self.outcomes[outcome] += 1
         self.by_profile[(decision["profile"] or "(none)", outcome)] += 1
         for delivery in decision["deliveries"]:
@@ -93,6 +102,8 @@ class Tally:
         if wanted == "routed" and not any(d["distance_km"] for d in decision["deliveries"]):
             wanted = "routed-priced"
         self.examples.setdefault(wanted, decision)
+        if any(str(entry.get("excluded", "")).startswith("capped") for entry in trace):
+            self.examples.setdefault("capped", decision)
 
 
 def run_demo(settings: Settings, leads: int, bad_records: int, console: Console) -> int:
@@ -101,17 +112,17 @@ def run_demo(settings: Settings, leads: int, bad_records: int, console: Console)
         rules = load_rules(rules_text())
         result = publish_rules(settings, rules)
         console.print(f"applied the sample rules as version {result.version}")
-        published = _publish(settings, leads, bad_records, console)
+        times = _publish(settings, leads, bad_records, console)
         app = App(settings)
         thread = threading.Thread(target=app.run, name="processor", daemon=True)
         thread.start()
         metrics_url = f"http://127.0.0.1:{settings.metrics.metrics_port}/metrics"
         try:
-            _wait_drained(app, published, console)
+            _wait_drained(app, leads + bad_records, console)
         finally:
             app.stop()
             thread.join(60)
-        tally = _read_audit(settings)
+        tally = _read_audit(settings, Highlights(rules, times))
         dead = _count(settings, settings.topics.dlq_topic)
         _print_summary(console, settings, tally, dead, metrics_url)
         delivered = next(p for p in rules.partners if p.id == DELIVERED_PARTNER)
@@ -175,13 +186,22 @@ def _deliver(
     )
 
 
-def _publish(settings: Settings, leads: int, bad_records: int, console: Console) -> int:
+def _publish(
+    settings: Settings, leads: int, bad_records: int, console: Console
+) -> dict[str, datetime]:
+    """Publishes the sample leads and the records that are not leads; returns each lead's time
+    by its id, which the audit record does not carry and a cap's window needs."""
     codec = Codec.for_registry(settings.registry)
+    times: dict[str, datetime] = {}
     producer = clients.producer(settings.kafka, {"linger.ms": 20})
     with Progress(console=console, transient=False) as progress:
         task = progress.add_task("publishing sample leads", total=leads + bad_records)
         for n, lead in enumerate(sample_leads(leads)):
-            value = codec.encode(settings.topics.input_topic, "LeadSubmitted", lead_from_json(lead))
+            record = lead_from_json(lead)
+            value = codec.encode(settings.topics.input_topic, "LeadSubmitted", record)
+            when = lead_time(record)
+            if when is not None:
+                times[lead["lead_id"]] = when
             producer.produce(settings.topics.input_topic, key=lead["lead_id"].encode(), value=value)
             if n % 200 == 0:
                 producer.poll(0)
@@ -193,7 +213,7 @@ def _publish(settings: Settings, leads: int, bad_records: int, console: Console)
         producer.flush(60)
         producer.close()
         progress.update(task, completed=leads + bad_records)
-    return leads + bad_records
+    return times
 
 
 def _committed_total() -> float:
@@ -219,9 +239,9 @@ def _wait_drained(app: App, published: int, console: Console) -> None:
             progress.update(task, completed=done)
 
 
-def _read_audit(settings: Settings) -> Tally:
+def _read_audit(settings: Settings, highlights: Highlights) -> Tally:
     codec = Codec.for_registry(settings.registry)
-    tally = Tally()
+    tally = Tally(highlights)
     consumer = clients.reading_consumer(settings.kafka, "demo")
     try:
         read_to_end(
@@ -278,13 +298,18 @@ def _print_summary(
     console.print(
         f"dead letters on {settings.topics.dlq_topic}: {dead} (records that are not leads)"
     )
+    # Lead ids come from publishers: printed as text, never read as console markup.
+    for line in tally.highlights.cap_lines() or ["caps reached: none"]:
+        console.print(line, markup=False)
+    console.print(tally.highlights.duplicate_line(), markup=False)
     console.print()
-    for kind in ("routed", "routed-priced", "fallback", "unroutable", "rejected"):
+    for kind in EXAMPLES:
         decision = tally.examples.get(kind)
         if decision is None:
             continue
         console.rule(f"why {decision['lead_id']} ended {decision['outcome']}")
-        console.print(explain_text(decision["outcome"], json.loads(decision["trace"]), decision))
+        text = explain_text(decision["outcome"], json.loads(decision["trace"]), decision)
+        console.print(text, markup=False)
     console.print()
     console.print(
         f"Metrics were served at {metrics_url} while the demo ran; `lead-router run` serves "

@@ -7,12 +7,13 @@ topic's parts), compile it once per version (:func:`compile_rules`), then route 
 bounds every document read.
 """
 
-from processor.rules.decide import Decision, Delivery, Outcome, TierName, decide
+from processor.rules.decide import Decision, Delivery, Matched, Outcome, TierName, decide, match
 from processor.rules.document import RulesDocument
 from processor.rules.errors import LeadWithoutId, RuleError, RulesInvalid
+from processor.rules.findings import Finding
 from processor.rules.ledger import Ledger, MemoryStore
 from processor.rules.limits import RulesLimits
-from processor.rules.lint import Finding, lint
+from processor.rules.lint import lint
 from processor.rules.load import load_rules
 from processor.rules.parts import document_from_parts, document_to_parts
 from processor.rules.snapshot import Snapshot, compile_rules
@@ -24,6 +25,7 @@ __all__ = [
     "Finding",
     "LeadWithoutId",
     "Ledger",
+    "Matched",
     "MemoryStore",
     "Outcome",
     "RuleError",
@@ -38,5 +40,6 @@ __all__ = [
     "document_to_parts",
     "lint",
     "load_rules",
+    "match",
     "validate_document",
 ]

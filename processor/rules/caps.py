@@ -10,38 +10,55 @@ would pass a cap: a cap of 100 leads takes the 100th and refuses the 101st.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from processor.rules.document import Cap
 from processor.rules.ledger import Ledger, cap_key, epoch_ms, micros
-from processor.rules.windows import window
+from processor.rules.schedule import local
+from processor.rules.windows import Period, window
 
 
-@dataclass(frozen=True, slots=True)
+class Windows:
+    """The cap windows of one lead's time, each period of each zone worked out once: a lead's
+    candidates can count hundreds of caps, in a few zones."""
+
+    __slots__ = ("_found", "when")
+
+    def __init__(self, when: datetime) -> None:
+        self.when = when
+        self._found: dict[tuple[Period, str], tuple[str, datetime | None]] = {}
+
+    def of(self, per: Period, zone: ZoneInfo) -> tuple[str, datetime | None]:
+        """The window's name and when the next one starts (see :func:`window`)."""
+        found = self._found.get((per, zone.key))
+        if found is None:
+            found = self._found[(per, zone.key)] = window(per, self.when, zone)
+        return found
+
+
 class CompiledCap:
     """One cap with what it belongs to: ``scope`` is ``partner/<id>`` or
     ``assignment/<profile>/<id>``, ``zone`` the partner's time zone."""
 
-    cap: Cap
-    scope: str
-    zone: ZoneInfo
+    __slots__ = ("_prefix", "cap", "limit", "scope", "zone")
 
-    @property
-    def limit(self) -> int:
+    def __init__(self, cap: Cap, scope: str, zone: ZoneInfo) -> None:
+        self.cap = cap
+        self.scope = scope
+        self.zone = zone
+        self.limit = cap.leads if cap.leads is not None else micros(cap.revenue or 0.0)
         """The limit in the unit the ledger counts: leads, or revenue in millionths."""
-        cap = self.cap
-        return cap.leads if cap.leads is not None else micros(cap.revenue or 0.0)
+        self._prefix = cap_key(scope, cap.per, cap.unit, "")
 
     def amount(self, price: float) -> int:
         """What one delivery at ``price`` adds to this cap."""
         return 1 if self.cap.leads is not None else micros(price)
 
-    def window(self, when: datetime) -> tuple[bytes, datetime | None]:
-        """The ledger key of the window ``when`` falls in, and when that window ends."""
-        name, ends = window(self.cap.per, when, self.zone)
-        return cap_key(self.scope, self.cap.per, self.cap.unit, name), ends
+    def window(self, windows: Windows) -> tuple[bytes, datetime | None]:
+        """The ledger key of the lead's window, and when that window ends."""
+        name, ends = windows.of(self.cap.per, self.zone)
+        return self._prefix + name.encode(), ends
 
     def describe(self, used: int, price: float, ends: datetime | None) -> str:
         """``capped: partner crm-east has 100 of 100 leads per day; resets 2026-12-01 00:00
@@ -57,14 +74,14 @@ class CompiledCap:
             )
         resets = ""
         if ends is not None:
-            resets = f"; resets {ends.astimezone(self.zone):%Y-%m-%d %H:%M} {self.zone.key}"
+            resets = f"; resets {local(ends, self.zone):%Y-%m-%d %H:%M} {self.zone.key}"
         return f"capped: {owner} has {measure}{resets}"
 
 
-def full(caps: Sequence[CompiledCap], ledger: Ledger, when: datetime, price: float) -> str | None:
+def full(caps: Sequence[CompiledCap], ledger: Ledger, windows: Windows, price: float) -> str | None:
     """Why a delivery at ``price`` would pass one of ``caps``; None when it passes none."""
     for compiled in caps:
-        key, ends = compiled.window(when)
+        key, ends = compiled.window(windows)
         used = ledger.cap_used(key)
         if used + compiled.amount(price) > compiled.limit:
             return compiled.describe(used, price, ends)
@@ -72,11 +89,11 @@ def full(caps: Sequence[CompiledCap], ledger: Ledger, when: datetime, price: flo
 
 
 def count(
-    caps: Sequence[CompiledCap], ledger: Ledger, when: datetime, price: float, keep_ms: int
+    caps: Sequence[CompiledCap], ledger: Ledger, windows: Windows, price: float, keep_ms: int
 ) -> None:
     """Counts one delivery at ``price`` against each of ``caps``; a window is kept ``keep_ms``
     past its end for leads that arrive late."""
     for compiled in caps:
-        key, ends = compiled.window(when)
+        key, ends = compiled.window(windows)
         expires = None if ends is None else epoch_ms(ends) + keep_ms
         ledger.count(key, compiled.amount(price), expires)

@@ -165,6 +165,32 @@ class Decision:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Matched:
+    """Which assignments of a lead's profile its filters matched, per tier (positions in the
+    profile, document order), under one rules version: the stateless part of routing, which the
+    processor's match stage does in parallel so that the decide stage, which holds the state,
+    only checks the candidates. It holds for that version only."""
+
+    rules_version: str
+    category: tuple[int, ...]
+    all: tuple[int, ...]
+
+
+def match(snapshot: Snapshot, lead: Mapping[str, Any], geo: Geo | None) -> Matched:
+    """The assignments the lead's filters match in each tier of its profile."""
+    compiled, _ = snapshot.profile_for(lead.get("site_id"))
+    if compiled is None:
+        return Matched(snapshot.version, (), ())
+    view = snapshot.read(lead, geo)
+    category, everywhere = compiled.tiers(lead.get("interest_category"))
+    return Matched(
+        snapshot.version,
+        tuple(item.position for item in category.match(view)) if category else (),
+        tuple(item.position for item in everywhere.match(view)) if everywhere else (),
+    )
+
+
 def decide(
     snapshot: Snapshot,
     lead: Mapping[str, Any],
@@ -174,6 +200,7 @@ def decide(
     trace: bool = True,
     notes: Sequence[str] = (),
     locate: Callable[[GeoSource], Geo | None] | None = None,
+    matched: Matched | None = None,
 ) -> Decision:
     """Routes one lead with what ``ledger`` remembers, and records the decision there: its lead
     id, the person it was routed for, each delivery against its caps, the rotation.
@@ -182,7 +209,8 @@ def decide(
     trace). ``locate`` gives the lead's location from one source, for nearest-store routing, which
     trusts the sources in the profile's order rather than ``geo``'s; without it ``geo`` is the only
     location the lead has. With ``trace=False`` nothing is recorded for the trace and
-    ``Decision.trace`` is empty.
+    ``Decision.trace`` is empty. ``matched`` is what :func:`match` found for the lead; used when it
+    was found under this snapshot's version, else the filters are matched again.
     """
     lead_id = lead.get("lead_id")
     if not isinstance(lead_id, str) or not lead_id:
@@ -207,10 +235,12 @@ def decide(
     view = snapshot.read(lead, geo)
     if route is not None:
         route.view = view
-    people = fingerprints(lead, geo, compiled.people, ledger.salt)
+    state = _State(
+        snapshot, ledger, when, lambda: fingerprints(lead, geo, compiled.people, ledger.salt)
+    )
     within = compiled.duplicates_ms
     if within is not None:
-        prior = ledger.seen_by_profile(compiled.id, people, when, within)
+        prior = ledger.seen_by_profile(compiled.id, state.people, when, within)
         if prior is not None:
             why = (
                 f"profile {compiled.id!r} routed the same person (by its duplicate keys) in lead "
@@ -218,10 +248,12 @@ def decide(
                 f"{compiled.profile.duplicates.within if compiled.profile.duplicates else ''}"
             )
             return _duplicate(snapshot, compiled, lead_id, geo, route, prior, why)
-    state = _State(snapshot, ledger, when, people)
-    decision = _decide_tiers(snapshot, compiled, lead, lead_id, view, geo, locate, state, route)
+    found = matched if matched is not None and matched.rules_version == snapshot.version else None
+    decision = _decide_tiers(
+        snapshot, compiled, lead, lead_id, view, geo, locate, state, route, found
+    )
     decision.exclusions = tuple(state.excluded)
-    _record(snapshot, compiled, decision, ledger, when, people)
+    _record(snapshot, compiled, decision, state)
     return decision
 
 
@@ -233,16 +265,41 @@ every lead ``dry-run`` reads has one."""
 class _State:
     """What one lead's candidates are checked against: caps and partners' duplicate spans."""
 
-    __slots__ = ("excluded", "ledger", "people", "snapshot", "when")
+    __slots__ = (
+        "_people",
+        "_verdicts",
+        "_who",
+        "excluded",
+        "ledger",
+        "snapshot",
+        "when",
+        "windows",
+    )
 
     def __init__(
-        self, snapshot: Snapshot, ledger: Ledger, when: datetime, people: Sequence[bytes]
+        self,
+        snapshot: Snapshot,
+        ledger: Ledger,
+        when: datetime,
+        who: Callable[[], tuple[bytes, ...]],
     ) -> None:
         self.snapshot = snapshot
         self.ledger = ledger
         self.when = when
-        self.people = people
+        self.windows = caps.Windows(when)
+        self._who = who
+        self._people: tuple[bytes, ...] | None = None
         self.excluded: list[tuple[str, Exclusion]] = []
+        self._verdicts: dict[tuple[str, int, float], tuple[str | None, Exclusion]] = {}
+        """Verdicts by partner, caps and price: a partner's assignments mostly share all three."""
+
+    @property
+    def people(self) -> tuple[bytes, ...]:
+        """The lead's person digests, made when first needed: normalising a phone number is the
+        costliest part of a duplicate check, and most rules never ask."""
+        if self._people is None:
+            self._people = self._who()
+        return self._people
 
     def available(
         self, candidates: Sequence[CompiledAssignment]
@@ -252,7 +309,11 @@ class _State:
         kept: list[CompiledAssignment] = []
         passed: list[tuple[CompiledAssignment, str]] = []
         for item in candidates:
-            why, kind = self._why_not(item)
+            key = (item.partner.id, id(item.caps), item.price)
+            verdict = self._verdicts.get(key)
+            if verdict is None:
+                verdict = self._verdicts[key] = self._why_not(item)
+            why, kind = verdict
             if why is None:
                 kept.append(item)
             else:
@@ -262,7 +323,7 @@ class _State:
 
     def _why_not(self, item: CompiledAssignment) -> tuple[str | None, Exclusion]:
         if item.caps:
-            why = caps.full(item.caps, self.ledger, self.when, item.price)
+            why = caps.full(item.caps, self.ledger, self.windows, item.price)
             if why is not None:
                 return why, "capped"
         partner = item.partner.id
@@ -289,6 +350,7 @@ def _decide_tiers(
     locate: Callable[[GeoSource], Geo | None] | None,
     state: _State,
     route: Route | None,
+    found: Matched | None,
 ) -> Decision:
     """Steps 4 to 7: the first tier with a candidate decides, else the fallback."""
     profile = compiled.profile
@@ -307,9 +369,16 @@ def _decide_tiers(
         closed: Sequence[CompiledAssignment] = ()
         passed: list[tuple[CompiledAssignment, str]] = []
         if tier is not None:
-            matched = tier.match(view, first_only)
+            if found is not None:
+                positions = found.category if kind == "category" else found.all
+                matched = [compiled.assignments[position] for position in positions]
+            else:
+                matched = tier.match(view, first_only)
+            counted = len(state.excluded)
             candidates, closed, passed = _open_and_available(matched, state)
-            if first_only and matched and not candidates:  # the first is out: look further
+            if first_only and found is None and matched and not candidates:
+                # the first is out: look further (and count it out once)
+                del state.excluded[counted:]
                 candidates, closed, passed = _open_and_available(tier.match(view), state)
         kept = candidates
         nearest = None
@@ -373,15 +442,11 @@ def _duplicate(
 
 
 def _record(
-    snapshot: Snapshot,
-    compiled: CompiledProfile,
-    decision: Decision,
-    ledger: Ledger,
-    when: datetime,
-    people: Sequence[bytes],
+    snapshot: Snapshot, compiled: CompiledProfile, decision: Decision, state: _State
 ) -> None:
     """Step 8 and the memories: the lead id, the person for the profile's duplicate check and
     for each partner's span, each delivery against its caps."""
+    ledger, when, people = state.ledger, state.when, state.people
     ledger.decide_lead(decision.lead_id, when, decision.outcome)
     if decision.outcome == "unroutable":
         return
@@ -396,7 +461,7 @@ def _record(
             counted = target.caps
         else:
             counted = compiled.assignment(delivery.assignment).caps
-        caps.count(counted, ledger, when, delivery.price, keep)
+        caps.count(counted, ledger, state.windows, delivery.price, keep)
         span = snapshot.avoid_ms(delivery.partner)
         if span is not None:
             ledger.partner_received(delivery.partner, people, decision.lead_id, when, span)
@@ -538,7 +603,7 @@ def _fallback(
     closed = target is not None and target.hours is not None and not target.hours.is_open(when)
     capped = None
     if target is not None and not closed and target.caps:
-        capped = caps.full(target.caps, state.ledger, when, target.price)
+        capped = caps.full(target.caps, state.ledger, state.windows, target.price)
     if target is None or closed or capped is not None:
         if target is not None:
             state.excluded.append((target.partner.id, "closed" if closed else "capped"))

@@ -66,16 +66,19 @@ def _error(kind: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(kind, "{message}", {"message": message})
 
 
-def _check_field(ref: FieldRef, path: str, info: ValidationInfo) -> None:
+def _check_field(
+    ref: FieldRef,
+    path: str,
+    info: ValidationInfo,
+    encrypted: str = "conditions on encrypted fields are not allowed",
+) -> None:
+    """Refuses an undeclared custom field, and an encrypted one for the reason ``encrypted``."""
     declarations = _declarations(info)
     name = ref.custom_name
     if declarations is None or name is None:
         return
     if declarations.custom.get(name):
-        raise _error(
-            "encrypted_field",
-            f"field {path!r} is encrypted: conditions on encrypted fields are not allowed",
-        )
+        raise _error("encrypted_field", f"field {path!r} is encrypted: {encrypted}")
     if declarations.custom and name not in declarations.custom:
         known = ", ".join(sorted(declarations.custom))
         raise _error(
@@ -185,6 +188,15 @@ Duration = Annotated[str, BeforeValidator(_checked("bad_duration", parse_duratio
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 CapPeriod = Literal["hour", "day", "week", "month", "total"]
+CAP_PERIODS: tuple[str, ...] = get_args(CapPeriod)
+
+
+def _period(value: object) -> object:
+    if isinstance(value, str) and value not in CAP_PERIODS:
+        raise _error(
+            "unknown_period", f"unknown cap window {value!r}: use {', '.join(CAP_PERIODS)}"
+        )
+    return value
 
 
 def seconds(duration: str) -> int:
@@ -198,7 +210,7 @@ class Cap(Model):
     """At most ``leads`` deliveries, or ``revenue`` in ``currency``, ``per`` window: an hour, a
     day, an ISO week or a month of the partner's local time, or in ``total``."""
 
-    per: CapPeriod
+    per: Annotated[CapPeriod, BeforeValidator(_period)]
     leads: Annotated[int, BeforeValidator(_not_bool), Field(ge=1)] | None = None
     revenue: Annotated[Number, Field(gt=0)] | None = None
     currency: Currency | None = None
@@ -221,6 +233,23 @@ class Cap(Model):
     @property
     def limit(self) -> float:
         return float(self.leads if self.leads is not None else self.revenue or 0.0)
+
+    @property
+    def window(self) -> str:
+        """The window as messages say it: ``per day``, ``in total``."""
+        return "in total" if self.per == "total" else f"per {self.per}"
+
+    @property
+    def summary(self) -> str:
+        """The cap as messages say it: ``100 leads per day``, ``500 USD of revenue in total``."""
+        if self.leads is not None:
+            return f"{self.leads} leads {self.window}"
+        return f"{_amount(self.limit)} {self.currency} of revenue {self.window}"
+
+
+def _amount(value: float) -> str:
+    """``500.0`` as ``500``, ``12.5`` as ``12.5``: amounts as people write them."""
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
 Caps = tuple[Cap, ...]
@@ -382,16 +411,21 @@ class NearestStore(Model):
     )
 
 
-def _key_paths(keys: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+def _key_path(path: str, info: ValidationInfo) -> str:
+    ref = parse_field(path)
+    if isinstance(ref, str):
+        raise _error("unknown_field", ref)
+    if path == GEO:
+        raise _error("bad_field", "'geo' is no key: name one of its fields, e.g. geo.postcode")
+    _check_field(
+        ref, path, info, "only the partner reads its value, so it cannot be a duplicate key"
+    )
+    return path
+
+
+def _some_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
     if not keys:
         raise _error("no_keys", "list at least one field, e.g. [contact.email, contact.phone]")
-    for path in keys:
-        ref = parse_field(path)
-        if isinstance(ref, str):
-            raise _error("unknown_field", ref)
-        if path == GEO:
-            raise _error("bad_field", "'geo' is no key: name one of its fields, e.g. geo.postcode")
-        _check_field(ref, path, info)
     return keys
 
 
@@ -399,7 +433,9 @@ class Duplicates(Model):
     """A profile's duplicate check: a lead whose ``keys`` (any one of them, normalised) equal those
     of a lead this profile routed within ``within`` before it is a duplicate."""
 
-    keys: Annotated[tuple[str, ...], AfterValidator(_key_paths)]
+    keys: Annotated[
+        tuple[Annotated[str, AfterValidator(_key_path)], ...], AfterValidator(_some_keys)
+    ]
     within: Duration
 
 

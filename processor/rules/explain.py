@@ -87,6 +87,8 @@ def _tier(entry: Entry) -> str:
     found = ", ".join(candidates) if candidates else "no candidate"
     closed = entry.get("closed")
     found += f" (closed: {', '.join(closed)})" if closed else ""
+    excluded = entry.get("excluded")
+    found += f" (passed over: {', '.join(excluded)})" if excluded else ""
     return f"{label}: {entry['assignments']} assignments, {found}"
 
 
@@ -144,7 +146,8 @@ def _strategy(entry: Entry) -> str:
 def _ending(entry: Entry) -> str:
     step = entry.get("step")
     partner = f" {entry['partner']}" if entry.get("partner") else ""
-    return f"{step}{partner}: {entry.get('why', '')}".rstrip(": ")
+    of = f" of {entry['duplicate_of']}" if entry.get("duplicate_of") else ""
+    return f"{step}{partner}{of}: {entry.get('why', '')}".rstrip(": ")
 
 
 def _other(entry: Entry) -> str:
@@ -161,5 +164,6 @@ _LINES: dict[str, Callable[[Entry], str]] = {
     "strategy": _strategy,
     "fallback": _ending,
     "unroutable": _ending,
+    "duplicate": _ending,
     "cut": _cut,
 }

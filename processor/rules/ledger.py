@@ -17,7 +17,8 @@ Keys (bytes, ``\\x1f``-separated):
     cap   <scope> <per> <unit> <window>   {"used", "exp"}: leads, or revenue in micro-units
     rr    <profile>                       {"tick", "chosen": {partner: tick}}: round robin
     wt    <profile>                       {assignment: score}: smooth weighted round robin
-    exp   <YYYYMMDD> <key>                empty: ``key`` may be dropped after that UTC day
+    exp   <day> <key>                     empty: ``key`` may be dropped after that UTC day
+                                          (its ordinal, seven digits, so keys sort by day)
 
 Values a ledger cannot read (the changelog is a topic others could write to) count as absent:
 the lead is decided as if that memory were empty, and nothing stops.
@@ -329,9 +330,14 @@ def cap_key(scope: str, per: str, unit: str, window: str) -> bytes:
 LAST_MS = epoch_ms(datetime(9999, 12, 31, tzinfo=UTC))
 
 
+_EPOCH_DAY = 719_163
+"""The proleptic Gregorian ordinal of 1970-01-01."""
+
+
 def _day(ms: int) -> bytes:
-    """The UTC day of an expiry, ``YYYYMMDD``; an expiry past the calendar's end is its last day."""
-    return from_ms(max(0, min(ms, LAST_MS))).strftime("%Y%m%d").encode()
+    """The UTC day of an expiry as its ordinal (days since 0001-01-01, seven digits, so that keys
+    sort by day); an expiry off the calendar is its first or last day."""
+    return b"%07d" % (max(FIRST_MS, min(ms, LAST_MS)) // DAY_MS + _EPOCH_DAY)
 
 
 FIRST_MS = epoch_ms(datetime(1, 1, 2, tzinfo=UTC))

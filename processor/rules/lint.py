@@ -1,6 +1,6 @@
 """Rules that are valid but probably not what was meant: shadowed or unreachable assignments,
-leads that can end unroutable, unused partners, partners never open, negative prices, conditions on
-a custom field that is most likely a misnamed lead field.
+leads that can end unroutable, unused partners, partners never open, caps that never bind, negative
+prices, conditions on a custom field that is most likely a misnamed lead field.
 
 Lint never blocks a document (validation does that); it reads the document and its compiled
 snapshot, so it judges the same tiers and the same merged conditions that routing uses.
@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 from processor.rules.conditions import Check, compile_check
 from processor.rules.document import Condition, Partner, Profile, RulesDocument
-from processor.rules.errors import Location, format_path
+from processor.rules.errors import Location
 from processor.rules.fields import GEO, SECTIONS, TOP_LEVEL, parse_field
+from processor.rules.findings import Finding, finding
 from processor.rules.index import satisfiable
+from processor.rules.lint_caps import CapLint
 from processor.rules.operators import Variable, parse_operand
 from processor.rules.schedule import overlapping_ranges
 from processor.rules.snapshot import CompiledProfile, Snapshot, Tier, compile_rules
@@ -51,24 +52,13 @@ _UNTESTABLE = frozenset({"lead_id", "submitted_at", "visitor", "ip"})
 """Lead fields no condition tests: a custom field of that name is almost certainly a mistake."""
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One warning: a short code to search for, where it is, and what it means for leads."""
-
-    code: str
-    path: str
-    message: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"code": self.code, "path": self.path, "message": self.message}
-
-
 def lint(document: RulesDocument) -> list[Finding]:
     """Every warning for ``document``, partners first, then profiles, in document order."""
     snapshot = compile_rules(document, "lint")
-    findings = list(_partner_findings(document, snapshot))
+    caps = CapLint(document)
+    findings = list(_partner_findings(document, snapshot, caps))
     for i, compiled in enumerate(snapshot.profiles):
-        findings.extend(_profile_findings(document, ("profiles", i), compiled))
+        findings.extend(_profile_findings(document, ("profiles", i), compiled, caps))
         if not document.fields:
             findings.extend(_misnamed_fields(compiled.profile, ("profiles", i)))
     return findings
@@ -93,14 +83,14 @@ def _misnamed(path: str, where: Location) -> Iterator[Finding]:
         return
     plain = name.casefold().replace("-", "_")
     if plain in _UNTESTABLE:
-        yield _finding(
+        yield finding(
             "not-a-lead-field",
             where,
             f"{path!r} is read from the lead's custom fields (fields.{name}): the lead's own "
             f"{plain} is not a field conditions can test",
         )
     elif plain in _LEAD_FIELDS:
-        yield _finding(
+        yield finding(
             "not-a-lead-field",
             where,
             f"{path!r} is read from the lead's custom fields (fields.{name}), which leads "
@@ -108,33 +98,32 @@ def _misnamed(path: str, where: Location) -> Iterator[Finding]:
         )
 
 
-def _finding(code: str, where: Location, message: str) -> Finding:
-    return Finding(code, format_path(where), message)
-
-
-def _partner_findings(document: RulesDocument, snapshot: Snapshot) -> Iterator[Finding]:
+def _partner_findings(
+    document: RulesDocument, snapshot: Snapshot, caps: CapLint
+) -> Iterator[Finding]:
     used = {a.partner for p in document.profiles for a in p.assignments}
     used |= {p.fallback.partner for p in document.profiles if p.fallback is not None}
     for i, partner in enumerate(document.partners):
         if partner.id not in used:
-            yield _finding(
+            yield finding(
                 "unused-partner", ("partners", i), f"partner {partner.id!r} is never referenced"
             )
         if not partner.destinations:
-            yield _finding(
+            yield finding(
                 "no-destinations",
                 ("partners", i, "destinations"),
                 f"partner {partner.id!r} has no destinations to deliver to",
             )
         if partner.schedule is not None:
             yield from _schedule_findings(snapshot, partner, ("partners", i, "schedule"))
+        yield from caps.partner(partner, ("partners", i, "caps"))
 
 
 def _schedule_findings(snapshot: Snapshot, partner: Partner, here: Location) -> Iterator[Finding]:
     assert partner.schedule is not None
     hours = snapshot.hours(partner.id)
     if hours is not None and hours.never_open:
-        yield _finding(
+        yield finding(
             "never-open",
             here,
             f"partner {partner.id!r} is never open: its schedule gives no day any hours, so it "
@@ -143,7 +132,7 @@ def _schedule_findings(snapshot: Snapshot, partner: Partner, here: Location) -> 
     for key, ranges in partner.schedule.days.items():
         overlap = overlapping_ranges(ranges)
         if overlap is not None:
-            yield _finding(
+            yield finding(
                 "overlapping-hours",
                 (*here, key),
                 f"hours {overlap[0]!r} and {overlap[1]!r} overlap: the partner is open in either",
@@ -151,33 +140,33 @@ def _schedule_findings(snapshot: Snapshot, partner: Partner, here: Location) -> 
 
 
 def _profile_findings(
-    document: RulesDocument, where: Location, compiled: CompiledProfile
+    document: RulesDocument, where: Location, compiled: CompiledProfile, caps: CapLint
 ) -> Iterator[Finding]:
     profile = compiled.profile
     here = tuple(where)
     if not profile.sources and not profile.default:
-        yield _finding(
+        yield finding(
             "unreachable-profile",
             here,
             f"profile {profile.id!r} has no sources and is not the default: no lead reaches it",
         )
     yield from _prices(profile, here)
     if profile.max_partners is not None and profile.strategy != "all":
-        yield _finding(
+        yield finding(
             "max-partners-unused",
             (*here, "max_partners"),
             f"max_partners limits only the all strategy; under {profile.strategy} a lead is sold "
             "to one partner",
         )
     if profile.fallback is not None and compiled.fallback is None:
-        yield _finding(
+        yield finding(
             "inactive-partner",
             (*here, "fallback"),
             f"fallback partner {profile.fallback.partner!r} is inactive: it never takes a lead",
         )
     hours = compiled.fallback.hours if compiled.fallback is not None else None
     if profile.fallback is not None and hours is not None and not hours.always_open:
-        yield _finding(
+        yield finding(
             "closed-fallback",
             (*here, "fallback"),
             f"fallback partner {profile.fallback.partner!r} has a schedule: leads no assignment "
@@ -187,11 +176,14 @@ def _profile_findings(
     for j, assignment in enumerate(profile.assignments):
         partner = partners[assignment.partner]
         if not partner.active:
-            yield _finding(
+            yield finding(
                 "inactive-partner",
                 (*here, "assignments", j, "partner"),
                 f"assignment {assignment.id!r} is never chosen: partner {partner.id!r} is inactive",
             )
+        yield from caps.assignment(
+            assignment, (*here, "assignments", j, "caps"), profile.price_of(assignment)
+        )
     tiers = [*compiled.categories.values(), *([compiled.all_tier] if compiled.all_tier else [])]
     for tier in tiers:
         yield from _never_matching(here, tier)
@@ -199,7 +191,7 @@ def _profile_findings(
             yield from _shadowed(here, tier)
     yield from _unroutable(here, compiled)
     if profile.nearest_store.enabled and compiled.stores is None:
-        yield _finding(
+        yield finding(
             "nearest-without-locations",
             (*here, "nearest_store"),
             "nearest_store is enabled but none of the profile's active partners has a location",
@@ -208,12 +200,12 @@ def _profile_findings(
 
 def _prices(profile: Profile, here: Location) -> Iterator[Finding]:
     if profile.base_price < 0:
-        yield _finding("negative-price", (*here, "base_price"), "base_price is below zero")
+        yield finding("negative-price", (*here, "base_price"), "base_price is below zero")
     if profile.fallback is not None and (profile.fallback_price or 0) < 0:
-        yield _finding("negative-price", (*here, "fallback"), "the fallback price is below zero")
+        yield finding("negative-price", (*here, "fallback"), "the fallback price is below zero")
     for j, assignment in enumerate(profile.assignments):
         if assignment.price is not None and assignment.price < 0:
-            yield _finding(
+            yield finding(
                 "negative-price", (*here, "assignments", j, "price"), "the price is below zero"
             )
 
@@ -225,14 +217,14 @@ def _never_matching(here: Location, tier: Tier) -> Iterator[Finding]:
         ]
         where = (*here, "assignments", item.position, "filter")
         if impossible and len(impossible) == len(item.filter):
-            yield _finding(
+            yield finding(
                 "never-matches",
                 where,
                 f"assignment {item.id!r} can never match: each OR-set contradicts itself",
             )
         else:
             for k in impossible:
-                yield _finding(
+                yield finding(
                     "never-matches", (*where, k), "this OR-set contradicts itself and never holds"
                 )
 
@@ -260,7 +252,7 @@ def _shadowed(here: Location, tier: Tier) -> Iterator[Finding]:
             continue
         where = (*here, "assignments", item.position)
         if catch_all is not None:
-            yield _finding(
+            yield finding(
                 "shadowed",
                 where,
                 f"assignment {item.id!r} is never chosen: {catch_all!r} before it in the same "
@@ -270,7 +262,7 @@ def _shadowed(here: Location, tier: Tier) -> Iterator[Finding]:
         written = [[c.model_dump(mode="json") for c in or_set] for or_set in item.assignment.filter]
         same = earlier.setdefault(json.dumps(written, sort_keys=True), item.id)
         if same != item.id:
-            yield _finding(
+            yield finding(
                 "shadowed",
                 where,
                 f"assignment {item.id!r} is never chosen: {same!r} before it in the same tier "
@@ -288,14 +280,14 @@ def _unroutable(here: Location, compiled: CompiledProfile) -> Iterator[Finding]:
     if not active_all:
         for tier in compiled.categories.values():
             first = tier.assignments[0]
-            yield _finding(
+            yield finding(
                 "no-fallback-for-category",
                 (*here, "assignments", first.position, "category"),
                 f"leads of category {tier.category!r} that match none of its assignments end "
                 "unroutable: there is no ALL assignment and no fallback behind them",
             )
     if not any(a.assignment.is_catch_all for a in active_all):
-        yield _finding(
+        yield finding(
             "no-fallback",
             here,
             "leads that match no assignment end unroutable: the profile has no (active) fallback "

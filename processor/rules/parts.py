@@ -24,16 +24,25 @@ META_PREFIX = "meta/"
 
 
 def document_to_parts(document: RulesDocument) -> dict[str, dict[str, Any]]:
-    """Every part of ``document`` by key, as JSON-ready mappings, partners then profiles."""
+    """Every part of ``document`` by key, as JSON-ready mappings, partners then profiles.
+
+    A partner or assignment without caps is written without ``caps``, as parts were before caps
+    existed: applying a document that uses none again finds its parts unchanged.
+    """
     parts: dict[str, dict[str, Any]] = {
         FIELDS_KEY: {
             name: definition.model_dump(mode="json") for name, definition in document.fields.items()
         }
     }
     for partner in document.partners:
-        parts[PARTNER_PREFIX + partner.id] = partner.model_dump(mode="json", exclude_none=True)
+        parts[PARTNER_PREFIX + partner.id] = partner.model_dump(
+            mode="json", exclude_none=True, exclude=None if partner.caps else {"caps"}
+        )
     for profile in document.profiles:
-        parts[PROFILE_PREFIX + profile.id] = profile.model_dump(mode="json", exclude_none=True)
+        uncapped = {j: {"caps"} for j, item in enumerate(profile.assignments) if not item.caps}
+        parts[PROFILE_PREFIX + profile.id] = profile.model_dump(
+            mode="json", exclude_none=True, exclude={"assignments": uncapped}
+        )
     return parts
 
 

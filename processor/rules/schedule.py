@@ -129,6 +129,15 @@ def lead_time(lead: Mapping[str, object]) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+def local(when: datetime, zone: ZoneInfo) -> datetime:
+    """``when`` in ``zone``; in UTC for the first and last hours of the calendar, which a zone
+    west or east of UTC would push out of it (a lead of 0001-01-01T00:00Z is valid)."""
+    try:
+        return when.astimezone(zone)
+    except (OverflowError, ValueError):
+        return when.astimezone(UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class OpeningHours:
     """A partner's schedule compiled for routing: ``week[weekday]`` holds that day's ranges in
@@ -150,23 +159,23 @@ class OpeningHours:
         """Whether the partner is open at ``when`` (closed when the lead's time is unknown)."""
         if when is None:
             return False
-        local = when.astimezone(self.zone)
-        if local.date() in self.closed_dates:
+        there = local(when, self.zone)
+        if there.date() in self.closed_dates:
             return False
-        minute = local.hour * 60 + local.minute
-        return any(start <= minute < end for start, end in self.week[local.weekday()])
+        minute = there.hour * 60 + there.minute
+        return any(start <= minute < end for start, end in self.week[there.weekday()])
 
     def why_closed(self, when: datetime | None) -> str:
         """Why the partner is closed at ``when``, in its local time and its hours that day:
         ``closed: Sat 19:42 America/New_York; open sat 09:00-12:00, 13:00-16:00``."""
         if when is None:
             return "closed: the lead has no submitted_at to judge the schedule by"
-        local = when.astimezone(self.zone)
-        head = f"closed: {local:%a %H:%M} {self.zone.key}"
-        if local.date() in self.closed_dates:
-            return f"{head}; {local.date().isoformat()} is a closed date"
-        day = DAYS[local.weekday()]
-        hours = self.week[local.weekday()]
+        there = local(when, self.zone)
+        head = f"closed: {there:%a %H:%M} {self.zone.key}"
+        if there.date() in self.closed_dates:
+            return f"{head}; {there.date().isoformat()} is a closed date"
+        day = DAYS[there.weekday()]
+        hours = self.week[there.weekday()]
         if not hours:
             return f"{head}; never open on {day}"
         return f"{head}; open {day} " + ", ".join(_range_text(minutes) for minutes in hours)

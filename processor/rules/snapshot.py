@@ -96,6 +96,8 @@ class CompiledProfile:
     all_tier: Tier | None
     stores: StoreIndex | None
     """The profile's partner stores, when nearest-store routing is on and any partner has one."""
+    assignments: tuple[CompiledAssignment, ...]
+    """Every assignment, by position (document order)."""
     by_id: Mapping[str, CompiledAssignment]
     fallback: FallbackTarget | None
     """The fallback partner and price; None when there is none or its partner is inactive."""
@@ -261,6 +263,7 @@ def _compile_profile(
         categories,
         all_tier,
         _stores(profile, compiled),
+        tuple(compiled),
         {item.id: item for item in compiled},
         _fallback(profile, partners, hours, caps),
         profile.duplicates.keys if profile.duplicates is not None else DEFAULT_KEYS,

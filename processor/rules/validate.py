@@ -2,21 +2,24 @@
 
 Validation is one pass with two sources of errors, reported together in document order: the
 models' own checks (structure, values, references, see :mod:`processor.rules.document`) and the
-checks that span the document (unique ids, one default profile, each site in one profile) or the
-keys of a mapping (a schedule's day keys that cover the same day), which read the raw data so they
-are reported even when other parts of it are malformed. Before both, the
+checks that span the document (unique ids, one default profile, each site in one profile, caps
+that repeat one another or count another currency than their prices) or the keys of a mapping (a
+schedule's day keys that cover the same day), which read the raw data so they are reported even
+when other parts of it are malformed. Before both, the
 data is held to the document limits (:mod:`processor.rules.limits`), so nothing oversized reaches
 the models.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
+from itertools import islice
 from typing import Any
 
 from pydantic import ValidationError
 
-from processor.rules.document import Declarations, RulesDocument
+from processor.rules.document import Cap, Declarations, RulesDocument
 from processor.rules.errors import Location, RuleError, RulesInvalid, format_path
 from processor.rules.limits import DEFAULT_LIMITS, RulesLimits, index_problem, shape_problems
 from processor.rules.schedule import overlapping_days
@@ -56,6 +59,7 @@ def validate_document(raw: object, limits: RulesLimits = DEFAULT_LIMITS) -> Rule
         )
     problems.extend(_uniqueness_problems(raw))
     problems.extend(_schedule_problems(raw))
+    problems.extend(_cap_problems(raw))
     if problems or document is None:
         problems.sort(key=lambda problem: _position(raw, problem[0]))
         raise RulesInvalid(RuleError(format_path(where), message) for where, message in problems)
@@ -207,3 +211,116 @@ def _schedule_problems(raw: Mapping[str, Any]) -> list[Problem]:
                 )
             )
     return found
+
+
+def _cap_problems(raw: Mapping[str, Any]) -> list[Problem]:
+    """Two caps of one partner or assignment that count the same thing in the same window (which
+    holds would be a guess), and revenue caps in another currency than the prices they count."""
+    found: list[Problem] = []
+    sellers = _sellers(raw)
+    for i, partner in _items(raw, "partners"):
+        caps = _caps(partner, ("partners", i, "caps"))
+        found.extend(_repeated(caps))
+        partner_id = partner.get("id")
+        selling = sellers.get(partner_id, []) if isinstance(partner_id, str) else []
+        counts = Counter(currency for _, currency in selling)
+        said: dict[str, str | None] = {}
+        for where, cap in caps:
+            if cap.currency is None:
+                continue
+            if cap.currency not in said:
+                said[cap.currency] = _other_currency(cap.currency, partner_id, selling, counts)
+            message = said[cap.currency]
+            if message is not None:
+                found.append((where, message))
+    for i, profile in _items(raw, "profiles"):
+        currency = _currency(profile)
+        for j, assignment in _items(profile, "assignments"):
+            caps = _caps(assignment, ("profiles", i, "assignments", j, "caps"))
+            found.extend(_repeated(caps))
+            for where, cap in caps:
+                if cap.currency is not None and currency is not None and cap.currency != currency:
+                    found.append(
+                        (
+                            where,
+                            f"a revenue cap in {cap.currency} counts prices in {cap.currency}, "
+                            f"but profile {profile.get('id')!r} prices in {currency}: write the "
+                            f"cap in {currency}",
+                        )
+                    )
+    return found
+
+
+def _caps(owner: Mapping[str, Any], here: Location) -> list[tuple[Location, Cap]]:
+    """The caps of a partner or assignment that the model accepts, with their paths; the model
+    reports the others."""
+    value = owner.get("caps")
+    found: list[tuple[Location, Cap]] = []
+    for k, item in enumerate(value if isinstance(value, list | tuple) else ()):
+        try:
+            found.append(((*here, k), Cap.model_validate(item)))
+        except ValidationError:
+            continue
+    return found
+
+
+def _repeated(caps: list[tuple[Location, Cap]]) -> list[Problem]:
+    first: dict[tuple[str, str], Location] = {}
+    found: list[Problem] = []
+    for where, cap in caps:
+        seen = first.setdefault((cap.per, cap.unit), where)
+        if seen is not where:
+            what = "leads" if cap.leads is not None else f"revenue in {cap.currency}"
+            found.append(
+                (
+                    where,
+                    f"a second cap of {what} {cap.window} (first at {format_path(seen)}): which "
+                    "holds would be a guess; keep one",
+                )
+            )
+    return found
+
+
+def _currency(profile: Mapping[str, Any]) -> str | None:
+    """The profile's currency as written, or None when it is no text (the model reports that)."""
+    currency = profile.get("currency", "USD")
+    return currency if isinstance(currency, str) else None
+
+
+def _sellers(raw: Mapping[str, Any]) -> dict[str, list[tuple[object, str]]]:
+    """For each partner id, the profiles that sell to it (an assignment or the fallback names
+    it) with their currencies, in document order."""
+    found: dict[str, list[tuple[object, str]]] = {}
+    for _, profile in _items(raw, "profiles"):
+        currency = _currency(profile)
+        if currency is None:
+            continue
+        fallback = profile.get("fallback")
+        named = [assignment.get("partner") for _, assignment in _items(profile, "assignments")]
+        named.append(fallback.get("partner") if isinstance(fallback, Mapping) else fallback)
+        for partner in dict.fromkeys(name for name in named if isinstance(name, str)):
+            found.setdefault(partner, []).append((profile.get("id"), currency))
+    return found
+
+
+_NAMED = 3
+"""How many profiles a currency error names; the rest are counted."""
+
+
+def _other_currency(
+    cap: str, partner: object, selling: list[tuple[object, str]], counts: Counter[str]
+) -> str | None:
+    """What is wrong with a revenue cap in ``cap`` on a partner that ``selling`` prices, if
+    anything. A partner's caps are judged once per currency, and each judgement skips only the
+    profiles in that currency, so all of them together read ``selling`` about once."""
+    others = len(selling) - counts[cap]
+    if not others:
+        return None
+    priced = islice(((name, currency) for name, currency in selling if currency != cap), _NAMED)
+    named = ", ".join(f"{name!r} in {currency}" for name, currency in priced)
+    more = f" and {others - _NAMED} more" if others > _NAMED else ""
+    profiles = "profile" if others == 1 else "profiles"
+    return (
+        f"a revenue cap in {cap} counts prices in {cap}, but partner {partner!r} is priced by "
+        f"{profiles} {named}{more}: price the partner in one currency, or cap its leads"
+    )

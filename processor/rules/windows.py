@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from processor.rules.schedule import local
+
 Period = Literal["hour", "day", "week", "month", "total"]
 PERIODS: tuple[Period, ...] = ("hour", "day", "week", "month", "total")
 """Shortest first: a longer window holds every shorter one."""
@@ -26,12 +28,12 @@ def window(per: Period, when: datetime, zone: ZoneInfo) -> tuple[str, datetime |
     ``total`` and for the calendar's last windows, whose successor would start after 9999)."""
     if per == "total":
         return TOTAL, None
-    local = when.astimezone(zone)
+    there = local(when, zone)
     if per == "hour":
-        start = local.replace(minute=0, second=0, microsecond=0)
+        start = there.replace(minute=0, second=0, microsecond=0)
         name = start.isoformat(timespec="minutes")
         return name, _later(lambda: start.astimezone(UTC) + timedelta(hours=1))
-    day = local.date()
+    day = there.date()
     if per == "day":
         return day.isoformat(), _later(lambda: _midnight(day + timedelta(days=1), zone))
     if per == "week":

@@ -1,4 +1,4 @@
-"""One input partition's state: a RocksDB database, changed through the open transaction.
+"""One consumed partition's state: a RocksDB database, changed through the open transaction.
 
 Writes wait in memory until the Kafka transaction that carries them to the changelog has committed;
 only then do they reach RocksDB, in one batch with the input offset they belong to. So RocksDB holds
@@ -85,6 +85,22 @@ class PartitionStore:
     def delete(self, key: bytes) -> None:
         """Deletes ``key`` in the open transaction."""
         self._pending[_own(key)] = None
+
+    def scan(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """Up to ``limit`` committed keys that start with ``prefix``, in key order, with their
+        values; the open transaction's writes are not seen (pruning, its one reader, reads what
+        earlier transactions left)."""
+        found: list[tuple[bytes, bytes]] = []
+        if limit <= 0:
+            return found
+        for key, value in self._db.items(from_key=prefix):
+            assert isinstance(key, bytes)  # raw mode: keys are bytes
+            if not key.startswith(prefix):
+                break
+            found.append((key, value))
+            if len(found) >= limit:
+                break
+        return found
 
     @property
     def input_offset(self) -> int:

@@ -1,24 +1,27 @@
-"""The transactional consume-transform-produce loop: each input record's outputs exactly once.
+"""The transactional consume-transform-produce loop: each consumed record's outputs exactly once.
 
-A transaction spans a batch of input records: every output record, the state changes of each
-partition the batch touched (rotation), and the batch's consumed offsets commit together or not at
-all. It is committed after ``batch_size`` records or ``commit_interval_ms``, whichever comes first.
+One loop runs one stage of the processor (``processor.stream.match``, ``processor.stream.decide``):
+it consumes the stage's topic in the stage's group and hands each record to the stage, which says
+what to produce for it. A transaction spans a batch of consumed records: every output record, the
+state changes of each partition the batch touched (the decide stage's; the match stage keeps
+none), and the batch's consumed offsets commit together or not at all. It is committed after
+``batch_size`` records or ``commit_interval_ms``, whichever comes first.
 When a transaction must abort, the consumer is rewound to the committed offsets and the state to its
 committed value, so the batch is routed again as if the first try never was.
 
 Partitions revoked in a rebalance have their open transaction committed first; partitions lost
 (fenced, timed out) have it aborted. SIGTERM ends the loop after committing the open transaction.
 
-The loop makes none of its clients: the consumer, the transactional session and the state stores
-are given to it (:func:`processor_consumer`, :func:`processor_session` make the real ones), so that
-its failure paths can be driven by fakes in unit tests.
+The loop makes none of its clients: the stage, its state, the consumer and the transactional
+session are given to it (:func:`processor_consumer`, :func:`processor_session` make the real
+ones), so that its failure paths can be driven by fakes in unit tests.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -28,12 +31,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message,
 from processor import metrics
 from processor.kafka import clients
 from processor.kafka.errors import FatalError, consumed
-from processor.kafka.records import DEAD_LETTER_HEADROOM
+from processor.kafka.records import DEAD_LETTER_HEADROOM, InputRecord, OutputRecord
 from processor.kafka.session import KAFKA_TIMEOUT_S, Stage, TransactionalSession
-from processor.pipeline import Pipeline, Result
-from processor.rules import Snapshot
 from processor.settings import Settings
-from processor.state.rotation import Rotations
+from processor.stream.result import Result
 from processor.wire import WireError
 
 log = logging.getLogger(__name__)
@@ -68,11 +69,51 @@ class InputConsumer(Protocol):
     def close(self) -> None: ...
 
 
-def processor_consumer(settings: Settings) -> Consumer:
-    """The processors' group consumer: offsets only ever committed in their transactions."""
+class StreamStage(Protocol):
+    """One stage of the processor: what it makes of each record of its topic."""
+
+    topic: str
+
+    def process(self, message: InputRecord) -> Result: ...
+
+
+class StageState(Protocol):
+    """A stage's state, changed through the loop's transactions (``DecideState``, ``NoState``)."""
+
+    def assign(self, committed: Mapping[int, int]) -> None: ...
+    def revoke(self, partitions: Iterable[int]) -> None: ...
+    def changelog(self, offsets: Mapping[int, int]) -> list[OutputRecord]: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class StageIds:
+    """What tells a stage's clients from the other stage's: its consumer group and its
+    transactional id."""
+
+    group_id: str
+    transactional_id: str
+
+    @classmethod
+    def match(cls, settings: Settings) -> StageIds:
+        """The match stage's: the processor's group and transactional id, as before the split."""
+        kafka = settings.kafka
+        return cls(kafka.group_id, kafka.transactional_id_or_default())
+
+    @classmethod
+    def decide(cls, settings: Settings) -> StageIds:
+        """The decide stage's: ``<GROUP_ID>.decide`` and ``<TRANSACTIONAL_ID>.decide``."""
+        kafka = settings.kafka
+        return cls(f"{kafka.group_id}.decide", f"{kafka.transactional_id_or_default()}.decide")
+
+
+def processor_consumer(settings: Settings, ids: StageIds) -> Consumer:
+    """A stage's group consumer: offsets only ever committed in its transactions."""
     return clients.consumer(
         settings.kafka,
-        settings.kafka.group_id,
+        ids.group_id,
         {
             "enable.auto.offset.store": False,
             "partition.assignment.strategy": "range",
@@ -84,14 +125,16 @@ def processor_consumer(settings: Settings) -> Consumer:
     )
 
 
-def processor_session(settings: Settings, stage: Stage | None = None) -> TransactionalSession:
-    """The processor instance's transactional session, under its stable transactional id."""
+def processor_session(
+    settings: Settings, ids: StageIds, stage: Stage | None = None
+) -> TransactionalSession:
+    """A stage's transactional session, under its stable transactional id."""
     producer = clients.transactional_producer(
         settings.kafka,
-        settings.kafka.transactional_id_or_default(),
+        ids.transactional_id,
         {
             "queue.buffering.max.messages": 1_000_000,
-            # The pipeline keeps the records it makes within max_record_bytes; the headroom is
+            # The stages keep the records they make within max_record_bytes; the headroom is
             # for dead-letter copies of inputs, which are as large as the broker took them.
             "message.max.bytes": settings.kafka.max_record_bytes + DEAD_LETTER_HEADROOM,
         },
@@ -109,30 +152,29 @@ class _Transaction:
 
 
 class Loop:
-    """Runs the pipeline over the input topic, transactionally, until ``stop`` is called."""
+    """Runs a stage over its topic, transactionally, until ``stop`` is called."""
 
     def __init__(
         self,
         settings: Settings,
-        pipeline: Pipeline,
-        snapshot: Callable[[], Snapshot],
+        stage: StreamStage,
         poll_rules: Callable[[], None],
         *,
         consumer: InputConsumer,
         session: TransactionalSession,
-        rotations: Rotations,
-        stage: Stage | None = None,
+        state: StageState,
+        doing: Stage | None = None,
     ) -> None:
-        """``stage(what, *args)`` is told what the loop is doing (``what % args``), so that a stall
-        watchdog can say what stalled; see :class:`processor.metrics.Heartbeat`."""
+        """``doing(what, *args)`` is told what the loop is doing (``what % args``), so that a
+        stall watchdog can say what stalled; see :class:`processor.metrics.Heartbeat`."""
         self._settings = settings
-        self._stage = stage if stage is not None else _no_stage
-        self._pipeline = pipeline
-        self._snapshot = snapshot
+        self._stage = doing if doing is not None else _no_stage
+        self._work = stage
+        self._topic = stage.topic
         self._poll_rules = poll_rules
         self._consumer = consumer
         self._session = session
-        self._rotations = rotations
+        self._state = state
         self._txn: _Transaction | None = None
         self._stopping = False
         self._fatal: FatalError | None = None  # from a rebalance callback, for run() to raise
@@ -153,7 +195,7 @@ class Loop:
         try:
             self._session.init()
             self._consumer.subscribe(
-                [self._settings.topics.input_topic],
+                [self._topic],
                 on_assign=self._on_assign,
                 on_revoke=self._on_revoke,
                 on_lost=self._on_lost,
@@ -161,7 +203,7 @@ class Loop:
             while not self._stopping:
                 self._poll_rules()
                 wait = 0.01 if self._txn else self._max_wait
-                self._stage("waiting on Kafka (polling %s)", self._settings.topics.input_topic)
+                self._stage("waiting on Kafka (polling %s)", self._topic)
                 messages = self._consumer.consume(self._settings.processor.batch_size, timeout=wait)
                 if self._fatal is not None:
                     raise self._fatal
@@ -172,7 +214,7 @@ class Loop:
                         self._commit()
                 except KafkaException as exc:
                     self._recover(exc)
-                except WireError as exc:  # only transient ones leave the pipeline
+                except WireError as exc:  # only transient ones leave a stage
                     log.warning("schema registry unavailable, retrying the batch: %s", exc)
                     self._abort()
                     self._stopped_wait(REGISTRY_RETRY_S)
@@ -189,7 +231,7 @@ class Loop:
         finally:
             self._consumer.close()
             self._session.close()
-            self._rotations.close()
+            self._state.close()
 
     # -- per record ----------------------------------------------------------------------------
 
@@ -200,14 +242,12 @@ class Loop:
             self._session.begin()
             self._txn = _Transaction()
         partition = message.partition() or 0
-        rotation = self._rotations.of(partition)
         self._stage("routing the record at %s[%s]@%s", message.topic(), partition, message.offset())
-        result = self._pipeline.process(message, self._snapshot(), rotation)
+        result = self._work.process(message)
         for record in result.records:
             self._session.produce(record)
         self._txn.records += 1
         self._txn.results.append(result)
-        metrics.LEADS_CONSUMED.labels(topic=message.topic() or "").inc()
 
     # -- transactions --------------------------------------------------------------------------
 
@@ -228,14 +268,14 @@ class Loop:
             ]
             # Every partition whose offset commits gets its state beside it, touched or not, so
             # that a committed offset always has the state that belongs to it.
-            for record in self._rotations.changelog({p.partition: p.offset for p in positions}):
+            for record in self._state.changelog({p.partition: p.offset for p in positions}):
                 self._session.produce(record)
             self._session.commit(positions, self._consumer.consumer_group_metadata())
         except KafkaException as exc:
             self._recover(exc)
             return
         self._txn = None
-        self._rotations.commit()
+        self._state.commit()
         metrics.TRANSACTIONS.labels(result="committed").inc()
         now = time.time()
         for result in txn.results:
@@ -261,7 +301,7 @@ class Loop:
         if self._txn is not None:
             metrics.TRANSACTIONS.labels(result="aborted").inc()
         self._txn = None
-        self._rotations.rollback()
+        self._state.rollback()
         assigned = self._consumer.assignment()
         if assigned:
             for committed in self._consumer.committed(assigned, timeout=KAFKA_TIMEOUT_S):
@@ -275,9 +315,9 @@ class Loop:
             watermarks = self._consumer.get_watermark_offsets(position, cached=True)
             high = watermarks[1] if watermarks else -1
             if high >= 0:
-                metrics.CONSUMER_LAG.labels(partition=str(position.partition)).set(
-                    max(0, high - position.offset)
-                )
+                metrics.CONSUMER_LAG.labels(
+                    topic=self._topic, partition=str(position.partition)
+                ).set(max(0, high - position.offset))
 
     # -- rebalances ----------------------------------------------------------------------------
 
@@ -285,8 +325,9 @@ class Loop:
         # read_committed: the offsets of a transaction still completing are waited for.
         self._stage("waiting on Kafka (offsets and state of assigned partitions)")
         committed = self._consumer.committed(partitions, timeout=KAFKA_TIMEOUT_S)
-        self._rotations.assign({p.partition: p.offset for p in committed})
-        log.info("assigned partitions %s", sorted(p.partition for p in committed))
+        self._state.assign({p.partition: p.offset for p in committed})
+        assigned = sorted(p.partition for p in committed)
+        log.info("assigned partitions %s of %s", assigned, self._topic)
 
     @contextmanager
     def _keeping_fatal(self) -> Iterator[None]:
@@ -319,9 +360,11 @@ class Loop:
         self._forget(partitions)
 
     def _forget(self, partitions: list[TopicPartition]) -> None:
-        self._rotations.revoke(p.partition for p in partitions)
-        metrics.CONSUMER_LAG.clear()  # the next commit sets it again for what stays assigned
-        log.info("revoked partitions %s", sorted(p.partition for p in partitions))
+        self._state.revoke(p.partition for p in partitions)
+        for p in partitions:  # the next commit sets it again for what stays assigned
+            metrics.CONSUMER_LAG.remove(self._topic, str(p.partition))
+        revoked = sorted(p.partition for p in partitions)
+        log.info("revoked partitions %s of %s", revoked, self._topic)
 
 
 def _no_stage(what: str, *args: object) -> None:

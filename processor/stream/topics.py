@@ -1,11 +1,12 @@
 """The processor's own topics: what ``lead-router run`` creates when they are missing.
 
 Its input, its outputs (audit, unroutable, dead letters, one delivery topic per partner), the config
-topic and its history, which it reads before it takes any lead, and the state changelog. The state
-changelog has one partition per input partition (changelog partition p holds the state of input
-partition p), so it is made after the input topic, with the partitions the input topic has; it is
-compacted: only the latest value per key matters. The others take the configured partitions and
-replication.
+topic and its history, which it reads before it takes any lead, the decide topic between its two
+stages, and the state changelog. The decide topic has exactly one partition: the decide stage reads
+every lead in one place, which is what makes its state exact. The state changelog has one partition
+per decide topic partition (changelog partition p holds the state of decide partition p), so one
+too, and is compacted: only the latest value per key matters. The others take the configured
+partitions and replication.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from processor.errors import InvalidInput
 from processor.kafka.admin import COMPACTED, TopicAdmin, TopicSpec
 from processor.settings import Settings
 
+DECIDE_PARTITIONS = 1
+"""The decide topic's partitions, and the state changelog's: one decide stage sees every lead."""
+
 
 class Topics:
     """Ensures the processor's topics through one :class:`TopicAdmin` (and its cache)."""
@@ -26,7 +30,7 @@ class Topics:
         self._admin = admin if admin is not None else TopicAdmin(settings)
 
     def ensure_base(self) -> None:
-        """The input, output, config and state topics."""
+        """The input, output, config, decide and state topics."""
         s = self._settings
         self._admin.ensure(
             [
@@ -37,23 +41,30 @@ class Topics:
                 TopicSpec(s.topics.dlq_topic),
             ]
         )
-        self._ensure_state()
+        self._ensure_counted(
+            TopicSpec(s.topics.decide_topic, partitions=DECIDE_PARTITIONS),
+            "decide_topic",
+            "the decide stage must read every lead in one place for caps and duplicate checks "
+            "to be exact",
+        )
+        self._ensure_counted(
+            TopicSpec(s.topics.state_topic, partitions=DECIDE_PARTITIONS, config=COMPACTED),
+            "state_topic",
+            f"it holds the state of the partitions of {s.topics.decide_topic}",
+        )
 
-    def _ensure_state(self) -> None:
-        """The state changelog, with as many partitions as the input topic has; an existing one
-        with another count is refused, since its partitions would hold other partitions' state."""
-        topics = self._settings.topics
-        inputs = self._admin.partitions(topics.input_topic)
-        self._admin.ensure([TopicSpec(topics.state_topic, partitions=inputs, config=COMPACTED)])
-        found = self._admin.partitions(topics.state_topic)
-        if found != inputs:
-            self._admin.forget(topics.state_topic)
+    def _ensure_counted(self, spec: TopicSpec, setting: str, why: str) -> None:
+        """``spec``'s topic, which must have exactly its partitions; an existing one with another
+        count is refused, naming ``setting``, which can name another topic."""
+        self._admin.ensure([spec])
+        found = self._admin.partitions(spec.name)
+        if found != spec.partitions:
+            self._admin.forget(spec.name)
             raise InvalidInput(
-                f"the state topic {topics.state_topic} has {found} partitions, but the input "
-                f"topic {topics.input_topic} has {inputs}: they must be equal. Delete "
-                f"{topics.state_topic} (the processor creates it again, and rotation starts "
-                "afresh), or set "
-                f"--state-topic / LEAD_ROUTER_STATE_TOPIC to a new topic"
+                f"the topic {spec.name} has {found} partitions, but it must have "
+                f"{spec.partitions}: {why}. Delete {spec.name} (the processor creates it again), "
+                f"or set --{setting.replace('_', '-')} / LEAD_ROUTER_{setting.upper()} to a new "
+                "topic"
             )
 
     def ensure_deliveries(self, partner_ids: Iterable[str]) -> None:

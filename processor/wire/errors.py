@@ -21,6 +21,7 @@ DecodeReason = Literal[
     "invalid-avro",
     "schema-mismatch",
     "invalid-lead",
+    "invalid-matched",
 ]
 """Why a record could not be decoded.
 
@@ -37,6 +38,8 @@ DecodeReason = Literal[
 - ``schema-mismatch``: the writer schema cannot be read as the expected schema (another record
   type, incompatible fields, not an Avro schema).
 - ``invalid-lead``: a well-formed record whose lead breaks the contract (an empty ``lead_id``).
+- ``invalid-matched``: a well-formed ``LeadMatched`` on the decide topic whose values cannot be
+  the match stage's (a location off the globe).
 """
 
 EncodeReason = Literal["invalid-record", "registry-unavailable", "registry-rejected"]

@@ -38,7 +38,9 @@ from processor.errors import InvalidInput
 NAMESPACE = "io.leadrouter"
 """The Avro namespace of every lead-router type."""
 
-SchemaName = Literal["LeadSubmitted", "LeadDelivery", "RoutingDecision", "Geo", "DeliveryReceipt"]
+SchemaName = Literal[
+    "LeadSubmitted", "LeadDelivery", "RoutingDecision", "Geo", "DeliveryReceipt", "LeadMatched"
+]
 """The record types lead-router reads and writes, by their names in ``NAMESPACE``."""
 
 SCHEMA_NAMES: tuple[SchemaName, ...] = get_args(SchemaName)

@@ -21,19 +21,23 @@ from streamkit import TopicReader, dry_run, reading
 
 from processor.kafka import clients
 from processor.settings import Settings
+from processor.stream.loop import StageIds
 
 SESSION_TIMEOUT_MS = 6000
 """The brokers' least allowed session: a restarted processor waits this long for its partitions."""
 
 
-def committed_input(settings: Settings) -> int:
-    """How many input records the group has committed, pending transactions aside."""
+def committed_decisions(settings: Settings) -> int:
+    """How many records of the decide topic the decide stage has committed, pending
+    transactions aside: the leads decided for good (the match stage runs ahead of it)."""
+    group = StageIds.decide(settings).group_id
     admin = clients.admin(settings.kafka)
-    request = [ConsumerGroupTopicPartitions(settings.kafka.group_id)]
-    found = admin.list_consumer_group_offsets(request, require_stable=False)
-    partitions = found[settings.kafka.group_id].result(timeout=30).topic_partitions or []
+    found = admin.list_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group)], require_stable=False
+    )
+    partitions = found[group].result(timeout=30).topic_partitions or []
     return sum(
-        p.offset for p in partitions if p.topic == settings.topics.input_topic and p.offset > 0
+        p.offset for p in partitions if p.topic == settings.topics.decide_topic and p.offset > 0
     )
 
 
@@ -66,6 +70,12 @@ def input_positions(settings: Settings) -> dict[str, tuple[int, int]]:
         return {r["key"].decode(): (r["partition"], r["offset"]) for r in reader.drain()}
 
 
+def decide_order(settings: Settings) -> list[str]:
+    """The lead ids on the decide topic, in the order the decide stage read them."""
+    with reading(settings, settings.topics.decide_topic, None) as reader:
+        return [r["key"].decode() for r in reader.drain()]
+
+
 def assert_exactly_once_as_dry_run(
     settings: Settings,
     rules: Path,
@@ -76,8 +86,9 @@ def assert_exactly_once_as_dry_run(
 ) -> None:
     """The audit, delivery and unroutable topics hold what dry-run decides, each exactly once.
 
-    Dry-run routes one partition's leads at a time, in offset order, with fresh rotation state:
-    rotation state is per input partition, so that is what the processor must have done."""
+    The match stage hands each lead to the decide topic exactly once, and the decide stage decides
+    them in that topic's order with one state for all: dry-run, routing the leads in that order
+    with fresh rotation state, must decide each one as the processor did."""
     by_id = {lead["lead_id"]: lead for lead in sample}
     counts = Counter(d["lead_id"] for d in decisions)
     lost = sorted(set(by_id) - set(counts))
@@ -91,13 +102,10 @@ def assert_exactly_once_as_dry_run(
         source = decision["source"]
         where = (source["partition"], source["offset"])
         assert where == positions[decision["lead_id"]], f"{context}: {decision['lead_id']} source"
-    expected: dict[str, dict[str, Any]] = {}
-    for partition in sorted({p for p, _ in positions.values()}):
-        in_order = sorted((o, k) for k, (p, o) in positions.items() if p == partition)
-        part_dir = tmp_path / f"dry-run-{partition}"
-        part_dir.mkdir(exist_ok=True)
-        ran = dry_run(rules, [by_id[k] for _, k in in_order], part_dir)
-        expected |= {d["lead_id"]: d for d in ran}
+    in_order = decide_order(settings)
+    assert sorted(in_order) == sorted(by_id), f"{context}: the decide topic holds each lead once"
+    ran = dry_run(rules, [by_id[k] for k in in_order], tmp_path)
+    expected = {d["lead_id"]: d for d in ran}
     wrong = [d["lead_id"] for d in decisions if summary(d) != summary(expected[d["lead_id"]])]
     assert not wrong, (
         f"{context}: {len(wrong)} decisions differ from dry-run, first {wrong[0]}: "

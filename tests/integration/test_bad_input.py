@@ -33,7 +33,7 @@ from confluent_kafka import TIMESTAMP_CREATE_TIME, Producer
 from fastavro import parse_schema, schemaless_writer
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
-from streamkit import apply_rules, reading, running
+from streamkit import apply_rules, publish, reading, running
 from test_stream import RULES
 
 from processor.kafka.records import (
@@ -553,3 +553,57 @@ def test_a_dead_letter_keeps_the_inputs_key_bytes_headers_and_timestamp(
         assert added[SOURCE_HEADERS[0]].decode() == stream_settings.topics.input_topic
         assert added[SOURCE_HEADERS[1]] == str(original["partition"]).encode()
         assert added[OFFSET_HEADER] == str(original["offset"]).encode()
+
+
+def test_a_record_written_by_hand_to_the_decide_topic_is_dead_lettered_and_the_next_lead_routes(
+    stream_settings: Settings,
+) -> None:
+    """The decide topic is a topic like any other: whoever may write to it can write anything.
+    What is no record of the match stage goes to the dead-letter topic as it came, with its
+    reason and its place on the decide topic, and no decision; the leads behind it are decided."""
+    topics = stream_settings.topics
+    codec = Codec()
+    lead = lead_from_json(
+        {"lead_id": "forged", "submitted_at": "2026-11-20T10:00:00Z", "site_id": "market"}
+    )
+    off_the_globe = codec.encode(
+        topics.decide_topic,
+        "LeadMatched",
+        {
+            "lead": codec.lead_body(lead),
+            "geo": {"lat": 500.0, "lon": 0.0, "source": "coords"},
+            "source": {"topic": topics.input_topic, "partition": 0, "offset": 0},
+        },
+    )
+    forged = [
+        (b"forged", off_the_globe, "invalid-matched"),
+        (b"garbage", b"\xc3\x01" + bytes(8) + b"junk", "unknown-fingerprint"),
+        (None, b"", "empty"),
+    ]
+    apply_rules(stream_settings, RULES)
+    Topics(stream_settings).ensure_base()
+    producer = Producer({"bootstrap.servers": stream_settings.kafka.bootstrap_servers})
+    for key, value, _ in forged:
+        producer.produce(topics.decide_topic, value, key)
+    assert producer.flush(30) == 0
+    good = {"lead_id": "after", "submitted_at": "2026-11-20T10:00:00Z", "site_id": "market"}
+    publish(stream_settings, [good])
+
+    with (
+        reading(stream_settings, topics.dlq_topic, None) as dlq,
+        reading(stream_settings, topics.audit_topic, "RoutingDecision") as audit,
+        running(stream_settings),
+    ):
+        dead = dlq.wait_for(len(forged))
+        decisions = audit.wait_for(1)
+        audit.read_for(1.0)  # a decision for a forged record would show by now
+
+    assert [d["lead_id"] for d in audit.records] == ["after"]
+    assert decisions[0]["outcome"] != "rejected"
+    assert decisions[0]["source"]["topic"] == topics.input_topic
+    for letter, (key, value, reason) in zip(dead, forged, strict=True):
+        assert (letter["key"], letter["raw"]) == (key, value)
+        headers = dict(letter["header_list"])
+        assert headers[ERROR_HEADER].decode() == reason
+        assert b"not a LeadMatched record" in headers[MESSAGE_HEADER]
+        assert headers[SOURCE_HEADERS[0]].decode() == topics.decide_topic

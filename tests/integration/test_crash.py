@@ -2,8 +2,9 @@
 
 Each test ends with the same proof: read_committed readers see every input lead exactly once in the
 audit topic, each partner topic holds exactly the deliveries dry-run decides, once each, and every
-decision equals dry-run's for the leads of its input partition in offset order, which shows that the
-rotation state (round_robin, weighted) went on from where the committed work left it.
+decision equals dry-run's for the leads in the order of the decide topic, which shows that the
+rotation state (round_robin, weighted) went on from where the committed work left it, whichever
+input partition and processor each lead went through.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pytest
 from crashkit import (
     SESSION_TIMEOUT_MS,
     assert_exactly_once_as_dry_run,
-    committed_input,
+    committed_decisions,
     processes,
     sigkill,
     sigterm,
@@ -85,7 +86,7 @@ def test_sigkill_at_random_points_then_restart_routes_each_lead_once(
             started.append(process)
             wait_audit(audit, len(audit.records) + step, process, log)
             sigkill(process)
-            assert committed_input(settings) < len(sample), (
+            assert committed_decisions(settings) < len(sample), (
                 f"{context}: everything was committed before a kill"
             )
         last = start_process(settings, log)
@@ -97,10 +98,18 @@ def test_sigkill_at_random_points_then_restart_routes_each_lead_once(
     assert_exactly_once_as_dry_run(settings, rules, sample, decisions, tmp_path, context)
 
 
-def assigned(log: Path) -> list[list[int]]:
-    """The partitions the processor logging to ``log`` was assigned, one list per rebalance."""
-    found = re.findall(r"assigned partitions \[([\d, ]*)\]", log.read_text())
+def assigned(log: Path, topic: str) -> list[list[int]]:
+    """The partitions of ``topic`` the processor logging to ``log`` was assigned, one list per
+    rebalance."""
+    pattern = rf"assigned partitions \[([\d, ]*)\] of {re.escape(topic)}\b"
+    found = re.findall(pattern, log.read_text())
     return [[int(p) for p in x.split(",") if p.strip()] for x in found]
+
+
+def shared(log: Path, settings: Settings) -> bool:
+    """Whether the processor logging to ``log`` holds some input partitions, not all four."""
+    shares = assigned(log, settings.topics.input_topic)
+    return bool(shares) and 0 < len(shares[-1]) < 4
 
 
 @contextmanager
@@ -132,10 +141,10 @@ def trickling(settings: Settings, sample: list[dict[str, Any]], per_second: int)
 def test_two_processors_rebalance_and_one_is_killed_each_lead_once(
     settings: Settings, tmp_path: Path, comes_back: bool
 ) -> None:
-    """Partitions move between processors with their rotation state: when one joins (the open
-    transaction is committed on revoke), and when one is killed mid-stream and either restarted
-    or never seen again (its partitions then go to the other once its session and its open
-    transaction have timed out)."""
+    """Partitions move between processors: when one joins (the open transaction is committed on
+    revoke), and when one is killed mid-stream and either restarted or never seen again (its
+    partitions, and the decide partition with its state when it held it, then go to the other
+    once its session and its open transaction have timed out)."""
     settings = settings.with_changes(
         topic_partitions=3, transaction_timeout_ms=TRANSACTION_TIMEOUT_MS
     )
@@ -178,12 +187,13 @@ def test_two_processors_rebalance_and_one_is_killed_each_lead_once(
         with trickling(settings, sample[600:], per_second=400):
             start("b")  # the group rebalances while a routes
             deadline = time.monotonic() + 60
-            while not any(assigned(logs["b"])):
+            while not any(assigned(logs["b"], settings.topics.input_topic)):
                 assert time.monotonic() < deadline, f"{context}: b never got a partition"
                 time.sleep(0.1)
             advance(len(audit.records) + steps[1])
             sigkill(live[victim])
-            assert committed_input(settings) < len(sample), f"{context}: all done before the kill"
+            done = committed_decisions(settings)
+            assert done < len(sample), f"{context}: all done before the kill"
             if comes_back:
                 start(victim)  # as a supervisor would, with the same transactional id
             else:
@@ -194,9 +204,55 @@ def test_two_processors_rebalance_and_one_is_killed_each_lead_once(
         decisions = audit.drain()
 
     # b's first share is part of the partitions only if a, still running, gave up the rest.
-    assert 0 < len(assigned(logs["b"])[0]) < 3, f"{context}: the partitions were not shared"
+    first_share = assigned(logs["b"], settings.topics.input_topic)[0]
+    assert 0 < len(first_share) < 3, f"{context}: the partitions were not shared"
     assert {d["source"]["partition"] for d in decisions} == {0, 1, 2}
     assert_exactly_once_as_dry_run(settings, rules, sample, decisions, tmp_path, context)
+
+
+def test_two_processors_over_four_input_partitions_decide_each_lead_once(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Both processors match leads, each from its share of the input partitions; one of them
+    holds the decide partition and decides every lead, the other stands by: each lead gets
+    exactly one decision, and rotation runs over all of them as dry-run's does over the decide
+    topic's order."""
+    settings = settings.with_changes(topic_partitions=4)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(WEIGHTED_RULES)
+    apply_rules(settings, rules)
+    sample = leads(2000, sites=WEIGHTED_SITES)
+    instances = {
+        name: settings.with_changes(transactional_id=f"{settings.kafka.transactional_id}-{name}")
+        for name in "ab"
+    }
+    logs = {name: tmp_path / f"processor-{name}.log" for name in "ab"}
+
+    with (
+        reading(settings, settings.topics.audit_topic, "RoutingDecision") as audit,
+        processes() as started,
+    ):
+        for name in "ab":
+            started.append(start_process(instances[name], logs[name]))
+        deadline = time.monotonic() + 120
+        while not all(shared(logs[name], settings) for name in "ab"):
+            for process, name in zip(started, "ab", strict=True):
+                assert process.poll() is None, f"{name} exited: {logs[name].read_text()[-3000:]}"
+            assert time.monotonic() < deadline, "the input partitions were never shared"
+            time.sleep(0.1)
+        publish(settings, sample)
+        for process, name in zip(started, "ab", strict=True):
+            wait_audit(audit, len(sample), process, logs[name])
+        for process, name in zip(started, "ab", strict=True):
+            sigterm(process, logs[name])
+        decisions = audit.drain()
+
+    deciders = [n for n in "ab" if any(assigned(logs[n], settings.topics.decide_topic))]
+    assert deciders, "no processor was given the decide partition"
+    assert {d["source"]["partition"] for d in decisions} == {0, 1, 2, 3}
+    assert_exactly_once_as_dry_run(
+        settings, rules, sample, decisions, tmp_path, "two processors, four input partitions"
+    )
 
 
 def test_stop_while_starting_up_is_not_forgotten(
@@ -272,7 +328,7 @@ def test_processor_rides_out_a_broker_restart(
             process = start_process(own, log)
             started.append(process)
             wait_audit(audit, step, process, log)
-            assert committed_input(own) < len(sample), f"{context}: all done before the outage"
+            assert committed_decisions(own) < len(sample), f"{context}: all done before the outage"
             address = broker.bootstrap_servers
             broker.stop() if outage == "stop" else broker.kill()
             assert process.poll() is None, f"{context}: exited with the broker: {log.read_text()}"

@@ -1,9 +1,10 @@
 """dry-run decides as the processor does: the same leads through both give the same decisions.
 
-About 2,000 leads: the demo's varied sample (every outcome; geolocation by coordinates, IP address
-and postcode), the stream tests' mix (round_robin and weighted rotation), and leads that are odd or
-invalid yet decodable, as a careless publisher writes them (blank site ids, custom fields of the
-wrong type, coordinates out of range, timestamps at the calendar's ends, text no form should hold).
+About 2,000 leads: the demo's varied sample (every outcome; a buyer's daily cap reached; geolocation
+by coordinates, IP address and postcode), the stream tests' mix (round_robin and weighted
+rotation), and leads that are odd or invalid yet decodable, as a careless publisher writes them
+(blank site ids, custom fields of the wrong type, coordinates out of range, timestamps at the
+calendar's ends, text no form should hold).
 They are published as Avro to one input partition, in order, and routed by the processor on the
 real broker; dry-run routes their JSON form, in the same order, with the same rules. Each audit
 record must equal dry-run's decision for its lead: outcome, profile, tier, deliveries, geolocation,
@@ -87,7 +88,10 @@ def corpus() -> list[dict[str, Any]]:
         for part in ("address", "visitor", "fields"):
             if isinstance(change.get(part), dict) and isinstance(base.get(part), dict):
                 change = {**change, part: base[part] | change[part]}
-        odd.append({**base, **change, "lead_id": f"odd-{n:03d}-ü😀"})
+        # A person of its own: the copy of a marketplace lead is no duplicate of its original.
+        person = base.get("contact") or {}
+        person = {**person, "email": f"odd{n}@example.com", "phone": f"+1-555-999-{n:04d}"}
+        odd.append({**base, "contact": person, **change, "lead_id": f"odd-{n:03d}-ü😀"})
     mixed = ordinary + odd
     rng.shuffle(mixed)
     return mixed
@@ -158,7 +162,13 @@ def test_the_processor_and_dry_run_decide_each_lead_the_same(
 
     # The comparison covered what it claims to.
     outcomes = {d["outcome"] for d in expected.values()}
-    assert outcomes == {"routed", "fallback", "unroutable", "rejected"}, outcomes
+    assert outcomes == {"routed", "fallback", "unroutable", "duplicate", "rejected"}, outcomes
+    capped = [
+        d
+        for d in expected.values()
+        if any(str(entry.get("excluded")).startswith("capped") for entry in d["trace"])
+    ]
+    assert capped, "no candidate was passed over for a cap"
     rejected = [d for d in expected.values() if d["outcome"] == "rejected"]
     assert {d["error"] for d in rejected} == {"invalid-lead: site_id: must not be empty"}
     geo_steps = [d for d in expected.values() if d["trace"] and d["trace"][0]["step"] == "geo"]

@@ -1,6 +1,7 @@
-"""Opening hours on the real broker: leads submitted inside and outside a partner's hours go where
-its schedule says, judged at their ``submitted_at`` in the partner's zone, and the processor
-decides each exactly as ``dry-run`` does, trace included."""
+"""Opening hours and cap windows on the real broker: leads submitted inside and outside a
+partner's hours, across both DST changes and the end of a month, go where its schedule and caps
+say, judged at their ``submitted_at`` in the partner's zone, and the processor decides each exactly
+as ``dry-run`` does, trace included."""
 
 from __future__ import annotations
 
@@ -37,6 +38,12 @@ RULES: dict[str, Any] = {
             "timezone": "Europe/Berlin",
             "schedule": {"mon-sun": ["00:00-06:00"]},
         },
+        {
+            "id": "monthly",
+            "format": "json",
+            "timezone": "America/New_York",
+            "caps": [{"per": "month", "leads": 1}],
+        },
     ],
     "profiles": [
         {
@@ -53,6 +60,14 @@ RULES: dict[str, Any] = {
             "fallback": "night",
             "assignments": [{"id": "never", "partner": "anytime", "filter": NEVER}],
         },
+        {
+            "id": "month",
+            "sources": ["month"],
+            "assignments": [
+                {"id": "to-monthly", "partner": "monthly"},
+                {"id": "to-anytime-too", "partner": "anytime"},
+            ],
+        },
     ],
 }
 
@@ -68,9 +83,15 @@ EXPECTED: dict[tuple[str, str], tuple[str, str | None]] = {
     ("shop", "2026-11-01T06:30:00Z"): ("routed", "east"),  # Sun 01:30 EST, the second time
     ("shop", "2026-11-01T07:00:00Z"): ("routed", "anytime"),  # Sun 02:00 EST
     ("shop", "2026-11-30T10:00:00-03:00"): ("routed", "east"),  # Mon 08:00 in New York
+    ("shop", "2026-03-08T06:30:00Z"): ("routed", "east"),  # Sun 01:30 EST, clocks go forward
+    ("shop", "2026-03-08T07:30:00Z"): ("routed", "anytime"),  # Sun 03:30 EDT: 02:00 never came
     ("late", "2026-11-30T04:59:00Z"): ("fallback", "night"),  # 05:59 in Berlin
     ("late", "2026-11-30T05:00:00Z"): ("unroutable", None),  # 06:00 in Berlin
     ("late", "2026-11-29T23:00:00Z"): ("fallback", "night"),  # 00:00 in Berlin
+    ("month", "2026-11-02T15:00:00Z"): ("routed", "monthly"),  # November's one lead
+    ("month", "2026-12-01T04:59:00Z"): ("routed", "anytime"),  # Nov 30 23:59 in New York
+    ("month", "2026-12-01T05:00:00Z"): ("routed", "monthly"),  # Dec 1 00:00: a new month
+    ("month", "2026-12-31T12:00:00Z"): ("routed", "anytime"),  # December's one lead was sold
 }
 
 
@@ -116,8 +137,14 @@ def test_leads_in_and_out_of_hours_are_routed_as_dry_run_decides(
     closed = compared(audited["hours-00"])["trace"]
     [east] = [e for e in closed if e.get("assignment") == "to-east"]
     assert east["excluded"] == ("closed: Mon 07:59 America/New_York; open mon 08:00-18:00")
-    [ending] = [e for e in compared(audited["hours-12"])["trace"] if e["step"] == "unroutable"]
+    [ending] = [e for e in compared(audited["hours-14"])["trace"] if e["step"] == "unroutable"]
     assert ending["why"] == (
         "no tier has a candidate and fallback partner 'night' is closed: Mon 06:00 "
         "Europe/Berlin; open mon 00:00-06:00"
+    )
+    capped = compared(audited["hours-17"])["trace"]
+    [monthly] = [e for e in capped if e.get("assignment") == "to-monthly"]
+    assert monthly["excluded"] == (
+        "capped: partner monthly has 1 of 1 leads per month; resets 2026-12-01 00:00 "
+        "America/New_York"
     )

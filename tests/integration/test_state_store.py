@@ -16,6 +16,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from processor.errors import InvalidInput
 from processor.kafka import clients
+from processor.kafka.admin import COMPACTED, TopicAdmin, TopicSpec
 from processor.kafka.records import OutputRecord
 from processor.settings import Settings
 from processor.state.changelog import KafkaChangelogReader, OnRecord
@@ -35,8 +36,11 @@ def state(last: str) -> bytes:
 
 @pytest.fixture
 def settings(stream_settings: Settings) -> Settings:
+    """A changelog of three partitions: the processor's has one (the decide topic's count), but
+    the stores restore each partition on its own, and three show that none reads another's."""
     made = stream_settings.with_changes(topic_partitions=3)
-    Topics(made).ensure_base()
+    spec = TopicSpec(made.topics.state_topic, partitions=3, config=COMPACTED)
+    TopicAdmin(made).ensure([spec])
     return made
 
 
@@ -118,21 +122,24 @@ def test_nothing_committed_gives_fresh_state(
     assert owner.store(0).get(KEY) is None
 
 
-def test_a_state_topic_with_other_partitions_than_the_input_is_refused(
-    stream_settings: Settings,
+@pytest.mark.parametrize(
+    ("topic", "wanted", "found", "variable"),
+    [
+        ("decide", 1, 2, "LEAD_ROUTER_DECIDE_TOPIC"),
+        ("state", 1, 3, "LEAD_ROUTER_STATE_TOPIC"),
+    ],
+)
+def test_a_decide_or_state_topic_with_more_than_one_partition_is_refused(
+    stream_settings: Settings, topic: str, wanted: int, found: int, variable: str
 ) -> None:
+    """One decide partition is what makes the decide stage's state exact; the changelog holds the
+    state of the decide partitions, one each."""
+    name = getattr(stream_settings.topics, f"{topic}_topic")
     admin = clients.admin(stream_settings.kafka)
-    futures = admin.create_topics(
-        [
-            NewTopic(stream_settings.topics.input_topic, num_partitions=3),
-            NewTopic(stream_settings.topics.state_topic, num_partitions=1),
-        ]
-    )
-    for future in futures.values():
+    for future in admin.create_topics([NewTopic(name, num_partitions=found)]).values():
         future.result(timeout=60)
     with pytest.raises(InvalidInput) as refused:
         Topics(stream_settings).ensure_base()
     message = str(refused.value)
-    assert f"state topic {stream_settings.topics.state_topic} has 1 partitions" in message
-    assert f"input topic {stream_settings.topics.input_topic} has 3" in message
-    assert "LEAD_ROUTER_STATE_TOPIC" in message
+    assert f"the topic {name} has {found} partitions, but it must have {wanted}" in message
+    assert variable in message

@@ -2,10 +2,10 @@
 
 One processor runs on the test broker with its HTTP endpoint on a free port. Before any rules are
 published it is alive (/healthz 200) but not ready (/readyz 503), as the Kubernetes probes expect;
-once rules are in force and one lead of each outcome is routed, and a delivery worker has sent
-one partner's delivery, /metrics is scraped and every metric name (with the label names its
-selectors match on) in the dashboard and the alert rules is looked up there. Processor and worker
-run in this one process here, so one scrape holds the metrics of both.
+once rules are in force and one lead of each outcome is routed (one past a full cap), and a
+delivery worker has sent one partner's delivery, /metrics is scraped and every metric name (with
+the label names its selectors match on) in the dashboard and the alert rules is looked up there.
+Processor and worker run in this one process here, so one scrape holds the metrics of both.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.integration
 
 RULES = """
 partners:
-  - {id: east, format: json, destinations: ["file://east"]}
+  - {id: east, format: json, destinations: ["file://east"], caps: [{per: day, leads: 1}]}
   - {id: desk, format: text, destinations: ["mailto:desk@example.com"]}
 profiles:
   - id: acme
@@ -60,6 +60,7 @@ def _lead(lead_id: str, site: str, category: str | None) -> dict[str, Any]:
 
 LEADS: list[dict[str, Any] | bytes] = [
     _lead("routed-1", "acme-site", "Service"),
+    _lead("capped-1", "acme-site", "Service"),  # east's cap is full: excluded, to the fallback
     _lead("fallback-1", "acme-site", "Used Vehicles"),
     _lead("unroutable-1", "nobody-knows-this-site", "Service"),
     b"not avro at all",

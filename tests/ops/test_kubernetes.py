@@ -138,7 +138,16 @@ def test_topics_are_the_configured_ones() -> None:
     data = _one("ConfigMap")["data"]
     configured = {
         data[f"LEAD_ROUTER_{name}_TOPIC"]
-        for name in ("INPUT", "CONFIG", "CONFIG_HISTORY", "AUDIT", "UNROUTABLE", "DLQ", "STATE")
+        for name in (
+            "INPUT",
+            "CONFIG",
+            "CONFIG_HISTORY",
+            "AUDIT",
+            "UNROUTABLE",
+            "DLQ",
+            "DECIDE",
+            "STATE",
+        )
     }
     assert topics == configured
 

@@ -70,8 +70,10 @@ def test_stalled_once_the_loop_has_not_come_round_for_the_timeout(clock: Clock, 
 def test_a_stalled_processor_ends_itself_for_its_supervisor_to_restart(
     clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """One stage's loop stalled is enough, though the other still comes round."""
     app = App(Settings(bootstrap_servers="127.0.0.1:9", metrics_port=0, stall_timeout_s=300))
-    app._heartbeat = metrics.Heartbeat(300, clock)  # the loop's last round, on a clock we move
+    # The loops' last rounds, on a clock we move.
+    app._heartbeats = {name: metrics.Heartbeat(300, clock) for name in ("match", "decide")}
     exits: list[int] = []
 
     def exit_now(code: int) -> None:
@@ -80,6 +82,7 @@ def test_a_stalled_processor_ends_itself_for_its_supervisor_to_restart(
 
     monkeypatch.setattr("processor.app.os._exit", exit_now)
     clock.now += 300
+    app._heartbeats["match"].beat()
     app._watch()
     assert exits == [STALLED_EXIT_CODE]
 
@@ -89,10 +92,12 @@ def test_a_stalled_processor_says_what_stalled(
 ) -> None:
     """Routing one record for five minutes is not waiting on Kafka: the log tells them apart."""
     app = App(Settings(bootstrap_servers="127.0.0.1:9", metrics_port=0, stall_timeout_s=300))
-    app._heartbeat = metrics.Heartbeat(300, clock)
+    app._heartbeats = {name: metrics.Heartbeat(300, clock) for name in ("match", "decide")}
     monkeypatch.setattr("processor.app.os._exit", lambda code: app.stop())
     clock.now += 5
-    app._heartbeat.stage("routing the record at %s[%s]@%s", "leads.submitted", 3, 1234)
+    app._heartbeats["decide"].stage("routing the record at %s[%s]@%s", "lead-router.decide", 0, 12)
     clock.now += 296
+    app._heartbeats["match"].beat()
     app._watch()
-    assert "it has been routing the record at leads.submitted[3]@1234 for 296 s" in caplog.text
+    assert "the decide loop has not come round" in caplog.text
+    assert "it has been routing the record at lead-router.decide[0]@12 for 296 s" in caplog.text

@@ -110,14 +110,33 @@ def test_any_yaml_text_loads_or_is_refused_with_paths(
 
 # Valid documents, and the same with one thing broken.
 
+caps = st.lists(
+    st.builds(
+        lambda per, count, amount: (
+            {"per": per, "leads": count}
+            if amount is None
+            else {"per": per, "revenue": amount, "currency": "USD"}
+        ),
+        st.sampled_from(["hour", "day", "week", "month", "total"]),
+        st.integers(1, 10**6),
+        st.none() | st.floats(0.01, 10**6),
+    ),
+    max_size=3,
+    unique_by=lambda cap: (cap["per"], "leads" in cap),
+)
+"""Caps of one partner or assignment, in USD (the profiles' currency), one per window and unit."""
+spans = st.sampled_from(["30m", "12h", "30d", "2w", "366d"])
+
 partners = st.builds(
-    lambda n, fmt, name, location, active, destinations: {
+    lambda n, fmt, name, location, active, destinations, capped, span: {
         "id": f"p{n}",
         "format": fmt,
         **({"name": name} if name is not None else {}),
         **({"location": location} if location is not None else {}),
         "active": active,
         "destinations": destinations,
+        **({"caps": capped} if capped else {}),
+        **({"reject_duplicates_within": span} if span is not None else {}),
     },
     st.integers(0, 3),
     st.sampled_from(["adf_xml", "json", "text"]),
@@ -125,6 +144,8 @@ partners = st.builds(
     st.none() | st.fixed_dictionaries({"lat": st.floats(-90, 90), "lon": st.floats(-180, 180)}),
     st.booleans(),
     st.lists(st.sampled_from(["mailto:a@example.com", "https://x.example"]), max_size=2),
+    caps,
+    st.none() | spans,
 )
 conditions = st.sampled_from(
     [
@@ -156,7 +177,11 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
                             st.lists(conditions, min_size=1, max_size=3), max_size=2
                         ),
                     },
-                    optional={"price": st.floats(0, 100), "weight": st.integers(1, 5)},
+                    optional={
+                        "price": st.floats(0, 100),
+                        "weight": st.integers(1, 5),
+                        "caps": caps,
+                    },
                 ),
                 max_size=4,
             )
@@ -177,6 +202,11 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
             },
             "assignments": items,
         }
+        keys = draw(
+            st.lists(st.sampled_from(["contact.email", "contact.phone", "vehicle.vin"]), max_size=2)
+        )
+        if keys:
+            profile["duplicates"] = {"keys": keys, "within": draw(spans)}
         fallback = draw(st.none() | st.sampled_from(ids))
         if fallback is not None:
             price = draw(st.none() | st.floats(0, 9))

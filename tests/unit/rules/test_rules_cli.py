@@ -207,6 +207,21 @@ class TestDryRun:
         again = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
         assert again[0]["deliveries"][0]["assignment"] == "ca"
 
+    def test_a_lead_id_seen_again_in_one_run_is_a_duplicate_of_itself(
+        self, rules_file, tmp_path, capsys
+    ):
+        leads = tmp_path / "leads.jsonl"
+        leads.write_text("\n".join([lead("1", "CA"), lead("2", "CA"), lead("1", "CA")]))
+        for _ in range(2):  # each call starts from fresh state
+            assert main(["dry-run", "--rules", str(rules_file), str(leads)]) == 0
+            decisions = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+            assert [(d["outcome"], d["duplicate_of"]) for d in decisions] == [
+                ("routed", None),
+                ("routed", None),
+                ("duplicate", "1"),
+            ]
+            assert decisions[2]["deliveries"] == []
+
     def test_bad_lines_are_reported_with_their_number_and_the_run_goes_on(
         self, rules_file, tmp_path, capsys
     ):

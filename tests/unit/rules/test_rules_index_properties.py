@@ -14,7 +14,15 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from processor.geometry.geo import Geo
-from processor.rules import Ledger, MemoryStore, compile_rules, decide, reference, validate_document
+from processor.rules import (
+    Ledger,
+    MemoryStore,
+    compile_rules,
+    decide,
+    match,
+    reference,
+    validate_document,
+)
 
 TEXT_FIELDS = ["address.state", "comments", "geo.region"]
 NUMBER_FIELDS = ["budget", "vehicle.year", "geo.lat"]
@@ -212,6 +220,21 @@ def test_the_trace_explains_exactly_the_candidates(raw, lead_geos):
         assert matched == [name for tier in tiers for name in tier["candidates"]]
         if decision.outcome == "routed":
             assert {d.assignment for d in decision.deliveries} <= set(tiers[-1]["candidates"])
+
+
+@SETTINGS
+@given(documents(), st.lists(st.tuples(leads, geos), min_size=1, max_size=6))
+def test_deciding_with_what_the_match_stage_found_decides_the_same(raw, lead_geos):
+    """The processor matches in one stage and decides in another; dry-run does both at once."""
+    snapshot = compile_rules(validate_document(raw), "prop")
+    stale = compile_rules(validate_document(raw), "older")
+    at_once, in_two, with_stale = (Ledger(MemoryStore()) for _ in range(3))
+    for lead, geo in lead_geos:
+        expected = decide(snapshot, lead, geo, at_once)
+        found = match(snapshot, lead, geo)
+        for ledger, matched in ((in_two, found), (with_stale, match(stale, lead, geo))):
+            decision = decide(snapshot, lead, geo, ledger, matched=matched)
+            assert decision.as_dict(None) == expected.as_dict(None)
 
 
 one_field_conditions = (

@@ -100,3 +100,76 @@ def test_a_part_whose_id_contradicts_its_key(document):
     messages = [str(e) for e in caught.value.errors]
     assert "partners[0].id: 'other' differs from its key 'partner/p1'" in messages
     assert "bogus: not a rules part: use fields, partner/<id>, profile/<id>" in messages
+
+
+def test_caps_duplicate_spans_and_checks_round_trip_unchanged(rules):
+    """What the config topic holds is what ``rules apply`` is later given back: every cap,
+    span and duplicate check survives the parts as JSON, and the parts of the document they
+    make are the very same parts."""
+    import json
+
+    raw = rules.document(
+        [
+            rules.assignment(
+                "a",
+                "p1",
+                price=12.5,
+                caps=[
+                    {"per": "hour", "leads": 5},
+                    {"per": "day", "revenue": 100, "currency": "EUR"},
+                ],
+            )
+        ],
+        partners=[
+            {
+                "id": "p1",
+                "format": "json",
+                "timezone": "Europe/Berlin",
+                "caps": [
+                    {"per": "week", "leads": 100},
+                    {"per": "month", "revenue": 2500.5, "currency": "EUR"},
+                    {"per": "total", "leads": 10000},
+                ],
+                "reject_duplicates_within": "30d",
+            }
+        ],
+        fields={"budget": {"type": "number"}},
+        currency="EUR",
+        duplicates={"keys": ["contact.email", "contact.phone", "budget"], "within": "12h"},
+    )
+    document = validate_document(raw)
+    parts = json.loads(json.dumps(document_to_parts(document)))
+    rebuilt = document_from_parts(parts)
+    assert rebuilt == document
+    assert document_to_parts(rebuilt) == parts
+    partner = parts["partner/p1"]
+    assert partner["caps"][1] == {"per": "month", "revenue": 2500.5, "currency": "EUR"}
+    assert partner["reject_duplicates_within"] == "30d"
+    profile = parts["profile/main"]
+    assert profile["duplicates"] == {
+        "keys": ["contact.email", "contact.phone", "budget"],
+        "within": "12h",
+    }
+    assert profile["assignments"][0]["caps"][0] == {"per": "hour", "leads": 5}
+
+
+def test_parts_without_caps_spans_or_checks_are_written_as_before_they_existed(document):
+    """So that applying an unchanged document finds the config topic's parts unchanged."""
+    parts = document_to_parts(document)
+    assert "caps" not in parts["partner/p1"]
+    assert "reject_duplicates_within" not in parts["partner/p1"]
+    assert "duplicates" not in parts["profile/main"]
+    assert all("caps" not in item for item in parts["profile/main"]["assignments"])
+    assert document_from_parts(parts) == document
+
+
+def test_only_the_assignments_with_caps_are_written_with_them(rules):
+    raw = rules.document(
+        [
+            rules.assignment("a", "p1"),
+            rules.assignment("b", "p2", caps=[{"per": "day", "leads": 3}]),
+            rules.assignment("c", "p3"),
+        ]
+    )
+    assignments = document_to_parts(validate_document(raw))["profile/main"]["assignments"]
+    assert [item.get("caps") for item in assignments] == [None, [{"per": "day", "leads": 3}], None]

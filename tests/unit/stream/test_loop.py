@@ -1,9 +1,10 @@
 """The processor loop's failure paths, driven by fake Kafka clients: no broker needed.
 
 The fakes keep what a broker would: the input partitions, the group's committed offsets, and the
-records of committed transactions only. The pipeline stand-in counts each partition's leads in its
-rotation state and writes the count into the output, so an output routed twice, or a rotation
-state not rolled back with an aborted transaction, shows as a wrong or repeated count.
+records of committed transactions only. The stage stand-in counts each partition's leads in its
+rotation state (the decide stage's state, in real stores) and writes the count into the output, so
+an output routed twice, or a state not rolled back with an aborted transaction, shows as a wrong
+or repeated count.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from statekit import FakeChangelog
 from processor.kafka.errors import FatalError
 from processor.kafka.records import OutputRecord
 from processor.kafka.session import TransactionalSession
-from processor.pipeline import Result
 from processor.rules import Ledger
 from processor.settings import Settings
-from processor.state.rotation import Rotations
+from processor.state.decide import DecideState
 from processor.state.stores import StateStores
 from processor.stream.loop import Loop
+from processor.stream.result import Result
 
 TOPIC = "leads"
 OUT = "out"
@@ -204,8 +205,8 @@ class FakeProducer:
         return self.calls.count("abort_transaction")
 
 
-class RecordingRotations(Rotations):
-    """Rotation state in the real stores (RocksDB in a temporary folder), telling which
+class RecordingState(DecideState):
+    """The decide stage's state in the real stores (RocksDB in a temporary folder), telling which
     partitions the loop revoked."""
 
     def __init__(self, folder: Path, changelog: FakeChangelog) -> None:
@@ -228,11 +229,17 @@ def settings_in(folder: Path, **changes: Any) -> Settings:
     )
 
 
-class CountingPipeline:
+class CountingStage:
     """Routes lead n of a partition as "<partition>:<offset>#n", n kept in the partition's
     ledger (its round robin tick)."""
 
-    def process(self, message: Message, snapshot: object, ledger: Ledger) -> Result:
+    topic = TOPIC
+
+    def __init__(self, state: DecideState) -> None:
+        self._state = state
+
+    def process(self, message: Message) -> Result:
+        ledger = self._state.of(message.partition())
         turn = max(ledger.round_robin(PROFILE).values(), default=0) + 1
         ledger.chose(PROFILE, str(turn))
         value = f"{message.partition()}:{message.offset()}#{turn}".encode()
@@ -244,7 +251,7 @@ class Harness:
     broker: Broker
     consumer: FakeConsumer
     producer: FakeProducer
-    rotations: RecordingRotations
+    state: RecordingState
     loop: Loop
     folder: Path
 
@@ -264,17 +271,16 @@ def harness(folder: Path, inputs: dict[int, int], **settings: Any) -> Harness:
     broker = Broker(inputs)
     consumer = FakeConsumer(broker)
     producer = FakeProducer(broker)
-    rotations = RecordingRotations(folder / "processor", broker.changelog)
+    state = RecordingState(folder / "processor", broker.changelog)
     loop = Loop(
         settings_in(folder, **settings),
-        CountingPipeline(),  # type: ignore[arg-type]
-        snapshot=lambda: None,  # type: ignore[arg-type,return-value]
+        CountingStage(state),  # type: ignore[arg-type]
         poll_rules=lambda: None,
         consumer=consumer,
         session=TransactionalSession(producer),
-        rotations=rotations,
+        state=state,
     )
-    return Harness(broker, consumer, producer, rotations, loop, folder)
+    return Harness(broker, consumer, producer, state, loop, folder)
 
 
 def expected(inputs: dict[int, int]) -> list[str]:
@@ -384,7 +390,7 @@ def test_revoking_partitions_commits_the_open_transaction_first(tmp_path: Path) 
     assert revoked == [0]
     assert sorted(h.routed()) == expected({0: 3})
     assert h.broker.offsets == {0: 3}
-    assert h.rotations.revoked == [0]
+    assert h.state.revoked == [0]
 
 
 def test_losing_partitions_aborts_the_open_transaction_and_the_next_owner_routes_it_once(
@@ -403,7 +409,7 @@ def test_losing_partitions_aborts_the_open_transaction_and_the_next_owner_routes
     h.loop.run()
     assert h.producer.aborts() == 1
     assert sorted(h.routed()) == expected({0: 3})
-    assert h.rotations.revoked == [0]
+    assert h.state.revoked == [0]
 
 
 def test_an_abort_refused_as_fenced_after_losing_partitions_ends_the_loop(tmp_path: Path) -> None:

@@ -136,12 +136,24 @@ RECEIPT: dict[str, Any] = {
     "attempts": 1,
 }
 
+MATCHED: dict[str, Any] = {
+    "lead": b"\x12lead-0001",
+    "geo": GEO,
+    "notes": ["visitor ip not looked up: no IP database configured"],
+    "locations": [{"source": "postcode", "geo": GEO}, {"source": "ip", "geo": None}],
+    "source": {"topic": "leads.submitted", "partition": 3, "offset": 4711},
+    "key": b"lead-0001",
+    "headers": [{"name": "traceparent", "value": b"00-01"}, {"name": "empty", "value": None}],
+    "rules_version": "7",
+}
+
 RECORDS: dict[SchemaName, dict[str, Any]] = {
     "LeadSubmitted": LEAD,
     "LeadDelivery": DELIVERY,
     "RoutingDecision": DECISION,
     "Geo": GEO,
     "DeliveryReceipt": RECEIPT,
+    "LeadMatched": MATCHED,
 }
 
 

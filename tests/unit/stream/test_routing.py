@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
-from test_pipeline_rejections import RULES, lead, process
+from test_rejections import RULES, Stages, lead
 
 from processor.geo.enrich import Enricher
 from processor.routing import Router
@@ -22,10 +23,15 @@ LEAD = {
 }
 
 
-def audited(value: bytes) -> dict[str, Any]:
-    """The audit record the processor writes for an input record."""
+def audited(folder: Path, value: bytes) -> dict[str, Any]:
+    """The audit record the processor writes for an input record, through both stages."""
     settings = Settings()
-    (audit,) = [r for r in process(value).records if r.topic == settings.topics.audit_topic]
+    stages = Stages(folder, RULES)
+    try:
+        records = stages.process(value).records
+    finally:
+        stages.state.close()
+    (audit,) = [r for r in records if r.topic == settings.topics.audit_topic]
     return Codec().decode(audit.topic, audit.value or b"", "RoutingDecision")
 
 
@@ -35,8 +41,8 @@ def dry_run(document: dict[str, Any]) -> dict[str, Any]:
     return decision.as_dict(Settings().processor.audit_trace_failures)
 
 
-def test_the_audit_trace_has_the_geo_step_that_dry_run_shows() -> None:
-    record = audited(lead(visitor=LEAD["visitor"], address=LEAD["address"]))
+def test_the_audit_trace_has_the_geo_step_that_dry_run_shows(tmp_path: Path) -> None:
+    record = audited(tmp_path, lead(visitor=LEAD["visitor"], address=LEAD["address"]))
     trace = json.loads(record["trace"])
     note = "visitor ip not looked up: no IP database configured"
     assert trace[0] == {"step": "geo", "notes": [note]}
@@ -44,9 +50,11 @@ def test_the_audit_trace_has_the_geo_step_that_dry_run_shows() -> None:
     assert trace == dry_run(LEAD)["trace"]
 
 
-def test_a_lead_the_processor_rejects_is_rejected_by_dry_run_in_the_same_words() -> None:
+def test_a_lead_the_processor_rejects_is_rejected_by_dry_run_in_the_same_words(
+    tmp_path: Path,
+) -> None:
     record = audited(
-        Codec().encode("leads", "LeadSubmitted", {**lead_from_json(LEAD), "site_id": " "})
+        tmp_path, Codec().encode("leads", "LeadSubmitted", {**lead_from_json(LEAD), "site_id": " "})
     )
     decision = dry_run({**LEAD, "site_id": " "})
     assert (record["outcome"], record["error"]) == (
