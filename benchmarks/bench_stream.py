@@ -36,6 +36,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
@@ -260,6 +261,26 @@ def start_processor(settings: Settings, number: int) -> subprocess.Popen[bytes]:
     )
 
 
+def with_state(raw: dict[str, Any]) -> dict[str, Any]:
+    """The rules with what a lead seller sets: every partner capped per day and month and never
+    sent the same person twice in 30 days, every profile checking duplicates over 30 days. The
+    caps are set so that some bind within the run and most do not."""
+    partners = [
+        {
+            **partner,
+            "caps": [
+                {"per": "day", "leads": 200},
+                {"per": "month", "revenue": 100_000, "currency": "USD"},
+            ],
+            "reject_duplicates_within": "30d",
+        }
+        for partner in raw["partners"]
+    ]
+    duplicates = {"keys": ["contact.email", "contact.phone"], "within": "30d"}
+    profiles = [{**profile, "duplicates": duplicates} for profile in raw["profiles"]]
+    return {**raw, "partners": partners, "profiles": profiles}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--leads", type=int, default=60000, help="leads to drain (each side)")
@@ -275,6 +296,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=1,
         help="processor processes in one group; the input topic gets as many partitions",
+    )
+    parser.add_argument(
+        "--without-state",
+        action="store_true",
+        help="the rules without caps and duplicate checks (the default has both)",
     )
     args = parser.parse_args(argv)
 
@@ -299,7 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             topics = Topics(settings, admin)
             topics.ensure_base()
             admin.ensure([TopicSpec(COPY_TOPIC), TopicSpec(FANNED_COPY_TOPIC)])
-            document = validate_document(generate_document(args.assignments))
+            raw = generate_document(args.assignments)
+            document = validate_document(raw if args.without_state else with_state(raw))
             publish_rules(settings, document)
             partners = [partner.id for partner in document.partners]
             topics.ensure_deliveries(partners)
@@ -358,7 +385,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"({len(waits)} of {args.latency_leads} leads seen)"
     )
     print(
-        f"rules: {args.assignments} assignments; {args.leads} leads per side; "
+        f"rules: {args.assignments} assignments"
+        f"{'' if args.without_state else ', caps and duplicate checks on'}; "
+        f"{args.leads} leads per side; "
         f"batch {settings.processor.batch_size}, "
         f"commit interval {settings.kafka.commit_interval_ms} ms"
     )
