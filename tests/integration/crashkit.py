@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import threading
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import ConsumerGroupTopicPartitions
 from samples import PARTNERS, summary
@@ -138,3 +140,33 @@ def wait_audit(audit: TopicReader, count: int, process: subprocess.Popen[bytes],
     while len(audit.records) < count:
         assert process.poll() is None, f"exited {process.returncode}: {log.read_text()[-3000:]}"
         audit.wait_for(min(count, len(audit.records) + 50))
+
+
+_Item = TypeVar("_Item")
+
+
+@contextmanager
+def trickling(
+    publish: Callable[[Sequence[_Item]], object], items: Sequence[_Item], per_second: int
+) -> Iterator[None]:
+    """Publishes ``items`` in a thread at about ``per_second``, as live traffic arrives, so that
+    kills and rebalances happen while leads still come; the block's end waits for the last."""
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        chunk = max(1, per_second // 10)
+        try:
+            for start in range(0, len(items), chunk):
+                publish(items[start : start + chunk])
+                time.sleep(0.1)  # pacing only: correctness never depends on it
+        except BaseException as error:
+            failure.append(error)
+
+    thread = threading.Thread(target=target, name="publisher", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join(120)
+    assert not failure, failure
+    assert not thread.is_alive(), "publishing did not finish"

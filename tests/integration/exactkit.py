@@ -11,11 +11,10 @@ order in which the committed decisions were made.
 from __future__ import annotations
 
 import subprocess
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from confluent_kafka import Producer
-from crashkit import SESSION_TIMEOUT_MS, processes, sigkill, sigterm
+from crashkit import SESSION_TIMEOUT_MS, processes, sigkill, sigterm, trickling
 from streamkit import DEADLINE_S, TopicReader, apply_rules, reading, start_process
 
 from processor.kafka.admin import TopicAdmin, TopicSpec
@@ -96,31 +95,6 @@ class Publisher:
 
     def close(self) -> None:
         self._producer.close()
-
-
-@contextmanager
-def trickling(publisher: Publisher, placed: Sequence[Placed], per_second: int) -> Iterator[None]:
-    """Publishes ``placed`` in a thread at about ``per_second``, as live traffic arrives, so that
-    kills and rebalances happen while leads still come; the block's end waits for the last."""
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        chunk = max(1, per_second // 10)
-        try:
-            for start in range(0, len(placed), chunk):
-                publisher.publish(placed[start : start + chunk])
-                time.sleep(0.1)  # pacing only: correctness never depends on it
-        except BaseException as error:
-            failure.append(error)
-
-    thread = threading.Thread(target=target, name="publisher", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        thread.join(120)
-    assert not failure, failure
-    assert not thread.is_alive(), "publishing did not finish"
 
 
 class Fleet:
@@ -210,7 +184,7 @@ def route(
             publisher.publish(placed[:head])
             fleet.advance(1)  # a processor is up and routing before the rest arrives
             # The rest arrives over about ten seconds, while processes die and partitions move.
-            with trickling(publisher, placed[head:], per_second=max(200, total // 10)):
+            with trickling(publisher.publish, placed[head:], per_second=max(200, total // 10)):
                 if disrupt:
                     fleet.advance(total // 3)
                     fleet.kill("a")

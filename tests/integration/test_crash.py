@@ -15,8 +15,6 @@ import re
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ from crashkit import (
     processes,
     sigkill,
     sigterm,
+    trickling,
     wait_audit,
 )
 from samples import WEIGHTED_RULES, WEIGHTED_SITES, leads
@@ -112,31 +111,6 @@ def shared(log: Path, settings: Settings) -> bool:
     return bool(shares) and 0 < len(shares[-1]) < 4
 
 
-@contextmanager
-def trickling(settings: Settings, sample: list[dict[str, Any]], per_second: int) -> Iterator[None]:
-    """Publishes ``sample`` in a thread at about ``per_second``, as live traffic arrives, so the
-    processors have work whenever a rebalance or a kill happens; the block's end waits for it."""
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        chunk = max(1, per_second // 10)
-        try:
-            for start in range(0, len(sample), chunk):
-                publish(settings, sample[start : start + chunk])
-                time.sleep(0.1)  # pacing only: correctness never depends on it
-        except BaseException as error:
-            failure.append(error)
-
-    thread = threading.Thread(target=target, name="publisher", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        thread.join(120)
-    assert not failure, failure
-    assert not thread.is_alive(), "publishing did not finish"
-
-
 @pytest.mark.parametrize("comes_back", [True, False], ids=["restarted", "gone"])
 def test_two_processors_rebalance_and_one_is_killed_each_lead_once(
     settings: Settings, tmp_path: Path, comes_back: bool
@@ -184,7 +158,7 @@ def test_two_processors_rebalance_and_one_is_killed_each_lead_once(
 
         start("a")
         advance(steps[0])
-        with trickling(settings, sample[600:], per_second=400):
+        with trickling(lambda chunk: publish(settings, list(chunk)), sample[600:], per_second=400):
             start("b")  # the group rebalances while a routes
             deadline = time.monotonic() + 60
             while not any(assigned(logs["b"], settings.topics.input_topic)):
