@@ -16,6 +16,7 @@ from processor.geometry.distance import great_circle_km
 from processor.geometry.geo import Geo, GeoSource
 from processor.geometry.nearest import StoreIndex
 from processor.rules import caps
+from processor.rules.caps import CompiledCap
 from processor.rules.document import Location
 from processor.rules.errors import LeadWithoutId
 from processor.rules.fields import LeadView
@@ -72,6 +73,7 @@ class Decision:
     __slots__ = (
         "_route",
         "_trace",
+        "counted",
         "deliveries",
         "duplicate_of",
         "error",
@@ -109,6 +111,8 @@ class Decision:
         """The earlier lead a ``duplicate`` repeats."""
         self.exclusions: tuple[tuple[str, Exclusion], ...] = ()
         """Each matching candidate's partner passed over, and why."""
+        self.counted: tuple[CompiledCap, ...] = ()
+        """The caps the deliveries counted against, each once (for the cap metrics)."""
 
     @classmethod
     def rejected(cls, lead_id: str, reason: str, message: str, rules_version: str = "") -> Decision:
@@ -474,17 +478,20 @@ def _record(
     if within is not None:
         ledger.profile_routed(compiled.id, state.people, decision.lead_id, when, within)
     keep = ledger.lead_memory_ms
+    counted: dict[int, CompiledCap] = {}
     for delivery in decision.deliveries:
         if delivery.assignment is None:
             target = compiled.fallback
             assert target is not None
-            counted = target.caps
+            own = target.caps
         else:
-            counted = compiled.assignment(delivery.assignment).caps
-        caps.count(counted, ledger, state.windows, delivery.price, keep)
+            own = compiled.assignment(delivery.assignment).caps
+        caps.count(own, ledger, state.windows, delivery.price, keep)
+        counted.update((id(cap), cap) for cap in own)
         span = snapshot.avoid_ms(delivery.partner)
         if span is not None:
             ledger.partner_received(delivery.partner, state.people, decision.lead_id, when, span)
+    decision.counted = tuple(counted.values())
 
 
 def _moment(when: datetime) -> str:

@@ -61,9 +61,9 @@ class CapUse:
         }
 
 
-def cap_use(compiled: CompiledCap, ledgers: Sequence[Ledger], when: datetime) -> CapUse:
-    """The use of ``compiled`` in the window ``when`` falls in, summed over ``ledgers``."""
-    key, ends = compiled.window(Windows(when))
+def cap_use(compiled: CompiledCap, ledgers: Sequence[Ledger], windows: Windows) -> CapUse:
+    """The use of ``compiled`` in its window of ``windows``' moment, summed over ``ledgers``."""
+    key, ends = compiled.window(windows)
     cap = compiled.cap
     used = sum(ledger.cap_used(key) for ledger in ledgers)
     if cap.leads is None:
@@ -185,6 +185,7 @@ def state_report(
         if (partner is None or p == partner)
         and (profile is None or any(p in _partners_of(c) for c in profiles))
     ]
+    windows = Windows(at)
     return StateReport(
         at=at,
         rules_version=snapshot.version,
@@ -192,7 +193,7 @@ def state_report(
             PartnerCaps(
                 p,
                 snapshot.partner(p).zone,
-                tuple(cap_use(c, ledgers, at) for c in snapshot.caps(p)),
+                tuple(cap_use(c, ledgers, windows) for c in snapshot.caps(p)),
             )
             for p in partners
         ),
@@ -202,7 +203,9 @@ def state_report(
                 item.id,
                 item.partner.id,
                 tuple(
-                    cap_use(c, ledgers, at) for c in item.caps if c.scope.startswith("assignment/")
+                    cap_use(c, ledgers, windows)
+                    for c in item.caps
+                    if c.scope.startswith("assignment/")
                 ),
             )
             for compiled in profiles

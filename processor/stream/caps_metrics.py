@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from processor import metrics
-from processor.rules import Decision, Ledger, Snapshot
-from processor.rules.caps import CompiledCap
+from processor.rules import Decision, Ledger
+from processor.rules.caps import Windows
 from processor.rules.decide import EPOCH
 from processor.state.report import CapUse, cap_use
 
@@ -41,25 +41,12 @@ class DecisionMetrics:
             metrics.CAP_LIMIT.labels(**labels).set(cap.limit)
 
 
-def decision_metrics(
-    snapshot: Snapshot, ledger: Ledger, decision: Decision, when: datetime | None
-) -> DecisionMetrics:
-    """The metrics of ``decision``, made by ``snapshot`` with ``ledger`` for a lead of ``when``
-    (None: a lead without a time, decided as of the epoch)."""
-    counted: dict[str, CompiledCap] = {}
-    if decision.deliveries:
-        compiled = next(p for p in snapshot.profiles if p.id == decision.profile)
-        for delivery in decision.deliveries:
-            caps = (
-                snapshot.caps(delivery.partner)
-                if delivery.assignment is None
-                else compiled.assignment(delivery.assignment).caps
-            )
-            for cap in caps:
-                counted.setdefault(f"{cap.scope} {cap.cap.per} {cap.cap.unit}", cap)
-    moment = when or EPOCH
+def decision_metrics(ledger: Ledger, decision: Decision, when: datetime | None) -> DecisionMetrics:
+    """The metrics of ``decision``, made with ``ledger`` for a lead of ``when`` (None: a lead
+    without a time, decided as of the epoch): the use, after it, of each cap it counted against."""
+    windows = Windows(when or EPOCH)
     return DecisionMetrics(
         decision.profile or "",
         tuple(dict.fromkeys(decision.exclusions)),
-        tuple(cap_use(cap, (ledger,), moment) for cap in counted.values()),
+        tuple(cap_use(cap, (ledger,), windows) for cap in decision.counted),
     )

@@ -232,7 +232,7 @@ class DecideStage:
             tier=decision.tier,
             deliveries=decision.deliveries,
             submitted_at=submitted.timestamp() if isinstance(submitted, datetime) else None,
-            caps=decision_metrics(snapshot, ledger, decision, lead_time(lead)),
+            caps=decision_metrics(ledger, decision, lead_time(lead)),
         )
 
     def _delivery_encoder(self, partner: str) -> Encoder:

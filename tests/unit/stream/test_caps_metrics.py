@@ -61,7 +61,7 @@ def test_exclusions_count_and_cap_gauges_show_use_after_the_decision() -> None:
 
     first = decide(snapshot, _lead(1), None, ledger, trace=False)
     assert [d.partner for d in first.deliveries] == ["capped-east"]
-    metrics = decision_metrics(snapshot, ledger, first, WHEN)
+    metrics = decision_metrics(ledger, first, WHEN)
     assert _excluded("shut-west", "closed") == closed_before, "counted before it commits"
     metrics.count()
     assert _excluded("shut-west", "closed") == closed_before + 1
@@ -78,7 +78,7 @@ def test_exclusions_count_and_cap_gauges_show_use_after_the_decision() -> None:
     # east's day cap is full: the next lead goes to the fallback, whose cap is shown in turn.
     second = decide(snapshot, _lead(2), None, ledger, trace=False)
     assert second.outcome == "fallback"
-    decision_metrics(snapshot, ledger, second, WHEN).count()
+    decision_metrics(ledger, second, WHEN).count()
     assert _excluded("capped-east", "capped") == capped_before + 1
     assert _excluded("shut-west", "closed") == closed_before + 2
     week = {"scope": "partner/desk", "per": "week", "unit": "leads"}
@@ -95,5 +95,5 @@ def test_a_decision_without_deliveries_sets_no_cap() -> None:
     decide(snapshot, _lead(1), None, ledger, trace=False)
     again = decide(snapshot, _lead(1), None, ledger, trace=False)
     assert again.outcome == "duplicate"
-    metrics = decision_metrics(snapshot, ledger, again, WHEN)
+    metrics = decision_metrics(ledger, again, WHEN)
     assert (metrics.exclusions, metrics.caps) == ((), ())
