@@ -52,8 +52,9 @@ class CompiledCap:
         self._prefix = cap_key(scope, cap.per, cap.unit, "")
 
     def amount(self, price: float) -> int:
-        """What one delivery at ``price`` adds to this cap."""
-        return 1 if self.cap.leads is not None else micros(price)
+        """What one delivery at ``price`` adds to this cap: a negative price earns nothing, so
+        it takes nothing back from a revenue cap either."""
+        return 1 if self.cap.leads is not None else max(0, micros(price))
 
     def window(self, windows: Windows) -> tuple[bytes, datetime | None]:
         """The ledger key of the lead's window, and when that window ends."""

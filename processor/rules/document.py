@@ -100,6 +100,10 @@ def _not_bool(value: object) -> object:
 
 
 Number = Annotated[float, BeforeValidator(_not_bool), Field(allow_inf_nan=False)]
+MAX_MONEY = 1e12
+"""The largest price or revenue cap, in currency units: more than any lead is worth, and small
+enough that sums of them, counted in millionths, stay within 64-bit counters."""
+Money = Annotated[Number, Field(ge=-MAX_MONEY, le=MAX_MONEY)]
 Text = Annotated[str, Field(min_length=1)]
 
 
@@ -212,7 +216,7 @@ class Cap(Model):
 
     per: Annotated[CapPeriod, BeforeValidator(_period)]
     leads: Annotated[int, BeforeValidator(_not_bool), Field(ge=1)] | None = None
-    revenue: Annotated[Number, Field(gt=0)] | None = None
+    revenue: Annotated[Money, Field(gt=0)] | None = None
     currency: Currency | None = None
 
     @model_validator(mode="after")
@@ -365,7 +369,7 @@ class Assignment(Model):
     partner: str
     category: Annotated[str, Field(min_length=1)] = ALL
     filter: tuple[OrSet, ...] = ()
-    price: Number | None = None
+    price: Money | None = None
     weight: Annotated[int, Field(ge=1)] = 1
     caps: Caps = ()
     """Count this assignment's deliveries only, beside its partner's own caps."""
@@ -447,7 +451,7 @@ class Fallback(Model):
     """Who takes the leads no assignment matched; ``price`` defaults to the profile's base price."""
 
     partner: str
-    price: Number | None = None
+    price: Money | None = None
 
     @field_validator("partner")
     @classmethod
@@ -462,7 +466,7 @@ class Profile(Model):
     sources: tuple[Text, ...] = ()
     default: bool = False
     strategy: Annotated[Strategy, BeforeValidator(_strategy)] = "first_match"
-    base_price: Number = 0.0
+    base_price: Money = 0.0
     currency: Currency = "USD"
     nearest_store: NearestStore = NearestStore()
     max_partners: Annotated[int, BeforeValidator(_not_bool), Field(ge=1)] | None = None

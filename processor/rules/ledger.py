@@ -47,6 +47,9 @@ LATE_MS = DAY_MS
 MICROS = 1_000_000
 """Revenue is counted in millionths, so that sums of prices are exact integers."""
 SALT_BYTES = 32
+MAX_COUNT = 2**63 - 1
+"""Where a cap counter stops: past any limit a document may set, and what the stored value (a
+signed 64-bit integer) can hold."""
 
 _SALT = b"salt"
 _CLOCK = b"clock"
@@ -261,7 +264,7 @@ class Ledger:
 
     def count(self, key: bytes, amount: int, expires_ms: int | None) -> None:
         """Adds ``amount`` to a cap window; the window is forgotten after ``expires_ms``."""
-        used = self.cap_used(key) + amount
+        used = min(self.cap_used(key) + amount, MAX_COUNT)
         value: dict[str, int] = {"used": used}
         if expires_ms is not None:
             value["exp"] = expires_ms

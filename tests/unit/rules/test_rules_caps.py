@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from processor.rules import Ledger, MemoryStore
+from processor.rules import Ledger, MemoryStore, RulesInvalid
 
 PARTNERS = [
     {"id": "capped", "format": "json", "timezone": "America/New_York"},
@@ -219,3 +219,33 @@ def test_a_passed_over_candidate_is_counted_once_without_a_trace(rules):
     decision = rules.decide(snapshot, lead, ledger=ledger, trace=False)
     assert decision.deliveries[0].partner == "next"
     assert decision.exclusions == (("capped", "capped"),)
+
+
+def test_the_largest_prices_a_document_allows_keep_the_counters_in_range(rules):
+    """Counters are stored as 64-bit integers: they stop at the most they can hold, which is past
+    any limit, instead of failing every later lead to the partner."""
+    snapshot = first_match(
+        rules, price=1e12, caps=[{"per": "total", "revenue": 1e12, "currency": "USD"}]
+    )
+    ledger = Ledger(MemoryStore())
+    ledger.count(b"partner/capped\x1ftotal\x1frevenue USD\x1ftotal", 2**63 - 10, None)
+    got = routed_to(rules, snapshot, ledger, ["2026-11-30T15:00:00Z"] * 2)
+    assert got == ["next", "next"]
+    ledger.count(b"k", 2**63 - 1, None)
+    ledger.count(b"k", 2**62, None)
+    assert ledger.cap_used(b"k") == 2**63 - 1
+
+
+def test_a_negative_price_takes_nothing_back_from_a_revenue_cap(rules):
+    snapshot = first_match(
+        rules, price=-50.0, caps=[{"per": "day", "revenue": 10, "currency": "USD"}]
+    )
+    ledger = Ledger(MemoryStore())
+    assert routed_to(rules, snapshot, ledger, ["2026-11-30T15:00:00Z"] * 3) == ["capped"] * 3
+    assert ledger.cap_used(b"partner/capped\x1fday\x1frevenue USD\x1f2026-11-30") == 0
+
+
+@pytest.mark.parametrize("price", [1e13, -1e13])
+def test_prices_beyond_a_trillion_are_refused(rules, price):
+    with pytest.raises(RulesInvalid, match=r"price: Input should be"):
+        rules.snapshot(rules.document([rules.assignment("a", "p1", price=price)]))
