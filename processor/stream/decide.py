@@ -91,6 +91,8 @@ class Matched:
     rules_version: str | None
     matches: Matches | None
     """The assignments the match stage matched, under ``rules_version``."""
+    sequence: int
+    """The record's offset on the decide topic: the decision's place in the order of decisions."""
 
     def at(self, source: GeoSource) -> Geo | None:
         """Where ``source`` places the visitor: as the match stage found it, or, for a source its
@@ -170,6 +172,7 @@ class DecideStage:
             locations,
             version,
             matches,
+            message.offset() or 0,
         )
 
     def _decide(self, matched: Matched, ledger: Ledger) -> Result:
@@ -222,8 +225,11 @@ class DecideStage:
             snapshot.version,
             now,
             site_id=lead.get("site_id"),
+            sequence=matched.sequence,
         )
-        records.extend(self._emitter.decision_records(key, audit, decision.outcome))
+        records.extend(
+            self._emitter.decision_records(key, audit, decision.outcome, matched.original.value())
+        )
         submitted = lead.get("submitted_at")
         return Result(
             outcome=decision.outcome,

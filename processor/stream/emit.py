@@ -33,7 +33,7 @@ class Emitter:
         audit = settings.topics.audit_topic
         # Where a decision record goes: the audit topic, and the unroutable topic too when so.
         self._decisions = codec.encoder("RoutingDecision", audit)
-        self._unroutable = codec.encoder("RoutingDecision", audit, settings.topics.unroutable_topic)
+        self._unroutable = codec.encoder("RoutingDecision", settings.topics.unroutable_topic)
         # The trace takes at most half of an audit record, so that it never makes one too large.
         self._trace_bytes = min(TRACE_MAX_BYTES, settings.kafka.max_record_bytes // 2)
         self._budget = RoutingBudget(settings.processor.routing_budget_ms / 1000)
@@ -78,15 +78,16 @@ class Emitter:
             return self.reject(source, "processing-error", text, lead_id)
 
     def decision_records(
-        self, key: bytes, audit: dict[str, Any], outcome: Outcome
+        self, key: bytes, audit: dict[str, Any], outcome: Outcome, lead: bytes | None = None
     ) -> list[OutputRecord]:
-        """The decision record on the audit topic, and on the unroutable topic too when so."""
-        encoder = self._unroutable if outcome == "unroutable" else self._decisions
-        values = encoder.encode(audit)
-        return [
-            OutputRecord(topic, key, value)
-            for topic, value in zip(encoder.topics, values, strict=True)
-        ]
+        """The decision record on the audit topic, and on the unroutable topic too when so; the
+        unroutable copy carries the ``lead`` (single-object ``LeadSubmitted``), for a redrive."""
+        (value,) = self._decisions.encode(audit)
+        records = [OutputRecord(self._decisions.topics[0], key, value)]
+        if outcome == "unroutable":
+            (copy,) = self._unroutable.encode({**audit, "lead": lead})
+            records.append(OutputRecord(self._unroutable.topics[0], key, copy))
+        return records
 
     def decision_record(
         self,
@@ -98,6 +99,7 @@ class Emitter:
         now: datetime,
         *,
         site_id: str | None = None,
+        sequence: int | None = None,
     ) -> dict[str, Any]:
         """The RoutingDecision record of the lead read from ``source``; its trace explains up to
         ``audit_trace_failures`` non-matching assignments per tier, since explaining is the
@@ -122,6 +124,8 @@ class Emitter:
                 "offset": source.offset(),
             },
             "decided_at": now,
+            "sequence": sequence,
+            "lead": None,
         }
 
     def reject(self, source: InputRecord, reason: str, text: str, lead_id: str | None) -> Result:

@@ -68,9 +68,20 @@ def test_routes_every_lead_once_as_dry_run_decides(
                 assert record["lead"]["lead_id"] == record["lead_id"]
     assert got == wanted
 
+    # Every decision has its own place in the order of decisions, which replay follows.
+    sequences = [d["sequence"] for d in decisions]
+    assert None not in sequences and len(set(sequences)) == len(decisions)
+
+    codec = Codec.for_registry(stream_settings.registry)
     with reading(stream_settings, stream_settings.topics.unroutable_topic, "RoutingDecision") as r:
-        unroutable = {d["lead_id"] for d in r.drain()}
+        parked = r.drain()
+    unroutable = {d["lead_id"] for d in parked}
     assert unroutable == {k for k, d in expected.items() if d["outcome"] == "unroutable"}
+    # The unroutable copy carries the lead itself, for a redrive; the audit copy does not.
+    for copy in parked:
+        lead = codec.decode(stream_settings.topics.input_topic, copy["lead"], "LeadSubmitted")
+        assert lead["lead_id"] == copy["lead_id"]
+    assert all(d["lead"] is None for d in decisions)
 
 
 def test_rules_change_takes_effect_at_its_version_and_not_before(

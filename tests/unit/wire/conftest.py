@@ -122,6 +122,8 @@ DECISION: dict[str, Any] = {
     "rules_version": "7",
     "source": {"topic": "leads.submitted", "partition": 3, "offset": 4711},
     "decided_at": ROUTED_AT,
+    "sequence": 812,
+    "lead": None,
 }
 
 RECEIPT: dict[str, Any] = {

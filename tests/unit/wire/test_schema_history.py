@@ -38,9 +38,12 @@ TOPIC = "leads.submitted"
 SAMPLES = 200
 """Random records per pair of versions: enough to take every union branch many times."""
 
-NEW_SYMBOLS = {("RoutingDecision.v2", "RoutingDecision.v1"): ("outcome", "duplicate")}
-"""The one documented exception to forward compatibility (docs/wire.md): an enum symbol added,
-which a reader of an older version cannot read. Every other record still reads both ways."""
+NEW_SYMBOLS = {
+    (f"RoutingDecision.v{newer}", "RoutingDecision.v1"): ("outcome", "duplicate")
+    for newer in (2, 3)
+}
+"""The one documented exception to forward compatibility (docs/wire.md): an enum symbol added in
+v2, which a reader of v1 cannot read. Every other record still reads both ways."""
 
 
 def fixtures() -> dict[str, WireSchema]:
