@@ -18,6 +18,9 @@ MESSAGE_HEADER = "lead-router.error.message"
 EXCEPTION_HEADER = "lead-router.error.exception"
 SOURCE_HEADERS = ("lead-router.source.topic", "lead-router.source.partition")
 OFFSET_HEADER = "lead-router.source.offset"
+REDRIVEN_HEADER = "lead-router.redriven-from"
+"""On a lead ``lead-router redrive`` published again: ``<topic>/<partition>/<offset>`` of the
+dead-letter or unroutable record it came from."""
 
 DEAD_LETTER_HEADROOM = 100_000
 """Bytes beyond ``max_record_bytes`` that a producer writing dead letters takes: an input the

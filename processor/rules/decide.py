@@ -205,6 +205,7 @@ def decide(
     notes: Sequence[str] = (),
     locate: Callable[[GeoSource], Geo | None] | None = None,
     matches: Matches | None = None,
+    redriven: bool = False,
 ) -> Decision:
     """Routes one lead with what ``ledger`` remembers, and records the decision there: its lead
     id, the person it was routed for, each delivery against its caps, the rotation.
@@ -214,7 +215,8 @@ def decide(
     trusts the sources in the profile's order rather than ``geo``'s; without it ``geo`` is the only
     location the lead has. With ``trace=False`` nothing is recorded for the trace and
     ``Decision.trace`` is empty. ``matches`` is what :func:`match` found for the lead; used when it
-    was found under this snapshot's version, else the filters are matched again.
+    was found under this snapshot's version, else the filters are matched again. ``redriven``:
+    the lead was published again by ``lead-router redrive`` (see :func:`_remembered`).
     """
     lead_id = lead.get("lead_id")
     if not isinstance(lead_id, str) or not lead_id:
@@ -225,7 +227,7 @@ def decide(
     compiled, reason = snapshot.profile_for(site_id)
     if route is not None:
         route.profile, route.reason = compiled, reason
-    prior = ledger.decided(lead_id, when)
+    prior = _remembered(ledger.decided(lead_id, when), redriven, route)
     if prior is not None:
         why = (
             f"lead id {lead_id!r} was decided before ({prior.outcome or 'decided'}, for a lead "
@@ -259,6 +261,21 @@ def decide(
     decision.exclusions = tuple(state.excluded)
     _record(snapshot, compiled, decision, state)
     return decision
+
+
+def _remembered(prior: Prior | None, redriven: bool, route: Route | None) -> Prior | None:
+    """The earlier decision that makes the lead a duplicate of itself. A redriven lead whose
+    earlier decision was ``unroutable`` is routed again: that decision sold nothing, and the
+    redrive follows a fix. A routed or fallback decision still counts, so nothing is sold twice,
+    even to a publisher that forges the redrive header."""
+    if prior is None or not redriven or prior.outcome != "unroutable":
+        return prior
+    if route is not None:
+        route.redrive = (
+            f"the earlier decision (a lead of {_moment(prior.at)}) was unroutable: the redriven "
+            "lead is routed again"
+        )
+    return None
 
 
 EPOCH = datetime.fromtimestamp(0, UTC)

@@ -165,5 +165,6 @@ _LINES: dict[str, Callable[[Entry], str]] = {
     "fallback": _ending,
     "unroutable": _ending,
     "duplicate": _ending,
+    "redrive": _ending,
     "cut": _cut,
 }

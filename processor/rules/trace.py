@@ -84,6 +84,8 @@ class Route:
     attempts: list[Attempt] = field(default_factory=list)
     strategy: Entry | None = None
     ending: Entry | None = None
+    redrive: str | None = None
+    """Why a redriven lead's earlier decision did not make it a duplicate."""
 
 
 def build(route: Route, max_failures: int | None, max_bytes: int | None) -> list[Entry]:
@@ -103,6 +105,8 @@ def _entries(route: Route, max_failures: int | None) -> list[Entry]:
     entries: list[Entry] = []
     if route.notes:
         entries.append({"step": "geo", "notes": list(route.notes)})
+    if route.redrive is not None:
+        entries.append({"step": "redrive", "why": route.redrive})
     entries.append(_profile_entry(route))
     for attempt in route.attempts:
         entries.extend(_tier_entries(attempt, route.view, route.when, max_failures))

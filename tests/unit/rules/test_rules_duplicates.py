@@ -65,6 +65,58 @@ class TestSameLeadId:
         assert "duplicate of L-4: lead id 'L-4' was decided before" in text
 
 
+class TestRedrivenLead:
+    """A lead published again by ``redrive`` after a fix: routed again when its earlier decision
+    was unroutable; still a duplicate when it sold anything."""
+
+    def test_a_redriven_lead_once_unroutable_is_routed_and_the_trace_says_why(self, rules):
+        ledger, lead = Ledger(MemoryStore()), rules.lead(lead_id="R-1", submitted_at=NOON)
+        before = rules.snapshot(rules.document([]))
+        assert rules.decide(before, lead, ledger=ledger).outcome == "unroutable"
+        fixed = rules.snapshot(rules.document([rules.assignment("a", "p1")]))
+        again = rules.decide(fixed, lead, ledger=ledger, redriven=True)
+        assert (again.outcome, [d.partner for d in again.deliveries]) == ("routed", ["p1"])
+        [entry] = [e for e in again.trace if e["step"] == "redrive"]
+        assert "2026-11-30T12:00:00Z) was unroutable" in entry["why"]
+        text = explain_text(again.outcome, again.trace, again.as_dict())
+        assert "redrive: the earlier decision" in text
+
+    def test_a_lead_routed_by_a_redrive_is_a_duplicate_when_redriven_again(self, rules):
+        ledger, lead = Ledger(MemoryStore()), rules.lead(lead_id="R-2")
+        rules.decide(rules.snapshot(rules.document([])), lead, ledger=ledger)
+        fixed = rules.snapshot(rules.document([rules.assignment("a", "p1")]))
+        assert rules.decide(fixed, lead, ledger=ledger, redriven=True).outcome == "routed"
+        second = rules.decide(fixed, lead, ledger=ledger, redriven=True)
+        assert (second.outcome, second.duplicate_of, second.deliveries) == ("duplicate", "R-2", ())
+
+    @pytest.mark.parametrize("fallback", [False, True])
+    def test_the_redrive_header_never_sells_a_routed_or_fallback_lead_twice(self, rules, fallback):
+        raw = (
+            rules.document([], fallback="bdc")
+            if fallback
+            else rules.document([rules.assignment("a", "p1")])
+        )
+        snapshot, ledger = rules.snapshot(raw), Ledger(MemoryStore())
+        lead = rules.lead(lead_id="R-3")
+        first = rules.decide(snapshot, lead, ledger=ledger)
+        assert first.outcome == ("fallback" if fallback else "routed")
+        forged = rules.decide(snapshot, lead, ledger=ledger, redriven=True)
+        assert (forged.outcome, forged.deliveries) == ("duplicate", ())
+        assert not [e for e in forged.trace if e["step"] == "redrive"]
+
+    def test_without_the_header_an_unroutable_lead_again_stays_a_duplicate(self, rules):
+        ledger, lead = Ledger(MemoryStore()), rules.lead(lead_id="R-4")
+        rules.decide(rules.snapshot(rules.document([])), lead, ledger=ledger)
+        fixed = rules.snapshot(rules.document([rules.assignment("a", "p1")]))
+        assert rules.decide(fixed, lead, ledger=ledger).outcome == "duplicate"
+
+    def test_a_redriven_lead_never_decided_is_routed_without_a_redrive_line(self, rules):
+        snapshot = rules.snapshot(rules.document([rules.assignment("a", "p1")]))
+        decision = rules.decide(snapshot, rules.lead(lead_id="R-5"), redriven=True)
+        assert decision.outcome == "routed"
+        assert not [e for e in decision.trace if e["step"] == "redrive"]
+
+
 class TestProfileDuplicates:
     def decide(self, rules, snapshot, ledger, **lead: Any):
         return rules.decide(snapshot, rules.lead(**lead), ledger=ledger)
