@@ -8,11 +8,10 @@ Applies are compare-and-set: one transactional id per config topic fences a conc
 
 from __future__ import annotations
 
-import logging
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message
 
@@ -23,11 +22,14 @@ from processor.errors import InvalidInput, UserError
 from processor.kafka import clients
 from processor.kafka.errors import FatalError, is_fatal
 from processor.kafka.records import Headers, OutputRecord
-from processor.kafka.session import TransactionalSession
+from processor.kafka.session import (
+    FENCED_CODES,
+    TransactionalSession,
+    abort_quietly,
+    kafka_exception,
+)
 from processor.rules import RulesDocument, document_to_parts
 from processor.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -130,9 +132,9 @@ def publish_rules(
         session.commit()
         return ApplyResult(version, changed, deleted)
     except (KafkaException, FatalError) as exception:
-        refused = _kafka_exception(exception)
+        refused = kafka_exception(exception)
         error = refused.args[0]
-        fenced = error.code() in _FENCED
+        fenced = error.code() in FENCED_CODES
         if fenced or is_fatal(refused):
             session.fail()  # the broker aborted the transaction: nothing to abort
         if fenced:
@@ -145,7 +147,7 @@ def publish_rules(
             raise InvalidInput(f"{too_large}; nothing was written") from None
         raise ApplyFailed(f"{step} failed: {sent.why(error)}; nothing was written") from None
     finally:
-        _abort(session)
+        abort_quietly(session, "rules")
         with warnings.catch_warnings():
             # A fenced producer's close tries to abort once more and warns that it cannot: the
             # broker aborted that transaction when it fenced it.
@@ -210,23 +212,3 @@ class _Sent:
 
 
 _TOO_LARGE = (KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE)
-_FENCED = (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH)
-
-
-def _kafka_exception(exception: KafkaException | FatalError) -> KafkaException:
-    """The client's own exception: the session raises a fatal one as a FatalError caused by it,
-    and an apply tells a fenced producer (a concurrent apply) from a broken one by its code."""
-    if isinstance(exception, FatalError):
-        return cast(KafkaException, exception.__cause__)
-    return exception
-
-
-def _abort(session: TransactionalSession) -> None:
-    """Aborts the transaction still open; a fenced or failed producer may not even manage that,
-    and the broker aborts it then (the next apply's init_transactions, or the transaction
-    timeout)."""
-    try:
-        session.abort()
-    except (KafkaException, FatalError) as exception:
-        why = _kafka_exception(exception).args[0].str()
-        log.warning("aborting the rules transaction failed: %s", why)

@@ -65,12 +65,15 @@ def read_partitions(
     on_message: Callable[[Message], object],
     *,
     timeout: float = 60.0,
+    ends: Mapping[int, int] | None = None,
 ) -> None:
     """Assigns the partitions of ``starts`` from the offsets given there and feeds each record to
-    ``on_message`` until the end offsets taken at the start."""
+    ``on_message`` until ``ends``, by default the end offsets taken at the start. Records past a
+    partition's end can reach ``on_message`` while other partitions are still read."""
     deadline = time.monotonic() + timeout
     partitions = [Partition(topic, p, start) for p, start in starts.items()]
-    ends = end_offsets(consumer, partitions, timeout)
+    if ends is None:
+        ends = end_offsets(consumer, partitions, timeout)
     consumer.assign(partitions)
     pending = {p: end for p, end in ends.items() if end > starts[p]}
     while pending:

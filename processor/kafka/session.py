@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import NoReturn, Protocol
+from typing import NoReturn, Protocol, cast
 
 from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
@@ -199,6 +199,28 @@ class TransactionalSession:
     @_retry_transient
     def _commit(self) -> None:
         self._producer.commit_transaction(KAFKA_TIMEOUT_S)
+
+
+FENCED_CODES = (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH)
+"""What a producer hears once another one with its transactional id took over."""
+
+
+def kafka_exception(exception: KafkaException | FatalError) -> KafkaException:
+    """The client's own exception: the session raises a fatal one as a FatalError caused by it,
+    and a command tells a fenced producer (a concurrent run) from a broken one by its code."""
+    if isinstance(exception, FatalError):
+        return cast(KafkaException, exception.__cause__)
+    return exception
+
+
+def abort_quietly(session: TransactionalSession, what: str) -> None:
+    """Aborts the transaction still open; a fenced or failed producer may not even manage that,
+    and the broker aborts it then (the next init_transactions, or the transaction timeout)."""
+    try:
+        session.abort()
+    except (KafkaException, FatalError) as exception:
+        why = kafka_exception(exception).args[0].str()
+        log.warning("aborting the %s transaction failed: %s", what, why)
 
 
 def _untold(what: str, *args: object) -> None:
