@@ -11,11 +11,23 @@ import sys
 from collections.abc import Sequence
 
 from processor import __version__
-from processor.cli import audit, deliver, demo, dryrun, geo, kafka, receipts, rules, run, state
+from processor.cli import (
+    audit,
+    deliver,
+    demo,
+    dryrun,
+    geo,
+    kafka,
+    receipts,
+    redrive,
+    rules,
+    run,
+    state,
+)
 from processor.errors import InvalidInput, UserError
 from processor.rules import LeadWithoutId
 
-COMMANDS = (demo, run, rules, dryrun, deliver, receipts, audit, state, geo, kafka)
+COMMANDS = (demo, run, rules, dryrun, redrive, deliver, receipts, audit, state, geo, kafka)
 
 EXIT_CODES = """\
 exit codes:
@@ -26,7 +38,8 @@ exit codes:
   4  a service (the Kafka broker) did not answer, failed to start, or refused the credentials
   5  the processor stopped on an error it cannot recover from
   6  the processor's loop stalled for STALL_TIMEOUT_S: restart it (it resumes exactly once)
-  7  rules apply: the version in force is not --expect-version, or another apply took over
+  7  rules apply: the version in force is not --expect-version, or another apply took over;
+     redrive: another redrive to the same input topic took over
 """
 
 
