@@ -3,8 +3,9 @@
 
 The broker finds the first offset at or after a time in each partition (``offsets_for_times``,
 from its time index), so the last day of a topic that holds a month costs a day's reading. Record
-times are create times, which a publisher can set out of order: the offsets bound the scan, and
-each record's own time decides whether it lies in the span.
+times are create times: records written at nearly the same moment by producers whose clocks
+differ a little can be out of order. So the scan starts ``SKEW`` before the span and ends ``SKEW``
+after it, and each record's own time decides whether it lies in the span.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ KAFKA_TIMEOUT_S = 15.0
 SCAN_TIMEOUT_S = 3600.0
 """How long one scan may take: millions of records are read in a minute or two."""
 PROGRESS_EVERY_S = 5.0
+SKEW = timedelta(minutes=5)
+"""How far out of time order records written together can be, and still be found."""
 
 SPAN_HELP = "a span back from now: 30m, 12h, 7d, 2w"
 MOMENT_HELP = "an ISO 8601 time (2026-11-20T14:00:00Z; UTC without an offset) or a span ago (2h)"
@@ -110,8 +113,8 @@ def read_span(
     returns how many that was. ``progress`` is told now and then how far a long scan is."""
     listed = [Partition(topic, p) for p in partitions]
     ends = end_offsets(consumer, listed, KAFKA_TIMEOUT_S)
-    starts = _offsets_at(consumer, listed, span.since, ends, 0)
-    stops = _offsets_at(consumer, listed, span.until, ends, None)
+    starts = _offsets_at(consumer, listed, span.since and span.since - SKEW, ends, 0)
+    stops = _offsets_at(consumer, listed, span.until and span.until + SKEW, ends, None)
     total = sum(max(0, stops[p] - starts[p]) for p in stops)
     seen = [0, 0]  # records read, records in the span
     told = [time.monotonic()]

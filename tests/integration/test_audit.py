@@ -11,9 +11,11 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
 import pytest
+from confluent_kafka import Producer
 from streamkit import apply_rules, publish, reading, running, settings_env
 
 from processor.cli import main
@@ -183,3 +185,84 @@ def test_audit_tail_follows_decisions_as_they_are_committed(stream_settings: Set
     assert [r["deliveries"][0]["partner"] for r in records] == ["service-desk", "sales"]
     assert texts[0].endswith("  a  routed      service-desk 15.00 USD")
     assert texts[1].endswith("  b  routed      sales 10.00 USD")
+
+
+def write_old_decision(settings: Settings, lead_id: str, **decision: Any) -> None:
+    """A decision of three days ago, as the processor wrote it then: the record's time is when
+    the decision was made."""
+    Topics(settings).ensure_base()
+    days_ago = datetime.now(UTC) - timedelta(days=3)
+    record = {
+        "lead_id": lead_id,
+        "outcome": "unroutable",
+        "deliveries": [],
+        "trace": "[]",
+        "source": {"topic": settings.topics.input_topic, "partition": 0, "offset": 0},
+        "decided_at": days_ago,
+    } | decision
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    producer.produce(
+        settings.topics.audit_topic,
+        key=lead_id.encode(),
+        value=Codec().encode(settings.topics.audit_topic, "RoutingDecision", record),
+        timestamp=int(days_ago.timestamp() * 1000),
+    )
+    assert producer.flush(30) == 0
+
+
+def test_audit_search_finds_decisions_of_the_span_by_partner_outcome_and_profile(
+    stream_settings: Settings, capsys: Any
+) -> None:
+    settings = stream_settings
+    apply_rules(settings, RULES)
+    delivery = {"delivery_id": "d", "partner": "service-desk", "price": 15.0, "currency": "USD"}
+    write_old_decision(settings, "old", outcome="routed", profile="dealer", deliveries=[delivery])
+    publish(
+        settings,
+        [
+            lead("svc", "Service", None),
+            lead("ny", None, "NY"),
+            lead("nowhere", None, None, site="elsewhere"),
+        ],
+    )
+    with (
+        reading(settings, settings.topics.audit_topic, "RoutingDecision") as audit,
+        running(settings),
+    ):
+        audit.wait_for(4)
+
+    def search(*options: str) -> tuple[list[str], str]:
+        assert main(["audit", "search", *options, "--format", "json", *flags(settings)]) == 0
+        out, err = capsys.readouterr()
+        return [json.loads(line)["lead_id"] for line in out.splitlines()], err
+
+    # The default span is the last 24 hours: the decision of three days ago is not in it.
+    found, count = search("--partner", "service-desk")
+    assert found == ["svc"]
+    assert count.startswith("1 of 3 decisions from ")
+    assert search("--outcome", "unroutable")[0] == ["nowhere"]
+    assert search("--profile", "dealer")[0] == ["svc", "ny"]
+    assert search("--lead", "ny")[0] == ["ny"]
+    assert search("--partner", "service-desk", "--since", "7d")[0] == ["old", "svc"]  # newest last
+    assert search("--since", "7d", "--until", "1d")[0] == ["old"]
+    found, count = search("--since", "7d", "--limit", "1")
+    assert found == ["nowhere"]
+    assert count.rstrip().endswith("--limit reached: the newest 1 shown")
+
+    assert main(["audit", "search", "--outcome", "routed", *flags(settings)]) == 0
+    table = capsys.readouterr().out
+    assert "svc" in table and "service-desk" in table and "nowhere" not in table
+    assert "2 of 3 decisions from " in table
+
+    assert main(["audit", "search", "--since", "forever", *flags(settings)]) == 1
+    assert "bad duration 'forever'" in capsys.readouterr().err
+
+
+def test_audit_show_since_leaves_older_decisions_out(
+    stream_settings: Settings, capsys: Any
+) -> None:
+    write_old_decision(stream_settings, "old")
+    assert main(["audit", "show", "old", *flags(stream_settings)]) == 0
+    assert "lead old: unroutable" in capsys.readouterr().out
+    assert main(["audit", "show", "old", "--since", "2d", *flags(stream_settings)]) == 1
+    assert "no decision for lead 'old' on" in capsys.readouterr().err
