@@ -77,9 +77,9 @@ def redrive(
     """Publishes the candidates not redriven before (at most ``limit``) in one transaction; with
     ``dry_run``, only says which it would publish."""
     if not any(candidate.record for candidate in candidates):
-        return _plan(candidates, {}, limit, "would-publish")
+        return plan(candidates, {}, limit, "would-publish")
     if dry_run:
-        return _plan(
+        return plan(
             candidates, _redriven_before(settings, candidates, progress), limit, "would-publish"
         )
     session = TransactionalSession(
@@ -93,10 +93,9 @@ def redrive(
     try:
         session.init()
         step = f"reading {settings.topics.input_topic}"
-        plan = _plan(
-            candidates, _redriven_before(settings, candidates, progress), limit, "published"
-        )
-        chosen = [each.candidate for each in plan if each.status == "published"]
+        before = _redriven_before(settings, candidates, progress)
+        planned = plan(candidates, before, limit, "published")
+        chosen = [each.candidate for each in planned if each.status == "published"]
         if chosen:
             step = "writing the transaction"
             session.begin()
@@ -109,7 +108,7 @@ def redrive(
                 session.produce(replace(candidate.record, timestamp=at))
             step = "committing the transaction"
             session.commit()
-        return plan
+        return planned
     except (KafkaException, FatalError) as exception:
         error = kafka_exception(exception).args[0]
         fenced = error.code() in FENCED_CODES
@@ -129,7 +128,7 @@ def redrive(
             session.close()
 
 
-def _plan(
+def plan(
     candidates: Sequence[Candidate], before: dict[str, str], limit: int | None, publish: Status
 ) -> list[Redriven]:
     """Each candidate's fate: not redrivable, redriven before (and where), published (or would

@@ -29,6 +29,7 @@ from processor.kafka.records import (
     REDRIVEN_HEADER,
     SOURCE_HEADERS,
     Headers,
+    InputRecord,
     OutputRecord,
 )
 from processor.kafka.span import Span, read_span
@@ -101,7 +102,7 @@ def select(
 
     def take(message: Message) -> None:
         if selection.source == "dlq":
-            candidate = _dead_letter(message, topics.input_topic)
+            candidate = dead_letter_candidate(message, topics.input_topic)
         else:
             candidate, source = _unroutable(message, codec, topics.input_topic)
             if source is not None and selection.wants(candidate.lead_id, candidate.reason):
@@ -119,7 +120,9 @@ def select(
     return found
 
 
-def _dead_letter(message: Message, input_topic: str) -> Candidate:
+def dead_letter_candidate(message: InputRecord, input_topic: str) -> Candidate:
+    """A dead letter's candidate: the input record as it came, when it came from the input
+    topic."""
     origin = _origin(message)
     key = message.key()
     lead_id = None if key is None else key.decode("utf-8", "replace")
@@ -225,7 +228,7 @@ def _reason(decision: dict[str, Any]) -> str:
     return str(endings[-1].get("why", "unroutable")) if endings else "unroutable"
 
 
-def headers_of(message: Message) -> Headers:
+def headers_of(message: InputRecord) -> Headers:
     """A consumed record's headers, in order."""
     found = message.headers() or []
     return list(found.items()) if isinstance(found, dict) else list(found)
@@ -235,7 +238,7 @@ def _redriven(origin: str) -> tuple[str, bytes]:
     return (REDRIVEN_HEADER, origin.encode())
 
 
-def _origin(message: Message) -> str:
+def _origin(message: InputRecord) -> str:
     return f"{message.topic()}/{message.partition()}/{message.offset()}"
 
 
@@ -244,7 +247,7 @@ def _place(origin: str) -> tuple[int, int]:
     return int(partition), int(offset)
 
 
-def _time(message: Message) -> int:
+def _time(message: InputRecord) -> int:
     return message.timestamp()[1]
 
 
