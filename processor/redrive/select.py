@@ -182,7 +182,7 @@ def _from_input(
     holds it."""
     where = f"{source['topic']}/{source['partition']}/{source['offset']}"
     unchanged = (candidate.lead_id, candidate.origin, candidate.reason, candidate.timestamp)
-    if source["topic"] != input_topic:
+    if source["topic"] != input_topic or source["partition"] < 0 or source["offset"] < 0:
         why = f"carries no lead, and names {where}, not a record of {input_topic}"
         return Candidate(*unchanged, None, why)
     found = read_one(

@@ -180,3 +180,8 @@ def test_an_unroutable_lead_redriven_after_the_fix_is_routed_not_a_duplicate(
     trace = json.loads(redecided[0]["trace"])
     assert [e["step"] for e in trace if e["step"] == "redrive"] == ["redrive"]
     assert delivered(settings, "sales") == ["lost"]
+
+    assert main(["redrive", "--from", "unroutable"]) == 0
+    table = capsys.readouterr().out
+    assert "already-redriven: as" in table and "unknown-framing" in table
+    assert "2 already redriven, 1 not redrivable, of 3 records selected on " in table
