@@ -62,7 +62,8 @@ class NoDecision(UserError):
 def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "audit",
-        help="the distribution log: why a lead went where it went (show), decisions live (tail)",
+        help="the distribution log: why a lead went where it went (show), decisions of a span "
+        "(search), decisions live (tail)",
         description="Reads the distribution log, the audit topic: which partner got a lead, at "
         "what price, and why.",
         epilog=EPILOG,
