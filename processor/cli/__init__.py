@@ -11,11 +11,23 @@ import sys
 from collections.abc import Sequence
 
 from processor import __version__
-from processor.cli import audit, deliver, demo, dryrun, geo, kafka, receipts, rules, run, state
+from processor.cli import (
+    audit,
+    deliver,
+    demo,
+    dryrun,
+    geo,
+    kafka,
+    receipts,
+    replay,
+    rules,
+    run,
+    state,
+)
 from processor.errors import InvalidInput, UserError
 from processor.rules import LeadWithoutId
 
-COMMANDS = (demo, run, rules, dryrun, deliver, receipts, audit, state, geo, kafka)
+COMMANDS = (demo, run, rules, dryrun, replay, deliver, receipts, audit, state, geo, kafka)
 
 EXIT_CODES = """\
 exit codes:

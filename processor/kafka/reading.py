@@ -68,14 +68,72 @@ def read_partitions(
 ) -> None:
     """Assigns the partitions of ``starts`` from the offsets given there and feeds each record to
     ``on_message`` until the end offsets taken at the start."""
-    deadline = time.monotonic() + timeout
     partitions = [Partition(topic, p, start) for p, start in starts.items()]
     ends = end_offsets(consumer, partitions, timeout)
+    read_ranges(
+        consumer,
+        topic,
+        {p: (start, ends[p]) for p, start in starts.items()},
+        on_message,
+        timeout=timeout,
+    )
+
+
+def offsets_at(
+    consumer: Consumer, topic: str, partitions: list[int], at_ms: int, timeout: float
+) -> dict[int, int]:
+    """Per partition, the offset of its first record stamped ``at_ms`` or later (the end offset
+    when there is none): where a span of time starts, without reading what lies before it."""
+    wanted = [Partition(topic, p, at_ms) for p in partitions]
+    found = retry_transient(timeout)(consumer.offsets_for_times)(wanted, timeout=timeout)
+    ends: dict[int, int] | None = None
+    offsets: dict[int, int] = {}
+    for partition in found:
+        if partition.error is not None:
+            raise KafkaException(partition.error)
+        if partition.offset < 0:  # nothing that late: the span starts at the end
+            if ends is None:
+                ends = end_offsets(consumer, [Partition(topic, p) for p in partitions], timeout)
+            offsets[partition.partition] = ends[partition.partition]
+        else:
+            offsets[partition.partition] = partition.offset
+    return offsets
+
+
+def span_ranges(
+    consumer: Consumer, topic: str, since_ms: int, until_ms: int | None, timeout: float = 60.0
+) -> dict[int, tuple[int, int]]:
+    """Per partition of ``topic``, the offsets of the records stamped from ``since_ms`` up to
+    ``until_ms`` (None: up to the end as it is now): what :func:`read_ranges` reads for a span of
+    time."""
+    found = partitions_of(consumer, topic, time.monotonic() + timeout)
+    partitions = [p.partition for p in found]
+    starts = offsets_at(consumer, topic, partitions, since_ms, timeout)
+    if until_ms is None:
+        stops = end_offsets(consumer, [Partition(topic, p) for p in partitions], timeout)
+    else:
+        stops = offsets_at(consumer, topic, partitions, until_ms, timeout)
+    return {p: (starts[p], max(starts[p], stops[p])) for p in partitions}
+
+
+def read_ranges(
+    consumer: Consumer,
+    topic: str,
+    ranges: Mapping[int, tuple[int, int]],
+    on_message: Callable[[Message], object],
+    *,
+    timeout: float = 60.0,
+) -> None:
+    """Feeds ``on_message`` each committed record of the partitions of ``ranges`` from the first
+    offset given there up to (not including) the second. ``timeout`` bounds the wait for the next
+    record, not the whole read: a long span reads as long as records keep coming."""
+    partitions = [Partition(topic, p, start) for p, (start, _) in ranges.items()]
     consumer.assign(partitions)
-    pending = {p: end for p, end in ends.items() if end > starts[p]}
+    pending = {p: stop for p, (start, stop) in ranges.items() if stop > start}
+    deadline = time.monotonic() + timeout
     while pending:
         if time.monotonic() > deadline:
-            raise ServiceUnavailable(f"reading {topic} to its end took more than {timeout:.0f} s")
+            raise ServiceUnavailable(f"reading {topic}: no record for {timeout:.0f} s")
         message = consumer.poll(0.2)
         if message is None:
             # Past the last record only transaction markers may remain; the position tells.
@@ -91,8 +149,11 @@ def read_partitions(
                 continue
             raise KafkaException(error)
         partition, offset = message.partition() or 0, message.offset() or 0
+        deadline = time.monotonic() + timeout
+        if partition not in pending or offset >= pending[partition]:
+            continue  # past the range (a partition read on while others finish)
         on_message(message)
-        if partition in pending and offset + 1 >= pending[partition]:
+        if offset + 1 >= pending[partition]:
             del pending[partition]
 
 
