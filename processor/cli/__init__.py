@@ -39,6 +39,7 @@ exit codes:
   5  the processor stopped on an error it cannot recover from
   6  the processor's loop stalled for STALL_TIMEOUT_S: restart it (it resumes exactly once)
   7  rules apply: the version in force is not --expect-version, or another apply took over
+  8  rules apply --what-if: not confirmed (no --yes, and no terminal to ask): nothing written
 """
 
 

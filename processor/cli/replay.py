@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -27,11 +28,13 @@ from rich.text import Text
 
 from processor.cli.options import add_settings_flags, settings_from_args
 from processor.cli.receipts import quiet_kafka_client, since
-from processor.cli.rules import read_document
+from processor.cli.rulesfile import read_document
+from processor.errors import UserError
 from processor.kafka.access import check_access
 from processor.replay.report import Report, described
 from processor.replay.run import Progress as Step
 from processor.replay.run import replay
+from processor.rules import RulesDocument
 from processor.settings import Settings
 
 SHOWN_CHANGES = 20
@@ -232,3 +235,47 @@ def _delta(change: int) -> str:
 
 def _moment(moment: datetime) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+class NotConfirmed(UserError):
+    """``rules apply --what-if`` was not confirmed: nothing was written."""
+
+    exit_code = 8
+
+
+def add_what_if_flags(parser: argparse.ArgumentParser) -> None:
+    """``--what-if SPAN`` and ``--yes``, for ``rules apply``."""
+    parser.add_argument(
+        "--what-if",
+        type=since,
+        metavar="SPAN",
+        help="first replay the leads of this span (24h, 7d, or an ISO 8601 moment) with the "
+        "document and show what would change, then publish only when confirmed",
+    )
+    parser.add_argument(
+        "--yes",
+        action="store_true",
+        help="with --what-if: publish without asking (for scripts; the report is still printed)",
+    )
+
+
+def what_if(args: argparse.Namespace, settings: Settings, document: RulesDocument) -> None:
+    """Shows what ``document`` would have done with the leads since ``args.what_if``, then asks
+    to go on; raises :class:`NotConfirmed` when the answer is not yes, or cannot be asked (no
+    terminal) and ``--yes`` was not given."""
+    with progress_bar() as step:
+        report = replay(settings, document, args.what_if, progress=step)
+    if args.format == "json":
+        print(json.dumps({"what_if": report.as_dict()}), file=sys.stderr)
+    else:
+        Console(stderr=True).print(render(report, args.file, settings, SHOWN_CHANGES))
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        raise NotConfirmed(
+            "not confirmed: --what-if asks before publishing, and there is no terminal to ask; "
+            "give --yes to publish: nothing was written"
+        )
+    answer = input(f"publish {args.file}? [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise NotConfirmed("not confirmed: nothing was written")

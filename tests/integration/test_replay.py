@@ -13,7 +13,7 @@ import json
 import time
 import uuid
 from collections import Counter
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from samples import leads
 from streamkit import apply_rules, publish, reading, running
 
 from processor.cli import main
+from processor.control.state import read_config
 from processor.replay.run import replay
 from processor.rules import load_rules
 from processor.settings import Settings
@@ -183,6 +184,28 @@ def test_replay_reports_exactly_what_a_processor_on_the_new_rules_then_decides(
     found = json.loads(out.getvalue())
     assert found["leads"] == len(span) and found["state_exact"]
     assert {c["lead_id"] for c in found["changes"]} == changed
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = main(["replay", "--rules", str(rules), "--since", since.isoformat(), "--show", "3"])
+    text = out.getvalue()
+    assert code == 0
+    assert f"{len(changed)} leads would be decided differently" in text
+    assert "Deliveries and revenue per partner" in text and "state at the start: exact" in text
+
+    # rules apply --what-if shows the same report, and publishes only when confirmed.
+    in_force = read_config(spread).version
+    for confirm, code_wanted in (([], 8), (["--yes"], 0)):
+        shown = io.StringIO()
+        with redirect_stderr(shown), redirect_stdout(io.StringIO()):
+            code = main(["rules", "apply", str(rules), "--what-if", since.isoformat(), *confirm])
+        assert code == code_wanted
+        assert f"{len(changed)} leads would be decided differently" in shown.getvalue()
+        if confirm:
+            assert read_config(spread).version != in_force
+        else:
+            assert "nothing was written" in shown.getvalue()
+            assert read_config(spread).version == in_force
 
 
 def test_replay_of_a_span_without_leads_says_so(stream_settings: Settings) -> None:
