@@ -169,6 +169,14 @@ class TopicSettings(_Slice):
         description="compacted changelog of the decide stage's state (rotation, cap counters, "
         "duplicate memory), one partition per decide topic partition",
     )
+    state_history_days: int = Field(
+        7,
+        ge=0,
+        le=366,
+        description="days the state changelog keeps every change before compacting it "
+        "(min.compaction.lag.ms of the state topic the processor creates): how far back replay "
+        "finds routing's state (caps, rotation, duplicate memory) exactly as it was",
+    )
     receipts_topic: str = Field(
         "deliveries.receipts",
         description="compacted topic of DeliveryReceipt records: delivery workers publish one per "

@@ -20,6 +20,7 @@ from processor.cli import (
     kafka,
     receipts,
     redrive,
+    replay,
     rules,
     run,
     state,
@@ -27,7 +28,7 @@ from processor.cli import (
 from processor.errors import InvalidInput, UserError
 from processor.rules import LeadWithoutId
 
-COMMANDS = (demo, run, rules, dryrun, redrive, deliver, receipts, audit, state, geo, kafka)
+COMMANDS = (demo, run, rules, dryrun, replay, redrive, deliver, receipts, audit, state, geo, kafka)
 
 EXIT_CODES = """\
 exit codes:
@@ -40,6 +41,7 @@ exit codes:
   6  the processor's loop stalled for STALL_TIMEOUT_S: restart it (it resumes exactly once)
   7  rules apply: the version in force is not --expect-version, or another apply took over;
      redrive: another redrive to the same input topic took over
+  8  rules apply --what-if: not confirmed (no --yes, and no terminal to ask): nothing written
 """
 
 

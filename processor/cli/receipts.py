@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 
 from rich.console import Console
 from rich.table import Table
@@ -24,12 +23,11 @@ from processor.delivery import read_receipts
 from processor.delivery.receipts import Receipt
 from processor.kafka.access import check_access
 from processor.kafka.clients import CLIENT_LOG
+from processor.kafka.span import moment_arg
 from processor.wire.lead_json import format_timestamp
 
 STATUSES = ("delivered", "failed", "rejected")
 STYLES = {"delivered": "green", "failed": "yellow", "rejected": "red"}
-_RELATIVE = re.compile(r"(\d+)\s*([smhdw])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 EPILOG = """\
 --since takes a moment in ISO 8601 (2026-11-20, 2026-11-20T14:00:00Z, 2026-11-20T09:00-05:00;
@@ -59,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--partner", metavar="ID", help="only this partner's deliveries")
     parser.add_argument("--lead", metavar="ID", help="only this lead's deliveries")
     parser.add_argument(
-        "--since", type=since, metavar="TIME", help="only receipts from this moment on"
+        "--since", type=moment_arg, metavar="TIME", help="only receipts from this moment on"
     )
     parser.add_argument("--status", choices=STATUSES, help="only receipts with this status")
     parser.add_argument(
@@ -70,21 +68,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_settings_flags(parser, ("kafka", "registry", "topics"))
     parser.set_defaults(handler=_receipts)
-
-
-def since(text: str) -> datetime:
-    """The moment ``--since`` names: ISO 8601 (UTC without an offset) or a span back from now."""
-    relative = _RELATIVE.fullmatch(text.strip())
-    if relative:
-        amount, unit = relative.groups()
-        return datetime.now(UTC) - timedelta(**{_UNITS[unit]: int(amount)})
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is neither an ISO 8601 time (2026-11-20T14:00:00Z) nor a span (2h, 7d)"
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def quiet_kafka_client() -> None:

@@ -8,23 +8,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from pathlib import Path
 from typing import TypeAlias
 
 from processor.cli.options import add_settings_flags, settings_from_args
+from processor.cli.replay import add_what_if_flags, what_if
+from processor.cli.rulesfile import read_document
 from processor.control.publisher import publish_rules
 from processor.control.records import version_number
 from processor.control.state import read_config
 from processor.control.status import status_json, status_table
 from processor.control.topics import ensure_config_topics
-from processor.errors import InvalidInput
 from processor.kafka.access import check_access
-from processor.rules import Finding, RulesDocument, RulesInvalid, RulesLimits, lint, load_rules
-from processor.rules.load import decode, parse_text
-from processor.rules.validate import validate_document
+from processor.rules import Finding, RulesDocument, RulesInvalid, lint
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -119,9 +116,13 @@ def _register_apply(actions: Subparsers) -> None:
         "version at that record. Nothing is written when the document equals the version in "
         "force. Exits 1 (writing nothing) when the document is invalid or a part is too large "
         "for the broker, 7 when --expect-version is not the version in force or another apply "
-        "took over meanwhile, 4 when Kafka failed (the transaction is aborted).",
+        "took over meanwhile, 4 when Kafka failed (the transaction is aborted). With --what-if, "
+        "the leads of that span are first replayed with the document (see lead-router replay) and "
+        "the report shown; the document is published when you confirm, or with --yes (exit 8 "
+        "when not confirmed).",
         epilog="examples:\n  lead-router rules apply rules.yaml --bootstrap-servers kafka:9092\n"
         "  lead-router rules apply rules.yaml --expect-version 7\n"
+        "  lead-router rules apply rules.yaml --what-if 24h   # replay the last day, then ask\n"
         "  LEAD_ROUTER_BOOTSTRAP_SERVERS=kafka:9092 lead-router rules apply rules.yaml",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -133,7 +134,8 @@ def _register_apply(actions: Subparsers) -> None:
         help="compare-and-set: publish only when version N is the one in force (0: none yet); "
         "otherwise write nothing and exit 7",
     )
-    add_settings_flags(parser, ("kafka", "topics", "rules"))
+    add_what_if_flags(parser)
+    add_settings_flags(parser, ("kafka", "registry", "topics", "rules", "geo"))
     parser.set_defaults(handler=_apply)
 
 
@@ -167,18 +169,6 @@ ACTIONS: tuple[Callable[[Subparsers], None], ...] = (
     _register_apply,
     _register_status,
 )
-
-
-def read_document(file: str, limits: RulesLimits) -> RulesDocument:
-    """The valid document in ``file`` (``-`` reads stdin); raises :class:`RulesInvalid`, also
-    when the document exceeds ``limits``."""
-    if file == "-":
-        try:
-            text = decode(sys.stdin.buffer.read(limits.max_bytes + 1), limits)
-        except UnicodeDecodeError:
-            raise InvalidInput("cannot read the rules from stdin: not UTF-8 text") from None
-        return validate_document(parse_text(text, limits), limits)
-    return load_rules(Path(file), limits)
 
 
 def _summary(document: RulesDocument) -> dict[str, int]:
@@ -245,6 +235,8 @@ def _apply(args: argparse.Namespace) -> int:
         return 1
     settings = settings_from_args(args)
     check_access(settings.kafka)
+    if args.what_if is not None:
+        what_if(args, settings, document)
     ensure_config_topics(settings)
     result = publish_rules(settings, document, expect_version=args.expect_version)
     if args.format == "json":

@@ -16,11 +16,12 @@ from rich.table import Table
 from rich.text import Text
 
 from processor.cli.options import add_settings_flags, settings_from_args
-from processor.cli.receipts import quiet_kafka_client, since
+from processor.cli.receipts import quiet_kafka_client
 from processor.control.state import read_config
 from processor.errors import InvalidInput, UserError
 from processor.kafka.access import check_access
 from processor.kafka.clients import reading_consumer
+from processor.kafka.span import moment_arg
 from processor.rules import Ledger, Snapshot, compile_rules
 from processor.settings import Settings
 from processor.state.reader import READ_TIMEOUT_S, read_state, topic_exists
@@ -73,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show.add_argument("--profile", metavar="ID", help="only this profile and its partners")
     show.add_argument(
         "--at",
-        type=since,
+        type=moment_arg,
         metavar="TIME",
         help="the moment whose windows are shown (default: now)",
     )

@@ -10,6 +10,8 @@ after it, and each record's own time decides whether it lies in the span.
 
 from __future__ import annotations
 
+import argparse
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +32,9 @@ PROGRESS_EVERY_S = 5.0
 SKEW = timedelta(minutes=5)
 """How far out of time order records written together can be, and still be found."""
 
+_RELATIVE = re.compile(r"([0-9]{1,6})\s*([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
 SPAN_HELP = "a span back from now: 30m, 12h, 7d, 2w"
 MOMENT_HELP = "an ISO 8601 time (2026-11-20T14:00:00Z; UTC without an offset) or a span ago (2h)"
 
@@ -43,18 +48,28 @@ def parse_span(text: str) -> timedelta:
 
 
 def parse_moment(text: str, now: datetime) -> datetime:
-    """An ISO 8601 time (UTC without an offset), or a span before ``now``."""
+    """An ISO 8601 time (UTC without an offset), or a span before ``now`` (``90s``, ``15m``,
+    ``2h``, ``7d``, ``1w``); :class:`InvalidInput` saying why not."""
+    relative = _RELATIVE.fullmatch(text.strip())
     try:
+        if relative:
+            amount, unit = relative.groups()
+            return now - timedelta(**{_UNITS[unit]: int(amount)})
         moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        seconds = parse_duration(text)
-        if isinstance(seconds, str):
-            raise InvalidInput(
-                f"bad time {text!r}: write an ISO 8601 time (2026-11-20T14:00:00Z) or a span "
-                "ago (2h, 7d)"
-            ) from None
-        return now - timedelta(seconds=seconds)
+    except (ValueError, OverflowError):
+        raise InvalidInput(
+            f"bad time {text!r}: neither an ISO 8601 time (2026-11-20T14:00:00Z) nor a span "
+            "ago (2h, 7d)"
+        ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def moment_arg(text: str) -> datetime:
+    """:func:`parse_moment` from now, as an argparse type: a bad time is bad usage (exit 2)."""
+    try:
+        return parse_moment(text, datetime.now(UTC))
+    except InvalidInput as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 @dataclass(frozen=True, slots=True)

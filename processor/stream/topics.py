@@ -5,8 +5,10 @@ topic and its history, which it reads before it takes any lead, the decide topic
 stages, and the state changelog. The decide topic has exactly one partition: the decide stage reads
 every lead in one place, which is what makes its state exact. The state changelog has one partition
 per decide topic partition (changelog partition p holds the state of decide partition p), so one
-too, and is compacted: only the latest value per key matters. The others take the configured
-partitions and replication.
+too, and is compacted: only the latest value per key matters for a restore. Compaction waits
+``STATE_HISTORY_DAYS`` before it drops a value, so that replay finds the state as it was at any
+moment that recent (:mod:`processor.replay.start`). The others take the configured partitions and
+replication.
 """
 
 from __future__ import annotations
@@ -20,6 +22,13 @@ from processor.settings import Settings
 
 DECIDE_PARTITIONS = 1
 """The decide topic's partitions, and the state changelog's: one decide stage sees every lead."""
+
+
+def state_config(settings: Settings) -> dict[str, str]:
+    """The state changelog's topic configuration: compacted, each change kept whole for
+    ``state_history_days`` first."""
+    lag_ms = settings.topics.state_history_days * 86_400_000
+    return {**COMPACTED, "min.compaction.lag.ms": str(lag_ms)}
 
 
 class Topics:
@@ -48,7 +57,7 @@ class Topics:
             "to be exact",
         )
         self._ensure_counted(
-            TopicSpec(s.topics.state_topic, partitions=DECIDE_PARTITIONS, config=COMPACTED),
+            TopicSpec(s.topics.state_topic, partitions=DECIDE_PARTITIONS, config=state_config(s)),
             "state_topic",
             f"it holds the state of the partitions of {s.topics.decide_topic}",
         )

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from processor.cli.receipts import _summary, since
+from processor.cli.receipts import _summary
+from processor.kafka.span import moment_arg as since
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,126 @@
+"""Routing's state as it was when a span began, read back from the state changelog.
+
+The decide stage commits its state changes in the same transaction as the decisions, followed by a
+marker record naming the next decide-topic offset (the next decision's ``sequence``) that the state
+belongs to. So the changelog read up to the last marker at or before a decision's sequence is the
+state exactly as that decision's transaction found it: replay starts there, and routes the leads
+of that transaction decided before the span began too.
+
+Compaction would lose this history: a value replaced later is dropped once both are older than the
+topic's ``min.compaction.lag.ms``, which the processor sets to ``STATE_HISTORY_DAYS``. A marker
+younger than that is exact; an older one is reported as approximate, and so is a changelog that
+holds no marker at or before the span (its history was compacted, or it never had one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+
+from confluent_kafka import Message
+
+from processor.kafka.clients import reading_consumer
+from processor.kafka.reading import partitions_of, read_partitions
+from processor.kafka.records import InputRecord
+from processor.kafka.span import SCAN_TIMEOUT_S
+from processor.rules import MemoryStore
+from processor.settings import Settings
+from processor.state.changelog import marker_offset
+from processor.state.reader import topic_exists
+
+READ_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Start:
+    """The state a replay starts from."""
+
+    store: MemoryStore
+    sequence: int
+    """The first decision this state is before: replay routes from this sequence on."""
+    exact: bool
+    why: str | None = None
+    """When not exact, why."""
+
+
+class _Reading:
+    """Applies a transaction's changes at its marker, while the marker is at or before ``until``."""
+
+    def __init__(self, until: int) -> None:
+        self.until = until
+        self.store = MemoryStore()
+        self.pending: list[tuple[bytes, bytes | None]] = []
+        self.marker: int | None = None
+        self.marker_ms = 0
+        self.done = False
+
+    def take(self, record: InputRecord) -> None:
+        if self.done:
+            return
+        offset = marker_offset(record)
+        if offset is None:
+            key = record.key()
+            if key is not None:
+                self.pending.append((key, record.value()))
+            return
+        if offset > self.until:
+            self.done = True  # this transaction decided the span's first lead: not applied
+            return
+        for key, value in self.pending:
+            if value is None:
+                self.store.delete(key)
+            else:
+                self.store.set(key, value)
+        self.pending = []
+        self.marker = offset
+        self.marker_ms = record.timestamp()[1]
+
+
+def state_before(settings: Settings, sequence: int, now_ms: int | None = None) -> Start:
+    """The state the transaction that decided ``sequence`` started from."""
+    topic = settings.topics.state_topic
+    reading = _Reading(sequence)
+    consumer = reading_consumer(settings.kafka, "replay-state")
+    try:
+        if topic_exists(consumer, settings.kafka, topic, READ_TIMEOUT_S):
+            # The decide topic's one partition has its state in changelog partition 0.
+            partition = partitions_of(consumer, topic, time.monotonic() + READ_TIMEOUT_S)[0]
+
+            def take(message: Message) -> None:
+                reading.take(message)
+                if reading.done:
+                    raise _Enough
+
+            with contextlib.suppress(_Enough):
+                read_partitions(
+                    consumer, topic, {partition.partition: 0}, take, timeout=SCAN_TIMEOUT_S
+                )
+    finally:
+        consumer.close()
+    if reading.marker is None:
+        if sequence == 0:
+            return Start(MemoryStore(), 0, exact=True)
+        return Start(
+            MemoryStore(),
+            sequence,
+            exact=False,
+            why=f"{topic} holds no state from before the span (its history was compacted, or "
+            "the processor that decided it kept none): replay starts from empty state",
+        )
+    now = now_ms if now_ms is not None else int(time.time() * 1000)
+    horizon_ms = settings.topics.state_history_days * 86_400_000
+    if reading.marker_ms < now - horizon_ms:
+        days = settings.topics.state_history_days
+        return Start(
+            reading.store,
+            reading.marker,
+            exact=False,
+            why=f"the span starts more than STATE_HISTORY_DAYS={days} days ago; {topic} may "
+            "have compacted some of the state it held then",
+        )
+    return Start(reading.store, reading.marker, exact=True)
+
+
+class _Enough(Exception):
+    """Stops reading the changelog at the span's start."""
