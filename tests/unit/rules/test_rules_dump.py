@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import runpy
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,9 @@ from processor.rules.dump import TextFormat, document_data, document_text
 from processor.rules.load import parse_text
 
 DEMO = Path(__file__).parents[3] / "processor" / "demo" / "rules.yaml"
-sys.path.insert(0, str(Path(__file__).parents[2] / "integration"))
-from samples import RULES, WEIGHTED_RULES  # noqa: E402
+SAMPLES = runpy.run_path(str(Path(__file__).parents[2] / "integration" / "samples.py"))
+"""The rules the stream tests share."""
+SAMPLE: str = SAMPLES["RULES"]
 
 TRICKY = [
     "NO",
@@ -64,7 +65,7 @@ def round_trip(document: RulesDocument, form: TextFormat) -> dict[str, Any]:
 @pytest.mark.parametrize("form", ["yaml", "json"])
 @pytest.mark.parametrize(
     "document",
-    [load_rules(DEMO), load_rules(RULES), load_rules(WEIGHTED_RULES), tricky()],
+    [load_rules(DEMO), load_rules(SAMPLE), load_rules(SAMPLES["WEIGHTED_RULES"]), tricky()],
     ids=["demo", "samples", "weighted-samples", "tricky-strings"],
 )
 def test_the_text_reads_back_as_the_same_parts(document: RulesDocument, form: TextFormat) -> None:
@@ -79,7 +80,7 @@ def test_tricky_strings_stay_strings() -> None:
 
 
 def test_yaml_is_a_rules_file_with_the_comment_on_top() -> None:
-    text = document_text(document_to_parts(load_rules(RULES)), "yaml", "version 3\ndigest abc")
+    text = document_text(document_to_parts(load_rules(SAMPLE)), "yaml", "version 3\ndigest abc")
     assert text.startswith("# version 3\n# digest abc\nfields:\n")
     data = yaml.safe_load(text)
     assert list(data) == ["fields", "partners", "profiles"]
