@@ -27,6 +27,8 @@ exit codes:
   5  the processor stopped on an error it cannot recover from
   6  the processor's loop stalled for STALL_TIMEOUT_S: restart it (it resumes exactly once)
   7  rules apply: the version in force is not --expect-version, or another apply took over
+
+rules diff exits as diff(1): 0 the two are the same, 1 they differ, 2 a side cannot be read.
 """
 
 
