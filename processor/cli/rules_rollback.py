@@ -14,7 +14,6 @@ from processor.cli.options import add_settings_flags
 from processor.cli.rules_args import Subparsers, add_format, version_argument
 from processor.cli.rules_sources import connected, from_history
 from processor.control.publisher import publish_rules
-from processor.rules import document_from_parts
 
 
 def register_rollback(actions: Subparsers) -> None:
@@ -47,8 +46,7 @@ def register_rollback(actions: Subparsers) -> None:
 def _rollback(args: argparse.Namespace) -> int:
     settings = connected(args)
     wanted = from_history(settings, int(args.number))
-    document = document_from_parts(wanted.parts, settings.rules.rules_limits())
-    result = publish_rules(settings, document, expect_version=args.expect_version)
+    result = publish_rules(settings, wanted.document, expect_version=args.expect_version)
     same = "" if result.version == args.number else f" (equal to version {args.number})"
     if args.format == "json":
         shown = {"rollback_to": args.number, **asdict(result), "unchanged": result.unchanged}

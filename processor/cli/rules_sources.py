@@ -61,6 +61,7 @@ class Rules:
     """A document as parts, and what it is, in words: ``version 3`` or a file's name."""
 
     name: str
+    document: RulesDocument
     parts: dict[str, Any]
     version: int | None = None
     """Its version number, when it is one."""
@@ -76,6 +77,7 @@ def in_force(settings: Settings) -> Rules:
     record = state.in_force
     return Rules(
         f"version {record.version}",
+        state.document,
         document_to_parts(state.document),
         record.number,
         record.digest,
@@ -96,7 +98,7 @@ def from_history(settings: Settings, number: int) -> Rules:
         ) from None
     applied_at = version.applied_at.isoformat(timespec="milliseconds")
     name = f"version {number}"
-    return Rules(name, document_to_parts(document), number, version.digest, applied_at)
+    return Rules(name, document, document_to_parts(document), number, version.digest, applied_at)
 
 
 def from_source(source: str, args: argparse.Namespace) -> Rules:
@@ -110,7 +112,7 @@ def from_source(source: str, args: argparse.Namespace) -> Rules:
             raise InvalidInput(
                 f"{source}: invalid, {len(invalid.errors)} error(s): {errors}"
             ) from None
-        return Rules(source, document_to_parts(document))
+        return Rules(source, document, document_to_parts(document))
     if source == LIVE:
         return in_force(connected(args))
     number = version_number(source[1:])

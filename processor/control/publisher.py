@@ -12,9 +12,10 @@ import getpass
 import logging
 import os
 import socket
+import time
 import warnings
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from confluent_kafka import KafkaError, KafkaException, Message
@@ -119,7 +120,10 @@ def publish_rules(
             return ApplyResult(current.in_force.version, (), ())
         version = str(current.next_version())
         current.close()
-        applied_at = datetime.now(UTC)
+        # Whole milliseconds: the version record's applied_at and the history record's timestamp
+        # then name the same moment, to the millisecond, without float rounding between them.
+        applied_ms = time.time_ns() // 1_000_000
+        applied_at = datetime.fromtimestamp(0, UTC) + timedelta(milliseconds=applied_ms)
         record = {
             "version": version,
             "digest": digest,
@@ -138,11 +142,10 @@ def publish_rules(
             canonical(wanted),
             [
                 (CONFIG_TOPIC_HEADER, settings.topics.config_topic.encode()),
-                (USER_HEADER, (applied_by or _user()).encode()),
+                (USER_HEADER, (applied_by or applying_user()).encode()),
                 (HOST_HEADER, socket.gethostname().encode()),
             ],
-            # The version's time, to the millisecond: what `rules history` shows as applied.
-            int(applied_at.timestamp() * 1000),
+            applied_ms,  # what `rules history` shows as the version's time
         )
         sent.produce(settings.topics.config_topic, VERSION_KEY, canonical(record))
         step = "committing the transaction"
@@ -172,7 +175,7 @@ def publish_rules(
             session.close()
 
 
-def _user() -> str:
+def applying_user() -> str:
     """The user this process runs as; its uid when the system has no name for it (a container
     running as an arbitrary uid)."""
     try:
