@@ -9,6 +9,7 @@ from typing import Any
 from processor.cli.options import add_settings_flags
 from processor.cli.rules_args import Subparsers, add_format
 from processor.cli.rules_sources import connected
+from processor.control.records import VersionRecord
 from processor.control.state import read_config
 from processor.control.versions import Parts, Version, read_versions
 from processor.rules import RulesInvalid, RulesLimits, document_from_parts, document_to_parts
@@ -62,7 +63,8 @@ class _Changes:
             current = document_to_parts(document_from_parts(parts, self._limits))
         except RulesInvalid as invalid:
             # A version written by another tool, or under other limits: shown, not compared.
-            self.by_version.append(f"does not validate ({len(invalid.errors)} errors)")
+            count = len(invalid.errors)
+            self.by_version.append(f"does not validate ({count} error{'' if count == 1 else 's'})")
             return
         previous, self._previous = self._previous, current
         self.by_version.append(
@@ -76,13 +78,7 @@ def _history(args: argparse.Namespace) -> int:
     versions = read_versions(settings, changes.take)
     record = read_config(settings).in_force
     rows = [
-        (
-            version,
-            change,
-            record is not None
-            and record.digest == version.digest
-            and record.number == version.number,
-        )
+        (version, change, record is not None and _is(record, version))
         for version, change in zip(versions, changes.by_version, strict=True)
     ][-(args.limit or len(versions)) :]
     if args.format == "json":
@@ -97,6 +93,11 @@ def _history(args: argparse.Namespace) -> int:
         if any(current for _, _, current in rows):
             print("\n* in force now")
     return 0
+
+
+def _is(record: VersionRecord, version: Version) -> bool:
+    """Whether the version record in force is this version of the history."""
+    return record.number == version.number and record.digest == version.digest
 
 
 def _json(version: Version, changes: str, current: bool) -> dict[str, Any]:
