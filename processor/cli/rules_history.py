@@ -29,8 +29,8 @@ def register_history(actions: Subparsers) -> None:
         epilog="examples:\n  lead-router rules history --bootstrap-servers kafka:9092\n"
         "  lead-router rules history --limit 5\n"
         "  lead-router rules history --format json | jq '.[-1].digest'\n\n"
-        "See a version whole with rules get --version N, and what it changed with "
-        "rules diff @N-1 @N.",
+        "See a version whole with rules get, and what it changed field by field with rules "
+        "diff (@3 @4: versions 3 and 4).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
