@@ -42,6 +42,8 @@ exit codes:
   7  rules apply: the version in force is not --expect-version, or another apply took over;
      redrive: another redrive to the same input topic took over
   8  rules apply --what-if: not confirmed (no --yes, and no terminal to ask): nothing written
+
+rules diff exits as diff(1): 0 the two are the same, 1 they differ, 2 a side cannot be read.
 """
 
 

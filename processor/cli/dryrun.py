@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from processor.cli.options import add_settings_flags, settings_from_args
-from processor.cli.rulesfile import read_document
+from processor.cli.rules_sources import read_document
 from processor.errors import InvalidInput
 from processor.geo.enrich import Enricher
 from processor.geo.fetch import ip_database

@@ -28,7 +28,7 @@ from rich.text import Text
 
 from processor.cli.options import add_settings_flags, settings_from_args
 from processor.cli.receipts import quiet_kafka_client
-from processor.cli.rulesfile import read_document
+from processor.cli.rules_sources import read_document
 from processor.errors import UserError
 from processor.kafka.access import check_access
 from processor.kafka.span import moment_arg

@@ -1,5 +1,7 @@
 """``lead-router rules validate|lint|apply|status``: check a rules document, publish it, watch it.
 
+``history``, ``get``, ``diff`` and ``rollback`` live in the ``rules_*`` modules beside this one.
+
 Each action registers itself on the ``rules`` parser through :data:`ACTIONS`, so more actions
 (publishing a document) join the same command.
 """
@@ -10,20 +12,19 @@ import argparse
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from typing import TypeAlias
 
 from processor.cli.options import add_settings_flags, settings_from_args
 from processor.cli.replay import add_what_if_flags, what_if
-from processor.cli.rulesfile import read_document
+from processor.cli.rules_args import Subparsers, add_format, version_argument
+from processor.cli.rules_diff import register_diff
+from processor.cli.rules_get import register_get
+from processor.cli.rules_history import register_history
+from processor.cli.rules_rollback import register_rollback
+from processor.cli.rules_sources import connected, read_document
 from processor.control.publisher import publish_rules
-from processor.control.records import version_number
 from processor.control.state import read_config
 from processor.control.status import status_json, status_table
-from processor.control.topics import ensure_config_topics
-from processor.kafka.access import check_access
 from processor.rules import Finding, RulesDocument, RulesInvalid, lint
-
-Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 EPILOG = """\
 examples:
@@ -34,6 +35,10 @@ examples:
   cat rules.yaml | lead-router rules validate -
   lead-router rules apply rules.yaml --expect-version 7   # only if version 7 is in force
   lead-router rules status                        # the version in force, what was refused
+  lead-router rules history                       # every version: when, who, what changed
+  lead-router rules get > rules.yaml              # the rules in force, to edit and apply
+  lead-router rules diff @live rules.yaml         # what applying rules.yaml would change
+  lead-router rules rollback 3                    # version 3's rules again, as a new version
 
 The document format is described in docs/rules.md.
 """
@@ -42,8 +47,8 @@ The document format is described in docs/rules.md.
 def register(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "rules",
-        help="check a routing rules document (validate, lint), publish it (apply), and see the "
-        "version in force (status)",
+        help="check a routing rules document (validate, lint), publish it (apply), see the "
+        "version in force (status) and every version (history, get, diff), and go back (rollback)",
         description="Check a routing rules document (YAML or JSON) before it goes live.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -57,16 +62,7 @@ def _add_file(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "file", metavar="FILE", help="the rules document, YAML or JSON; - for stdin"
     )
-    _add_format(parser)
-
-
-def _add_format(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--format",
-        choices=("text", "json"),
-        default="text",
-        help="text for people (default), json for programs",
-    )
+    add_format(parser)
 
 
 def _register_validate(actions: Subparsers) -> None:
@@ -130,20 +126,13 @@ def _register_apply(actions: Subparsers) -> None:
     parser.add_argument(
         "--expect-version",
         metavar="N",
-        type=_version_number,
+        type=version_argument,
         help="compare-and-set: publish only when version N is the one in force (0: none yet); "
         "otherwise write nothing and exit 7",
     )
     add_what_if_flags(parser)
     add_settings_flags(parser, ("kafka", "registry", "topics", "rules", "geo"))
     parser.set_defaults(handler=_apply)
-
-
-def _version_number(text: str) -> str:
-    number = version_number(text)
-    if number is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a version number")
-    return str(number)
 
 
 def _register_status(actions: Subparsers) -> None:
@@ -158,7 +147,7 @@ def _register_status(actions: Subparsers) -> None:
         "  lead-router rules status --format json | jq .in_force.version",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_format(parser)
+    add_format(parser)
     add_settings_flags(parser, ("kafka", "topics", "rules"))
     parser.set_defaults(handler=_status)
 
@@ -168,6 +157,10 @@ ACTIONS: tuple[Callable[[Subparsers], None], ...] = (
     _register_lint,
     _register_apply,
     _register_status,
+    register_history,
+    register_get,
+    register_diff,
+    register_rollback,
 )
 
 
@@ -233,11 +226,9 @@ def _apply(args: argparse.Namespace) -> int:
     document = _check(args)
     if document is None:
         return 1
-    settings = settings_from_args(args)
-    check_access(settings.kafka)
+    settings = connected(args)
     if args.what_if is not None:
         what_if(args, settings, document)
-    ensure_config_topics(settings)
     result = publish_rules(settings, document, expect_version=args.expect_version)
     if args.format == "json":
         print(json.dumps({"file": args.file, **asdict(result), "unchanged": result.unchanged}))
@@ -253,9 +244,7 @@ def _apply(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
-    check_access(settings.kafka)
-    ensure_config_topics(settings)
+    settings = connected(args)
     state = read_config(settings)
     if args.format == "json":
         print(json.dumps(status_json(state), indent=2))

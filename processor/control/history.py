@@ -39,6 +39,13 @@ CONFIG_TOPIC_HEADER = "lead-router.config-topic"
 """The header naming the config topic a history record belongs to: deployments with config topics
 of their own may share one history topic."""
 
+USER_HEADER = "lead-router.applied-by"
+"""The header naming who applied a version: the signed-in user of a console, or the user that ran
+``rules apply``."""
+
+HOST_HEADER = "lead-router.applied-on"
+"""The header naming the host ``rules apply`` ran on."""
+
 _MISSING = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC)
 
 REFRESH_S = 1.0
@@ -95,7 +102,7 @@ class History:
         whose digest and part count match (or cannot be read)."""
         wanted = record.version.encode()
         found = self._last(lambda entry: entry.version == wanted and entry.digest == record.digest)
-        parts = _parts(found[1]) if found else None
+        parts = parts_in(found[1]) if found else None
         if parts is None or len(parts) != record.parts:
             return None
         log.warning(
@@ -113,7 +120,7 @@ class History:
         if found is None:
             return None
         entry, value = found
-        parts = _parts(value)
+        parts = parts_in(value)
         version = entry.version.decode("utf-8", "replace")
         if parts is None or version_number(version) is None:
             return None
@@ -171,8 +178,7 @@ class History:
         """The open reader, or a new one; None when there is no history topic."""
         if self._consumer is None:
             consumer = reading_consumer(self._settings.kafka, "rules-history")
-            found = consumer.list_topics(self._topic, timeout=self._timeout).topics[self._topic]
-            if found.error is not None and found.error.code() in _MISSING:
+            if not topic_exists(consumer, self._topic, self._timeout):
                 consumer.close()
                 log.error("no history topic %s to find a rules version in", self._topic)
                 return None
@@ -204,8 +210,15 @@ class History:
             consumer.unassign()
 
 
-def _parts(value: bytes) -> dict[str, Any] | None:
-    """The parts a history value holds, when it is what ``rules apply`` writes."""
+def topic_exists(consumer: Consumer, topic: str, timeout: float) -> bool:
+    """Whether the broker has ``topic``: a history topic is made by the first ``rules apply``."""
+    found = consumer.list_topics(topic, timeout=timeout).topics[topic]
+    return found.error is None or found.error.code() not in _MISSING
+
+
+def parts_in(value: bytes) -> dict[str, Any] | None:
+    """The parts a history value holds, when it is what ``rules apply`` writes; None for
+    anything else (not JSON, too large or deep, not an object of objects)."""
     content = parse_json(value, HISTORY_MAX_BYTES)
     if (
         isinstance(content, dict)

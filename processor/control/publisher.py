@@ -8,14 +8,23 @@ Applies are compare-and-set: one transactional id per config topic fences a conc
 
 from __future__ import annotations
 
+import getpass
+import os
+import socket
+import time
 import warnings
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message
 
-from processor.control.history import CONFIG_TOPIC_HEADER, HISTORY_MAX_BYTES
+from processor.control.history import (
+    CONFIG_TOPIC_HEADER,
+    HISTORY_MAX_BYTES,
+    HOST_HEADER,
+    USER_HEADER,
+)
 from processor.control.records import VERSION_KEY, canonical, digest_of
 from processor.control.state import read_config
 from processor.errors import InvalidInput, UserError
@@ -70,6 +79,7 @@ def publish_rules(
     timeout: float = 60.0,
     *,
     expect_version: str | None = None,
+    applied_by: str | None = None,
 ) -> ApplyResult:
     """Writes the parts that differ from the topic, tombstones for parts gone, the version to the
     history and a new version record, in one transaction. Nothing is written when nothing changed.
@@ -77,6 +87,9 @@ def publish_rules(
     Compare-and-set: the topic is read after the producer fenced any earlier apply, so what it
     holds then is what this apply changes; with ``expect_version`` ("0": none yet), a version in
     force other than that one raises :class:`VersionConflict` before anything is written.
+
+    The history record names who applied the version: ``applied_by`` (a web console passes its
+    signed-in user), else the user this process runs as, and the host it runs on.
     """
     wanted = document_to_parts(document)
     digest = digest_of(wanted)
@@ -109,10 +122,14 @@ def publish_rules(
             return ApplyResult(current.in_force.version, (), ())
         version = str(current.next_version())
         current.close()
+        # Whole milliseconds: the version record's applied_at and the history record's timestamp
+        # then name the same moment, to the millisecond, without float rounding between them.
+        applied_ms = time.time_ns() // 1_000_000
+        applied_at = datetime.fromtimestamp(0, UTC) + timedelta(milliseconds=applied_ms)
         record = {
             "version": version,
             "digest": digest,
-            "applied_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "applied_at": applied_at.isoformat(timespec="milliseconds"),
             "parts": len(wanted),
         }
         step = "writing the transaction"
@@ -125,7 +142,12 @@ def publish_rules(
             settings.topics.config_history_topic,
             version,
             canonical(wanted),
-            [(CONFIG_TOPIC_HEADER, settings.topics.config_topic.encode())],
+            [
+                (CONFIG_TOPIC_HEADER, settings.topics.config_topic.encode()),
+                (USER_HEADER, (applied_by or applying_user()).encode()),
+                (HOST_HEADER, socket.gethostname().encode()),
+            ],
+            applied_ms,  # what `rules history` shows as the version's time
         )
         sent.produce(settings.topics.config_topic, VERSION_KEY, canonical(record))
         step = "committing the transaction"
@@ -155,6 +177,15 @@ def publish_rules(
             session.close()
 
 
+def applying_user() -> str:
+    """The user this process runs as; its uid when the system has no name for it (a container
+    running as an arbitrary uid)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
 def _check_sizes(parts: dict[str, dict[str, Any]], max_bytes: int) -> None:
     """Refuses a part larger than a follower reads (it would refuse the part, and take the whole
     version from the history each time): the part and its size, with the setting to raise."""
@@ -177,7 +208,12 @@ class _Sent:
         self.failures: list[tuple[int, str, KafkaError]] = []
 
     def produce(
-        self, topic: str, key: str, value: bytes | None, headers: Headers | None = None
+        self,
+        topic: str,
+        key: str,
+        value: bytes | None,
+        headers: Headers | None = None,
+        timestamp_ms: int = 0,
     ) -> None:
         size = len(value or b"")
         where = f"{key} ({size:,} bytes, to {topic})"
@@ -187,7 +223,8 @@ class _Sent:
                 self.failures.append((size, where, error))
 
         try:
-            self._session.produce(OutputRecord(topic, key.encode(), value, headers), delivered)
+            record = OutputRecord(topic, key.encode(), value, headers, timestamp_ms)
+            self._session.produce(record, delivered)
         except KafkaException as exception:
             self.failures.append((size, where, exception.args[0]))
             raise
