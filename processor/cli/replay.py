@@ -194,7 +194,7 @@ def _outcomes(report: Report) -> Table:
 
 def _partners(report: Report) -> Table:
     table = Table(title="Deliveries and revenue per partner")
-    for column in ("partner", "deliveries before", "after", "revenue before", "after "):
+    for column in ("partner", "leads before", "leads after", "revenue before", "revenue after"):
         table.add_column(column, justify="left" if column == "partner" else "right")
     partners = sorted(set(report.before.deliveries) | set(report.after.deliveries))
     for partner in partners:
