@@ -12,7 +12,6 @@ import getpass
 import os
 import socket
 import time
-import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,7 +33,7 @@ from processor.kafka.records import Headers, OutputRecord
 from processor.kafka.session import (
     FENCED_CODES,
     TransactionalSession,
-    abort_quietly,
+    close_quietly,
     kafka_exception,
 )
 from processor.rules import RulesDocument, document_to_parts
@@ -169,12 +168,7 @@ def publish_rules(
             raise InvalidInput(f"{too_large}; nothing was written") from None
         raise ApplyFailed(f"{step} failed: {sent.why(error)}; nothing was written") from None
     finally:
-        abort_quietly(session, "rules")
-        with warnings.catch_warnings():
-            # A fenced producer's close tries to abort once more and warns that it cannot: the
-            # broker aborted that transaction when it fenced it.
-            warnings.filterwarnings("ignore", "Producer abort_transaction failed", RuntimeWarning)
-            session.close()
+        close_quietly(session, "rules")
 
 
 def applying_user() -> str:

@@ -16,6 +16,7 @@ transaction's life and the reading of its errors are the same, and are here:
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable
 from typing import NoReturn, Protocol, cast
 
@@ -213,14 +214,20 @@ def kafka_exception(exception: KafkaException | FatalError) -> KafkaException:
     return exception
 
 
-def abort_quietly(session: TransactionalSession, what: str) -> None:
-    """Aborts the transaction still open; a fenced or failed producer may not even manage that,
-    and the broker aborts it then (the next init_transactions, or the transaction timeout)."""
+def close_quietly(session: TransactionalSession, what: str) -> None:
+    """Aborts the transaction still open and closes the producer, for a command's one
+    transaction however it ended. A fenced or failed producer may not even manage the abort, and
+    the broker aborts it then (the next init_transactions, or the transaction timeout)."""
     try:
         session.abort()
     except (KafkaException, FatalError) as exception:
         why = kafka_exception(exception).args[0].str()
         log.warning("aborting the %s transaction failed: %s", what, why)
+    with warnings.catch_warnings():
+        # A fenced producer's close tries to abort once more and warns that it cannot: the
+        # broker aborted that transaction when it fenced it.
+        warnings.filterwarnings("ignore", "Producer abort_transaction failed", RuntimeWarning)
+        session.close()
 
 
 def _untold(what: str, *args: object) -> None:

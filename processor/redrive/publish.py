@@ -12,7 +12,6 @@ publish a lead.
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -27,7 +26,7 @@ from processor.kafka.records import DEAD_LETTER_HEADROOM, REDRIVEN_HEADER
 from processor.kafka.session import (
     FENCED_CODES,
     TransactionalSession,
-    abort_quietly,
+    close_quietly,
     kafka_exception,
 )
 from processor.kafka.span import Span, read_span, topic_partitions
@@ -121,11 +120,7 @@ def redrive(
             ) from None
         raise RedriveFailed(f"{step} failed: {error.str()}; nothing was published") from None
     finally:
-        abort_quietly(session, "redrive")
-        with warnings.catch_warnings():
-            # A fenced producer's close tries to abort once more and warns that it cannot.
-            warnings.filterwarnings("ignore", "Producer abort_transaction failed", RuntimeWarning)
-            session.close()
+        close_quietly(session, "redrive")
 
 
 def plan(
