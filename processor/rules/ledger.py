@@ -134,14 +134,22 @@ class Ledger:
         was stopped part way (dead-lettered as too slow) leaves the state as if it never came."""
         self._saved = {}
 
-    def undo(self) -> None:
-        """Puts back every value written since :meth:`begin`."""
+    def undo(self) -> dict[bytes, bytes | None]:
+        """Puts back every value written since :meth:`begin`; returns the values it took back
+        (None for a key that was absent), so that :meth:`redo` can write them again: a lead
+        decided twice, once to route it and once to explain it, must leave one lead's changes."""
         saved, self._saved = self._saved or {}, None
+        taken: dict[bytes, bytes | None] = {}
         for key, value in saved.items():
-            if value is None:
-                self._store.delete(key)
-            else:
-                self._store.set(key, value)
+            taken[key] = self._store.get(key)
+            _put(self._store, key, value)
+        return taken
+
+    def redo(self, taken: Mapping[bytes, bytes | None]) -> None:
+        """Writes back what :meth:`undo` took back, remembered as writes of the lead begun."""
+        for key, value in taken.items():
+            self._remember(key)
+            _put(self._store, key, value)
 
     def _set(self, key: bytes, value: bytes) -> None:
         self._remember(key)
@@ -330,6 +338,13 @@ class Ledger:
             self._delete(index)
             dropped += 1
         return dropped
+
+
+def _put(store: KeyValue, key: bytes, value: bytes | None) -> None:
+    if value is None:
+        store.delete(key)
+    else:
+        store.set(key, value)
 
 
 def cap_key(scope: str, per: str, unit: str, window: str) -> bytes:
