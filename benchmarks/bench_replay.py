@@ -12,7 +12,8 @@ Avro in single-object encoding) on one core, in one run per size:
 - ``dry-run``: ``Router.route`` with the trace, printed as ``dry-run`` prints it, for reference.
 
 It checks that replay and the ``dry-run`` path decide every lead alike, then prints leads per
-second for each and the ratio of replay to plain.
+second for each and the ratio of replay to plain. Times are the process's CPU time, so that
+other work on a shared machine does not count.
 
     .venv/bin/python benchmarks/bench_replay.py                    # 1,000 and 10,000 assignments
     .venv/bin/python benchmarks/bench_replay.py --sizes 10000 --leads 5000
@@ -44,9 +45,9 @@ WARM_UP = 200
 
 
 def _per_second(count: int, work: Callable[[], object]) -> float:
-    started = time.perf_counter()
+    started = time.process_time()
     work()
-    return count / (time.perf_counter() - started)
+    return count / (time.process_time() - started)
 
 
 def _same(routed: Routed, decision: Decision) -> bool:

@@ -63,7 +63,9 @@ class Replayer:
 
     __slots__ = ("_codec", "_enricher", "_last", "_ledger", "_snapshot")
 
-    def __init__(self, snapshot: Snapshot, enricher: Enricher, ledger: Ledger, codec: Codec) -> None:
+    def __init__(
+        self, snapshot: Snapshot, enricher: Enricher, ledger: Ledger, codec: Codec
+    ) -> None:
         self._snapshot = snapshot
         self._enricher = enricher
         self._ledger = ledger
@@ -102,7 +104,9 @@ class Replayer:
             # are still routed; the log says which lead without its data.
             log.exception("routing failed for a replayed lead")
             ledger.undo()
-            return _rejected(lead["lead_id"], "processing-error", f"{type(error).__name__}: {error}")
+            return _rejected(
+                lead["lead_id"], "processing-error", f"{type(error).__name__}: {error}"
+            )
         self._last = _Last(lead, whereabouts)
         return Routed(
             decision.lead_id,
@@ -127,7 +131,8 @@ class Replayer:
         if last is None:
             raise LookupError("no lead was decided since the last rejection, or at all")
         ledger = self._ledger
-        routed = ledger.undo()
+        routed = ledger.written()
+        ledger.undo()
         ledger.begin()
         located = last.whereabouts.located()
         decision = decide(

@@ -120,12 +120,13 @@ def micros(amount: float) -> int:
 class Ledger:
     """Routing's memory over a key-value store; each lead's changes can be taken back whole."""
 
-    __slots__ = ("_saved", "_store", "lead_memory_ms")
+    __slots__ = ("_saved", "_scores", "_store", "lead_memory_ms")
 
     def __init__(self, store: KeyValue, lead_memory_s: int = LEAD_MEMORY_S) -> None:
         self._store = store
         self.lead_memory_ms = lead_memory_s * 1000
         self._saved: dict[bytes, bytes | None] | None = None
+        self._scores: dict[bytes, tuple[bytes, dict[str, int]]] = {}
 
     # -- one lead at a time ---------------------------------------------------------------------
 
@@ -134,20 +135,21 @@ class Ledger:
         was stopped part way (dead-lettered as too slow) leaves the state as if it never came."""
         self._saved = {}
 
-    def undo(self) -> dict[bytes, bytes | None]:
-        """Puts back every value written since :meth:`begin`; returns the values it took back
-        (None for a key that was absent), so that :meth:`redo` can write them again: a lead
-        decided twice, once to route it and once to explain it, must leave one lead's changes."""
+    def undo(self) -> None:
+        """Puts back every value written since :meth:`begin`."""
         saved, self._saved = self._saved or {}, None
-        taken: dict[bytes, bytes | None] = {}
         for key, value in saved.items():
-            taken[key] = self._store.get(key)
             _put(self._store, key, value)
-        return taken
 
-    def redo(self, taken: Mapping[bytes, bytes | None]) -> None:
-        """Writes back what :meth:`undo` took back, remembered as writes of the lead begun."""
-        for key, value in taken.items():
+    def written(self) -> dict[bytes, bytes | None]:
+        """The value now under each key written since :meth:`begin` (None: deleted), for
+        :meth:`redo` after an :meth:`undo`: a lead decided twice, once to route it and once to
+        explain it, must leave its changes once."""
+        return {key: self._store.get(key) for key in self._saved or {}}
+
+    def redo(self, written: Mapping[bytes, bytes | None]) -> None:
+        """Writes back what :meth:`written` gave, remembered as writes of the lead begun."""
+        for key, value in written.items():
             self._remember(key)
             _put(self._store, key, value)
 
@@ -302,14 +304,33 @@ class Ledger:
         self._write(_ROUND_ROBIN + profile.encode(), {"tick": tick, "chosen": chosen})
 
     def scores(self, profile: str) -> dict[str, int]:
-        """The smooth weighted round robin scores of ``profile``'s assignments (missing: 0)."""
-        found = self._read(_WEIGHTED + profile.encode())
-        if not isinstance(found, dict):
-            return {}
-        return {a: s for a, s in found.items() if isinstance(s, int) and not isinstance(s, bool)}
+        """The smooth weighted round robin scores of ``profile``'s assignments (missing: 0).
 
-    def set_scores(self, profile: str, scores: Mapping[str, int]) -> None:
-        self._write(_WEIGHTED + profile.encode(), dict(scores))
+        A profile's scores hold every assignment it ever chose among, thousands in a large
+        document, and are read and written whole for each of its leads: what was last read or
+        written is kept with its bytes, and read again only when the stored bytes differ (another
+        writer, an undo)."""
+        key = _WEIGHTED + profile.encode()
+        stored = self._store.get(key)
+        kept = self._scores.get(key)
+        if kept is not None and kept[0] == stored:
+            return dict(kept[1])
+        found = self._read(key)
+        scores: dict[str, int] = {}
+        if isinstance(found, dict):
+            scores = {
+                a: s for a, s in found.items() if isinstance(s, int) and not isinstance(s, bool)
+            }
+        if stored is not None:
+            self._scores[key] = (stored, scores)
+        return dict(scores)
+
+    def set_scores(self, profile: str, scores: dict[str, int]) -> None:
+        """Stores ``scores``, which the ledger keeps as they are: the caller lets go of them."""
+        key = _WEIGHTED + profile.encode()
+        value = orjson.dumps(scores)
+        self._set(key, value)
+        self._scores[key] = (value, scores)
 
     # -- forgetting ----------------------------------------------------------------------------
 
