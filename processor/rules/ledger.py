@@ -307,23 +307,17 @@ class Ledger:
         """The smooth weighted round robin scores of ``profile``'s assignments (missing: 0).
 
         A profile's scores hold every assignment it ever chose among, thousands in a large
-        document, and are read and written whole for each of its leads: what was last read or
-        written is kept with its bytes, and read again only when the stored bytes differ (another
-        writer, an undo)."""
+        document, and are read and written whole for each of its leads: what :meth:`set_scores`
+        wrote is kept with its bytes and handed out once, uncopied, while the stored bytes are
+        still those (no other writer, no undo); then it is the caller's, to change and write."""
         key = _WEIGHTED + profile.encode()
-        stored = self._store.get(key)
-        kept = self._scores.get(key)
-        if kept is not None and kept[0] == stored:
-            return dict(kept[1])
+        kept = self._scores.pop(key, None)
+        if kept is not None and kept[0] == self._store.get(key):
+            return kept[1]
         found = self._read(key)
-        scores: dict[str, int] = {}
-        if isinstance(found, dict):
-            scores = {
-                a: s for a, s in found.items() if isinstance(s, int) and not isinstance(s, bool)
-            }
-        if stored is not None:
-            self._scores[key] = (stored, scores)
-        return dict(scores)
+        if not isinstance(found, dict):
+            return {}
+        return {a: s for a, s in found.items() if isinstance(s, int) and not isinstance(s, bool)}
 
     def set_scores(self, profile: str, scores: dict[str, int]) -> None:
         """Stores ``scores``, which the ledger keeps as they are: the caller lets go of them."""
