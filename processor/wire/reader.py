@@ -199,9 +199,14 @@ class _Source:
         self._emit(depth, f"    {count}, pos = _block(data, pos)", f"{target} = {found}")
 
     def _union(self, branches: list[Any], target: str, depth: int) -> None:
+        """A branch index below 64 is one byte, zigzag-encoded (branch i is the byte 2i): the
+        byte is compared as it is, and any other (a branch out of range, or an index written in
+        more bytes than it needs) is refused."""
+        if len(branches) > 64:
+            raise _Unknown("a union of more than 64 branches")
         index = self._fresh("branch")
-        self._long(index, depth)
+        self._emit(depth, f"{index} = data[pos]", "pos += 1")
         for number, branch in enumerate(branches):
-            self._emit(depth, f"{'if' if number == 0 else 'elif'} {index} == {number}:")
+            self._emit(depth, f"{'if' if number == 0 else 'elif'} {index} == {2 * number}:")
             self.value(branch, target, depth + 1)
         self._emit(depth, "else:", "    raise Unreadable('a union branch out of range')")
