@@ -5,9 +5,9 @@ record's bytes is done once per writer schema and kept as a ``_Plan``: which sch
 written with, which schema the caller reads them as (none when the two are the same, which spares
 fastavro its schema resolution), and where the body starts. A record then costs a header read, a
 dictionary look-up and the decoding itself, which for a record written with our own schema is a
-reader compiled from it (``processor.wire.reader``), several times faster than fastavro; fastavro
-reads every other record, and again any record the compiled reader refuses, so that what goes
-wrong is worded as before.
+reader compiled from it (``processor.wire.reader``), two to three times faster than fastavro;
+fastavro reads every other record, and again any record the compiled reader refuses, so that
+what goes wrong is worded as before.
 
 A writer schema fetched from the registry whose parsing canonical form is one of ours (what
 lead-router itself registers, or a publisher registering our ``.avsc`` file) is read with our

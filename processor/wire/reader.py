@@ -4,8 +4,8 @@ fastavro interprets the schema afresh for every value it reads, which makes a le
 optional fields cost about fifty microseconds, more than routing it: too slow for a replay that
 routes tens of thousands of leads a second. :func:`compile_reader` writes one Python function per
 schema instead, straight-line code with a branch per union, and compiles it once: a lead then
-costs a fraction of that. (The code is generated from the schema's types alone; names appear in
-it only as ``repr`` literals.)
+costs a third to a half of that. (The code is generated from the schema's types alone; names
+appear in it only as ``repr`` literals.)
 
 It reads what fastavro reads, value for value, for well-formed bodies only: whenever the bytes are
 anything else (truncated, a union branch or a varint out of range, a boolean byte other than 0 or
