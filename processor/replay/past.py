@@ -95,10 +95,8 @@ def _moment(ms: int) -> datetime:
 
 def _past(record: dict[str, Any]) -> Past:
     deliveries = tuple(
-        sorted(
-            Delivered(d["partner"], d.get("assignment"), d["price"], d["currency"])
-            for d in record["deliveries"]
-        )
+        Delivered(d["partner"], d.get("assignment"), d["price"], d["currency"])
+        for d in record["deliveries"]
     )
     before = Routed(
         record["lead_id"],

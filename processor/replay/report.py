@@ -126,7 +126,7 @@ def same(before: Routed, after: Routed) -> bool:
         before.outcome == after.outcome
         and before.profile == after.profile
         and before.duplicate_of == after.duplicate_of
-        and sorted(before.deliveries) == sorted(after.deliveries)
+        and Counter(before.deliveries) == Counter(after.deliveries)
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from processor.app import enricher_for
-from processor.replay.engine import Replayer
+from processor.replay.engine import Replayer, Routed
 from processor.replay.leads import read_leads
 from processor.replay.past import Past, read_past
 from processor.replay.report import Change, Report, same
@@ -95,11 +95,7 @@ def replay(
                 continue
             report.add(before, after)
             if not same(before, after):
-                decision = replayer.explain()
-                trace = decision.explain(WHY_FAILURES)
-                # The headline (first line) says what the report already shows: the outcome.
-                lines = explain_text(decision.outcome, trace, {}).splitlines()[1:]
-                why = tuple(line.strip().removeprefix("- ") for line in lines)
+                why = _why(replayer, after)
                 lead_id = before.lead_id or after.lead_id or ""
                 report.changes.append(
                     Change(lead_id, past_one.partition, past_one.offset, before, after, why)
@@ -114,6 +110,18 @@ def replay(
             f"{settings.topics.input_topic} (its retention): the state after them may differ"
         )
     return report
+
+
+def _why(replayer: Replayer, after: Routed) -> tuple[str, ...]:
+    """Why a lead would be decided as ``after``: the new decision explained, one line a step; a
+    rejection's reason."""
+    if after.outcome == "rejected":
+        return (after.error or "rejected",)
+    decision = replayer.explain()
+    trace = decision.explain(WHY_FAILURES)
+    # The headline (first line) says what the report already shows: the outcome.
+    lines = explain_text(decision.outcome, trace, {}).splitlines()[1:]
+    return tuple(line.strip().removeprefix("- ") for line in lines)
 
 
 def _in_order(past: list[Past], in_span: list[Past], first: int) -> list[Past]:

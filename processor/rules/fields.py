@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from processor.geometry.geo import Geo
-from processor.rules.values import Key, canonical, display_text, folded_text
+from processor.rules.values import Key, display_text, folded_text, keys
 
 TOP_LEVEL = ("site_id", "interest_category", "offer_id", "comments")
 SECTIONS: Mapping[str, tuple[str, ...]] = {
@@ -80,7 +80,7 @@ class LeadView:
 
     def __init__(self, values: list[object], geo: Geo | None) -> None:
         self.values = values
-        self.keys: list[Key] = [canonical(value) for value in values]
+        self.keys: list[Key] = keys(values)
         self.geo = geo
         self._folded: dict[int, str | None] | None = None
 

@@ -120,12 +120,13 @@ def micros(amount: float) -> int:
 class Ledger:
     """Routing's memory over a key-value store; each lead's changes can be taken back whole."""
 
-    __slots__ = ("_saved", "_store", "lead_memory_ms")
+    __slots__ = ("_saved", "_scores", "_store", "lead_memory_ms")
 
     def __init__(self, store: KeyValue, lead_memory_s: int = LEAD_MEMORY_S) -> None:
         self._store = store
         self.lead_memory_ms = lead_memory_s * 1000
         self._saved: dict[bytes, bytes | None] | None = None
+        self._scores: dict[bytes, tuple[bytes, dict[str, int]]] = {}
 
     # -- one lead at a time ---------------------------------------------------------------------
 
@@ -138,10 +139,19 @@ class Ledger:
         """Puts back every value written since :meth:`begin`."""
         saved, self._saved = self._saved or {}, None
         for key, value in saved.items():
-            if value is None:
-                self._store.delete(key)
-            else:
-                self._store.set(key, value)
+            _put(self._store, key, value)
+
+    def written(self) -> dict[bytes, bytes | None]:
+        """The value now under each key written since :meth:`begin` (None: deleted), for
+        :meth:`redo` after an :meth:`undo`: a lead decided twice, once to route it and once to
+        explain it, must leave its changes once."""
+        return {key: self._store.get(key) for key in self._saved or {}}
+
+    def redo(self, written: Mapping[bytes, bytes | None]) -> None:
+        """Writes back what :meth:`written` gave, remembered as writes of the lead begun."""
+        for key, value in written.items():
+            self._remember(key)
+            _put(self._store, key, value)
 
     def _set(self, key: bytes, value: bytes) -> None:
         self._remember(key)
@@ -294,14 +304,27 @@ class Ledger:
         self._write(_ROUND_ROBIN + profile.encode(), {"tick": tick, "chosen": chosen})
 
     def scores(self, profile: str) -> dict[str, int]:
-        """The smooth weighted round robin scores of ``profile``'s assignments (missing: 0)."""
-        found = self._read(_WEIGHTED + profile.encode())
+        """The smooth weighted round robin scores of ``profile``'s assignments (missing: 0).
+
+        A profile's scores hold every assignment it ever chose among, thousands in a large
+        document, and are read and written whole for each of its leads: what :meth:`set_scores`
+        wrote is kept with its bytes and handed out once, uncopied, while the stored bytes are
+        still those (no other writer, no undo); then it is the caller's, to change and write."""
+        key = _WEIGHTED + profile.encode()
+        kept = self._scores.pop(key, None)
+        if kept is not None and kept[0] == self._store.get(key):
+            return kept[1]
+        found = self._read(key)
         if not isinstance(found, dict):
             return {}
         return {a: s for a, s in found.items() if isinstance(s, int) and not isinstance(s, bool)}
 
-    def set_scores(self, profile: str, scores: Mapping[str, int]) -> None:
-        self._write(_WEIGHTED + profile.encode(), dict(scores))
+    def set_scores(self, profile: str, scores: dict[str, int]) -> None:
+        """Stores ``scores``, which the ledger keeps as they are: the caller lets go of them."""
+        key = _WEIGHTED + profile.encode()
+        value = orjson.dumps(scores)
+        self._set(key, value)
+        self._scores[key] = (value, scores)
 
     # -- forgetting ----------------------------------------------------------------------------
 
@@ -330,6 +353,13 @@ class Ledger:
             self._delete(index)
             dropped += 1
         return dropped
+
+
+def _put(store: KeyValue, key: bytes, value: bytes | None) -> None:
+    if value is None:
+        store.delete(key)
+    else:
+        store.set(key, value)
 
 
 def cap_key(scope: str, per: str, unit: str, window: str) -> bytes:

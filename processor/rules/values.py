@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 
 NUMERIC = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 """Decimal numbers only: ``float()`` also takes ``"nan"``, ``"inf"`` and ``"1_000"``: text here."""
@@ -65,6 +66,41 @@ def canonical(value: object) -> Key:
     if isinstance(value, str):  # a str subclass
         return canonical(str(value))
     return Opaque()
+
+
+TEXT_KEYS_KEPT = 65_536
+"""How many texts' keys :func:`keys` remembers before it starts again."""
+TEXT_KEPT_CHARS = 40
+"""The longest text whose key is remembered: the recurring values (states, makes, categories,
+postcodes) are short, and with this bound the memory stays under about 15 MB."""
+
+_text_keys: dict[str, Key] = {}
+
+
+def keys(values: Sequence[object]) -> list[Key]:
+    """:func:`canonical` of each value, texts' keys remembered: a lead's state, make, category
+    and lead type recur lead after lead, and stripping, folding and number-matching them was a
+    third of reading a lead. Only short, exact ``str`` values are kept (a subclass's key may
+    differ)."""
+    known = _text_keys
+    found: list[Key] = []
+    for value in values:
+        if value is None:
+            key = None
+        elif type(value) is str and len(value) <= TEXT_KEPT_CHARS:
+            key = known.get(value, _UNKNOWN)
+            if key is _UNKNOWN:
+                if len(known) >= TEXT_KEYS_KEPT:
+                    known.clear()
+                key = known[value] = canonical(value)
+        else:
+            key = canonical(value)
+        found.append(key)
+    return found
+
+
+_UNKNOWN = Opaque()
+"""No text's key: :func:`canonical` never returns an opaque key for a ``str``."""
 
 
 def display_text(value: object) -> str | None:

@@ -4,7 +4,10 @@ Decoding is on the processor's hot path, once per lead, so the work that does no
 record's bytes is done once per writer schema and kept as a ``_Plan``: which schema the bytes were
 written with, which schema the caller reads them as (none when the two are the same, which spares
 fastavro its schema resolution), and where the body starts. A record then costs a header read, a
-dictionary look-up and fastavro's own decoding.
+dictionary look-up and the decoding itself, which for a record written with our own schema is a
+reader compiled from it (``processor.wire.reader``), two to three times faster than fastavro;
+fastavro reads every other record, and again any record the compiled reader refuses, so that
+what goes wrong is worded as before.
 
 A writer schema fetched from the registry whose parsing canonical form is one of ours (what
 lead-router itself registers, or a publisher registering our ``.avsc`` file) is read with our
@@ -41,6 +44,7 @@ from processor.wire.framing import (
     single_object_header,
 )
 from processor.wire.lead import validate_lead
+from processor.wire.reader import READ_ERRORS, Read, Unreadable, compile_reader
 from processor.wire.registry import Registry, connect, subject_for
 from processor.wire.schemas import (
     SCHEMA_NAMES,
@@ -64,6 +68,9 @@ class _Plan:
     writer: Schema
     reader: Schema | None
     body_start: int
+    fast: Read | None = None
+    """The writer schema's compiled reader, when there is no reader schema to resolve to and
+    the writer's types all compile: it reads well-formed bodies, fastavro the rest."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +166,7 @@ class Codec:
             framing: {name: {} for name in SCHEMA_NAMES} for framing in Framing
         }
         self._segments: dict[tuple[SchemaName, frozenset[str]], _Segments] = {}
+        self._fast: dict[SchemaName, Read | None] = {}
 
     @classmethod
     def for_registry(
@@ -222,6 +230,14 @@ class Codec:
         plan = self._plans[framing][schema].get(key)
         if plan is None:
             plan = self._plan(topic, framing, key, schema)
+        if plan.fast is not None:
+            try:
+                found, end = plan.fast(data, plan.body_start)
+            except (Unreadable, *READ_ERRORS):
+                pass  # fastavro reads it again below, and says what is wrong
+            else:
+                if end == len(data):
+                    return found, plan
         source = BytesIO(data)
         source.seek(plan.body_start)
         try:
@@ -299,13 +315,20 @@ class Codec:
                 "schema-mismatch",
                 f"the record on {topic} was written as {writer.name}, not as {reader.name}",
             )
+        same = writer is reader
         plan = _Plan(
             writer=writer.parsed,
-            reader=None if writer is reader else reader.parsed,
+            reader=None if same else reader.parsed,
             body_start=_BODY_START[framing],
+            fast=self._fast_reader(schema) if same else None,
         )
         self._plans[framing][schema][key] = plan
         return plan
+
+    def _fast_reader(self, schema: SchemaName) -> Read | None:
+        if schema not in self._fast:
+            self._fast[schema] = compile_reader(self._schemas[schema].parsed)
+        return self._fast[schema]
 
     def _writer(self, topic: str, framing: Framing, key: int) -> WireSchema:
         if framing is Framing.SINGLE_OBJECT:

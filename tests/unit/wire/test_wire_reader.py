@@ -1,0 +1,160 @@
+"""The compiled reader reads what fastavro reads, or refuses, and then fastavro says why.
+
+Its promise is narrow and checked here whole: for any bytes, it either raises one of the errors
+the codec catches or returns the very value fastavro returns, ending where fastavro ends.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from io import BytesIO
+from typing import Any
+
+import pytest
+from conftest import LEAD
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from hypothesis import given
+from hypothesis import strategies as st
+
+from processor.wire import Codec, load_schemas
+from processor.wire.reader import READ_ERRORS, Read, Unreadable, compile_reader
+
+EVERY_TYPE = parse_schema(
+    {
+        "type": "record",
+        "name": "Every",
+        "fields": [
+            {"name": "flag", "type": "boolean"},
+            {"name": "small", "type": "int"},
+            {"name": "big", "type": "long"},
+            {"name": "single", "type": "float"},
+            {"name": "real", "type": "double"},
+            {"name": "raw", "type": "bytes"},
+            {"name": "text", "type": "string"},
+            {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+            {"name": "maybe", "type": ["null", "string"]},
+            {"name": "any", "type": ["null", "boolean", "long", "double", "string"]},
+            {"name": "tags", "type": {"type": "array", "items": "string"}},
+            {"name": "counts", "type": {"type": "map", "values": ["null", "long"]}},
+            {
+                "name": "inner",
+                "type": [
+                    "null",
+                    {
+                        "type": "record",
+                        "name": "Inner",
+                        "fields": [{"name": "list", "type": {"type": "array", "items": "double"}}],
+                    },
+                ],
+            },
+        ],
+    }
+)
+LEAD_SCHEMA = load_schemas()["LeadSubmitted"].parsed
+
+
+def _compiled(schema: Any) -> Read:
+    read = compile_reader(schema)
+    assert read is not None
+    return read
+
+
+READ_EVERY, READ_LEAD = _compiled(EVERY_TYPE), _compiled(LEAD_SCHEMA)
+
+_longs = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+_finite = st.floats(allow_nan=False)
+_values = st.fixed_dictionaries(
+    {
+        "flag": st.booleans(),
+        "small": st.integers(min_value=-(2**31), max_value=2**31 - 1),
+        "big": _longs,
+        "single": st.floats(allow_nan=False, width=32),
+        "real": _finite,
+        "raw": st.binary(max_size=20),
+        "text": st.text(max_size=20),
+        "at": st.datetimes(
+            min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+        ).map(lambda moment: moment.replace(microsecond=moment.microsecond // 1000 * 1000)),
+        "maybe": st.none() | st.text(max_size=5),
+        "any": st.none() | st.booleans() | _longs | _finite | st.text(max_size=5),
+        "tags": st.lists(st.text(max_size=5), max_size=4),
+        "counts": st.dictionaries(st.text(max_size=5), st.none() | _longs, max_size=4),
+        "inner": st.none() | st.fixed_dictionaries({"list": st.lists(_finite, max_size=3)}),
+    }
+)
+
+
+def _body(schema: Any, record: dict[str, Any]) -> bytes:
+    sink = BytesIO()
+    schemaless_writer(sink, schema, record)
+    return sink.getvalue()
+
+
+def _same_as_fastavro(read: Read, schema: Any, data: bytes) -> None:
+    """The property: the compiled reader refuses, or agrees with fastavro on value and end."""
+    try:
+        value, end = read(data, 0)
+    except (Unreadable, *READ_ERRORS):
+        return
+    source = BytesIO(data)
+    assert schemaless_reader(source, schema, None) == value
+    assert source.tell() == end
+
+
+@given(record=_values)
+def test_every_type_reads_back_as_fastavro_reads_it(record: dict[str, Any]) -> None:
+    body = _body(EVERY_TYPE, record)
+    value, end = READ_EVERY(body, 0)
+    assert value == schemaless_reader(BytesIO(body), EVERY_TYPE, None)
+    assert end == len(body)
+
+
+@given(data=st.binary(max_size=200))
+def test_any_bytes_are_refused_or_read_as_fastavro_reads_them(data: bytes) -> None:
+    _same_as_fastavro(READ_EVERY, EVERY_TYPE, data)
+    _same_as_fastavro(READ_LEAD, LEAD_SCHEMA, data)
+
+
+@given(
+    cut=st.integers(min_value=0, max_value=400),
+    at=st.integers(min_value=0, max_value=400),
+    byte=st.integers(min_value=0, max_value=255),
+)
+def test_a_lead_body_changed_anywhere_is_refused_or_read_as_fastavro_reads_it(
+    cut: int, at: int, byte: int
+) -> None:
+    body = bytearray(_body(LEAD_SCHEMA, LEAD))
+    body[at % len(body)] = byte
+    _same_as_fastavro(READ_LEAD, LEAD_SCHEMA, bytes(body[: len(body) - cut % len(body)]))
+
+
+def test_a_count_larger_than_the_bytes_left_is_refused_rather_than_looped_over() -> None:
+    nulls = parse_schema({"type": "array", "items": "null"})
+    huge = b"\xfe\xff\xff\xff\xff\xff\xff\xff\x7f"  # a zigzag count of 2**62 - 1
+    with pytest.raises(Unreadable):
+        _compiled(nulls)(huge + b"\x00", 0)
+
+
+def test_a_varint_past_64_bits_is_left_to_fastavro() -> None:
+    with pytest.raises(Unreadable):
+        _compiled("long")(b"\xff" * 10 + b"\x01", 0)
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "enum", "name": "Colour", "symbols": ["RED"]},
+        {"type": "fixed", "name": "Four", "size": 4},
+        {"type": "string", "logicalType": "uuid"},
+        "io.leadrouter.Contact",
+    ],
+)
+def test_a_type_it_does_not_compile_leaves_the_schema_to_fastavro(schema: Any) -> None:
+    assert compile_reader(schema) is None
+
+
+def test_the_codec_decodes_a_lead_with_it_as_fastavro_does() -> None:
+    codec = Codec()
+    value = codec.encode("leads", "LeadSubmitted", LEAD)
+    lead, body = codec.decode_lead("leads", value)
+    assert lead == schemaless_reader(BytesIO(body or b""), LEAD_SCHEMA, None) == LEAD
