@@ -15,8 +15,8 @@ It checks that replay and the ``dry-run`` path decide every lead alike, then pri
 second for each and the ratio of replay to plain. Times are the process's CPU time, so that
 other work on a shared machine does not count, and each is the best of ``--repeat`` runs.
 
-    .venv/bin/python benchmarks/bench_replay.py                    # 1,000 and 10,000 assignments
-    .venv/bin/python benchmarks/bench_replay.py --sizes 10000 --leads 5000
+    .venv/bin/python -m benchmarks.bench_replay                    # 1,000 and 10,000 assignments
+    .venv/bin/python -m benchmarks.bench_replay --sizes 10000 --leads 5000
 """
 
 from __future__ import annotations
