@@ -90,7 +90,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--until", metavar="TIME", help=f"only records before this moment: {MOMENT_HELP}"
     )
     parser.add_argument(
-        "--lead", metavar="ID", action="append", default=[], help="only this lead (repeatable)"
+        "--lead",
+        metavar="ID",
+        nargs="+",
+        action="extend",
+        default=[],
+        help="only these leads (--lead A B, or --lead A --lead B)",
     )
     parser.add_argument(
         "--reason",

@@ -18,14 +18,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from confluent_kafka.admin import ConfigResource
 from samples import leads
 from streamkit import apply_rules, publish, reading, running
 
 from processor.cli import main
 from processor.control.state import read_config
+from processor.kafka.clients import admin
 from processor.replay.run import replay
 from processor.rules import load_rules
 from processor.settings import Settings
+from processor.stream.topics import Topics
 
 V1 = """
 partners:
@@ -206,6 +209,19 @@ def test_replay_reports_exactly_what_a_processor_on_the_new_rules_then_decides(
         else:
             assert "nothing was written" in shown.getvalue()
             assert read_config(spread).version == in_force
+
+
+def test_the_state_topic_keeps_every_change_for_the_replay_horizon(
+    stream_settings: Settings,
+) -> None:
+    settings = stream_settings.with_changes(state_history_days=3)
+    Topics(settings).ensure_base()
+    resource = ConfigResource(ConfigResource.Type.TOPIC, settings.topics.state_topic)
+    client = admin(settings.kafka)  # held while its future is pending
+    (found,) = client.describe_configs([resource]).values()
+    config = found.result(timeout=30)
+    assert config["cleanup.policy"].value == "compact"
+    assert config["min.compaction.lag.ms"].value == str(3 * 86_400_000)
 
 
 def test_replay_of_a_span_without_leads_says_so(stream_settings: Settings) -> None:
