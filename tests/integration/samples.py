@@ -111,3 +111,23 @@ def summary(decision: dict[str, Any]) -> tuple[Any, ...]:
             for d in decision["deliveries"]
         ),
     )
+
+
+DEALER_RULES = """
+partners:
+  - {id: service-desk, name: Service Desk, format: text, destinations: ["file:///dev/null"]}
+  - {id: sales, format: adf_xml, destinations: ["file:///dev/null"]}
+profiles:
+  - id: dealer
+    sources: [dealer-web]
+    base_price: 10
+    currency: USD
+    assignments:
+      - {id: service, partner: service-desk, category: Service, price: 15}
+      - id: ny-sales
+        partner: sales
+        category: ALL
+        filter: [[{field: address.state, op: equals, value: NY}]]
+"""
+"""A dealer: service leads to the service desk at 15, New York leads of any category to sales;
+the rest is unroutable (no fallback). What the audit and redrive tests route."""

@@ -16,6 +16,7 @@ from typing import IO, Any
 
 import pytest
 from confluent_kafka import Producer
+from samples import DEALER_RULES as RULES
 from streamkit import apply_rules, publish, reading, running, settings_env
 
 from processor.cli import main
@@ -26,23 +27,6 @@ from processor.wire import Codec, lead_from_json
 pytestmark = pytest.mark.integration
 
 DEADLINE_S = 60.0
-
-RULES = """
-partners:
-  - {id: service-desk, name: Service Desk, format: text, destinations: ["file:///dev/null"]}
-  - {id: sales, format: adf_xml, destinations: ["file:///dev/null"]}
-profiles:
-  - id: dealer
-    sources: [dealer-web]
-    base_price: 10
-    currency: USD
-    assignments:
-      - {id: service, partner: service-desk, category: Service, price: 15}
-      - id: ny-sales
-        partner: sales
-        category: ALL
-        filter: [[{field: address.state, op: equals, value: NY}]]
-"""
 
 
 def lead(lead_id: str, category: str | None, state: str | None, site: str = "dealer-web") -> Any:

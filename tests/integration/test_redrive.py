@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Producer
+from samples import DEALER_RULES as RULES
 from streamkit import apply_rules, publish, reading, running
 from test_schema_versions import FIXTURES, written_with
 
@@ -18,23 +19,6 @@ from processor.stream.topics import Topics
 from processor.wire import Codec
 
 pytestmark = pytest.mark.integration
-
-RULES = """
-partners:
-  - {id: service-desk, format: text, destinations: ["file:///dev/null"]}
-  - {id: sales, format: adf_xml, destinations: ["file:///dev/null"]}
-profiles:
-  - id: dealer
-    sources: [dealer-web]
-    base_price: 10
-    currency: USD
-    assignments:
-      - {id: service, partner: service-desk, category: Service, price: 15}
-      - id: ny-sales
-        partner: sales
-        category: ALL
-        filter: [[{field: address.state, op: equals, value: NY}]]
-"""
 
 FIXED_RULES = (
     RULES
