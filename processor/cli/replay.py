@@ -33,8 +33,8 @@ from processor.errors import UserError
 from processor.kafka.access import check_access
 from processor.kafka.span import moment_arg
 from processor.replay.report import Report, described
+from processor.replay.run import CHANGES_LISTED, replay
 from processor.replay.run import Progress as Step
-from processor.replay.run import replay
 from processor.rules import RulesDocument
 from processor.settings import Settings
 
@@ -215,17 +215,19 @@ def _money(report: Report, side: str, partner: str) -> str:
 
 
 def _changes(report: Report, shown: int) -> RenderableType:
-    if not report.changes:
+    if not report.changed:
         return Text("no decision would change")
-    lines = [f"{len(report.changes):,} leads would be decided differently:"]
+    lines = [f"{report.changed:,} leads would be decided differently:"]
     for change in report.changes[:shown]:
         lines.append(f"  {change.lead_id}")
         lines.append(f"    was: {described(change.before)}")
         lines.append(f"    now: {described(change.after)}")
         lines += [f"      {line}" for line in change.why]
-    if len(report.changes) > shown:
+    listed = min(shown, len(report.changes))
+    if report.changed > listed:
         lines.append(
-            f"  and {len(report.changes) - shown:,} more (--show N, or --format json for all)"
+            f"  and {report.changed - listed:,} more (--show N, or --format json for the first "
+            f"{CHANGES_LISTED:,})"
         )
     return Text("\n".join(lines))
 

@@ -126,10 +126,9 @@ def read_span(
 ) -> int:
     """Feeds ``on_message`` each committed record of the partitions whose time lies in ``span``;
     returns how many that was. ``progress`` is told now and then how far a long scan is."""
-    listed = [Partition(topic, p) for p in partitions]
-    ends = end_offsets(consumer, listed, KAFKA_TIMEOUT_S)
-    starts = _offsets_at(consumer, listed, span.since and span.since - SKEW, ends, 0)
-    stops = _offsets_at(consumer, listed, span.until and span.until + SKEW, ends, None)
+    ranges = span_offsets(consumer, topic, partitions, span)
+    starts = {p: start for p, (start, _) in ranges.items()}
+    stops = {p: stop for p, (_, stop) in ranges.items()}
     total = sum(max(0, stops[p] - starts[p]) for p in stops)
     seen = [0, 0]  # records read, records in the span
     told = [time.monotonic()]
@@ -148,6 +147,18 @@ def read_span(
 
     read_partitions(consumer, topic, starts, take, timeout=SCAN_TIMEOUT_S, ends=stops)
     return seen[1]
+
+
+def span_offsets(
+    consumer: Consumer, topic: str, partitions: list[int], span: Span
+) -> dict[int, tuple[int, int]]:
+    """Per partition, the offsets that hold the records of ``span`` (and of ``SKEW`` around it):
+    where reading starts, and where it stops."""
+    listed = [Partition(topic, p) for p in partitions]
+    ends = end_offsets(consumer, listed, KAFKA_TIMEOUT_S)
+    starts = _offsets_at(consumer, listed, span.since and span.since - SKEW, ends, 0)
+    stops = _offsets_at(consumer, listed, span.until and span.until + SKEW, ends, None)
+    return {p: (starts[p], stops[p]) for p in partitions}
 
 
 def _offsets_at(

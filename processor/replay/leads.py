@@ -1,22 +1,23 @@
-"""The input records a replay routes again, read from the input topic by their place.
+"""The input records a replay routes again, read from the input topic as their turn comes.
 
-Replay knows each lead's place (partition and offset) from its audit record, and reads each input
-partition once, over the offsets its span needs. A record the topic no longer holds (retention
-deleted it) is missing from the answer, and replay reports it.
+Replay asks for each lead by its place (partition and offset, from its audit record) in the order
+of decisions. Within one input partition that order is the order of offsets (the match stage reads
+a partition in order and hands each lead on in order), so each partition is read forward once,
+from the first place asked for. A record the topic no longer holds (retention deleted it) is
+missing, and replay reports it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from confluent_kafka import Message
+from confluent_kafka import Consumer, Message
+from confluent_kafka import TopicPartition as Partition
 
-from processor.kafka.clients import reading_consumer
-from processor.kafka.reading import read_partitions
+from processor.kafka.reading import end_offsets
 from processor.kafka.records import REDRIVEN_HEADER
-from processor.kafka.span import SCAN_TIMEOUT_S
-from processor.settings import Settings
+from processor.kafka.span import KAFKA_TIMEOUT_S, SCAN_TIMEOUT_S
+from processor.kafka.streams import PartitionStreams
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,40 +28,30 @@ class Held:
     redriven: bool
 
 
-def read_leads(
-    settings: Settings,
-    places: Iterable[tuple[int, int]],
-    progress: Callable[[int], object] = lambda read: None,
-) -> dict[tuple[int, int], Held]:
-    """The input records at ``places`` (partition, offset) that the input topic still holds."""
-    wanted: dict[int, set[int]] = {}
-    for partition, offset in places:
-        wanted.setdefault(partition, set()).add(offset)
-    held: dict[tuple[int, int], Held] = {}
+class InputLeads:
+    """The input topic's records, handed out by place, each partition read forward."""
 
-    def take(message: Message) -> None:
-        place = (message.partition() or 0, message.offset() or 0)
-        if place[1] in wanted.get(place[0], ()):
-            headers = message.headers() or []
-            redriven = any(header[0] == REDRIVEN_HEADER for header in headers)
-            held[place] = Held(message.value() or b"", redriven)
-            if len(held) % 1000 == 0:
-                progress(len(held))
+    def __init__(self, consumer: Consumer, topic: str) -> None:
+        self._consumer = consumer
+        self._topic = topic
+        self._streams = PartitionStreams(consumer, topic, SCAN_TIMEOUT_S)
+        self._ends: dict[int, int] = {}
+        self._ahead: dict[int, Message | None] = {}
+        """Per partition read so far, the record read past the last place asked for."""
 
-    if wanted:
-        starts = {p: min(offsets) for p, offsets in wanted.items()}
-        stops = {p: max(offsets) + 1 for p, offsets in wanted.items()}
-        consumer = reading_consumer(settings.kafka, "replay-leads")
-        try:
-            read_partitions(
-                consumer,
-                settings.topics.input_topic,
-                starts,
-                take,
-                timeout=SCAN_TIMEOUT_S,
-                ends=stops,
-            )
-        finally:
-            consumer.close()
-    progress(len(held))
-    return held
+    def held(self, partition: int, offset: int) -> Held | None:
+        """The record at ``partition`` and ``offset``; None when the topic no longer holds it (or
+        it lies behind a place asked for before)."""
+        if partition not in self._ahead:
+            end = end_offsets(self._consumer, [Partition(self._topic, partition)], KAFKA_TIMEOUT_S)
+            self._streams.add(partition, offset, end[partition])
+            self._ahead[partition] = self._streams.next(partition)
+        message = self._ahead[partition]
+        while message is not None and (message.offset() or 0) < offset:
+            message = self._streams.next(partition)
+        self._ahead[partition] = message
+        if message is None or message.offset() != offset:
+            return None
+        self._ahead[partition] = self._streams.next(partition)
+        headers = message.headers() or []
+        return Held(message.value() or b"", any(h[0] == REDRIVEN_HEADER for h in headers))

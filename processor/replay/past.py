@@ -10,8 +10,9 @@ changelog says exactly what routing knew.
 
 from __future__ import annotations
 
+import heapq
 import sys
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,8 @@ from confluent_kafka import Message
 
 from processor.errors import ServiceUnavailable
 from processor.kafka.clients import reading_consumer
-from processor.kafka.span import Span, read_span, topic_partitions
+from processor.kafka.span import SCAN_TIMEOUT_S, Span, span_offsets, topic_partitions
+from processor.kafka.streams import PartitionStreams
 from processor.replay.engine import Delivered, Routed
 from processor.settings import Settings
 from processor.wire import Codec, DecodeError
@@ -44,49 +46,78 @@ class Past:
     before: Routed
 
 
-def read_past(
-    settings: Settings,
-    codec: Codec,
-    since_ms: int,
-    until_ms: int | None,
-    progress: Callable[[int], object] = lambda read: None,
-) -> list[Past]:
-    """The decisions made from ``since_ms - MARGIN_MS`` to ``until_ms`` (None: now) about records
-    of the input topic; a record that is not a RoutingDecision is skipped and reported on stderr.
-    ``progress`` is told how many records were read, every thousand."""
-    audit, input_topic = settings.topics.audit_topic, settings.topics.input_topic
-    found: list[Past] = []
-    read = 0
+class Decisions:
+    """The audit topic's decisions about input records, from ``since_ms - MARGIN_MS`` to
+    ``until_ms`` (None: the end as it is now), in the order they were made.
 
-    def take(message: Message) -> None:
-        nonlocal read
-        read += 1
-        if read % 1000 == 0:
-            progress(read)
+    Within one audit partition the decide stage appends decisions in its own order, so merging the
+    partitions by ``sequence`` gives the order across them, reading each forward once: memory
+    holds a bounded buffer per partition, whatever the span. A decision without a sequence (a lead
+    rejected before the decide stage, which changed no state) comes as it is met. A record that is
+    not a RoutingDecision is skipped and reported on stderr.
+    """
+
+    def __init__(
+        self, settings: Settings, codec: Codec, since_ms: int, until_ms: int | None
+    ) -> None:
+        self._settings = settings
+        self._codec = codec
+        self._span = Span(_moment(since_ms - MARGIN_MS), _moment(until_ms) if until_ms else None)
+        self.total = 0
+        """How many audit records the span holds (decisions about other topics included)."""
+
+    def __iter__(self) -> Iterator[Past]:
+        audit = self._settings.topics.audit_topic
+        consumer = reading_consumer(self._settings.kafka, "replay")
         try:
-            record = codec.decode(audit, message.value() or b"", "RoutingDecision")
+            found = topic_partitions(consumer, audit, self._settings.kafka.bootstrap_servers)
+            if found is None:
+                return
+            ranges = span_offsets(consumer, audit, found, self._span)
+            self.total = sum(stop - start for start, stop in ranges.values())
+            streams = PartitionStreams(consumer, audit, SCAN_TIMEOUT_S)
+            for partition, (start, stop) in ranges.items():
+                streams.add(partition, start, stop)
+            heads: list[tuple[int, int, Past]] = []
+            for partition in ranges:
+                yield from self._advance(streams, partition, heads)
+            while heads:
+                _, partition, past = heapq.heappop(heads)
+                yield past
+                yield from self._advance(streams, partition, heads)
+        finally:
+            consumer.close()
+
+    def _advance(
+        self, streams: PartitionStreams, partition: int, heads: list[tuple[int, int, Past]]
+    ) -> Iterator[Past]:
+        """Reads ``partition`` on to its next decision with a sequence, which waits in ``heads``;
+        the decisions without one met on the way are yielded at once."""
+        while (message := streams.next(partition)) is not None:
+            past = self._decision(message)
+            if past is None:
+                continue
+            if past.sequence is None:
+                yield past
+                continue
+            heapq.heappush(heads, (past.sequence, partition, past))
+            return
+
+    def _decision(self, message: Message) -> Past | None:
+        audit = self._settings.topics.audit_topic
+        if not self._span.holds(message.timestamp()[1]):
+            return None
+        try:
+            record = self._codec.decode(audit, message.value() or b"", "RoutingDecision")
         except DecodeError as error:
             if error.transient:
                 raise ServiceUnavailable(f"reading {audit}: {error}") from error
             where = f"{audit}[{message.partition()}]@{message.offset()}"
             print(f"lead-router: skipped {where}: {error.reason}", file=sys.stderr)
-            return
-        source = record["source"]
-        if source["topic"] == input_topic:
-            found.append(_past(record))
-
-    consumer = reading_consumer(settings.kafka, "replay")
-    try:
-        partitions = topic_partitions(consumer, audit, settings.kafka.bootstrap_servers)
-        if partitions is not None:
-            span = Span(
-                _moment(since_ms - MARGIN_MS), None if until_ms is None else _moment(until_ms)
-            )
-            read_span(consumer, audit, partitions, span, take)
-    finally:
-        consumer.close()
-    progress(read)
-    return found
+            return None
+        if record["source"]["topic"] != self._settings.topics.input_topic:
+            return None
+        return _past(record)
 
 
 def _moment(ms: int) -> datetime:

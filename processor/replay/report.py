@@ -73,6 +73,8 @@ class Report:
     """Leads decided in the span that the input topic no longer holds: not replayed."""
     before: Tally = field(default_factory=Tally)
     after: Tally = field(default_factory=Tally)
+    changed: int = 0
+    """Leads whose decision would change; the first of them are in ``changes``."""
     changes: list[Change] = field(default_factory=list)
 
     def counts(self, before: Routed, after: Routed) -> bool:
@@ -101,7 +103,7 @@ class Report:
             "profile": self.profile,
             "leads": self.leads,
             "missing": self.missing,
-            "changed": len(self.changes),
+            "changed": self.changed,
             "outcomes": [
                 {"profile": p, "outcome": o, "before": b, "after": a}
                 for (p, o), (b, a) in self.outcome_pairs()

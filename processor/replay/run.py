@@ -9,23 +9,32 @@ Nothing is written anywhere: the state is a copy in memory, and the leads are on
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from processor.app import enricher_for
+from processor.kafka.clients import reading_consumer
 from processor.replay.engine import Replayer, Routed
-from processor.replay.leads import read_leads
-from processor.replay.past import Past, read_past
+from processor.replay.leads import InputLeads
+from processor.replay.past import Decisions, Past
 from processor.replay.report import Change, Report, same
 from processor.replay.start import Start, state_before
-from processor.rules import Ledger, MemoryStore, RulesDocument, compile_rules
+from processor.rules import Ledger, RulesDocument, Snapshot, compile_rules
 from processor.rules.explain import explain_text
 from processor.settings import Settings
+from processor.state.store import PartitionStore
 from processor.wire import Codec
 
 VERSION = "replay"
 """The rules version a replayed decision names: the file's, not one applied."""
+
+CHANGES_LISTED = 10_000
+"""Changed leads kept, each with its explanation; the rest are counted: a report stays readable,
+and replay's memory bounded, when a change moves every lead of a long span."""
 
 WHY_FAILURES = 3
 """Non-matching assignments explained per tier in a changed lead's explanation."""
@@ -54,55 +63,36 @@ def replay(
     snapshot = compile_rules(document, VERSION)
     report = Report(VERSION, since, until, profile=profile)
     since_ms = _ms(since)
-    until_ms = None if until is None else _ms(until)
-    past = read_past(
-        settings,
-        codec,
-        since_ms,
-        until_ms,
-        lambda read: progress(Progress("reading the audit topic", read, None)),
-    )
-    in_span = [p for p in past if p.decided_ms >= since_ms]
-    if not in_span:
-        return report
-    sequences = [p.sequence for p in in_span if p.sequence is not None]
-    start = (
-        state_before(settings, min(sequences)) if sequences else Start(MemoryStore(), 0, exact=True)
-    )
-    report.exact, report.inexact_why = start.exact, start.why
-    chosen = _in_order(past, in_span, start.sequence)
-    report.started_at = datetime.fromtimestamp(chosen[0].decided_ms / 1000, UTC)
-    leads = read_leads(
-        settings,
-        ((p.partition, p.offset) for p in chosen),
-        lambda read: progress(Progress("reading the input topic", read, len(chosen))),
-    )
-    ledger = Ledger(start.store, settings.rules.lead_id_memory_days * 86_400)
-    enricher = enricher_for(settings.geo)
-    try:
-        replayer = Replayer(snapshot, enricher, ledger, codec)
-        topic = settings.topics.input_topic
-        for done, past_one in enumerate(chosen, 1):
-            if done % 1000 == 0:
-                progress(Progress("routing", done, len(chosen)))
-            held = leads.get((past_one.partition, past_one.offset))
-            if held is None:
-                report.missing += 1
-                continue
-            after = replayer.route(topic, held.value, redriven=held.redriven)
-            before = past_one.before
-            if not report.counts(before, after):
-                continue
-            report.add(before, after)
-            if not same(before, after):
-                why = _why(replayer, after)
-                lead_id = before.lead_id or after.lead_id or ""
-                report.changes.append(
-                    Change(lead_id, past_one.partition, past_one.offset, before, after, why)
-                )
-        progress(Progress("routing", len(chosen), len(chosen)))
-    finally:
-        enricher.close()
+    decisions = Decisions(settings, codec, since_ms, None if until is None else _ms(until))
+    stream = iter(decisions)
+    # Up to the span's first decision with a sequence: those before the span wait (the ones of
+    # the transaction open when it began are replayed too), and those in it without one.
+    waiting: list[Past] = []
+    first: Past | None = None
+    for past in stream:
+        if past.decided_ms >= since_ms and past.sequence is not None:
+            first = past
+            break
+        if past.sequence is not None or past.decided_ms >= since_ms:
+            waiting.append(past)
+    with tempfile.TemporaryDirectory(prefix="lead-router-replay-") as folder:
+        store = PartitionStore(0, Path(folder) / "state", temporary=True)
+        try:
+            start = (
+                Start(0, exact=True)
+                if first is None or first.sequence is None
+                else state_before(settings, first.sequence, store)
+            )
+            report.exact, report.inexact_why = start.exact, start.why
+            chosen = (
+                p
+                for p in itertools.chain(waiting, [first] if first else [], stream)
+                if (p.sequence is None and p.decided_ms >= since_ms)
+                or (p.sequence is not None and p.sequence >= start.sequence)
+            )
+            _route(settings, snapshot, codec, store, chosen, report, decisions, progress)
+        finally:
+            store.close()
     if report.missing and report.exact:
         report.exact = False
         report.inexact_why = (
@@ -110,6 +100,55 @@ def replay(
             f"{settings.topics.input_topic} (its retention): the state after them may differ"
         )
     return report
+
+
+def _route(
+    settings: Settings,
+    snapshot: Snapshot,
+    codec: Codec,
+    store: PartitionStore,
+    chosen: Iterable[Past],
+    report: Report,
+    decisions: Decisions,
+    progress: Callable[[Progress], object],
+) -> None:
+    """Routes each chosen decision's lead again, in turn, and adds it to ``report``."""
+    ledger = Ledger(store, settings.rules.lead_id_memory_days * 86_400)
+    enricher = enricher_for(settings.geo)
+    consumer = reading_consumer(settings.kafka, "replay-leads")
+    try:
+        replayer = Replayer(snapshot, enricher, ledger, codec)
+        leads = InputLeads(consumer, settings.topics.input_topic)
+        topic = settings.topics.input_topic
+        done = 0
+        for past in chosen:
+            done += 1
+            if done % 1000 == 0:
+                store.commit(past.sequence or 0)  # what is written goes to disk, not memory
+                progress(Progress("routing", done, decisions.total or None))
+            if report.started_at is None:
+                report.started_at = datetime.fromtimestamp(past.decided_ms / 1000, UTC)
+            held = leads.held(past.partition, past.offset)
+            if held is None:
+                report.missing += 1
+                continue
+            after = replayer.route(topic, held.value, redriven=held.redriven)
+            before = past.before
+            if not report.counts(before, after):
+                continue
+            report.add(before, after)
+            if not same(before, after):
+                report.changed += 1
+                if len(report.changes) < CHANGES_LISTED:
+                    lead_id = before.lead_id or after.lead_id or ""
+                    why = _why(replayer, after)
+                    report.changes.append(
+                        Change(lead_id, past.partition, past.offset, before, after, why)
+                    )
+        progress(Progress("routing", done, done))
+    finally:
+        consumer.close()
+        enricher.close()
 
 
 def _why(replayer: Replayer, after: Routed) -> tuple[str, ...]:
@@ -122,20 +161,6 @@ def _why(replayer: Replayer, after: Routed) -> tuple[str, ...]:
     # The headline (first line) says what the report already shows: the outcome.
     lines = explain_text(decision.outcome, trace, {}).splitlines()[1:]
     return tuple(line.strip().removeprefix("- ") for line in lines)
-
-
-def _in_order(past: list[Past], in_span: list[Past], first: int) -> list[Past]:
-    """The decisions to route again, in the order they were made: those of the span, and those
-    before it from ``first`` on (the transaction open when the span began); leads rejected before
-    the decide stage (no sequence, no state) after them, by time."""
-    by_sequence: dict[int, Past] = {}
-    for each in past:
-        if each.sequence is not None and each.sequence >= first:
-            by_sequence.setdefault(each.sequence, each)
-    unsequenced = sorted(
-        (p for p in in_span if p.sequence is None), key=lambda p: (p.decided_ms, p.partition)
-    )
-    return [by_sequence[s] for s in sorted(by_sequence)] + unsequenced
 
 
 def _ms(moment: datetime) -> int:

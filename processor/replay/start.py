@@ -24,19 +24,18 @@ from processor.kafka.clients import reading_consumer
 from processor.kafka.reading import partitions_of, read_partitions
 from processor.kafka.records import InputRecord
 from processor.kafka.span import SCAN_TIMEOUT_S
-from processor.rules import MemoryStore
 from processor.settings import Settings
 from processor.state.changelog import marker_offset
 from processor.state.reader import topic_exists
+from processor.state.store import PartitionStore
 
 READ_TIMEOUT_S = 60.0
 
 
 @dataclass
 class Start:
-    """The state a replay starts from."""
+    """Where the state a replay starts from begins."""
 
-    store: MemoryStore
     sequence: int
     """The first decision this state is before: replay routes from this sequence on."""
     exact: bool
@@ -45,12 +44,12 @@ class Start:
 
 
 class _Reading:
-    """Applies a transaction's changes at its marker, while the marker is at or before ``until``."""
+    """Applies a transaction's changes at its marker, while the marker is at or before ``until``:
+    the store holds one transaction's changes pending, and commits them at its marker."""
 
-    def __init__(self, until: int) -> None:
+    def __init__(self, until: int, store: PartitionStore) -> None:
         self.until = until
-        self.store = MemoryStore()
-        self.pending: list[tuple[bytes, bytes | None]] = []
+        self.store = store
         self.marker: int | None = None
         self.marker_ms = 0
         self.done = False
@@ -60,27 +59,30 @@ class _Reading:
             return
         offset = marker_offset(record)
         if offset is None:
-            key = record.key()
-            if key is not None:
-                self.pending.append((key, record.value()))
-            return
-        if offset > self.until:
-            self.done = True  # this transaction decided the span's first lead: not applied
-            return
-        for key, value in self.pending:
+            key, value = record.key(), record.value()
+            if key is None:
+                return
             if value is None:
                 self.store.delete(key)
             else:
                 self.store.set(key, value)
-        self.pending = []
+            return
+        if offset > self.until:
+            self.done = True  # this transaction decided the span's first lead: not applied
+            self.store.rollback()
+            return
+        self.store.commit(offset)
         self.marker = offset
         self.marker_ms = record.timestamp()[1]
 
 
-def state_before(settings: Settings, sequence: int, now_ms: int | None = None) -> Start:
-    """The state the transaction that decided ``sequence`` started from."""
+def state_before(
+    settings: Settings, sequence: int, store: PartitionStore, now_ms: int | None = None
+) -> Start:
+    """Fills the empty ``store`` with the state the transaction that decided ``sequence`` started
+    from, and says where that is and how exact."""
     topic = settings.topics.state_topic
-    reading = _Reading(sequence)
+    reading = _Reading(sequence, store)
     consumer = reading_consumer(settings.kafka, "replay-state")
     try:
         if topic_exists(consumer, settings.kafka, topic, READ_TIMEOUT_S):
@@ -98,11 +100,11 @@ def state_before(settings: Settings, sequence: int, now_ms: int | None = None) -
                 )
     finally:
         consumer.close()
+        store.rollback()  # what no marker closed is no state
     if reading.marker is None:
         if sequence == 0:
-            return Start(MemoryStore(), 0, exact=True)
+            return Start(0, exact=True)
         return Start(
-            MemoryStore(),
             sequence,
             exact=False,
             why=f"{topic} holds no state from before the span (its history was compacted, or "
@@ -113,13 +115,12 @@ def state_before(settings: Settings, sequence: int, now_ms: int | None = None) -
     if reading.marker_ms < now - horizon_ms:
         days = settings.topics.state_history_days
         return Start(
-            reading.store,
             reading.marker,
             exact=False,
             why=f"the span starts more than STATE_HISTORY_DAYS={days} days ago; {topic} may "
             "have compacted some of the state it held then",
         )
-    return Start(reading.store, reading.marker, exact=True)
+    return Start(reading.marker, exact=True)
 
 
 class _Enough(Exception):
