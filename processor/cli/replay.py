@@ -12,7 +12,6 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
 from rich.console import Console, Group, RenderableType
 from rich.progress import (
@@ -31,7 +30,7 @@ from processor.cli.receipts import quiet_kafka_client
 from processor.cli.rules_sources import read_document
 from processor.errors import UserError
 from processor.kafka.access import check_access
-from processor.kafka.span import moment_arg
+from processor.kafka.span import moment_arg, shown
 from processor.replay.report import Report, described
 from processor.replay.run import CHANGES_LISTED, replay
 from processor.replay.run import Progress as Step
@@ -79,7 +78,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--rules", required=True, metavar="FILE", help="the rules document to try; - for stdin"
     )
-    add_span_flags(parser)
+    parser.add_argument(
+        "--since",
+        required=True,
+        type=moment_arg,
+        metavar="T",
+        help="the span's start: an ISO 8601 moment, or a span back from now (24h, 7d)",
+    )
+    parser.add_argument(
+        "--until", type=moment_arg, metavar="T", help="the span's end (default: now), as --since"
+    )
     parser.add_argument("--profile", metavar="ID", help="report only the leads of this profile")
     parser.add_argument(
         "--show",
@@ -96,21 +104,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_settings_flags(parser, SLICES)
     parser.set_defaults(handler=_replay)
-
-
-def add_span_flags(parser: argparse.ArgumentParser, *, since_flag: str = "--since") -> None:
-    """``--since`` (required) and ``--until``."""
-    parser.add_argument(
-        since_flag,
-        dest="since",
-        required=True,
-        type=moment_arg,
-        metavar="T",
-        help="the span's start: an ISO 8601 moment, or a span back from now (24h, 7d)",
-    )
-    parser.add_argument(
-        "--until", type=moment_arg, metavar="T", help="the span's end (default: now), as --since"
-    )
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -153,15 +146,15 @@ def progress_bar() -> Iterator[Callable[[Step], None]]:
         yield step
 
 
-def render(report: Report, rules: str, settings: Settings, shown: int) -> RenderableType:
+def render(report: Report, rules: str, settings: Settings, listed: int) -> RenderableType:
     """The report for people: what was replayed, two tables, and the changed leads."""
-    until = _moment(report.until) if report.until else "now"
-    lines = [f"replay of {rules} over {_moment(report.since)} to {until}: {report.leads:,} leads"]
+    until = shown(report.until) if report.until else "now"
+    lines = [f"replay of {rules} over {shown(report.since)} to {until}: {report.leads:,} leads"]
     if report.profile:
         lines[0] += f" of profile {report.profile}"
     if report.started_at and report.started_at < report.since:
         lines.append(
-            f"  from {_moment(report.started_at)}: the span began during a commit, replayed "
+            f"  from {shown(report.started_at)}: the span began during a commit, replayed "
             "from that commit's first lead"
         )
     if report.missing:
@@ -177,7 +170,7 @@ def render(report: Report, rules: str, settings: Settings, shown: int) -> Render
     parts: list[RenderableType] = [Text("\n".join(lines))]
     if report.leads == 0:
         return Group(*parts, Text("no leads to replay in this span"))
-    parts += [_outcomes(report), _partners(report), _changes(report, shown)]
+    parts += [_outcomes(report), _partners(report), _changes(report, listed)]
     return Group(*parts)
 
 
@@ -214,16 +207,16 @@ def _money(report: Report, side: str, partner: str) -> str:
     return ", ".join(amounts) or "-"
 
 
-def _changes(report: Report, shown: int) -> RenderableType:
+def _changes(report: Report, limit: int) -> RenderableType:
     if not report.changed:
         return Text("no decision would change")
     lines = [f"{report.changed:,} leads would be decided differently:"]
-    for change in report.changes[:shown]:
+    for change in report.changes[:limit]:
         lines.append(f"  {change.lead_id}")
         lines.append(f"    was: {described(change.before)}")
         lines.append(f"    now: {described(change.after)}")
         lines += [f"      {line}" for line in change.why]
-    listed = min(shown, len(report.changes))
+    listed = min(limit, len(report.changes))
     if report.changed > listed:
         lines.append(
             f"  and {report.changed - listed:,} more (--show N, or --format json for the first "
@@ -234,10 +227,6 @@ def _changes(report: Report, shown: int) -> RenderableType:
 
 def _delta(change: int) -> str:
     return f"{change:+,}" if change else ""
-
-
-def _moment(moment: datetime) -> str:
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 class NotConfirmed(UserError):

@@ -99,8 +99,8 @@ class Span:
 
     def describe(self) -> str:
         """``since 2026-11-29 10:00:00 UTC until now``, for people."""
-        since = "the beginning" if self.since is None else _shown(self.since)
-        until = "now" if self.until is None else _shown(self.until)
+        since = "the beginning" if self.since is None else shown(self.since)
+        until = "now" if self.until is None else shown(self.until)
         return f"from {since} until {until}"
 
 
@@ -193,5 +193,6 @@ def _ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
 
 
-def _shown(when: datetime) -> str:
+def shown(when: datetime) -> str:
+    """A moment as the commands print it: ``2026-11-30 12:00:00 UTC``."""
     return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

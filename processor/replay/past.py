@@ -14,7 +14,7 @@ import heapq
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import timedelta
 from typing import Any
 
 from confluent_kafka import Message
@@ -27,7 +27,7 @@ from processor.replay.engine import Delivered, Routed
 from processor.settings import Settings
 from processor.wire import Codec, DecodeError
 
-MARGIN_MS = 10 * 60_000
+MARGIN = timedelta(minutes=10)
 """How far before the span the audit topic is read for the decisions of the transaction open at
 its start: far more than any commit interval."""
 
@@ -47,8 +47,7 @@ class Past:
 
 
 class Decisions:
-    """The audit topic's decisions about input records, from ``since_ms - MARGIN_MS`` to
-    ``until_ms`` (None: the end as it is now), in the order they were made.
+    """The audit topic's decisions about input records in ``span``, in the order they were made.
 
     Within one audit partition the decide stage appends decisions in its own order, so merging the
     partitions by ``sequence`` gives the order across them, reading each forward once: memory
@@ -57,12 +56,10 @@ class Decisions:
     not a RoutingDecision is skipped and reported on stderr.
     """
 
-    def __init__(
-        self, settings: Settings, codec: Codec, since_ms: int, until_ms: int | None
-    ) -> None:
+    def __init__(self, settings: Settings, codec: Codec, span: Span) -> None:
         self._settings = settings
         self._codec = codec
-        self._span = Span(_moment(since_ms - MARGIN_MS), _moment(until_ms) if until_ms else None)
+        self._span = span
         self.total = 0
         """How many audit records the span holds (decisions about other topics included)."""
 
@@ -118,10 +115,6 @@ class Decisions:
         if record["source"]["topic"] != self._settings.topics.input_topic:
             return None
         return _past(record)
-
-
-def _moment(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def _past(record: dict[str, Any]) -> Past:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from processor.replay.engine import Routed
+from processor.wire.lead_json import format_timestamp
 
 
 @dataclass
@@ -95,9 +96,9 @@ class Report:
         """The report for programs: ``--format json``."""
         return {
             "rules_version": self.rules_version,
-            "since": _iso(self.since),
-            "until": _iso(self.until) if self.until else None,
-            "started_at": _iso(self.started_at) if self.started_at else None,
+            "since": format_timestamp(self.since),
+            "until": format_timestamp(self.until) if self.until else None,
+            "started_at": format_timestamp(self.started_at) if self.started_at else None,
             "state_exact": self.exact,
             "state_note": self.inexact_why,
             "profile": self.profile,
@@ -172,7 +173,3 @@ def _revenue(tally: Tally, partner: str) -> dict[str, float]:
         for (who, currency), amount in sorted(tally.revenue.items())
         if who == partner
     }
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

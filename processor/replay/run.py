@@ -18,13 +18,15 @@ from pathlib import Path
 
 from processor.app import enricher_for
 from processor.kafka.clients import reading_consumer
+from processor.kafka.span import Span
 from processor.replay.engine import Replayer, Routed
 from processor.replay.leads import InputLeads
-from processor.replay.past import Decisions, Past
+from processor.replay.past import MARGIN, Decisions, Past
 from processor.replay.report import Change, Report, same
 from processor.replay.start import Start, state_before
 from processor.rules import Ledger, RulesDocument, Snapshot, compile_rules
 from processor.rules.explain import explain_text
+from processor.rules.ledger import epoch_ms
 from processor.settings import Settings
 from processor.state.store import PartitionStore
 from processor.wire import Codec
@@ -62,8 +64,8 @@ def replay(
     codec = Codec.for_registry(settings.registry)
     snapshot = compile_rules(document, VERSION)
     report = Report(VERSION, since, until, profile=profile)
-    since_ms = _ms(since)
-    decisions = Decisions(settings, codec, since_ms, None if until is None else _ms(until))
+    since_ms = epoch_ms(since)
+    decisions = Decisions(settings, codec, Span(since - MARGIN, until))
     stream = iter(decisions)
     # Up to the span's first decision with a sequence: those before the span wait (the ones of
     # the transaction open when it began are replayed too), and those in it without one.
@@ -161,7 +163,3 @@ def _why(replayer: Replayer, after: Routed) -> tuple[str, ...]:
     # The headline (first line) says what the report already shows: the outcome.
     lines = explain_text(decision.outcome, trace, {}).splitlines()[1:]
     return tuple(line.strip().removeprefix("- ") for line in lines)
-
-
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)

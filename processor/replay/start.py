@@ -14,16 +14,14 @@ holds no marker at or before the span (its history was compacted, or it never ha
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass
 
-from confluent_kafka import Message
-
 from processor.kafka.clients import reading_consumer
-from processor.kafka.reading import partitions_of, read_partitions
+from processor.kafka.reading import end_offsets, partitions_of
 from processor.kafka.records import InputRecord
 from processor.kafka.span import SCAN_TIMEOUT_S
+from processor.kafka.streams import PartitionStreams
 from processor.settings import Settings
 from processor.state.changelog import marker_offset
 from processor.state.reader import topic_exists
@@ -88,16 +86,14 @@ def state_before(
         if topic_exists(consumer, settings.kafka, topic, READ_TIMEOUT_S):
             # The decide topic's one partition has its state in changelog partition 0.
             partition = partitions_of(consumer, topic, time.monotonic() + READ_TIMEOUT_S)[0]
-
-            def take(message: Message) -> None:
-                reading.take(message)
-                if reading.done:
-                    raise _Enough
-
-            with contextlib.suppress(_Enough):
-                read_partitions(
-                    consumer, topic, {partition.partition: 0}, take, timeout=SCAN_TIMEOUT_S
-                )
+            end = end_offsets(consumer, [partition], READ_TIMEOUT_S)[partition.partition]
+            changelog = PartitionStreams(consumer, topic, SCAN_TIMEOUT_S)
+            changelog.add(partition.partition, 0, end)
+            while not reading.done:
+                record = changelog.next(partition.partition)
+                if record is None:
+                    break
+                reading.take(record)
     finally:
         consumer.close()
         store.rollback()  # what no marker closed is no state
@@ -121,7 +117,3 @@ def state_before(
             "have compacted some of the state it held then",
         )
     return Start(reading.marker, exact=True)
-
-
-class _Enough(Exception):
-    """Stops reading the changelog at the span's start."""

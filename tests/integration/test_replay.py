@@ -153,7 +153,7 @@ def test_replay_reports_exactly_what_a_processor_on_the_new_rules_then_decides(
     changed = {i for i in span_ids if summary(before[i]) != summary(then[i])}
     assert changed, "v2 changes some decisions of the span"
     assert report.leads == len(span)
-    assert report.exact and report.missing == 0
+    assert report.exact and report.missing == 0, report.inexact_why
     assert {change.lead_id for change in report.changes} == changed
     for change in report.changes:
         after = change.after
