@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from confluent_kafka import Producer
 from confluent_kafka.admin import ConfigResource
 from samples import leads
 from streamkit import apply_rules, publish, reading, running
@@ -29,6 +30,7 @@ from processor.replay.run import replay
 from processor.rules import load_rules
 from processor.settings import Settings
 from processor.stream.topics import Topics
+from processor.wire import Codec
 
 V1 = """
 partners:
@@ -222,6 +224,45 @@ def test_the_state_topic_keeps_every_change_for_the_replay_horizon(
     config = found.result(timeout=30)
     assert config["cleanup.policy"].value == "compact"
     assert config["min.compaction.lag.ms"].value == str(3 * 86_400_000)
+
+
+def test_audit_records_naming_places_no_lead_can_have_are_missing_leads_not_a_stall(
+    stream_settings: Settings,
+) -> None:
+    """Anyone who can write to the audit topic can name any input place: a partition the input
+    topic lacks, a negative (logical) offset, an offset past the end. Each is a missing lead; the
+    real leads of the span are still replayed, and the report says its state may be off."""
+    apply_rules(stream_settings, V1)
+    sample = batch(30, "real")
+    topic = stream_settings.topics.audit_topic
+    with reading(stream_settings, topic, "RoutingDecision") as audit, running(stream_settings):
+        since = datetime.now(UTC)
+        publish(stream_settings, sample)
+        decided = audit.wait_for(len(sample))
+    codec = Codec()
+    producer = Producer({"bootstrap.servers": stream_settings.kafka.bootstrap_servers})
+    template = dict(decided[-1])
+    for partition, offset in ((99, 0), (0, -2), (0, 10**12)):
+        forged = {
+            **{k: v for k, v in template.items() if k not in ("raw", "partition", "offset")},
+            "lead_id": f"forged-{partition}-{offset}",
+            "source": {
+                "topic": stream_settings.topics.input_topic,
+                "partition": partition,
+                "offset": offset,
+            },
+            "sequence": 10**9 + offset % 1000 + partition,
+            "decided_at": datetime.now(UTC),
+        }
+        value = codec.encode(stream_settings.topics.audit_topic, "RoutingDecision", forged)
+        producer.produce(stream_settings.topics.audit_topic, key=b"forged", value=value)
+    assert producer.flush(30) == 0
+
+    report = replay(stream_settings, load_rules(V1), since)
+
+    assert report.leads == len(sample) and report.missing == 3
+    assert not report.exact and "no longer on" in (report.inexact_why or "")
+    assert report.changed == 0, "the real leads decide as they did"
 
 
 def test_replay_of_a_span_without_leads_says_so(stream_settings: Settings) -> None:
