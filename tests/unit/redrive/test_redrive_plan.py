@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from fakes import Record
 
 from processor.kafka.records import (
     ERROR_HEADER,
     REDRIVEN_HEADER,
-    Headers,
     OutputRecord,
     dead_letter,
 )
@@ -15,49 +14,16 @@ from processor.redrive.publish import plan
 from processor.redrive.select import Candidate, dead_letter_candidate, shown
 
 
-@dataclass
-class Record:
-    """A consumed record (an ``InputRecord``), as tests build them."""
-
-    _topic: str
-    _offset: int
-    _key: bytes | None
-    _value: bytes | None
-    _headers: Headers = field(default_factory=list)
-    _partition: int = 0
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes | None:
-        return self._key
-
-    def value(self) -> bytes | None:
-        return self._value
-
-    def headers(self) -> Headers:
-        return self._headers
-
-    def timestamp(self) -> tuple[int, int]:
-        return (1, 1_700_000_000_000)
-
-
 def letter_of(record: Record, reason: str, offset: int) -> Record:
     """The dead-letter topic's record for ``record``, as the processor writes it."""
     dead: OutputRecord = dead_letter(record, "leads.dlq", reason, "why it failed")
-    return Record(dead.topic, offset, dead.key, dead.value, dead.headers or [])
+    return Record(dead.topic, 0, offset, dead.key, dead.value, dead.headers or [])
 
 
 def test_a_dead_letter_is_published_as_it_came_with_its_own_headers_and_where_it_came_from() -> (
     None
 ):
-    came = Record("leads", 7, b"L-1", b"\xc3\x01lead", [("trace-id", b"abc")])
+    came = Record("leads", 0, 7, b"L-1", b"\xc3\x01lead", [("trace-id", b"abc")])
     candidate = dead_letter_candidate(letter_of(came, "unknown-fingerprint", 3), "leads")
     assert (candidate.lead_id, candidate.origin, candidate.reason) == (
         "L-1",
@@ -73,22 +39,22 @@ def test_a_dead_letter_is_published_as_it_came_with_its_own_headers_and_where_it
 
 
 def test_a_lead_dead_lettered_again_after_a_redrive_names_its_new_dead_letter() -> None:
-    redriven = Record("leads", 9, b"L-1", b"\xc3\x01lead", [(REDRIVEN_HEADER, b"leads.dlq/0/3")])
+    redriven = Record("leads", 0, 9, b"L-1", b"\xc3\x01lead", [(REDRIVEN_HEADER, b"leads.dlq/0/3")])
     candidate = dead_letter_candidate(letter_of(redriven, "too-slow", 5), "leads")
     assert candidate.record is not None
     assert candidate.record.headers == [(REDRIVEN_HEADER, b"leads.dlq/0/5")]
 
 
 def test_records_that_are_no_dead_letter_of_the_input_topic_are_not_redrivable() -> None:
-    stranger = Record("leads.dlq", 1, b"k", b"v", [("x", b"y")])
+    stranger = Record("leads.dlq", 0, 1, b"k", b"v", [("x", b"y")])
     assert dead_letter_candidate(stranger, "leads").why_not == (
         f"not a dead letter: no {ERROR_HEADER} header"
     )
-    matched = letter_of(Record("lead-router.decide", 2, b"k", b"v"), "invalid-matched", 4)
+    matched = letter_of(Record("lead-router.decide", 0, 2, b"k", b"v"), "invalid-matched", 4)
     assert dead_letter_candidate(matched, "leads").why_not == (
         "dead-lettered from lead-router.decide, not leads"
     )
-    empty = letter_of(Record("leads", 3, None, None), "empty", 6)
+    empty = letter_of(Record("leads", 0, 3, None, None), "empty", 6)
     assert dead_letter_candidate(empty, "leads").why_not == "no value to publish"
 
 

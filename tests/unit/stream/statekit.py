@@ -5,40 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from processor.kafka.records import Headers, OutputRecord
+from fakes import Record
+
+from processor.kafka.records import OutputRecord
 from processor.state.changelog import OnRecord
-
-
-@dataclass(frozen=True)
-class Record:
-    """A consumed changelog record (an ``InputRecord``)."""
-
-    _topic: str
-    _partition: int
-    _offset: int
-    _key: bytes | None
-    _value: bytes | None
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes | None:
-        return self._key
-
-    def value(self) -> bytes | None:
-        return self._value
-
-    def headers(self) -> Headers:
-        return []
-
-    def timestamp(self) -> tuple[int, int]:
-        return (0, 0)
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from statekit import Record
+from fakes import Record
 
 from processor.rules import Ledger, MemoryStore, compile_rules, decide, load_rules
 from processor.rules.ledger import SEP
