@@ -22,6 +22,16 @@ REDRIVEN_HEADER = "lead-router.redriven-from"
 """On a lead ``lead-router redrive`` published again: ``<topic>/<partition>/<offset>`` of the
 dead-letter or unroutable record it came from."""
 
+
+def redriven(headers: Headers | dict[str, str | bytes | None] | None) -> bool:
+    """Whether a record's headers (a consumed record's list, or a mapping) mark it as a lead
+    ``lead-router redrive`` published again: the decide stage and replay route such a lead past
+    its earlier unroutable decision."""
+    if isinstance(headers, dict):
+        return REDRIVEN_HEADER in headers
+    return any(header[0] == REDRIVEN_HEADER for header in headers or ())
+
+
 DEAD_LETTER_HEADROOM = 100_000
 """Bytes beyond ``max_record_bytes`` that a producer writing dead letters takes: an input the
 broker accepted (its default limit is 1,048,588 bytes) still fits in a dead-letter topic with its

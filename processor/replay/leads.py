@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, Message
 from confluent_kafka import TopicPartition as Partition
 
 from processor.kafka.reading import end_offsets, partitions_of
-from processor.kafka.records import REDRIVEN_HEADER
+from processor.kafka.records import redriven
 from processor.kafka.span import KAFKA_TIMEOUT_S, SCAN_TIMEOUT_S
 from processor.kafka.streams import PartitionStreams
 
@@ -68,5 +68,4 @@ class InputLeads:
         if message is None or message.offset() != offset:
             return None
         self._ahead[partition] = self._streams.next(partition)
-        headers = message.headers() or []
-        return Held(message.value() or b"", any(h[0] == REDRIVEN_HEADER for h in headers))
+        return Held(message.value() or b"", redriven(message.headers()))

@@ -20,7 +20,7 @@ from typing import Any
 
 from processor.formats import Facts, render
 from processor.geometry.geo import Geo, GeoSource
-from processor.kafka.records import REDRIVEN_HEADER, Headers, InputRecord, OutputRecord
+from processor.kafka.records import Headers, InputRecord, OutputRecord, redriven
 from processor.rules import Ledger, Matches, Snapshot, decide
 from processor.rules.document import Partner
 from processor.rules.schedule import lead_time
@@ -189,7 +189,7 @@ class DecideStage:
             notes=notes,
             locate=matched.at,
             matches=matched.matches,
-            redriven=any(name == REDRIVEN_HEADER for name, _ in matched.original.headers()),
+            redriven=redriven(matched.original.headers()),
         )
         now = datetime.now(UTC)
         geo = decision.geo.as_dict() if decision.geo else None
