@@ -28,13 +28,12 @@ from processor.control.records import VERSION_KEY, canonical, digest_of
 from processor.control.state import read_config
 from processor.errors import InvalidInput, UserError
 from processor.kafka import clients
-from processor.kafka.errors import FatalError, is_fatal
+from processor.kafka.errors import FatalError
 from processor.kafka.records import Headers, OutputRecord
 from processor.kafka.session import (
-    FENCED_CODES,
     TransactionalSession,
     close_quietly,
-    kafka_exception,
+    refusal,
 )
 from processor.rules import RulesDocument, document_to_parts
 from processor.settings import Settings
@@ -153,11 +152,7 @@ def publish_rules(
         session.commit()
         return ApplyResult(version, changed, deleted)
     except (KafkaException, FatalError) as exception:
-        refused = kafka_exception(exception)
-        error = refused.args[0]
-        fenced = error.code() in FENCED_CODES
-        if fenced or is_fatal(refused):
-            session.fail()  # the broker aborted the transaction: nothing to abort
+        error, fenced = refusal(session, exception)
         if fenced:
             raise VersionConflict(
                 f"another rules apply to {settings.topics.config_topic} started meanwhile and "

@@ -202,16 +202,30 @@ class TransactionalSession:
         self._producer.commit_transaction(KAFKA_TIMEOUT_S)
 
 
-FENCED_CODES = (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH)
+_FENCED_CODES = (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH)
 """What a producer hears once another one with its transactional id took over."""
 
 
-def kafka_exception(exception: KafkaException | FatalError) -> KafkaException:
+def _kafka_exception(exception: KafkaException | FatalError) -> KafkaException:
     """The client's own exception: the session raises a fatal one as a FatalError caused by it,
     and a command tells a fenced producer (a concurrent run) from a broken one by its code."""
     if isinstance(exception, FatalError):
         return cast(KafkaException, exception.__cause__)
     return exception
+
+
+def refusal(
+    session: TransactionalSession, exception: KafkaException | FatalError
+) -> tuple[KafkaError, bool]:
+    """Why a command's one transaction failed, and whether another instance of the command
+    fenced it; a transaction the broker aborted itself (fenced, or fatal) is marked failed, so
+    that nothing tries to abort it again."""
+    refused = _kafka_exception(exception)
+    error: KafkaError = refused.args[0]
+    fenced = error.code() in _FENCED_CODES
+    if fenced or is_fatal(refused):
+        session.fail()
+    return error, fenced
 
 
 def close_quietly(session: TransactionalSession, what: str) -> None:
@@ -221,7 +235,7 @@ def close_quietly(session: TransactionalSession, what: str) -> None:
     try:
         session.abort()
     except (KafkaException, FatalError) as exception:
-        why = kafka_exception(exception).args[0].str()
+        why = _kafka_exception(exception).args[0].str()
         log.warning("aborting the %s transaction failed: %s", what, why)
     with warnings.catch_warnings():
         # A fenced producer's close tries to abort once more and warns that it cannot: the

@@ -21,13 +21,12 @@ from confluent_kafka import KafkaException, Message
 
 from processor.errors import UserError
 from processor.kafka import clients
-from processor.kafka.errors import FatalError, is_fatal
+from processor.kafka.errors import FatalError
 from processor.kafka.records import DEAD_LETTER_HEADROOM, REDRIVEN_HEADER
 from processor.kafka.session import (
-    FENCED_CODES,
     TransactionalSession,
     close_quietly,
-    kafka_exception,
+    refusal,
 )
 from processor.kafka.span import Span, read_span, topic_partitions
 from processor.redrive.select import Candidate, headers_of
@@ -109,10 +108,7 @@ def redrive(
             session.commit()
         return planned
     except (KafkaException, FatalError) as exception:
-        error = kafka_exception(exception).args[0]
-        fenced = error.code() in FENCED_CODES
-        if fenced or is_fatal(kafka_exception(exception)):
-            session.fail()  # the broker aborted the transaction: nothing to abort
+        error, fenced = refusal(session, exception)
         if fenced:
             raise RedriveFenced(
                 f"another redrive to {settings.topics.input_topic} started meanwhile and goes on; "
