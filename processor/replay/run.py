@@ -78,7 +78,7 @@ def replay(
         if past.sequence is not None or past.decided_ms >= since_ms:
             waiting.append(past)
     with tempfile.TemporaryDirectory(prefix="lead-router-replay-") as folder:
-        store = PartitionStore(0, Path(folder) / "state", temporary=True)
+        store = PartitionStore(0, Path(folder) / "state")
         try:
             start = (
                 Start(0, exact=True)
