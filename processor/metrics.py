@@ -118,6 +118,35 @@ WORKER_SEND_SECONDS = Histogram(
     ["partner"],
     buckets=E2E_BUCKETS,
 )
+DELIVERY_ATTEMPTS = Counter(
+    "lead_router_delivery_attempts_total",
+    "Attempts at a delivery by a delivery worker (one attempt sends to every destination), by "
+    "partner and result: delivered, retrying (failed, a retry is scheduled), failed (failed, no "
+    "retry left), rejected (refused for good).",
+    ["partner", "result"],
+)
+RETRIES_PENDING = Gauge(
+    "lead_router_retries_pending",
+    "Deliveries waiting on a partner's retry topics (records behind their end, as the worker "
+    "that reads them sees it), by partner.",
+    ["partner"],
+)
+REOFFERS = Counter(
+    "lead_router_reoffers_total",
+    "Deliveries a worker gave up on and handed back to be offered to the next candidate, by "
+    "the partner given up on.",
+    ["partner"],
+)
+RETURNS = Counter(
+    "lead_router_returns_total",
+    "Returns of delivered leads, by partner and result: credited or refused.",
+    ["partner", "result"],
+)
+CREDITED_REVENUE = Counter(
+    "lead_router_credited_revenue_total",
+    "Revenue given back for returned leads, by partner and currency.",
+    ["partner", "currency"],
+)
 CONSUMER_LAG = Gauge(
     "lead_router_consumer_lag",
     "Records behind the end of a topic a stage consumes (the input topic, the decide topic), by "

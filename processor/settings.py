@@ -188,6 +188,17 @@ class TopicSettings(_Slice):
         "will not send (not a LeadDelivery, for another partner, a partner the rules in force do "
         "not have or have inactive), with the reason in headers",
     )
+    returns_topic: str = Field(
+        "lead-router.returns",
+        description="topic of DeliveryReturn records, keyed by delivery id: partners' systems and "
+        "lead-router return write a return there; the processor credits it, or refuses it with "
+        "the reason, in a receipt",
+    )
+    retry_topic_prefix: str = Field(
+        "lead-router.retry.",
+        description="prefix of the retry topics delivery workers create: <prefix><partner>.<n> "
+        "holds the deliveries waiting for their n-th retry",
+    )
     topic_partitions: int = Field(
         6, ge=1, description="partitions of the topics lead-router creates"
     )
@@ -197,6 +208,10 @@ class TopicSettings(_Slice):
 
     def delivery_topic(self, partner_id: str) -> str:
         return f"{self.delivery_topic_prefix}{partner_id}"
+
+    def retry_topic(self, partner_id: str, level: int) -> str:
+        """Where a delivery to ``partner_id`` waits for its ``level``-th retry (from 1)."""
+        return f"{self.retry_topic_prefix}{partner_id}.{level}"
 
 
 class ProcessorSettings(_Slice):

@@ -91,10 +91,15 @@ def full(caps: Sequence[CompiledCap], ledger: Ledger, windows: Windows, price: f
 
 def count(
     caps: Sequence[CompiledCap], ledger: Ledger, windows: Windows, price: float, keep_ms: int
-) -> None:
+) -> list[tuple[bytes, int]]:
     """Counts one delivery at ``price`` against each of ``caps``; a window is kept ``keep_ms``
-    past its end for leads that arrive late."""
+    past its end for leads that arrive late. Returns each window's key and what was counted
+    there, for :meth:`Ledger.give_back`."""
+    counted: list[tuple[bytes, int]] = []
     for compiled in caps:
         key, ends = compiled.window(windows)
         expires = None if ends is None else epoch_ms(ends) + keep_ms
-        ledger.count(key, compiled.amount(price), expires)
+        amount = compiled.amount(price)
+        ledger.count(key, amount, expires)
+        counted.append((key, amount))
+    return counted

@@ -29,7 +29,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from processor.geometry.geo import GeoSource
-from processor.rules.durations import parse_duration
+from processor.rules.durations import parse_delay, parse_duration
 from processor.rules.fields import GEO, FieldRef, parse_field
 from processor.rules.operators import OPERATORS, OperandError, Operator, Variable, parse_operand
 from processor.rules.schedule import DEFAULT_ZONE, parse_date, parse_days, parse_range, zone_problem
@@ -189,6 +189,8 @@ ClosedDate = Annotated[str, BeforeValidator(_checked("bad_date", parse_date))]
 TimeZone = Annotated[str, AfterValidator(_checked("bad_timezone", zone_problem))]
 Duration = Annotated[str, BeforeValidator(_checked("bad_duration", parse_duration))]
 """A span such as ``30m``, ``12h`` or ``30d``, kept as written (read it with ``seconds``)."""
+Delay = Annotated[str, BeforeValidator(_checked("bad_delay", parse_delay))]
+"""A wait before a retry: ``30s``, ``5m``, ``2h``; kept as written (read it with ``delay_s``)."""
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 
 CapPeriod = Literal["hour", "day", "week", "month", "total"]
@@ -208,6 +210,53 @@ def seconds(duration: str) -> int:
     found = parse_duration(duration)
     assert isinstance(found, int), "validated"
     return found
+
+
+def delay_s(delay: str) -> int:
+    """A valid :data:`Delay` in seconds."""
+    found = parse_delay(delay)
+    assert isinstance(found, int), "validated"
+    return found
+
+
+MAX_RETRIES = 10
+"""The most retries a partner's schedule may hold: each is a retry topic per partner."""
+GiveUp = Literal["give_up", "reoffer"]
+"""What happens to a delivery the partner's destinations will not take: ``give_up`` (a ``failed``
+or ``rejected`` receipt, and an alert when it keeps happening) or ``reoffer`` (the lead is offered
+to the next candidate by the same rules, without this partner)."""
+
+
+class Returns(Model):
+    """How a partner may return a lead it was delivered."""
+
+    window: Duration = "7d"
+    """A return within this span of the delivery is credited, and gives the caps their unit back;
+    a later one is refused."""
+    reoffer: bool = False
+    """Whether a credited return offers the lead to the next candidate."""
+
+
+class DeliveryPolicy(Model):
+    """What a delivery worker does when the partner's destinations do not take a delivery."""
+
+    retries: Annotated[tuple[Delay, ...], Field(max_length=MAX_RETRIES)] = (
+        "1m",
+        "5m",
+        "30m",
+        "2h",
+        "12h",
+    )
+    """The waits before each retry after a failed attempt, through the partner's retry topics;
+    empty: no retries."""
+    on_exhausted: GiveUp = "give_up"
+    """When the last retry failed too."""
+    on_refused: GiveUp = "give_up"
+    """When a destination refused the lead for good (HTTP 4xx, SMTP 5xx)."""
+    returns: Returns = Returns()
+
+
+DEFAULT_POLICY = DeliveryPolicy()
 
 
 class Cap(Model):
@@ -295,6 +344,13 @@ class Partner(Model):
     caps: Caps = ()
     reject_duplicates_within: Duration | None = None
     """Never send this partner the same person twice within this span."""
+    delivery: DeliveryPolicy | None = None
+    """None is :data:`DEFAULT_POLICY`; left unset so that documents without it keep their digest."""
+
+    @property
+    def policy(self) -> DeliveryPolicy:
+        """Retries, giving up and returns, as the document says or by default."""
+        return self.delivery or DEFAULT_POLICY
 
     @property
     def zone(self) -> str:

@@ -17,6 +17,8 @@ Keys (bytes, ``\\x1f``-separated):
     cap   <scope> <per> <unit> <window>   {"used", "exp"}: leads, or revenue in micro-units
     rr    <profile>                       {"tick", "chosen": {partner: tick}}: round robin
     wt    <profile>                       {assignment: score}: smooth weighted round robin
+    dlv   <delivery id>                   a :class:`Sold`: a delivery made, for a re-offer or a
+                                          return to settle (at most once)
     exp   <day> <key>                     empty: ``key`` may be dropped after that UTC day
                                           (its ordinal, seven digits, so keys sort by day)
 
@@ -31,7 +33,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import orjson
 
@@ -59,6 +61,7 @@ _SENT = b"sent" + SEP
 _CAP = b"cap" + SEP
 _ROUND_ROBIN = b"rr" + SEP
 _WEIGHTED = b"wt" + SEP
+_SOLD = b"dlv" + SEP
 EXPIRY = b"exp" + SEP
 
 
@@ -103,6 +106,77 @@ class Prior:
     lead_id: str
     at: datetime
     outcome: str | None = None
+
+
+Settled = Literal["open", "reoffered", "returned"]
+"""Where a delivery stands for routing: ``open`` (sold, as far as routing knows), ``reoffered``
+(its worker gave up and the lead went to the next candidate) or ``returned`` (credited)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sold:
+    """A delivery the decide stage made, as a re-offer or a return needs it: what it counted
+    against which caps (to give back), and which partners the lead was offered to (to leave out)."""
+
+    delivery_id: str
+    lead_id: str
+    partner: str
+    profile: str
+    price: float
+    currency: str
+    at_ms: int
+    """When it was decided (wall clock, epoch ms): a return's window runs from here."""
+    lead_at_ms: int
+    """The lead's time, epoch ms: the time the re-offer's decision is made at."""
+    counted: tuple[tuple[bytes, int], ...]
+    """Each cap window key (as :meth:`Ledger.count` takes it) and the amount counted there."""
+    offered: tuple[str, ...]
+    """Every partner the lead was offered to up to this delivery, this one's partner included."""
+    attempt: int = 1
+    settled: Settled = "open"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "delivery_id": self.delivery_id,
+            "lead_id": self.lead_id,
+            "partner": self.partner,
+            "profile": self.profile,
+            "price": self.price,
+            "currency": self.currency,
+            "at": self.at_ms,
+            "lead_at": self.lead_at_ms,
+            "counted": [[key.decode("latin-1"), amount] for key, amount in self.counted],
+            "offered": list(self.offered),
+            "attempt": self.attempt,
+            "settled": self.settled,
+        }
+
+    @classmethod
+    def from_json(cls, found: object) -> Sold | None:
+        """The record as stored; None for anything else (the changelog can be written by others)."""
+        if not isinstance(found, dict):
+            return None
+        try:
+            counted = tuple(
+                (str(key).encode("latin-1"), int(amount)) for key, amount in found["counted"]
+            )
+            sold = cls(
+                str(found["delivery_id"]),
+                str(found["lead_id"]),
+                str(found["partner"]),
+                str(found["profile"]),
+                float(found["price"]),
+                str(found["currency"]),
+                int(found["at"]),
+                int(found["lead_at"]),
+                counted,
+                tuple(str(partner) for partner in found["offered"]),
+                int(found["attempt"]),
+                found["settled"],
+            )
+        except (KeyError, TypeError, ValueError, UnicodeEncodeError):
+            return None
+        return sold if sold.settled in ("open", "reoffered", "returned") else None
 
 
 def epoch_ms(when: datetime) -> int:
@@ -279,6 +353,36 @@ class Ledger:
         if expires_ms is not None:
             value["exp"] = expires_ms
         self._write(_CAP + key, value, expires_ms)
+
+    def give_back(self, counted: Sequence[tuple[bytes, int]]) -> None:
+        """Takes back what a delivery counted against its cap windows (a re-offered or returned
+        delivery was not sold); a window already forgotten stays so, and none goes below 0."""
+        for key, amount in counted:
+            found = self._read(_CAP + key)
+            used = _int(found, "used")
+            if used is None:
+                continue
+            value: dict[str, int] = {"used": max(0, used - amount)}
+            expires = _int(found, "exp")
+            if expires is not None:
+                value["exp"] = expires
+            self._write(_CAP + key, value)
+
+    # -- deliveries ----------------------------------------------------------------------------
+
+    def sold(self, delivery_id: str) -> Sold | None:
+        """The delivery as the decide stage made it; None when it made no such delivery (or has
+        forgotten it: a delivery is remembered as long as its lead id)."""
+        return Sold.from_json(self._read(_SOLD + delivery_id.encode()))
+
+    def sell(self, sold: Sold) -> None:
+        """Remembers a delivery made (or settled), for as long as its lead id."""
+        expires = sold.lead_at_ms + self.lead_memory_ms
+        self._write(
+            _SOLD + sold.delivery_id.encode(),
+            sold.as_json(),
+            max(expires, sold.at_ms + self.lead_memory_ms),
+        )
 
     # -- rotation ------------------------------------------------------------------------------
 

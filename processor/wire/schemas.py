@@ -39,7 +39,13 @@ NAMESPACE = "io.leadrouter"
 """The Avro namespace of every lead-router type."""
 
 SchemaName = Literal[
-    "LeadSubmitted", "LeadDelivery", "RoutingDecision", "Geo", "DeliveryReceipt", "LeadMatched"
+    "LeadSubmitted",
+    "LeadDelivery",
+    "RoutingDecision",
+    "Geo",
+    "DeliveryReceipt",
+    "LeadMatched",
+    "DeliveryReturn",
 ]
 """The record types lead-router reads and writes, by their names in ``NAMESPACE``."""
 

@@ -124,6 +124,8 @@ DECISION: dict[str, Any] = {
     "decided_at": ROUTED_AT,
     "sequence": 812,
     "lead": None,
+    "attempt": 2,
+    "reoffer_of": "0b0f1a52-3c1e-5d0e-9b3a-1f2e3d4c5b6a",
 }
 
 RECEIPT: dict[str, Any] = {
@@ -136,6 +138,9 @@ RECEIPT: dict[str, Any] = {
     "price": 40.0,
     "currency": "USD",
     "attempts": 1,
+    "next_attempt_at": None,
+    "revenue": 40.0,
+    "reason": None,
 }
 
 MATCHED: dict[str, Any] = {
@@ -148,6 +153,20 @@ MATCHED: dict[str, Any] = {
     "headers": [{"name": "traceparent", "value": b"00-01"}, {"name": "empty", "value": None}],
     "rules_version": "7",
     "matches": {"category": [0, 4], "all": [9]},
+    "reoffer": {
+        "delivery_id": "0b0f1a52-3c1e-5d0e-9b3a-1f2e3d4c5b6a",
+        "partner": "crm-east",
+        "attempts": 6,
+        "reason": "exhausted: https://crm.example/hook: HTTP 503",
+    },
+    "returned": None,
+}
+
+RETURN = {
+    "delivery_id": "89e9cc68-f2b4-5c9d-a3c3-74b24d8d5676",
+    "reason": "wrong number",
+    "at": datetime(2026, 11, 20, 10, 0, 5, tzinfo=UTC),
+    "by": "crm-east",
 }
 
 RECORDS: dict[SchemaName, dict[str, Any]] = {
@@ -157,6 +176,7 @@ RECORDS: dict[SchemaName, dict[str, Any]] = {
     "Geo": GEO,
     "DeliveryReceipt": RECEIPT,
     "LeadMatched": MATCHED,
+    "DeliveryReturn": RETURN,
 }
 
 
