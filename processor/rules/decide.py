@@ -17,10 +17,11 @@ from processor.geometry.geo import Geo, GeoSource
 from processor.geometry.nearest import StoreIndex
 from processor.rules import caps
 from processor.rules.caps import CompiledCap
+from processor.rules.deliveries import delivery_id
 from processor.rules.document import Location
 from processor.rules.errors import LeadWithoutId
 from processor.rules.fields import LeadView
-from processor.rules.ledger import Ledger, Prior
+from processor.rules.ledger import Ledger, Prior, Sold, epoch_ms
 from processor.rules.people import fingerprints
 from processor.rules.schedule import lead_time
 from processor.rules.snapshot import CompiledAssignment, CompiledProfile, Snapshot, Tier
@@ -43,8 +44,25 @@ TierName = Literal["category", "all", "fallback"]
 DISTANCE_DECIMALS = 3
 """Distances are reported to the metre."""
 
-Exclusion = Literal["closed", "capped", "duplicate"]
-"""Why a matching candidate was passed over: counted per partner in the metrics."""
+Exclusion = Literal["closed", "capped", "duplicate", "offered"]
+"""Why a matching candidate was passed over: counted per partner in the metrics. ``offered``: a
+re-offer leaves out every partner the lead was offered to before."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reoffer:
+    """A lead decided again because a delivery of it was not sold: its worker gave up on it, or
+    the partner returned it. The new decision replaces that one delivery: it makes at most one,
+    to a partner the lead was never offered to."""
+
+    of: str
+    """The delivery id given up on or returned."""
+    why: str
+    """Why, for the trace, which opens with it."""
+    offered: tuple[str, ...]
+    """Every partner the lead was offered to so far: each is left out."""
+    attempt: int
+    """The new decision's attempt: the given-up delivery's plus one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +91,7 @@ class Decision:
     __slots__ = (
         "_route",
         "_trace",
+        "attempt",
         "counted",
         "deliveries",
         "duplicate_of",
@@ -82,6 +101,7 @@ class Decision:
         "lead_id",
         "outcome",
         "profile",
+        "reoffer_of",
         "rules_version",
         "tier",
     )
@@ -113,6 +133,10 @@ class Decision:
         """Each matching candidate's partner passed over, and why."""
         self.counted: tuple[CompiledCap, ...] = ()
         """The caps the deliveries counted against, each once (for the cap metrics)."""
+        self.attempt = 1
+        """1 for a lead's first decision; a re-offer's counts on from the delivery it replaces."""
+        self.reoffer_of: str | None = None
+        """The delivery a re-offer replaces."""
 
     @classmethod
     def rejected(cls, lead_id: str, reason: str, message: str, rules_version: str = "") -> Decision:
@@ -206,6 +230,8 @@ def decide(
     locate: Callable[[GeoSource], Geo | None] | None = None,
     matches: Matches | None = None,
     redriven: bool = False,
+    reoffer: Reoffer | None = None,
+    body: bytes | None = None,
 ) -> Decision:
     """Routes one lead with what ``ledger`` remembers, and records the decision there: its lead
     id, the person it was routed for, each delivery against its caps, the rotation.
@@ -217,6 +243,12 @@ def decide(
     ``Decision.trace`` is empty. ``matches`` is what :func:`match` found for the lead; used when it
     was found under this snapshot's version, else the filters are matched again. ``redriven``:
     the lead was published again by ``lead-router redrive`` (see :func:`_remembered`).
+
+    ``reoffer``: the lead is decided again in place of a delivery that was not sold (see
+    :class:`Reoffer`). Its earlier decision does not make it a duplicate of itself, and the lead
+    id keeps its first decision (a redrive of it stays a duplicate); other leads' memories,
+    caps, schedules and rotation count as for any lead. ``body`` is the lead's Avro body, kept
+    with each delivery whose partner offers a returned lead to the next candidate.
     """
     lead_id = lead.get("lead_id")
     if not isinstance(lead_id, str) or not lead_id:
@@ -227,7 +259,16 @@ def decide(
     compiled, reason = snapshot.profile_for(site_id)
     if route is not None:
         route.profile, route.reason = compiled, reason
-    prior = _remembered(ledger.decided(lead_id, when), redriven, route)
+        if reoffer is not None:
+            route.reoffer = {
+                "step": "reoffer",
+                "reoffer_of": reoffer.of,
+                "attempt": reoffer.attempt,
+                "why": reoffer.why,
+                "offered": list(reoffer.offered),
+            }
+    prior = None if reoffer is not None else ledger.decided(lead_id, when)
+    prior = _remembered(prior, redriven, route)
     if prior is not None:
         why = (
             f"lead id {lead_id!r} was decided before ({prior.outcome or 'decided'}, for a lead "
@@ -235,19 +276,27 @@ def decide(
         )
         return _duplicate(snapshot, compiled, lead_id, geo, route, prior, why)
     if compiled is None:
-        decision = Decision(lead_id, snapshot.version, None, "unroutable", None, (), geo, route)
-        ledger.decide_lead(lead_id, when, decision.outcome)
+        decision = _again(
+            Decision(lead_id, snapshot.version, None, "unroutable", None, (), geo, route), reoffer
+        )
+        if reoffer is None:
+            ledger.decide_lead(lead_id, when, decision.outcome)
         return decision
     view = snapshot.read(lead, geo)
     if route is not None:
         route.view = view
     state = _State(
-        snapshot, ledger, when, lambda: fingerprints(lead, geo, compiled.people, ledger.salt)
+        snapshot,
+        ledger,
+        when,
+        lambda: fingerprints(lead, geo, compiled.people, ledger.salt),
+        reoffer,
+        body,
     )
     within = compiled.duplicates_ms
     if within is not None:
         prior = ledger.seen_by_profile(compiled.id, state.people, when, within)
-        if prior is not None:
+        if prior is not None and not (reoffer is not None and prior.lead_id == lead_id):
             why = (
                 f"profile {compiled.id!r} routed the same person (by its duplicate keys) in lead "
                 f"{prior.lead_id!r} of {_moment(prior.at)}, within "
@@ -259,7 +308,14 @@ def decide(
         snapshot, compiled, lead, lead_id, view, geo, locate, state, route, found
     )
     decision.exclusions = tuple(state.excluded)
-    _record(snapshot, compiled, decision, state)
+    _record(snapshot, compiled, _again(decision, reoffer), state)
+    return decision
+
+
+def _again(decision: Decision, reoffer: Reoffer | None) -> Decision:
+    """The decision, numbered as the re-offer it is."""
+    if reoffer is not None:
+        decision.attempt, decision.reoffer_of = reoffer.attempt, reoffer.of
     return decision
 
 
@@ -290,8 +346,10 @@ class _State:
         "_people",
         "_verdicts",
         "_who",
+        "body",
         "excluded",
         "ledger",
+        "reoffer",
         "snapshot",
         "when",
         "windows",
@@ -303,7 +361,11 @@ class _State:
         ledger: Ledger,
         when: datetime,
         who: Callable[[], tuple[bytes, ...]],
+        reoffer: Reoffer | None = None,
+        body: bytes | None = None,
     ) -> None:
+        self.reoffer = reoffer
+        self.body = body
         self.snapshot = snapshot
         self.ledger = ledger
         self.when = when
@@ -343,6 +405,9 @@ class _State:
         return (candidates, passed) if not passed else (kept, passed)
 
     def _why_not(self, item: CompiledAssignment) -> tuple[str | None, Exclusion]:
+        why = self.offered_before(item.partner.id)
+        if why is not None:
+            return why, "offered"
         if item.caps:
             why = caps.full(item.caps, self.ledger, self.windows, item.price)
             if why is not None:
@@ -359,6 +424,12 @@ class _State:
                     "duplicate",
                 )
         return None, "capped"
+
+    def offered_before(self, partner: str) -> str | None:
+        """Why a re-offer leaves ``partner`` out; None when it does not."""
+        if self.reoffer is None or partner not in self.reoffer.offered:
+            return None
+        return f"offered: the lead was offered to partner {partner!r} before"
 
 
 def _decide_tiers(
@@ -418,9 +489,7 @@ def _decide_tiers(
             )
         if kept:
             assert tier is not None
-            return _routed(
-                snapshot, compiled, tier, kept, lead_id, geo, nearest, state.ledger, route
-            )
+            return _routed(snapshot, compiled, tier, kept, lead_id, geo, nearest, state, route)
     return _fallback(snapshot, compiled, lead_id, geo, when, state, route)
 
 
@@ -487,8 +556,9 @@ def _record(
 ) -> None:
     """Step 8 and the memories: the lead id, the person for the profile's duplicate check and
     for each partner's span, each delivery against its caps."""
-    ledger, when = state.ledger, state.when
-    ledger.decide_lead(decision.lead_id, when, decision.outcome)
+    ledger, when, again = state.ledger, state.when, state.reoffer
+    if again is None:
+        ledger.decide_lead(decision.lead_id, when, decision.outcome)
     if decision.outcome == "unroutable":
         return
     within = compiled.duplicates_ms
@@ -496,6 +566,14 @@ def _record(
         ledger.profile_routed(compiled.id, state.people, decision.lead_id, when, within)
     keep = ledger.lead_memory_ms
     counted: dict[int, CompiledCap] = {}
+    # Every partner of this decision counts as offered: a strategy ``all`` lead given up by one
+    # of them must not go to another that has it already.
+    offered = tuple(
+        dict.fromkeys(
+            (*(again.offered if again else ()), *(d.partner for d in decision.deliveries))
+        )
+    )
+    at = epoch_ms(when)
     for delivery in decision.deliveries:
         if delivery.assignment is None:
             target = compiled.fallback
@@ -503,11 +581,28 @@ def _record(
             own = target.caps
         else:
             own = compiled.assignment(delivery.assignment).caps
-        caps.count(own, ledger, state.windows, delivery.price, keep)
+        units = caps.count(own, ledger, state.windows, delivery.price, keep)
         counted.update((id(cap), cap) for cap in own)
+        partner = snapshot.partner(delivery.partner)
         span = snapshot.avoid_ms(delivery.partner)
         if span is not None:
             ledger.partner_received(delivery.partner, state.people, decision.lead_id, when, span)
+        ledger.sell(
+            Sold(
+                delivery_id(decision.lead_id, delivery.partner),
+                decision.lead_id,
+                delivery.partner,
+                compiled.id,
+                delivery.price,
+                delivery.currency,
+                at,
+                at,
+                tuple(units),
+                offered,
+                decision.attempt,
+                lead=state.body if partner.policy.returns.reoffer else None,
+            )
+        )
     decision.counted = tuple(counted.values())
 
 
@@ -571,12 +666,16 @@ def _routed(
     lead_id: str,
     geo: Geo | None,
     nearest: Nearest | None,
-    ledger: Ledger,
+    state: _State,
     route: Route | None,
 ) -> Decision:
-    profile = compiled.profile
+    profile, ledger = compiled.profile, state.ledger
     before = _rotation_before(compiled, candidates, ledger) if route is not None else None
     chosen = choose(compiled, candidates, ledger)
+    replaces: Entry = {}
+    if state.reoffer is not None and len(chosen) > 1:
+        chosen = chosen[:1]
+        replaces = {"one_delivery": "a re-offer replaces one delivery: the first chosen goes"}
     deliveries = tuple(
         Delivery(
             item.partner.id,
@@ -597,6 +696,7 @@ def _routed(
             "chosen": [item.id for item in chosen],
             **(before or {}),
             **_left_out(compiled, candidates, chosen),
+            **replaces,
         }
     return Decision(
         lead_id, snapshot.version, compiled.id, "routed", tier.kind, deliveries, geo, route
@@ -644,17 +744,29 @@ def _fallback(
     route: Route | None,
 ) -> Decision:
     target = compiled.fallback
-    closed = target is not None and target.hours is not None and not target.hours.is_open(when)
+    offered = None if target is None else state.offered_before(target.partner.id)
+    closed = (
+        target is not None
+        and offered is None
+        and target.hours is not None
+        and not target.hours.is_open(when)
+    )
     capped = None
-    if target is not None and not closed and target.caps:
+    if target is not None and offered is None and not closed and target.caps:
         capped = caps.full(target.caps, state.ledger, state.windows, target.price)
-    if target is None or closed or capped is not None:
+    if target is None or offered is not None or closed or capped is not None:
         if target is not None:
-            state.excluded.append((target.partner.id, "closed" if closed else "capped"))
+            kind: Exclusion = "offered" if offered else "closed" if closed else "capped"
+            state.excluded.append((target.partner.id, kind))
         if route is not None:
             spec = compiled.profile.fallback
             why = "no tier has a candidate and the profile has no fallback"
-            if target is not None and capped is not None:
+            if target is not None and offered is not None:
+                why = (
+                    f"no tier has a candidate and fallback partner {target.partner.id!r}: "
+                    + offered
+                )
+            elif target is not None and capped is not None:
                 why = (
                     f"no tier has a candidate and fallback partner {target.partner.id!r} is "
                     + capped

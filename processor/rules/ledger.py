@@ -28,6 +28,8 @@ the lead is decided as if that memory were empty, and nothing stops.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -125,7 +127,9 @@ class Sold:
     price: float
     currency: str
     at_ms: int
-    """When it was decided (wall clock, epoch ms): a return's window runs from here."""
+    """When it was decided, epoch ms: the lead's time, as routing's clock is (never the wall
+    clock, so that replay and ``dry-run`` make the same state). A return's window runs from
+    here."""
     lead_at_ms: int
     """The lead's time, epoch ms: the time the re-offer's decision is made at."""
     counted: tuple[tuple[bytes, int], ...]
@@ -134,6 +138,10 @@ class Sold:
     """Every partner the lead was offered to up to this delivery, this one's partner included."""
     attempt: int = 1
     settled: Settled = "open"
+    lead: bytes | None = None
+    """The lead's Avro body (our ``LeadSubmitted``), kept only when the partner's policy offers a
+    returned lead to the next candidate: the return names the delivery, not the lead. It came in
+    a record no larger than the processor takes, which bounds it."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -149,6 +157,7 @@ class Sold:
             "offered": list(self.offered),
             "attempt": self.attempt,
             "settled": self.settled,
+            "lead": None if self.lead is None else base64.b64encode(self.lead).decode(),
         }
 
     @classmethod
@@ -173,10 +182,20 @@ class Sold:
                 tuple(str(partner) for partner in found["offered"]),
                 int(found["attempt"]),
                 found["settled"],
+                _body(found.get("lead")),
             )
-        except (KeyError, TypeError, ValueError, UnicodeEncodeError):
+        except (KeyError, TypeError, ValueError, UnicodeEncodeError, binascii.Error):
             return None
         return sold if sold.settled in ("open", "reoffered", "returned") else None
+
+
+def _body(found: object) -> bytes | None:
+    """A stored lead body; raises ``TypeError`` or ``binascii.Error`` for anything else."""
+    if found is None:
+        return None
+    if not isinstance(found, str):
+        raise TypeError("a lead body is base64 text")
+    return base64.b64decode(found, validate=True)
 
 
 def epoch_ms(when: datetime) -> int:

@@ -86,6 +86,9 @@ class Route:
     ending: Entry | None = None
     redrive: str | None = None
     """Why a redriven lead's earlier decision did not make it a duplicate."""
+    reoffer: Entry | None = None
+    """Why the lead is decided again (a delivery given up on or returned): the trace opens
+    with it."""
 
 
 def build(route: Route, max_failures: int | None, max_bytes: int | None) -> list[Entry]:
@@ -102,7 +105,7 @@ def build_json(route: Route, max_failures: int | None, max_bytes: int) -> str:
 
 
 def _entries(route: Route, max_failures: int | None) -> list[Entry]:
-    entries: list[Entry] = []
+    entries: list[Entry] = [] if route.reoffer is None else [route.reoffer]
     if route.notes:
         entries.append({"step": "geo", "notes": list(route.notes)})
     if route.redrive is not None:

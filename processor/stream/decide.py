@@ -4,41 +4,52 @@ Each ``LeadMatched`` record the match stage wrote is decided with routing's memo
 :class:`~processor.rules.Ledger`: caps, duplicates, rotation), each delivery rendered for its
 partner, and the deliveries, the audit record (naming the original input record) and the
 unroutable record emitted.
-The decide topic can be written by others: a record that is no ``LeadMatched`` is dead-lettered as
-it is, with the reason, and the stage goes on.
+A record may instead hand the stage a delivery to settle (:mod:`processor.rules.settle`): a
+re-offer, from a worker that gave up on a delivery (the lead is decided again without the
+partners it was offered to), or a return, forwarded by the match stage (credited or refused in a
+receipt, and the lead offered again when the partner's policy says so).
+The decide topic can be written by others: a record that is no ``LeadMatched``, or a re-offer of a
+delivery the stage did not make or has settled, is dead-lettered as it is, with the reason, and
+the stage goes on.
 """
 
 from __future__ import annotations
 
 import math
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from processor.formats import Facts, render
 from processor.geometry.geo import Geo, GeoSource
 from processor.kafka.records import Headers, InputRecord, OutputRecord, redriven
 from processor.rules import Ledger, Matches, Snapshot, decide
+from processor.rules.decide import Reoffer
+from processor.rules.deliveries import delivery_id as delivery_id
 from processor.rules.document import Partner
+from processor.rules.ledger import epoch_ms
 from processor.rules.schedule import lead_time
+from processor.rules.settle import (
+    MAX_BY,
+    Refused,
+    bounded,
+    check_reoffer,
+    judge_return,
+    offers_returned,
+    reoffer_for,
+    settle,
+)
 from processor.settings import Settings
 from processor.state.decide import DecideState
 from processor.stream.caps_metrics import decision_metrics
 from processor.stream.emit import Emitter
 from processor.stream.result import Result
+from processor.stream.settle import Receipts, Settlement
 from processor.wire import Codec, DecodeError
 from processor.wire.codec import Encoder
-
-DELIVERY_NAMESPACE = uuid.UUID("6f1d3c2e-6a44-4d8e-9a0f-1c2b3d4e5f60")
-"""Namespace of delivery ids: uuid5 of lead id and partner id, the same on every re-processing."""
-
-
-def delivery_id(lead_id: str, partner: str) -> str:
-    """The same id whenever this lead is delivered to this partner: the workers' idempotency key."""
-    return str(uuid.uuid5(DELIVERY_NAMESPACE, f"{lead_id}\x1f{partner}"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,13 +130,20 @@ class DecideStage:
         self._snapshot = snapshot
         self._state = state
         self._emitter = Emitter(settings, codec)
+        self._receipts = Receipts(settings, codec)
         # Each partner's delivery topic with its schema, paired at the partner's first delivery.
         self._deliveries: dict[str, Encoder] = {}
 
     def process(self, message: InputRecord) -> Result:
         started = time.perf_counter()
         try:
-            matched = self._read(message)
+            record = self._codec.decode(
+                message.topic() or "", message.value() or b"", "LeadMatched"
+            )
+            returned, given_up = record["returned"], record["reoffer"]
+            if returned is not None and given_up is not None:
+                raise DecodeError("invalid-matched", "a re-offer and a return in one record")
+            matched = None if returned is not None else self._read(record, message)
         except DecodeError as error:
             if error.transient:
                 raise
@@ -134,18 +152,82 @@ class DecideStage:
         else:
             ledger = self._state.of(message.partition() or 0)
             ledger.begin()
-            result = self._emitter.guarded(
-                matched.original,
-                matched.lead["lead_id"],
-                lambda: self._decide(matched, ledger),
-                ledger.undo,
-            )
+            if matched is None:
+                # A return names a delivery, not a lead: its rejection dead-letters the record.
+                result = self._emitter.guarded(
+                    message, "", partial(self._returned, message, returned, ledger), ledger.undo
+                )
+            else:
+                work = (
+                    partial(self._decide, matched, ledger)
+                    if given_up is None
+                    else partial(self._reoffered, message, matched, given_up, ledger)
+                )
+                result = self._emitter.guarded(
+                    matched.original, matched.lead["lead_id"], work, ledger.undo
+                )
         result.processing_s = time.perf_counter() - started
         return result
 
-    def _read(self, message: InputRecord) -> Matched:
+    def _reoffered(
+        self, message: InputRecord, matched: Matched, given_up: Mapping[str, Any], ledger: Ledger
+    ) -> Result:
+        """A delivery its worker gave up on: checked against what the stage remembers (else the
+        record is dead-lettered, and nothing changes), settled, and the lead decided again."""
+        checked = check_reoffer(
+            ledger, given_up["delivery_id"], given_up["partner"], matched.lead["lead_id"]
+        )
+        if isinstance(checked, Refused):
+            return self._emitter.reject(message, checked.reason, checked.text, None)
+        settle(ledger, checked, "reoffered")
+        why = (
+            f"partner {checked.partner!r} gave up on delivery {checked.delivery_id} after "
+            f"{given_up['attempts']} attempts: {bounded(given_up['reason'])}"
+        )
+        result = self._decide(matched, ledger, reoffer_for(checked, why))
+        result.settlements = (Settlement(checked.partner, "reoffered"),)
+        return result
+
+    def _returned(
+        self, message: InputRecord, returned: Mapping[str, Any], ledger: Ledger
+    ) -> Result:
+        """A return: credited (the caps' units given back, and the lead offered to the next
+        candidate when the partner's policy says so) or refused, in a receipt either way."""
+        snapshot = self._snapshot()
+        now = datetime.now(UTC)
+        delivery, reason = returned["delivery_id"], bounded(returned["reason"])
+        by = None if returned["by"] is None else bounded(returned["by"], MAX_BY)
+        verdict = judge_return(snapshot, ledger, delivery, epoch_ms(returned["at"]))
+        if isinstance(verdict, str):
+            receipt, settled = self._receipts.refused(
+                delivery, ledger.sold(delivery), verdict, reason, by, now
+            )
+            return Result(None, None, [receipt], settlements=(settled,))
+        settle(ledger, verdict, "returned")
+        receipt, settled = self._receipts.credited(verdict, reason, by, now)
+        if verdict.lead is None or not offers_returned(snapshot, verdict):
+            return Result(None, None, [receipt], settlements=(settled,))
+        source = returned["source"]
+        original = Original(
+            source["topic"],
+            source["partition"],
+            source["offset"],
+            delivery.encode(),
+            self._codec.single_object("LeadSubmitted", verdict.lead),
+            [],
+            message.timestamp(),
+        )
+        lead = self._codec.read_lead_body(verdict.lead)
+        matched = Matched(
+            original, lead, verdict.lead, None, (), {}, None, None, message.offset() or 0
+        )
+        result = self._decide(matched, ledger, reoffer_for(verdict, f"returned: {reason}"))
+        result.records.insert(0, receipt)
+        result.settlements = (settled,)
+        return result
+
+    def _read(self, record: Mapping[str, Any], message: InputRecord) -> Matched:
         """The record as a ``Matched``; raises ``DecodeError`` for one that is not."""
-        record = self._codec.decode(message.topic() or "", message.value() or b"", "LeadMatched")
         body: bytes = record["lead"]
         lead = self._codec.read_lead_body(body)
         source = record["source"]
@@ -175,7 +257,7 @@ class DecideStage:
             message.offset() or 0,
         )
 
-    def _decide(self, matched: Matched, ledger: Ledger) -> Result:
+    def _decide(self, matched: Matched, ledger: Ledger, reoffer: Reoffer | None = None) -> Result:
         snapshot = self._snapshot()
         lead = matched.lead
         notes = matched.notes
@@ -190,6 +272,8 @@ class DecideStage:
             locate=matched.at,
             matches=matched.matches,
             redriven=redriven(matched.original.headers()),
+            reoffer=reoffer,
+            body=matched.body,
         )
         now = datetime.now(UTC)
         geo = decision.geo.as_dict() if decision.geo else None

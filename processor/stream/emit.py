@@ -126,6 +126,8 @@ class Emitter:
             "decided_at": now,
             "sequence": sequence,
             "lead": None,
+            "attempt": decision.attempt,
+            "reoffer_of": decision.reoffer_of,
         }
 
     def reject(self, source: InputRecord, reason: str, text: str, lead_id: str | None) -> Result:

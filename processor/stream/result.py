@@ -13,6 +13,7 @@ from processor import metrics
 from processor.kafka.records import OutputRecord
 from processor.rules import Delivery, Outcome, TierName
 from processor.stream.caps_metrics import DecisionMetrics
+from processor.stream.settle import Settlement
 
 
 @dataclass(slots=True)
@@ -34,10 +35,14 @@ class Result:
     dead_letter_reason: str | None = None
     caps: DecisionMetrics | None = None
     """The decision's exclusions and the use of the caps it counted against."""
+    settlements: tuple[Settlement, ...] = ()
+    """Deliveries re-offered, and returns credited or refused."""
 
     def count(self, committed_at: float) -> None:
         if self.dead_letter_reason is not None:
             metrics.DEAD_LETTERS.labels(reason=self.dead_letter_reason).inc()
+        for settlement in self.settlements:
+            settlement.count()
         if self.outcome is None:
             return
         profile = self.profile or ""
