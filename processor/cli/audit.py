@@ -176,10 +176,11 @@ def _show(args: argparse.Namespace) -> int:
             print(json.dumps(_jsonable(decision)))
         return 0
     if len(found) > 1:
-        print(
-            f"lead {args.lead_id} was decided {len(found)} times (published more than once); "
-            "newest last\n"
-        )
+        again = sum(1 for decision in found if (decision.get("attempt") or 1) > 1)
+        why = "published more than once"
+        if again:
+            why = "re-offered" + ("" if again == len(found) - 1 else f", and {why}")
+        print(f"lead {args.lead_id} was decided {len(found)} times ({why}); newest last\n")
     print("\n\n".join(explain_record(decision) for decision in found))
     return 0
 

@@ -24,8 +24,21 @@ def explain_record(record: Mapping[str, Any]) -> str:
     which rules and from which input record, then why, one line per trace entry."""
     trace = json.loads(record["trace"]) if record.get("trace") else []
     return "\n".join(
-        [_headline(record["outcome"], record), f"  {_context(record)}", *_trace_lines(trace)]
+        [
+            _headline(record["outcome"], record),
+            *_attempt(record),
+            f"  {_context(record)}",
+            *_trace_lines(trace),
+        ]
     )
+
+
+def _attempt(record: Mapping[str, Any]) -> list[str]:
+    """For a lead decided again in place of a delivery: which one, and the how-manieth time."""
+    attempt = record.get("attempt") or 1
+    if attempt <= 1:
+        return []
+    return [f"  attempt {attempt}, re-offer of delivery {record.get('reoffer_of')}"]
 
 
 def _trace_lines(trace: Sequence[Entry]) -> Iterator[str]:
@@ -140,7 +153,13 @@ def _nearest(entry: Entry) -> str:
 
 def _strategy(entry: Entry) -> str:
     chosen = ", ".join(entry.get("chosen") or []) or "nothing"
-    return f"strategy {entry.get('strategy')}: chose {chosen}"
+    one = f" ({entry['one_delivery']})" if entry.get("one_delivery") else ""
+    return f"strategy {entry.get('strategy')}: chose {chosen}{one}"
+
+
+def _reoffer(entry: Entry) -> str:
+    offered = ", ".join(entry.get("offered") or [])
+    return f"re-offer: {entry.get('why')}; left out, offered before: {offered}"
 
 
 def _ending(entry: Entry) -> str:
@@ -166,5 +185,6 @@ _LINES: dict[str, Callable[[Entry], str]] = {
     "unroutable": _ending,
     "duplicate": _ending,
     "redrive": _ending,
+    "reoffer": _reoffer,
     "cut": _cut,
 }

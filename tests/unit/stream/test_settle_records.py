@@ -11,6 +11,7 @@ from stagekit import SUBMITTED, Forwarded, Stages, lead
 
 from processor.kafka.records import ERROR_HEADER, OutputRecord
 from processor.rules.deliveries import delivery_id
+from processor.rules.explain import explain_record
 from processor.settings import Settings
 from processor.stream.result import Result
 from processor.stream.settle import Settlement
@@ -91,6 +92,15 @@ def test_a_reoffer_decides_the_lead_again_without_its_partner_once(stages: Any) 
         "offered": ["a"],
     }
     assert again.settlements == (Settlement("a", "reoffered"),)
+    shown = explain_record(decision).splitlines()
+    assert shown[:2] == [
+        "lead lead-1: routed to b at 20.00 USD (assignment y)",
+        f"  attempt 2, re-offer of delivery {A}",
+    ]
+    assert shown[3] == (
+        f"  - re-offer: partner 'a' gave up on delivery {A} after 6 attempts: HTTP 503; "
+        "left out, offered before: a"
+    )
     (delivery,) = decoded(again, TOPICS.delivery_topic("b"), "LeadDelivery")
     assert delivery["delivery_id"] == delivery_id("lead-1", "b")
     twice = send(both, reoffer(both))
