@@ -162,6 +162,8 @@ def render(report: Report, rules: str, settings: Settings, listed: int) -> Rende
             f"  {report.missing:,} leads of the span are no longer on "
             f"{settings.topics.input_topic}: not replayed"
         )
+    if report.reoffers:
+        lines.append(f"  {report.reoffers:,} re-offers of the span: not replayed")
     lines.append(
         "  state at the start: exact"
         if report.exact

@@ -44,6 +44,9 @@ class Past:
     decided_ms: int
     rules_version: str | None
     before: Routed
+    attempt: int = 1
+    """Above 1: a re-offer, the lead decided again in place of a delivery given up on or
+    returned. Replay routes each input record once, and does not replay re-offers."""
 
 
 class Decisions:
@@ -112,7 +115,8 @@ class Decisions:
             where = f"{audit}[{message.partition()}]@{message.offset()}"
             print(f"lead-router: skipped {where}: {error.reason}", file=sys.stderr)
             return None
-        if record["source"]["topic"] != self._settings.topics.input_topic:
+        # A re-offer is counted whatever it was read from (a return's comes from the returns topic).
+        if record["source"]["topic"] != self._settings.topics.input_topic and record["attempt"] < 2:
             return None
         return _past(record)
 
@@ -138,4 +142,5 @@ def _past(record: dict[str, Any]) -> Past:
         int(decided.timestamp() * 1000),
         record.get("rules_version"),
         before,
+        record["attempt"],
     )

@@ -72,6 +72,9 @@ class Report:
     leads: int = 0
     missing: int = 0
     """Leads decided in the span that the input topic no longer holds: not replayed."""
+    reoffers: int = 0
+    """Re-offers decided in the span (a lead decided again in place of a delivery given up on or
+    returned): not replayed. They changed caps, so the state after them is approximate."""
     before: Tally = field(default_factory=Tally)
     after: Tally = field(default_factory=Tally)
     changed: int = 0
@@ -104,6 +107,7 @@ class Report:
             "profile": self.profile,
             "leads": self.leads,
             "missing": self.missing,
+            "reoffers": self.reoffers,
             "changed": self.changed,
             "outcomes": [
                 {"profile": p, "outcome": o, "before": b, "after": a}

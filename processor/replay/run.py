@@ -101,6 +101,12 @@ def replay(
             f"{report.missing} leads of the span are no longer on "
             f"{settings.topics.input_topic} (its retention): the state after them may differ"
         )
+    if report.reoffers and report.exact:
+        report.exact = False
+        report.inexact_why = (
+            f"{report.reoffers} re-offers of the span are not replayed: they, and the returns "
+            "and give-ups behind them, gave caps units back"
+        )
     return report
 
 
@@ -130,6 +136,9 @@ def _route(
                 progress(Progress("routing", done, decisions.total or None))
             if report.started_at is None:
                 report.started_at = datetime.fromtimestamp(past.decided_ms / 1000, UTC)
+            if past.attempt > 1:
+                report.reoffers += 1
+                continue
             held = leads.held(past.partition, past.offset)
             if held is None:
                 report.missing += 1
