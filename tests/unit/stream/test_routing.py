@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from test_rejections import RULES, Stages, lead
+from stagekit import RULES, Stages, lead
 
 from processor.geo.enrich import Enricher
 from processor.routing import Router
