@@ -290,6 +290,7 @@ def decide(
         ledger,
         when,
         lambda: fingerprints(lead, geo, compiled.people, ledger.salt),
+        lead_id,
         reoffer,
         body,
     )
@@ -348,6 +349,7 @@ class _State:
         "_who",
         "body",
         "excluded",
+        "lead_id",
         "ledger",
         "reoffer",
         "snapshot",
@@ -361,9 +363,11 @@ class _State:
         ledger: Ledger,
         when: datetime,
         who: Callable[[], tuple[bytes, ...]],
+        lead_id: str,
         reoffer: Reoffer | None = None,
         body: bytes | None = None,
     ) -> None:
+        self.lead_id = lead_id
         self.reoffer = reoffer
         self.body = body
         self.snapshot = snapshot
@@ -426,8 +430,14 @@ class _State:
         return None, "capped"
 
     def offered_before(self, partner: str) -> str | None:
-        """Why a re-offer leaves ``partner`` out; None when it does not."""
-        if self.reoffer is None or partner not in self.reoffer.offered:
+        """Why a re-offer leaves ``partner`` out; None when it does not. Besides the partners the
+        replaced delivery knew of, any partner with a delivery of this lead remembered is out: of
+        two partners a strategy ``all`` decision chose, each can be re-offered in turn, and
+        neither's re-offer knows where the other's went."""
+        if self.reoffer is None:
+            return None
+        known = partner in self.reoffer.offered
+        if not known and self.ledger.sold(delivery_id(self.lead_id, partner)) is None:
             return None
         return f"offered: the lead was offered to partner {partner!r} before"
 

@@ -122,9 +122,14 @@ def test_a_reoffer_under_strategy_all_goes_to_one_new_partner(rules):
     # New rules: p3 and the fallback match every lead now.
     raw["profiles"][0]["assignments"][2].pop("filter")
     raw["profiles"][0]["assignments"].append(rules.assignment("d", "bdc"))
-    again = reoffered(rules, rules.snapshot(raw), ledger, lead, "p2")
+    snapshot = rules.snapshot(raw)
+    again = reoffered(rules, snapshot, ledger, lead, "p2")
     assert [d.partner for d in again.deliveries] == ["p3"]
     assert again.trace[-1]["one_delivery"]
+    # p1's delivery knew nothing of p3's, yet p3 has the lead: its re-offer goes on to bdc.
+    last = reoffered(rules, snapshot, ledger, lead, "p1")
+    assert [d.partner for d in last.deliveries] == ["bdc"]
+    assert ("p3", "offered") in last.exclusions
 
 
 def test_a_reoffer_is_no_duplicate_of_itself_but_other_leads_still_are(rules):
