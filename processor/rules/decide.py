@@ -303,7 +303,7 @@ def decide(
                 f"{prior.lead_id!r} of {_moment(prior.at)}, within "
                 f"{compiled.profile.duplicates.within if compiled.profile.duplicates else ''}"
             )
-            return _duplicate(snapshot, compiled, lead_id, geo, route, prior, why)
+            return _again(_duplicate(snapshot, compiled, lead_id, geo, route, prior, why), reoffer)
     found = matches if matches is not None and matches.rules_version == snapshot.version else None
     decision = _decide_tiers(
         snapshot, compiled, lead, lead_id, view, geo, locate, state, route, found
@@ -565,7 +565,8 @@ def _record(
     snapshot: Snapshot, compiled: CompiledProfile, decision: Decision, state: _State
 ) -> None:
     """Step 8 and the memories: the lead id, the person for the profile's duplicate check and
-    for each partner's span, each delivery against its caps."""
+    for each partner's span, each delivery against its caps, and each delivery as sold (for a
+    re-offer or a return to settle; see :mod:`processor.rules.settle`)."""
     ledger, when, again = state.ledger, state.when, state.reoffer
     if again is None:
         ledger.decide_lead(decision.lead_id, when, decision.outcome)

@@ -233,3 +233,18 @@ def test_a_stored_delivery_that_is_not_one_reads_as_absent():
     (key,) = [k for k in store.data if k.startswith(b"dlv")]
     store.data[key] = store.data[key].replace(b'"lead":"eA=="', b'"lead":"not base64!"')
     assert ledger.sold("d") is None
+
+
+def test_a_reoffer_that_repeats_another_leads_person_is_a_numbered_duplicate(rules):
+    """The person rule came back after the lead was sold: its re-offer repeats the first lead."""
+    with_rule = rules.snapshot(
+        document(rules, duplicates={"keys": ["contact.last_name"], "within": "1d"})
+    )
+    without = rules.snapshot(document(rules))
+    ledger = Ledger(MemoryStore())
+    rules.decide(with_rule, rules.lead(submitted_at=LEAD_AT), ledger=ledger)
+    lead = rules.lead(submitted_at=LEAD_AT)
+    assert rules.decide(without, lead, ledger=ledger).outcome == "routed"
+    again = reoffered(rules, with_rule, ledger, lead, "p2")
+    assert (again.outcome, again.duplicate_of) == ("duplicate", "lead-1")
+    assert (again.attempt, again.reoffer_of) == (2, delivery_id(lead["lead_id"], "p2"))
