@@ -1,8 +1,9 @@
 """The processor's own topics: what ``lead-router run`` creates when they are missing.
 
 Its input, its outputs (audit, unroutable, dead letters, one delivery topic per partner), the config
-topic and its history, which it reads before it takes any lead, the decide topic between its two
-stages, and the state changelog. The decide topic has exactly one partition: the decide stage reads
+topic and its history, which it reads before it takes any lead, the returns topic (partners' returns
+of leads, which the match stage reads beside the input), the decide topic between its two stages,
+and the state changelog. The decide topic has exactly one partition: the decide stage reads
 every lead in one place, which is what makes its state exact. The state changelog has one partition
 per decide topic partition (changelog partition p holds the state of decide partition p), so one
 too, and is compacted: only the latest value per key matters for a restore. Compaction waits
@@ -39,7 +40,7 @@ class Topics:
         self._admin = admin if admin is not None else TopicAdmin(settings)
 
     def ensure_base(self) -> None:
-        """The input, output, config, decide and state topics."""
+        """The input, output, config, returns, decide and state topics."""
         s = self._settings
         self._admin.ensure(
             [
@@ -48,6 +49,7 @@ class Topics:
                 TopicSpec(s.topics.audit_topic),
                 TopicSpec(s.topics.unroutable_topic),
                 TopicSpec(s.topics.dlq_topic),
+                TopicSpec(s.topics.returns_topic),
             ]
         )
         self._ensure_counted(
