@@ -98,8 +98,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _delivery_id(text: str) -> str:
     try:
         return delivery_id_of(text)
-    except InvalidReturn as invalid:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a delivery id: {invalid}") from None
+    except InvalidReturn:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a delivery id, which is a UUID (8-4-4-4-12 hexadecimal digits)"
+        ) from None
 
 
 def _text(flag: str, longest: int) -> Callable[[str], str]:
@@ -138,7 +140,7 @@ def _return(args: argparse.Namespace) -> int:
     }
     codec = Codec.for_registry(settings.registry)
     written, receipt = return_delivery(settings, codec, record, args.wait)
-    result, line = _outcome(record, written, receipt, args.wait)
+    result, line = outcome(record, written, receipt, args.wait)
     if args.format == "json":
         print(json.dumps(_jsonable(record, written, result, receipt)))
     else:
@@ -146,7 +148,7 @@ def _return(args: argparse.Namespace) -> int:
     return EXIT_CODES[result]
 
 
-def _outcome(
+def outcome(
     record: dict[str, Any], written: Written, receipt: Receipt | None, wait_s: float
 ) -> tuple[str, str]:
     """What became of the return (credited, refused, written, no-answer), said in words."""

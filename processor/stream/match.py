@@ -102,9 +102,9 @@ class MatchStage:
         except DecodeError as error:
             if error.transient:
                 raise
-            return self._emitter.reject(message, error.reason, str(error), None)
+            return self._refused(message, error.reason, str(error))
         except InvalidReturn as invalid:
-            return self._emitter.reject(message, invalid.reason, str(invalid), None)
+            return self._refused(message, invalid.reason, str(invalid))
         source = _source(message)
         matched: dict[str, Any] = {
             "lead": b"",
@@ -119,6 +119,13 @@ class MatchStage:
             "returned": {**returned, "source": source},
         }
         return self._handed_on(message, returned["delivery_id"], matched)
+
+    def _refused(self, message: InputRecord, reason: str, text: str) -> Result:
+        """The dead-letter copy of a record of the returns topic that is no return. It names no
+        lead, so it has no decision, and no lead outcome is counted for it: only the dead letter."""
+        rejected = self._emitter.reject(message, reason, text, None)
+        rejected.outcome = None
+        return rejected
 
     def _handed_on(self, message: InputRecord, key: str, record: dict[str, Any]) -> Result:
         """``record`` on the decide topic as a ``LeadMatched`` keyed by ``key``, with the time of
