@@ -20,7 +20,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from statekit import FakeChangelog
 
 from processor.kafka.errors import FatalError
-from processor.kafka.records import OutputRecord
+from processor.kafka.records import InputRecord, OutputRecord
 from processor.kafka.session import TransactionalSession
 from processor.rules import Ledger
 from processor.settings import Settings
@@ -434,7 +434,7 @@ class ReadingTwoTopics:
     topic = TOPIC
     topics = (TOPIC, "returns")
 
-    def process(self, message: Message) -> Result:
+    def process(self, message: InputRecord) -> Result:
         return Result(None, None, [])
 
 
