@@ -5,8 +5,8 @@ it consumes the stage's topics (the match stage reads leads and returns) in the 
 hands each record to the stage, which says what to produce for it. A transaction spans a batch of
 consumed records: every output record, the state changes of each partition the batch touched (the
 decide stage's; the match stage keeps none), and the batch's consumed offsets commit together or
-not at all. It is committed after
-``batch_size`` records or ``commit_interval_ms``, whichever comes first.
+not at all. It is committed after ``batch_size`` records or ``commit_interval_ms``, whichever comes
+first.
 When a transaction must abort, the consumer is rewound to the committed offsets and the state to its
 committed value, so the batch is routed again as if the first try never was.
 

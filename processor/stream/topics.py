@@ -42,6 +42,7 @@ class Topics:
     def ensure_base(self) -> None:
         """The input, output, config, returns, decide and state topics."""
         s = self._settings
+        self._refuse_shared_returns_topic()
         self._admin.ensure(
             [
                 *config_topics(s),
@@ -63,6 +64,26 @@ class Topics:
             "state_topic",
             f"it holds the state of the partitions of {s.topics.decide_topic}",
         )
+
+    def _refuse_shared_returns_topic(self) -> None:
+        """The match stage tells a return from a lead by the topic it was read from: a returns
+        topic that is also another of the processor's topics would make every record there one."""
+        t = self._settings.topics
+        others = {
+            "input_topic": t.input_topic,
+            "decide_topic": t.decide_topic,
+            "audit_topic": t.audit_topic,
+            "unroutable_topic": t.unroutable_topic,
+            "dlq_topic": t.dlq_topic,
+            "config_topic": t.config_topic,
+            "state_topic": t.state_topic,
+        }
+        for setting, topic in others.items():
+            if topic == t.returns_topic:
+                raise InvalidInput(
+                    f"RETURNS_TOPIC and {setting.upper()} both name {topic}: the returns topic "
+                    "must be a topic of its own"
+                )
 
     def _ensure_counted(self, spec: TopicSpec, setting: str, why: str) -> None:
         """``spec``'s topic, which must have exactly its partitions; an existing one with another

@@ -8,18 +8,21 @@ lead); a good one goes on as a ``LeadMatched`` whose ``returned`` says which del
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fakes import Record
 
 from processor.delivery.returns import MAX_BY_CHARS, MAX_KEY_BYTES, MAX_REASON_CHARS
+from processor.errors import InvalidInput
 from processor.geo.enrich import Enricher
+from processor.kafka.admin import TopicAdmin
 from processor.kafka.records import ERROR_HEADER, MESSAGE_HEADER, OFFSET_HEADER
 from processor.rules import compile_rules, load_rules
 from processor.settings import Settings
 from processor.stream.match import MatchStage
 from processor.stream.result import Result
+from processor.stream.topics import Topics
 from processor.wire import Codec
 
 RULES = """
@@ -149,3 +152,14 @@ def test_a_lead_on_the_input_topic_is_still_matched() -> None:
     assert (record.topic, record.key) == ("decide", b"L-1")
     matched = Codec().decode("decide", record.value or b"", "LeadMatched")
     assert (matched["returned"], matched["matches"]) == (None, {"category": [], "all": [0]})
+
+
+@pytest.mark.parametrize("setting", ["input_topic", "decide_topic", "dlq_topic"])
+def test_a_returns_topic_that_is_another_of_the_processors_topics_is_refused(
+    setting: str,
+) -> None:
+    shared = SETTINGS.with_changes(returns_topic=getattr(SETTINGS.topics, setting))
+    nothing_created = cast(TopicAdmin, object())  # refused before any topic is looked at
+
+    with pytest.raises(InvalidInput, match=f"RETURNS_TOPIC and {setting.upper()} both name"):
+        Topics(shared, nothing_created).ensure_base()
