@@ -21,6 +21,7 @@ from processor.delivery.receipts import Receipt
 from processor.delivery.returning import Written, return_delivery
 from processor.delivery.returns import MAX_BY_CHARS, MAX_REASON_CHARS, InvalidReturn, delivery_id_of
 from processor.kafka.access import check_access
+from processor.redrive.select import shown
 from processor.wire import Codec
 from processor.wire.lead_json import format_timestamp
 
@@ -160,14 +161,15 @@ def outcome(
             f"no answer within {wait_s:g} s: the return of delivery {delivery} stays on "
             f"{written} and is answered when the processor runs"
         )
+    # The receipt's texts come from a topic: printed printable and bounded, never as written.
     if receipt["status"] == "return_refused":
-        return "refused", f"refused: {receipt['reason'] or 'no reason given'}"
+        return "refused", f"refused: {shown(receipt['reason'] or 'no reason given')}"
     revenue = receipt["revenue"]
     amount = -revenue if revenue is not None else receipt["price"] or 0.0
     currency = receipt["currency"] or ""
     return "credited", (
         f"credited {amount:,.2f} {currency} for delivery {delivery} "
-        f"(lead {receipt['lead_id']}, partner {receipt['partner']})"
+        f"(lead {shown(receipt['lead_id'])}, partner {shown(receipt['partner'])})"
     )
 
 

@@ -128,3 +128,9 @@ def test_a_return_not_waited_for_succeeds_once_written() -> None:
 
     assert (result, EXIT_CODES[result]) == ("written", 0)
     assert line == f"return of delivery {DELIVERY} written to lead-router.returns[0]@5; not waiting"
+
+
+def test_texts_of_the_receipt_are_printed_printable() -> None:
+    answer = receipt(status="return_refused", reason="late\x1b[2J\nagain")
+
+    assert outcome(RECORD, WRITTEN, answer, 30)[1] == "refused: late\ufffd[2J\ufffdagain"
