@@ -7,11 +7,15 @@ lead); a good one goes on as a ``LeadMatched`` whose ``returned`` says which del
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from importlib.resources import files
+from io import BytesIO
 from typing import Any, cast
 
 import pytest
 from fakes import Record
+from fastavro import parse_schema, schemaless_writer
 
 from processor.delivery.returns import MAX_BY_CHARS, MAX_KEY_BYTES, MAX_REASON_CHARS
 from processor.errors import InvalidInput
@@ -33,6 +37,7 @@ profiles:
 """
 DELIVERY = "3d91f692-dc21-5ed0-be1e-9d5c88e5a535"
 AT = datetime(2026, 11, 20, 10, tzinfo=UTC)
+SCHEMAS = files("processor.wire") / "avsc"
 SETTINGS = Settings(returns_topic="returns", decide_topic="decide", dlq_topic="dlq")
 
 
@@ -163,3 +168,16 @@ def test_a_returns_topic_that_is_another_of_the_processors_topics_is_refused(
 
     with pytest.raises(InvalidInput, match=f"RETURNS_TOPIC and {setting.upper()} both name"):
         Topics(shared, nothing_created).ensure_base()
+
+
+def test_an_at_beyond_the_calendar_is_dead_lettered() -> None:
+    """A long no datetime can hold: written by a writer that declared ``at`` a plain long."""
+    schema = json.loads(SCHEMAS.joinpath("DeliveryReturn.avsc").read_text())
+    schema["fields"][2]["type"] = "long"
+    body = BytesIO()
+    record = {"delivery_id": DELIVERY, "reason": "wrong number", "at": 2**62, "by": None}
+    schemaless_writer(body, parse_schema(schema), record)
+    value = Codec().single_object("DeliveryReturn", body.getvalue())
+    message = Record("returns", 2, 17, DELIVERY.encode(), value)
+
+    assert_dead_lettered(stage().process(message), message, "invalid-avro", "OverflowError")
