@@ -48,7 +48,7 @@ COMMANDS = (
 EXIT_CODES = """\
 exit codes:
   0  success
-  1  invalid input (a rules document, a lead file), or a check that failed
+  1  invalid input (a rules document, a lead file), or a check that failed; return: refused
   2  bad command-line usage
   3  a required tool (Java, Maven) is missing
   4  a service (the Kafka broker) did not answer, failed to start, or refused the credentials
