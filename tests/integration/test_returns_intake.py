@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Producer
+from prometheus_client import REGISTRY
 from samples import DEALER_RULES as RULES
 from streamkit import apply_rules, reading, running
+from test_fencing import wait_until
 
 from processor.cli import main
 from processor.cli.returns import NO_ANSWER_EXIT_CODE
@@ -77,6 +79,12 @@ def test_returns_reach_the_decide_stage_once_and_bad_ones_the_dead_letter_topic(
                 # only the match stage's dead letters of the returns topic are this test's.
                 if each["headers"][SOURCE_HEADERS[0]] == topic.encode()
             ]
+        # The match stage's lag is measured per topic it reads: the returns topic's, read whole.
+        lag = {"topic": topic, "partition": "0"}
+        wait_until(
+            "the returns topic's lag measured",
+            lambda: REGISTRY.get_sample_value("lead_router_consumer_lag", lag) == 0,
+        )
 
     (matched,) = forwarded
     assert matched["key"] == DELIVERY.encode()  # the record key: the delivery id
