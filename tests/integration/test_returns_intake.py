@@ -127,7 +127,7 @@ def test_the_command_writes_one_return_and_need_not_wait(
     assert f"return of delivery {DELIVERY} written to {topic}[0]@0; not waiting" in (
         capsys.readouterr().out
     )
-    with reading(settings, topic, "DeliveryReturn") as returns:  # created by the command
+    with reading(settings, topic, "DeliveryReturn") as returns:
         (written,) = returns.drain()
     assert written["key"] == DELIVERY.encode()
     assert (written["delivery_id"], written["reason"]) == (DELIVERY, "wrong number")
