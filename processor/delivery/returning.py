@@ -20,12 +20,12 @@ from processor.errors import ServiceUnavailable
 from processor.kafka import clients
 from processor.kafka.admin import COMPACTED, TopicAdmin, TopicSpec
 from processor.kafka.reading import end_offsets, partitions_of
+from processor.kafka.session import KAFKA_TIMEOUT_S
 from processor.settings import Settings
 from processor.wire import Codec, DecodeError
 
 ANSWERS = ("returned", "return_refused")
 """The receipt statuses that answer a return."""
-KAFKA_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
