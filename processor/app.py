@@ -4,11 +4,11 @@ Start-up order matters: topics exist, the config topic is read to its end, and o
 snapshot is in force does the processor join the consumer groups and take leads.
 
 Every instance runs both stages, each in a loop of its own with its own consumer and transactional
-producer: the match stage in a thread, over its share of the input partitions; the decide stage in
-the main thread (where the routing budget can interrupt a decision), over the decide topic's one
-partition when the group gives it this instance, standing by otherwise. Both follow the same rules,
-polled under a lock; the stall watchdog and /healthz watch both loops, and a stop ends both after
-their open transactions commit.
+producer: the match stage in a thread, over its share of the input and returns partitions; the
+decide stage in the main thread (where the routing budget can interrupt a decision), over the
+decide topic's one partition when the group gives it this instance, standing by otherwise. Both
+follow the same rules, polled under a lock; the stall watchdog and /healthz watch both loops, and a
+stop ends both after their open transactions commit.
 """
 
 from __future__ import annotations

@@ -83,6 +83,7 @@ def stream_settings(kafka_bootstrap: str, unique: str) -> Settings:
         audit_topic=f"audit-{unique}",
         unroutable_topic=f"unroutable-{unique}",
         dlq_topic=f"dlq-{unique}",
+        returns_topic=f"returns-{unique}",
         delivery_topic_prefix=f"deliveries-{unique}.",
         decide_topic=f"decide-{unique}",
         state_topic=f"state-{unique}",

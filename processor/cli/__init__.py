@@ -21,6 +21,7 @@ from processor.cli import (
     receipts,
     redrive,
     replay,
+    returns,
     rules,
     run,
     state,
@@ -28,12 +29,26 @@ from processor.cli import (
 from processor.errors import InvalidInput, UserError
 from processor.rules import LeadWithoutId
 
-COMMANDS = (demo, run, rules, dryrun, replay, redrive, deliver, receipts, audit, state, geo, kafka)
+COMMANDS = (
+    demo,
+    run,
+    rules,
+    dryrun,
+    replay,
+    redrive,
+    deliver,
+    receipts,
+    returns,
+    audit,
+    state,
+    geo,
+    kafka,
+)
 
 EXIT_CODES = """\
 exit codes:
   0  success
-  1  invalid input (a rules document, a lead file), or a check that failed
+  1  invalid input (a rules document, a lead file), or a check that failed; return: refused
   2  bad command-line usage
   3  a required tool (Java, Maven) is missing
   4  a service (the Kafka broker) did not answer, failed to start, or refused the credentials
@@ -42,6 +57,8 @@ exit codes:
   7  rules apply: the version in force is not --expect-version, or another apply took over;
      redrive: another redrive to the same input topic took over
   8  rules apply --what-if: not confirmed (no --yes, and no terminal to ask): nothing written
+  9  return: no answer within --wait (the return stays on the returns topic, and is answered
+     when the processor runs)
 
 rules diff exits as diff(1): 0 the two are the same, 1 they differ, 2 a side cannot be read.
 """

@@ -1,11 +1,12 @@
 """The transactional consume-transform-produce loop: each consumed record's outputs exactly once.
 
 One loop runs one stage of the processor (``processor.stream.match``, ``processor.stream.decide``):
-it consumes the stage's topic in the stage's group and hands each record to the stage, which says
-what to produce for it. A transaction spans a batch of consumed records: every output record, the
-state changes of each partition the batch touched (the decide stage's; the match stage keeps
-none), and the batch's consumed offsets commit together or not at all. It is committed after
-``batch_size`` records or ``commit_interval_ms``, whichever comes first.
+it consumes the stage's topics (the match stage reads leads and returns) in the stage's group and
+hands each record to the stage, which says what to produce for it. A transaction spans a batch of
+consumed records: every output record, the state changes of each partition the batch touched (the
+decide stage's; the match stage keeps none), and the batch's consumed offsets commit together or
+not at all. It is committed after ``batch_size`` records or ``commit_interval_ms``, whichever comes
+first.
 When a transaction must abort, the consumer is rewound to the committed offsets and the state to its
 committed value, so the batch is routed again as if the first try never was.
 
@@ -70,11 +71,22 @@ class InputConsumer(Protocol):
 
 
 class StreamStage(Protocol):
-    """One stage of the processor: what it makes of each record of its topic."""
+    """One stage of the processor: what it makes of each record of its topic, or of its topics
+    when it has a ``topics`` attribute too (see :func:`consumed_topics`)."""
 
     topic: str
 
     def process(self, message: InputRecord) -> Result: ...
+
+
+def consumed_topics(stage: StreamStage) -> tuple[str, ...]:
+    """What the loop of ``stage`` subscribes to: the stage's ``topics`` when it reads several,
+    else its ``topic``.
+
+    A stage with state reads one topic: its state is kept per partition of that topic.
+    """
+    several: tuple[str, ...] = getattr(stage, "topics", ())
+    return several or (stage.topic,)
 
 
 class StageState(Protocol):
@@ -170,7 +182,7 @@ class Loop:
         self._settings = settings
         self._stage = doing if doing is not None else _no_stage
         self._work = stage
-        self._topic = stage.topic
+        self._topics = consumed_topics(stage)
         self._poll_rules = poll_rules
         self._consumer = consumer
         self._session = session
@@ -195,7 +207,7 @@ class Loop:
         try:
             self._session.init()
             self._consumer.subscribe(
-                [self._topic],
+                list(self._topics),
                 on_assign=self._on_assign,
                 on_revoke=self._on_revoke,
                 on_lost=self._on_lost,
@@ -203,7 +215,7 @@ class Loop:
             while not self._stopping:
                 self._poll_rules()
                 wait = 0.01 if self._txn else self._max_wait
-                self._stage("waiting on Kafka (polling %s)", self._topic)
+                self._stage("waiting on Kafka (polling %s)", ", ".join(self._topics))
                 messages = self._consumer.consume(self._settings.processor.batch_size, timeout=wait)
                 if self._fatal is not None:
                     raise self._fatal
@@ -316,7 +328,7 @@ class Loop:
             high = watermarks[1] if watermarks else -1
             if high >= 0:
                 metrics.CONSUMER_LAG.labels(
-                    topic=self._topic, partition=str(position.partition)
+                    topic=position.topic, partition=str(position.partition)
                 ).set(max(0, high - position.offset))
 
     # -- rebalances ----------------------------------------------------------------------------
@@ -326,8 +338,7 @@ class Loop:
         self._stage("waiting on Kafka (offsets and state of assigned partitions)")
         committed = self._consumer.committed(partitions, timeout=KAFKA_TIMEOUT_S)
         self._state.assign({p.partition: p.offset for p in committed})
-        assigned = sorted(p.partition for p in committed)
-        log.info("assigned partitions %s of %s", assigned, self._topic)
+        self._log_partitions("assigned", committed)
 
     @contextmanager
     def _keeping_fatal(self) -> Iterator[None]:
@@ -362,9 +373,14 @@ class Loop:
     def _forget(self, partitions: list[TopicPartition]) -> None:
         self._state.revoke(p.partition for p in partitions)
         for p in partitions:  # the next commit sets it again for what stays assigned
-            metrics.CONSUMER_LAG.remove(self._topic, str(p.partition))
-        revoked = sorted(p.partition for p in partitions)
-        log.info("revoked partitions %s of %s", revoked, self._topic)
+            metrics.CONSUMER_LAG.remove(p.topic, str(p.partition))
+        self._log_partitions("revoked", partitions)
+
+    def _log_partitions(self, what: str, partitions: list[TopicPartition]) -> None:
+        """One line per consumed topic: ``assigned partitions [0, 2] of leads.submitted``."""
+        for topic in self._topics:
+            numbers = sorted(p.partition for p in partitions if p.topic == topic)
+            log.info("%s partitions %s of %s", what, numbers, topic)
 
 
 def _no_stage(what: str, *args: object) -> None:

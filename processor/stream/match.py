@@ -6,16 +6,24 @@ site names (whose nearest-store sources are looked up now, while the enricher is
 the assignments of that profile whose filters hold (the costliest part of routing that needs no
 state), and handed to the decide stage as one ``LeadMatched`` record on the decide topic, keyed by
 lead id.
-Nothing here remembers anything between leads, so any instance can take any input partition.
+
+The stage also reads the returns topic: each ``DeliveryReturn`` a partner wrote there is checked
+(``processor.delivery.returns``; a bad one is dead-lettered like a bad lead, without a decision,
+since it names no lead) and handed on as a ``LeadMatched`` record whose ``returned`` says which
+delivery came back and why, keyed by delivery id, so that the decide stage, which holds what was
+sold, credits it or refuses it in its order with the leads.
+Nothing here remembers anything between records, so any instance can take any input partition.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from processor import metrics
+from processor.delivery.returns import InvalidReturn, checked_return, key_of
 from processor.geo.enrich import Enricher, Whereabouts
 from processor.geometry.geo import GeoSource
 from processor.kafka.records import InputRecord, OutputRecord
@@ -37,6 +45,9 @@ class MatchStage:
         snapshot: Callable[[], Snapshot],
     ) -> None:
         self.topic = settings.topics.input_topic
+        self.topics = (self.topic, settings.topics.returns_topic)
+        """The input topic, and the returns topic."""
+        self._returns = settings.topics.returns_topic
         self._codec = codec
         self._enricher = enricher
         self._snapshot = snapshot
@@ -44,6 +55,8 @@ class MatchStage:
         self._matched = codec.encoder("LeadMatched", settings.topics.decide_topic)
 
     def process(self, message: InputRecord) -> Result:
+        if message.topic() == self._returns:
+            return self._returned(message)
         metrics.LEADS_CONSUMED.labels(topic=message.topic() or "").inc()
         started = time.perf_counter()
         try:
@@ -69,21 +82,65 @@ class MatchStage:
             "geo": located.geo.as_dict() if located.geo else None,
             "notes": list(located.notes),
             "locations": _locations(whereabouts, _trusted(snapshot, lead)),
-            "source": {
-                "topic": message.topic(),
-                "partition": message.partition(),
-                "offset": message.offset(),
-            },
+            "source": _source(message),
             "key": message.key(),
             "headers": _headers(message),
             "rules_version": snapshot.version,
             "matches": {"category": list(matches.category), "all": list(matches.all)},
         }
+        return self._handed_on(message, lead["lead_id"], record)
+
+    def _returned(self, message: InputRecord) -> Result:
+        """The return in ``message``, handed on to the decide stage; or its dead-letter copy when
+        it is not a ``DeliveryReturn``, or not one that can be a return."""
+        try:
+            record = self._codec.decode(
+                message.topic() or "", message.value() or b"", "DeliveryReturn"
+            )
+            returned = checked_return(record, datetime.now(UTC))
+            key = key_of(message.key())
+        except DecodeError as error:
+            if error.transient:
+                raise
+            return self._refused(message, error.reason, str(error))
+        except InvalidReturn as invalid:
+            return self._refused(message, invalid.reason, str(invalid))
+        source = _source(message)
+        matched: dict[str, Any] = {
+            "lead": b"",
+            "geo": None,
+            "notes": [],
+            "locations": [],
+            "source": source,
+            "key": key,
+            "headers": [],
+            "rules_version": None,
+            "matches": None,
+            "returned": {**returned, "source": source},
+        }
+        return self._handed_on(message, returned["delivery_id"], matched)
+
+    def _refused(self, message: InputRecord, reason: str, text: str) -> Result:
+        """The dead-letter copy of a record of the returns topic that is no return. It names no
+        lead, so it has no decision, and no lead outcome is counted for it: only the dead letter."""
+        rejected = self._emitter.reject(message, reason, text, None)
+        rejected.outcome = None
+        return rejected
+
+    def _handed_on(self, message: InputRecord, key: str, record: dict[str, Any]) -> Result:
+        """``record`` on the decide topic as a ``LeadMatched`` keyed by ``key``, with the time of
+        the ``message`` it came from."""
         (value,) = self._matched.encode(record)
         _, timestamp = message.timestamp()
-        key = lead["lead_id"].encode()
-        forwarded = OutputRecord(self._matched.topics[0], key, value, timestamp=max(timestamp, 0))
+        forwarded = OutputRecord(
+            self._matched.topics[0], key.encode(), value, timestamp=max(timestamp, 0)
+        )
         return Result(None, None, [forwarded])
+
+
+def _source(message: InputRecord) -> dict[str, Any]:
+    """Where ``message`` was read, as a ``MatchedSource``."""
+    return {"topic": message.topic(), "partition": message.partition(), "offset": message.offset()}
 
 
 def _trusted(snapshot: Snapshot, lead: Mapping[str, Any]) -> tuple[GeoSource, ...]:

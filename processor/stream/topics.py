@@ -2,8 +2,9 @@
 
 Its input, its outputs (audit, unroutable, dead letters, one delivery topic per partner, the
 receipts of returns, compacted as the workers create it), the config topic and its history, which
-it reads before it takes any lead, the decide topic between its two stages, and the state
-changelog. The decide topic has exactly one partition: the decide stage reads
+it reads before it takes any lead, the returns topic (partners' returns of leads, which the match
+stage reads beside the input), the decide topic between its two stages, and the state changelog.
+The decide topic has exactly one partition: the decide stage reads
 every lead in one place, which is what makes its state exact. The state changelog has one partition
 per decide topic partition (changelog partition p holds the state of decide partition p), so one
 too, and is compacted: only the latest value per key matters for a restore. Compaction waits
@@ -40,8 +41,9 @@ class Topics:
         self._admin = admin if admin is not None else TopicAdmin(settings)
 
     def ensure_base(self) -> None:
-        """The input, output (receipts included), config, decide and state topics."""
+        """The input, output (receipts included), config, returns, decide and state topics."""
         s = self._settings
+        self._refuse_shared_returns_topic()
         self._admin.ensure(
             [
                 *config_topics(s),
@@ -51,6 +53,7 @@ class Topics:
                 TopicSpec(s.topics.dlq_topic),
                 # The decide stage writes the receipts of returns, maybe before any worker runs.
                 TopicSpec(s.topics.receipts_topic, config=COMPACTED),
+                TopicSpec(s.topics.returns_topic),
             ]
         )
         self._ensure_counted(
@@ -64,6 +67,26 @@ class Topics:
             "state_topic",
             f"it holds the state of the partitions of {s.topics.decide_topic}",
         )
+
+    def _refuse_shared_returns_topic(self) -> None:
+        """The match stage tells a return from a lead by the topic it was read from: a returns
+        topic that is also another of the processor's topics would make every record there one."""
+        t = self._settings.topics
+        others = {
+            "input_topic": t.input_topic,
+            "decide_topic": t.decide_topic,
+            "audit_topic": t.audit_topic,
+            "unroutable_topic": t.unroutable_topic,
+            "dlq_topic": t.dlq_topic,
+            "config_topic": t.config_topic,
+            "state_topic": t.state_topic,
+        }
+        for setting, topic in others.items():
+            if topic == t.returns_topic:
+                raise InvalidInput(
+                    f"RETURNS_TOPIC and {setting.upper()} both name {topic}: the returns topic "
+                    "must be a topic of its own"
+                )
 
     def _ensure_counted(self, spec: TopicSpec, setting: str, why: str) -> None:
         """``spec``'s topic, which must have exactly its partitions; an existing one with another

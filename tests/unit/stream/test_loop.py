@@ -20,13 +20,13 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from statekit import FakeChangelog
 
 from processor.kafka.errors import FatalError
-from processor.kafka.records import OutputRecord
+from processor.kafka.records import InputRecord, OutputRecord
 from processor.kafka.session import TransactionalSession
 from processor.rules import Ledger
 from processor.settings import Settings
 from processor.state.decide import DecideState
 from processor.state.stores import StateStores
-from processor.stream.loop import Loop
+from processor.stream.loop import Loop, consumed_topics
 from processor.stream.result import Result
 
 TOPIC = "leads"
@@ -426,3 +426,18 @@ def test_an_abort_refused_as_fenced_after_losing_partitions_ends_the_loop(tmp_pa
     with pytest.raises(FatalError):
         h.run()
     assert h.broker.outputs == [] and not h.producer.flushed and h.producer.closed
+
+
+class ReadingTwoTopics:
+    """A stage that reads leads and returns, as the match stage does."""
+
+    topic = TOPIC
+    topics = (TOPIC, "returns")
+
+    def process(self, message: InputRecord) -> Result:
+        return Result(None, None, [])
+
+
+def test_a_stage_is_subscribed_to_each_of_its_topics_or_else_to_its_one() -> None:
+    assert consumed_topics(ReadingTwoTopics()) == (TOPIC, "returns")
+    assert consumed_topics(CountingStage(None)) == (TOPIC,)  # type: ignore[arg-type]
