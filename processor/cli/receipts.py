@@ -1,8 +1,8 @@
 """``lead-router receipts``: the Lead Delivery Receipts view, read from the receipts topic.
 
 Each delivery appears once, with its latest receipt: the partner, the lead, the price the partner
-pays, when the worker finished and how (delivered, failed, rejected), and what each destination
-answered.
+pays, when the worker finished and how (delivered, retrying, failed, rejected, reoffered; returned
+or return_refused for a return), and what each destination answered.
 """
 
 from __future__ import annotations
@@ -26,8 +26,25 @@ from processor.kafka.clients import CLIENT_LOG
 from processor.kafka.span import moment_arg
 from processor.wire.lead_json import format_timestamp
 
-STATUSES = ("delivered", "failed", "rejected")
-STYLES = {"delivered": "green", "failed": "yellow", "rejected": "red"}
+STATUSES = (
+    "delivered",
+    "retrying",
+    "failed",
+    "rejected",
+    "reoffered",
+    "returned",
+    "return_refused",
+)
+"""Every status of schemas/DeliveryReceipt.avsc, in the order a delivery's life reaches them."""
+STYLES = {
+    "delivered": "green",
+    "retrying": "cyan",
+    "failed": "yellow",
+    "rejected": "red",
+    "reoffered": "magenta",
+    "returned": "blue",
+    "return_refused": "red",
+}
 
 EPILOG = """\
 --since takes a moment in ISO 8601 (2026-11-20, 2026-11-20T14:00:00Z, 2026-11-20T09:00-05:00;

@@ -1,6 +1,7 @@
 """Rules that are valid but probably not what was meant: shadowed or unreachable assignments,
 leads that can end unroutable, unused partners, partners never open, caps that never bind, negative
-prices, conditions on a custom field that is most likely a misnamed lead field.
+prices, conditions on a custom field that is most likely a misnamed lead field, leads offered again
+to nobody.
 
 Lint never blocks a document (validation does that); it reads the document and its compiled
 snapshot, so it judges the same tiers and the same merged conditions that routing uses.
@@ -103,6 +104,7 @@ def _partner_findings(
 ) -> Iterator[Finding]:
     used = {a.partner for p in document.profiles for a in p.assignments}
     used |= {p.fallback.partner for p in document.profiles if p.fallback is not None}
+    alternatives = _alternatives(document)
     for i, partner in enumerate(document.partners):
         if partner.id not in used:
             yield finding(
@@ -117,6 +119,49 @@ def _partner_findings(
         if partner.schedule is not None:
             yield from _schedule_findings(snapshot, partner, ("partners", i, "schedule"))
         yield from caps.partner(partner, ("partners", i, "caps"))
+        yield from _reoffer_findings(
+            partner, ("partners", i, "delivery"), alternatives.get(partner.id, [])
+        )
+
+
+def _alternatives(document: RulesDocument) -> dict[str, list[set[str]]]:
+    """For each partner, per profile that sells to it (an assignment or the fallback), the other
+    active partners that profile sells to."""
+    active = {partner.id for partner in document.partners if partner.active}
+    others: dict[str, list[set[str]]] = {}
+    for profile in document.profiles:
+        named = {assignment.partner for assignment in profile.assignments}
+        if profile.fallback is not None:
+            named.add(profile.fallback.partner)
+        for partner_id in named:
+            others.setdefault(partner_id, []).append((named & active) - {partner_id})
+    return others
+
+
+def _reoffer_findings(
+    partner: Partner, here: Location, others: list[set[str]]
+) -> Iterator[Finding]:
+    """A partner whose leads are offered again when it does not take them (``reoffer``), while
+    every profile that sells to it has no other active partner: the decision that offers such a
+    lead again leaves this partner out and finds nobody, so the lead ends unroutable."""
+    policy = partner.policy
+    reoffers = [
+        where
+        for where, chosen in (
+            (("on_exhausted",), policy.on_exhausted == "reoffer"),
+            (("on_refused",), policy.on_refused == "reoffer"),
+            (("returns", "reoffer"), policy.returns.reoffer),
+        )
+        if chosen
+    ]
+    if partner.active and reoffers and others and not any(others):
+        yield finding(
+            "reoffer-without-alternative",
+            (*here, *reoffers[0]),
+            f"partner {partner.id!r} has its leads offered again when it does not take them, "
+            "but no profile that sells to it has another active partner: such a lead ends "
+            "unroutable",
+        )
 
 
 def _schedule_findings(snapshot: Snapshot, partner: Partner, here: Location) -> Iterator[Finding]:

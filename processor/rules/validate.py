@@ -54,7 +54,7 @@ def validate_document(raw: object, limits: RulesLimits = DEFAULT_LIMITS) -> Rule
         document = RulesDocument.model_validate(raw, context={"declarations": _declarations(raw)})
     except ValidationError as invalid:
         problems.extend(
-            (item["loc"], _message(raw, item["loc"], item["type"], item["msg"]))
+            (item["loc"], _message(raw, item["loc"], item["type"], item["msg"], item.get("ctx")))
             for item in invalid.errors(include_url=False)
         )
     problems.extend(_uniqueness_problems(raw))
@@ -69,9 +69,13 @@ def validate_document(raw: object, limits: RulesLimits = DEFAULT_LIMITS) -> Rule
     return document
 
 
-def _message(raw: object, where: Location, kind: str, message: str) -> str:
+def _message(
+    raw: object, where: Location, kind: str, message: str, ctx: Mapping[str, Any] | None
+) -> str:
     """Pydantic's message in the document's words; a filter written as one list of conditions
     (``filter: [{...}]``, the commonest slip) is told how to write it."""
+    if kind == "too_long" and ctx is not None:
+        return f"at most {ctx['max_length']} items, not {ctx['actual_length']}"
     if (
         kind in ("tuple_type", "list_type")
         and _is_or_set(where)

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import yaml
-from opskit import DEPLOY, REPO
-
-PROMETHEUS = DEPLOY / "prometheus"
-
-
-def promtool_run(
-    promtool: Path, *args: str, cwd: Path = PROMETHEUS
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(promtool), *args], cwd=cwd, capture_output=True, text=True, timeout=120
-    )
+from opskit import DEPLOY, PROMETHEUS, REPO, promtool_run
 
 
 def test_promtool_checks_the_alert_rules(promtool: Path) -> None:

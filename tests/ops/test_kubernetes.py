@@ -147,6 +147,8 @@ def test_topics_are_the_configured_ones() -> None:
             "DLQ",
             "DECIDE",
             "STATE",
+            "RETURNS",
+            "RECEIPTS",
         )
     }
     assert topics == configured
