@@ -25,6 +25,8 @@ from deliverykit import (
 )
 from streamkit import reading, settings_env
 
+from processor.delivery.topics import worker_topics
+from processor.kafka.admin import TopicAdmin
 from processor.settings import Settings
 from processor.wire import Codec
 
@@ -167,7 +169,10 @@ def test_a_refused_delivery_is_handed_back_at_once_when_the_policy_says_reoffer(
 
 @contextmanager
 def deliver_process(settings: Settings, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``lead-router deliver --partner p`` in a process of its own; killed at the block's end."""
+    """``lead-router deliver --partner p`` in a process of its own; killed at the block's end.
+
+    Its topics are made first, so that a test can read them while the process starts."""
+    TopicAdmin(settings).ensure(worker_topics(settings, "p"))
     with processes() as started, open(log, "ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "processor", "deliver", "--partner", "p"],
