@@ -340,11 +340,11 @@ class Worker:
             metrics.REOFFERS.labels(partner=self.partner).inc()
         self._done.take(done.receipt)
         log.info(
-            "delivery %s (lead %s), attempt %d: %s; %s",
+            "delivery %s (lead %s): %s at attempt %d; %s",
             ident,
             delivery["lead_id"],
-            attempts,
             status,
+            attempts,
             done.receipt["detail"],
         )
 

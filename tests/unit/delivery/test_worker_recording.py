@@ -76,6 +76,9 @@ class FakeConsumer:
 class Consumed:
     """The consumed record a receipt is for: only its place is read."""
 
+    def topic(self) -> str:
+        return "deliveries.p"
+
     def partition(self) -> int:
         return 2
 
@@ -102,7 +105,7 @@ def test_an_aborted_transaction_is_tried_again_with_the_same_receipt(
     producer = FakeProducer(abortable(), abortable())
     worker = worker_on(producer, monkeypatch)
 
-    worker._record(Consumed(), RECEIPT)  # type: ignore[arg-type]
+    worker._record(Consumed(), [RECEIPT])  # type: ignore[arg-type]
 
     once = ["begin", "produce", "flush", "offsets"]
     assert producer.calls == [
@@ -128,7 +131,7 @@ def test_the_worker_gives_up_after_its_tries(monkeypatch: pytest.MonkeyPatch) ->
     worker = worker_on(producer, monkeypatch)
 
     with pytest.raises(WorkerFailed, match="cannot record a delivery: aborted by the broker"):
-        worker._record(Consumed(), None)  # type: ignore[arg-type]
+        worker._record(Consumed(), [])  # type: ignore[arg-type]
 
     assert producer.calls.count("commit refused") == RECORD_ATTEMPTS
     assert "commit" not in producer.calls
@@ -144,7 +147,7 @@ def test_a_fenced_worker_fails_and_closes_its_producer_without_a_flush(
     worker = worker_on(producer, monkeypatch)
 
     with pytest.raises(WorkerFailed, match="fenced by a newer instance"):
-        worker._record(Consumed(), None)  # type: ignore[arg-type]
+        worker._record(Consumed(), [])  # type: ignore[arg-type]
     worker._session.close()
 
     assert producer.calls == ["begin", "offsets", "commit refused", "close"]
@@ -157,6 +160,6 @@ def test_an_error_that_asks_for_no_abort_ends_the_worker_at_once(
     worker = worker_on(producer, monkeypatch)
 
     with pytest.raises(WorkerFailed, match="not allowed"):
-        worker._record(Consumed(), RECEIPT)  # type: ignore[arg-type]
+        worker._record(Consumed(), [RECEIPT])  # type: ignore[arg-type]
 
     assert producer.calls == ["begin", "produce", "flush", "offsets", "commit refused"]
