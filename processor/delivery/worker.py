@@ -330,7 +330,8 @@ class Worker:
         self._record(message, done.records)
         # Counted once recorded: a crash before the commit sends again, and counts then.
         status = done.receipt["status"]
-        metrics.WORKER_DELIVERIES.labels(partner=self.partner, status=status).inc()
+        if status != "retrying":  # a delivery counts once, when it ends
+            metrics.WORKER_DELIVERIES.labels(partner=self.partner, status=status).inc()
         metrics.DELIVERY_ATTEMPTS.labels(partner=self.partner, result=done.result).inc()
         metrics.WORKER_ATTEMPTS.labels(partner=self.partner).inc(
             sum(outcome.attempts for outcome in outcomes)

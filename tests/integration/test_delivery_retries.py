@@ -23,6 +23,7 @@ from deliverykit import (
     wait_committed,
     working,
 )
+from prometheus_client import REGISTRY
 from streamkit import reading, settings_env
 
 from processor.delivery.topics import worker_topics
@@ -49,6 +50,19 @@ def settings(stream_settings: Settings, unique: str, tmp_path: Path) -> Settings
         delivery_timeout_ms=5000,
         session_timeout_ms=SESSION_TIMEOUT_MS,
     )
+
+
+def attempt_counts() -> Counter[str]:
+    """Partner ``p``'s attempts by result, and its re-offers, as the metrics count them."""
+    counts: Counter[str] = Counter()
+    for result in ("delivered", "retrying", "failed", "rejected"):
+        labels = {"partner": "p", "result": result}
+        counts[result] = int(
+            REGISTRY.get_sample_value("lead_router_delivery_attempts_total", labels) or 0
+        )
+    reoffered = REGISTRY.get_sample_value("lead_router_reoffers_total", {"partner": "p"})
+    counts["reoffers"] = int(reoffered or 0)
+    return counts
 
 
 def all_receipts(settings: Settings, count: int) -> list[dict[str, Any]]:
@@ -93,11 +107,15 @@ def test_a_failing_delivery_waits_on_retry_topics_until_accepted_and_others_flow
     partner_rules(settings, [http.url("/hook")], delivery=SCHEDULE)
     first, second = delivery("first", "p"), delivery("second", "p")
     http.answer("/hook", 503, 503, 503, then=200, key=first["delivery_id"])
+    before = attempt_counts()
     with working(settings, "p"):
         publish_deliveries(settings, [first])
         http.wait_for("/hook", 1)  # the first attempt failed: the delivery waits for a retry
         publish_deliveries(settings, [second])
         found = all_receipts(settings, 5)
+    counted = attempt_counts()
+    counted.subtract(before)
+    assert +counted == {"retrying": 3, "delivered": 2}
 
     assert statuses(found, "first") == [
         ("retrying", 1),
@@ -137,8 +155,13 @@ def test_a_delivery_failing_through_every_retry_is_given_up_on_as_the_policy_say
     http.answer("/down", then=503)
     record = delivery("down", "p")
     publish_deliveries(settings, [record])
+    before = attempt_counts()
     with working(settings, "p"):
         found = all_receipts(settings, 4)
+    counted = attempt_counts()
+    counted.subtract(before)
+    reoffered = 1 if on_exhausted == "reoffer" else 0
+    assert +counted == +Counter({"retrying": 3, "failed": 1, "reoffers": reoffered})
 
     last = "failed" if on_exhausted == "give_up" else "reoffered"
     assert statuses(found, "down") == [("retrying", 1), ("retrying", 2), ("retrying", 3), (last, 4)]
