@@ -85,7 +85,7 @@ class Unfit(Exception):
 
 
 class Interrupted(BaseException):
-    """The worker was asked to stop while waiting to retry a delivery.
+    """The worker was asked to stop while waiting between the quick tries of an attempt.
 
     A ``BaseException``, like ``KeyboardInterrupt``: it must pass through the handlers that turn a
     destination's errors into outcomes."""
@@ -217,7 +217,7 @@ class Worker:
             try:
                 self._handle(message)
             except Interrupted:
-                log.info("stopped while retrying; the delivery is taken up again at restart")
+                log.info("stopped between tries; the delivery is taken up again at restart")
                 break
 
     def _switched(self, snapshot: Snapshot) -> None:
@@ -278,7 +278,8 @@ class Worker:
         metrics.RETRIES_PENDING.labels(partner=self.partner).set(self._parking.behind(ends))
 
     def _wait(self, seconds: float) -> None:
-        """Waits before a retry; raises :class:`Interrupted` as soon as the worker must stop."""
+        """Waits between the quick tries of an attempt (or for the registry); raises
+        :class:`Interrupted` as soon as the worker must stop."""
         if self._stopping.wait(seconds):
             raise Interrupted
 
