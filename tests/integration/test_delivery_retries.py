@@ -18,6 +18,7 @@ from crashkit import SESSION_TIMEOUT_MS, processes, sigkill
 from deliverykit import (
     Endpoint,
     delivery,
+    in_force,
     partner_rules,
     publish_deliveries,
     wait_committed,
@@ -188,6 +189,20 @@ def test_a_refused_delivery_is_handed_back_at_once_when_the_policy_says_reoffer(
     assert statuses(found, "refused") == [("reoffered", 1)]
     assert found[0]["reason"] == f"refused: {http.url('/refuse')}: HTTP 400"
     assert_handed_back(settings, record, 1, "refused")
+
+
+def test_a_worker_takes_up_the_retry_topics_of_a_schedule_that_new_rules_lengthen(
+    settings: Settings, http: Endpoint
+) -> None:
+    without = partner_rules(settings, [http.url("/hook")], delivery={"retries": []})
+    http.answer("/hook", 503, then=200)
+    with working(settings, "p") as worker:
+        in_force(worker, without)
+        in_force(worker, partner_rules(settings, [http.url("/hook")], delivery={"retries": ["1s"]}))
+        publish_deliveries(settings, [delivery("one", "p")])
+        found = all_receipts(settings, 2)
+
+    assert statuses(found, "one") == [("retrying", 1), ("delivered", 2)]
 
 
 @contextmanager
