@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import Producer
 from crashkit import SESSION_TIMEOUT_MS, processes, sigkill
 from deliverykit import (
     Endpoint,
@@ -27,7 +28,7 @@ from deliverykit import (
 from prometheus_client import REGISTRY
 from streamkit import reading, settings_env
 
-from processor.delivery.topics import worker_topics
+from processor.delivery.topics import retry_topics, worker_topics
 from processor.kafka.admin import TopicAdmin
 from processor.settings import Settings
 from processor.wire import Codec
@@ -203,6 +204,36 @@ def test_a_worker_takes_up_the_retry_topics_of_a_schedule_that_new_rules_lengthe
         found = all_receipts(settings, 2)
 
     assert statuses(found, "one") == [("retrying", 1), ("delivered", 2)]
+
+
+def test_hostile_records_on_a_retry_topic_are_bounded_or_dead_lettered(
+    settings: Settings, http: Endpoint
+) -> None:
+    partner_rules(settings, [http.url("/hook")], delivery={"retries": ["1s", "1s"]})
+    record = delivery("forged", "p")
+    level_one = settings.topics.retry_topic("p", 1)
+    TopicAdmin(settings).ensure(retry_topics(settings, "p", 1, partitions=1))
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    codec = Codec()
+    headers = [
+        ("lead-router.due-at", b"99999999999999"),  # thousands of years from now
+        ("lead-router.attempts", b"many"),
+        ("lead-router.first-source", b"../../etc/passwd"),
+    ]
+    value = codec.encode(level_one, "LeadDelivery", record)
+    producer.produce(level_one, key=b"forged", value=value, headers=headers)
+    producer.produce(level_one, key=b"raw", value=b"not a delivery")
+    assert producer.flush(30) == 0
+
+    with working(settings, "p"):
+        found = all_receipts(settings, 1)
+        with reading(settings, settings.topics.delivery_dlq_topic, None) as dlq:
+            [dead] = dlq.wait_for(1)
+
+    # Due a second after it was written, as its level says; attempts made: the level's one.
+    assert statuses(found, "forged") == [("delivered", 2)]
+    assert dead["key"] == b"raw"
+    assert dead["headers"]["lead-router.source.topic"] == level_one.encode()
 
 
 @contextmanager
