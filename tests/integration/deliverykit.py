@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import trustme
 from aiosmtpd.controller import Controller
@@ -167,7 +167,7 @@ class Mailbox:
 
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-                mailbox.messages.append(cast(EmailMessage, message))
+                mailbox.messages.append(message)
                 return "250 OK"
 
         def authenticate(

@@ -30,6 +30,7 @@ from streamkit import reading, settings_env
 
 from processor.delivery.topics import retry_topics, worker_topics
 from processor.kafka.admin import TopicAdmin
+from processor.kafka.records import Headers
 from processor.settings import Settings
 from processor.wire import Codec
 
@@ -215,7 +216,7 @@ def test_hostile_records_on_a_retry_topic_are_bounded_or_dead_lettered(
     TopicAdmin(settings).ensure(retry_topics(settings, "p", 1, partitions=1))
     producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
     codec = Codec()
-    headers = [
+    headers: Headers = [
         ("lead-router.due-at", b"99999999999999"),  # thousands of years from now
         ("lead-router.attempts", b"many"),
         ("lead-router.first-source", b"../../etc/passwd"),
