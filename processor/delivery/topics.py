@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from processor.delivery.retry import RETENTION_MS
 from processor.kafka.admin import COMPACTED, TopicSpec
+from processor.rules.document import MAX_RETRIES
 from processor.settings import Settings
 from processor.stream.topics import DECIDE_PARTITIONS
 
@@ -41,11 +42,14 @@ def retry_topics(settings: Settings, partner: str, levels: int, partitions: int)
 
 
 def retry_levels(settings: Settings, partner: str, topics: Iterable[str]) -> dict[str, int]:
-    """The level of each of ``topics`` that is one of ``partner``'s retry topics."""
+    """The level of each of ``topics`` that is one of ``partner``'s retry topics, as a worker
+    makes them: a level beyond the longest schedule was not, and is no concern of the worker's
+    (it would otherwise create every level up to it)."""
     prefix = settings.topics.retry_topic(partner, 0)[:-1]
+    levels = {str(level): level for level in range(1, MAX_RETRIES + 1)}
     found: dict[str, int] = {}
     for topic in topics:
-        rest = topic[len(prefix) :] if topic.startswith(prefix) else ""
-        if rest.isascii() and rest.isdigit() and len(rest) <= 4 and int(rest) >= 1:
-            found[topic] = int(rest)
+        level = levels.get(topic[len(prefix) :]) if topic.startswith(prefix) else None
+        if level is not None:
+            found[topic] = level
     return found

@@ -47,8 +47,10 @@ def test_only_the_partners_own_numbered_retry_topics_are_its_levels() -> None:
     settings = Settings()
     topics = [
         "lead-router.retry.p.1",
-        "lead-router.retry.p.12",
+        "lead-router.retry.p.10",
+        "lead-router.retry.p.11",  # beyond the longest schedule
         "lead-router.retry.p.0",
+        "lead-router.retry.p.01",
         "lead-router.retry.p.x",
         "lead-router.retry.p.1.2",  # partner p.1's second level
         "lead-router.retry.pq.1",
@@ -56,7 +58,7 @@ def test_only_the_partners_own_numbered_retry_topics_are_its_levels() -> None:
     ]
     assert retry_levels(settings, "p", topics) == {
         "lead-router.retry.p.1": 1,
-        "lead-router.retry.p.12": 12,
+        "lead-router.retry.p.10": 10,
     }
     assert retry_levels(settings, "p.1", topics) == {"lead-router.retry.p.1.2": 2}
 
