@@ -134,9 +134,6 @@ class DeliveredIds:
     def __len__(self) -> int:
         return len(self._ids)
 
-    def add(self, delivery_id: str) -> None:
-        self._ids.add(delivery_id)
-
     def reload(self) -> None:
         """Reads the receipts topic to its end: what this and every other worker of the partner
         committed until now. A delivery's receipts share a key, hence a partition, so they
