@@ -65,6 +65,8 @@ RECORD_ATTEMPTS = 5
 """Tries of the receipt's transaction when Kafka asks for an abort, before the worker gives up."""
 PENDING_EVERY_S = 2.0
 """How often the worker asks the brokers how far its retry partitions reach."""
+ATTEMPT_RESULTS = ("delivered", "retrying", "failed", "rejected")
+"""The results ``DELIVERY_ATTEMPTS`` counts an attempt by."""
 NO_RETRIES = DeliveryPolicy(retries=())
 """The schedule of a partner the rules in force do not have: its records are dead-lettered."""
 
@@ -146,6 +148,7 @@ class Worker:
                 self._heartbeat.alive,
                 host=self._settings.metrics.metrics_host,
             )
+        self._zero_metrics()
         admin = TopicAdmin(self._settings)
         admin.ensure([*config_topics(self._settings), *worker_topics(self._settings, self.partner)])
         try:
@@ -165,6 +168,14 @@ class Worker:
             self._rules.close()
             self._consumer.close()
             self._session.close()
+
+    def _zero_metrics(self) -> None:
+        """Starts the partner's attempt and re-offer series at zero: an alert on their increase
+        sees the first failure, which a series born at 1 would hide."""
+        for result in ATTEMPT_RESULTS:
+            metrics.DELIVERY_ATTEMPTS.labels(partner=self.partner, result=result)
+        metrics.REOFFERS.labels(partner=self.partner)
+        metrics.RETRIES_PENDING.labels(partner=self.partner).set(0)
 
     def _await_rules(self) -> bool:
         """Reads the config topic to its end, then waits for rules if it has none; False when

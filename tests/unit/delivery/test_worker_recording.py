@@ -1,7 +1,8 @@
 """Recording a delivery: the receipt's transaction tried again on an abort, never the sending.
 
 A fake producer stands for Kafka, so that each kind of error the broker can answer a transaction
-with is met on purpose: an abort asked for, a fence, a refusal that is neither.
+with is met on purpose: an abort asked for, a fence, a refusal that is neither. The same fakes
+show the metric series a worker starts with.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from prometheus_client import REGISTRY
 
 from processor.control import follower
 from processor.delivery.worker import RECORD_ATTEMPTS, Worker, WorkerFailed
@@ -163,3 +165,22 @@ def test_an_error_that_asks_for_no_abort_ends_the_worker_at_once(
         worker._record(Consumed(), [RECEIPT])  # type: ignore[arg-type]
 
     assert producer.calls == ["begin", "produce", "flush", "offsets", "commit refused"]
+
+
+def test_a_worker_starts_its_partners_attempt_series_at_zero(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    worker = worker_on(FakeProducer(), monkeypatch)
+    series = [
+        ("lead_router_delivery_attempts_total", {"partner": "p", "result": result})
+        for result in ("delivered", "retrying", "failed", "rejected")
+    ]
+    series += [("lead_router_reoffers_total", {"partner": "p"})]
+    series += [("lead_router_retries_pending", {"partner": "p"})]
+
+    worker._zero_metrics()
+
+    missing = [
+        (name, labels) for name, labels in series if REGISTRY.get_sample_value(name, labels) is None
+    ]
+    assert missing == []
