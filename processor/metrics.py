@@ -103,7 +103,7 @@ TRANSACTIONS = Counter(
 WORKER_DELIVERIES = Counter(
     "lead_router_worker_deliveries_total",
     "Deliveries a delivery worker finished, by partner and receipt status (delivered, failed, "
-    "rejected), or skipped (duplicate: delivered before; invalid: dead-lettered, not a "
+    "rejected, reoffered), or skipped (duplicate: done before; invalid: dead-lettered, not a "
     "LeadDelivery this worker may send).",
     ["partner", "status"],
 )

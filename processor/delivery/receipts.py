@@ -1,9 +1,10 @@
 """The receipts topic: one ``DeliveryReceipt`` per delivery, keyed by its delivery id.
 
-Workers write a receipt for every delivery they finish (:func:`receipt_for`) and read the topic
-back as their memory (:class:`DeliveredIds`); ``lead-router receipts`` shows it
-(:func:`read_receipts`). The topic is compacted: the latest receipt of a delivery is the one that
-counts, and it stays for as long as the topic does, so a worker remembers every delivery it made.
+Workers write a receipt for every attempt at a delivery (:func:`receipt_for`): ``retrying`` while
+retries are scheduled, then how it ended. They read the topic back as their memory
+(:class:`DeliveredIds`); ``lead-router receipts`` shows it (:func:`read_receipts`). The topic is
+compacted: the latest receipt of a delivery is the one that counts, and it stays for as long as the
+topic does, so a worker remembers every delivery it made.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from confluent_kafka import KafkaException, Message
 
@@ -25,21 +26,45 @@ from processor.wire import Codec, DecodeError
 log = logging.getLogger(__name__)
 
 Receipt = dict[str, Any]
+Later = Literal["retrying", "reoffered"]
+"""What a worker may make of an attempt that did not deliver, besides its own status."""
+
+DONE = frozenset({"delivered", "reoffered", "returned", "return_refused"})
+"""Latest statuses after which a delivery is never sent again: it was delivered, or its lead went
+to someone else (sending it now would sell it twice)."""
 
 
-def receipt_for(delivery: Mapping[str, Any], outcomes: Iterable[Outcome]) -> Receipt:
-    """The receipt of a ``LeadDelivery`` after sending it to each destination, as of now."""
+def detail(outcomes: Iterable[Outcome]) -> str:
+    """What each destination answered at one attempt, in-process tries included; no lead data."""
+    return "; ".join(map(str, outcomes)) or "the partner has no destinations"
+
+
+def receipt_for(
+    delivery: Mapping[str, Any],
+    outcomes: Iterable[Outcome],
+    attempts: int,
+    later: Later | None = None,
+    *,
+    next_attempt_at: datetime | None = None,
+    reason: str | None = None,
+) -> Receipt:
+    """The receipt of a ``LeadDelivery`` after attempt number ``attempts``, as of now: the status
+    the destinations' answers make, unless the worker goes on with it ``later``."""
     done = list(outcomes)
+    status = later or overall(done)
     return {
         "delivery_id": delivery["delivery_id"],
         "lead_id": delivery["lead_id"],
         "partner": delivery["partner"],
-        "status": overall(done),
+        "status": status,
         "at": datetime.now(UTC),
-        "detail": "; ".join(map(str, done)) or "the partner has no destinations",
+        "detail": detail(done),
         "price": delivery["price"],
         "currency": delivery["currency"],
-        "attempts": max((outcome.attempts for outcome in done), default=0),
+        "attempts": attempts,
+        "next_attempt_at": next_attempt_at,
+        "revenue": delivery["price"] if status == "delivered" else None,
+        "reason": reason,
     }
 
 
@@ -90,10 +115,11 @@ def read_receipts(settings: Settings) -> list[Receipt]:
 
 
 class DeliveredIds:
-    """The ids of one partner's deliveries that have a ``delivered`` receipt: a worker's memory.
+    """The ids of one partner's deliveries whose latest receipt is one of :data:`DONE`: a
+    worker's memory.
 
-    Only ``delivered`` counts: a failed or rejected delivery that comes again (its lead published
-    once more, or an operator replaying the topic) is tried again.
+    A ``retrying``, ``failed`` or ``rejected`` delivery that comes again (from a retry topic, its
+    lead published once more, or an operator replaying the topic) is tried again.
     """
 
     def __init__(self, settings: Settings, partner: str, codec: Codec) -> None:
@@ -108,14 +134,18 @@ class DeliveredIds:
     def __len__(self) -> int:
         return len(self._ids)
 
-    def add(self, delivery_id: str) -> None:
-        self._ids.add(delivery_id)
-
     def reload(self) -> None:
         """Reads the receipts topic to its end: what this and every other worker of the partner
-        committed until now."""
-        scan(self._settings, self._codec, self._take)
+        committed until now. A delivery's receipts share a key, hence a partition, so they
+        come in the order they were written and the last one read is the latest."""
+        self._ids.clear()
+        scan(self._settings, self._codec, self.take)
 
-    def _take(self, receipt: Receipt) -> None:
-        if receipt["partner"] == self._partner and receipt["status"] == "delivered":
+    def take(self, receipt: Receipt) -> None:
+        """Learns from ``receipt``, the latest of its delivery so far."""
+        if receipt["partner"] != self._partner:
+            return
+        if receipt["status"] in DONE:
             self._ids.add(receipt["delivery_id"])
+        else:
+            self._ids.discard(receipt["delivery_id"])

@@ -1,6 +1,7 @@
 """Local destinations for delivery tests: an HTTP endpoint, a server that answers one byte at a
-time, and an SMTP server (plain, STARTTLS or TLS, with a test CA) on 127.0.0.1; and a delivery
-worker in a thread.
+time, and an SMTP server (plain, STARTTLS or TLS, with a test CA) on 127.0.0.1; a delivery worker
+in a thread; delivery records written to a partner's topic as the processor writes them, and
+waits for what a worker commits.
 
 Each destination records what it received and answers as the test scripts it: a status per
 request for the endpoint (503 twice, then 200), a reply code per recipient for the mail server.
@@ -11,26 +12,33 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from streamkit import in_thread
+from confluent_kafka import Consumer, Producer, TopicPartition
+from streamkit import apply_rules, in_thread
 
-from processor.delivery import Worker
+from processor.delivery import Worker, read_receipts
+from processor.formats import Facts, render
 from processor.localkafka import free_port
 from processor.settings import Settings
+from processor.stream.decide import delivery_id
+from processor.stream.topics import Topics
+from processor.wire import Codec
 
 DEADLINE_S = 60.0
 
@@ -43,12 +51,15 @@ class Request:
 
 
 class Endpoint:
-    """An HTTP server that records every POST and answers each path from its script."""
+    """An HTTP server that records every POST and answers each path (or each delivery, by its
+    ``Idempotency-Key``, on a path) from its script."""
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
-        self._scripts: dict[str, list[int]] = {}
-        self._always: dict[str, int] = {}
+        self.arrived = 0
+        """Requests received, held ones included (``requests`` has them once answered)."""
+        self._scripts: dict[tuple[str, str | None], list[int]] = {}
+        self._always: dict[tuple[str, str | None], int] = {}
         self._held = threading.Event()
         self._held.set()
         self._lock = threading.Lock()
@@ -57,6 +68,8 @@ class Endpoint:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with endpoint._lock:
+                    endpoint.arrived += 1
                 endpoint._held.wait(DEADLINE_S)
                 status = endpoint._record(Request(self.path, dict(self.headers), body))
                 self.send_response(status)
@@ -76,11 +89,12 @@ class Endpoint:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
 
-    def answer(self, path: str, *statuses: int, then: int = 200) -> None:
-        """Answer requests to ``path`` with ``statuses`` in turn, and ``then`` after them."""
+    def answer(self, path: str, *statuses: int, then: int = 200, key: str | None = None) -> None:
+        """Answer requests to ``path`` with ``statuses`` in turn, and ``then`` after them; with
+        ``key``, only the requests of that delivery, whatever the path's script says."""
         with self._lock:
-            self._scripts[path] = list(statuses)
-            self._always[path] = then
+            self._scripts[(path, key)] = list(statuses)
+            self._always[(path, key)] = then
 
     def hold(self) -> None:
         """Keep requests waiting (up to a minute) until :meth:`release`."""
@@ -93,6 +107,12 @@ class Endpoint:
         with self._lock:
             return [request for request in self.requests if request.path == path]
 
+    def wait_arrived(self, count: int) -> None:
+        deadline = time.monotonic() + DEADLINE_S
+        while self.arrived < count:
+            assert time.monotonic() < deadline, f"{self.arrived} of {count} requests arrived"
+            time.sleep(0.05)
+
     def wait_for(self, path: str, count: int) -> list[Request]:
         deadline = time.monotonic() + DEADLINE_S
         while len(self.to(path)) < count:
@@ -103,10 +123,13 @@ class Endpoint:
     def _record(self, request: Request) -> int:
         with self._lock:
             self.requests.append(request)
-            script = self._scripts.get(request.path)
+            scripted = (request.path, request.headers.get("Idempotency-Key"))
+            if scripted not in self._always:
+                scripted = (request.path, None)
+            script = self._scripts.get(scripted)
             if script:
                 return script.pop(0)
-            return self._always.get(request.path, 200)
+            return self._always.get(scripted, 200)
 
     def start(self) -> None:
         self._thread.start()
@@ -144,7 +167,7 @@ class Mailbox:
 
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
                 message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-                mailbox.messages.append(cast(EmailMessage, message))
+                mailbox.messages.append(message)
                 return "250 OK"
 
         def authenticate(
@@ -279,3 +302,93 @@ def working(settings: Settings, partner: str) -> Iterator[Worker]:
     worker = Worker(settings, partner)
     with in_thread(worker, f"deliver-{partner}"):
         yield worker
+
+
+def receipts(settings: Settings, count: int) -> list[dict[str, Any]]:
+    """The receipts, once there are at least ``count``."""
+    deadline = time.monotonic() + DEADLINE_S
+    while len(found := read_receipts(settings)) < count:
+        assert time.monotonic() < deadline, f"{len(found)} of {count} receipts"
+        time.sleep(0.1)
+    return found
+
+
+def committed(settings: Settings, worker: Worker) -> int:
+    """The offset the worker's group has committed on partition 0 of its topic."""
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": worker.group}
+    )
+    try:
+        [position] = consumer.committed([TopicPartition(worker.topic, 0)], timeout=10)
+    finally:
+        consumer.close()
+    return int(position.offset)
+
+
+def wait_committed(settings: Settings, worker: Worker, offset: int) -> None:
+    """Waits until the worker has moved past ``offset`` records (delivered or skipped)."""
+    deadline = time.monotonic() + DEADLINE_S
+    while committed(settings, worker) < offset:
+        assert time.monotonic() < deadline, f"the worker never committed offset {offset}"
+        time.sleep(0.1)
+
+
+def partner_rules(settings: Settings, destinations: Sequence[str], **partner: Any) -> str:
+    """Applies rules that have partner ``p`` (format json, unless ``partner`` says otherwise)
+    send to ``destinations``; returns their version."""
+    spec = {"id": "p", "format": "json", "destinations": list(destinations), **partner}
+    return apply_rules(settings, json.dumps({"partners": [spec]}))
+
+
+def in_force(worker: Worker, version: str) -> None:
+    """Waits until the worker has ``version`` of the rules in force."""
+    deadline = time.monotonic() + DEADLINE_S
+    while worker.rules_version != version:
+        assert time.monotonic() < deadline, f"rules {worker.rules_version}, not {version}"
+        time.sleep(0.05)
+
+
+def delivery(lead_id: str, partner: str, destinations: Sequence[str] = ()) -> dict[str, Any]:
+    """A LeadDelivery record as the processor writes it, payload rendered as json."""
+    lead = {
+        "lead_id": lead_id,
+        "submitted_at": datetime(2026, 11, 20, 10, 0, tzinfo=UTC),
+        "site_id": "web",
+        **dict.fromkeys(
+            ("interest_category", "offer_id", "contact", "address", "visitor", "vehicle"), None
+        ),
+        "fields": None,
+        "comments": None,
+    }
+    record: dict[str, Any] = {
+        "delivery_id": delivery_id(lead_id, partner),
+        "lead_id": lead_id,
+        "profile": "web",
+        "partner": partner,
+        "partner_name": None,
+        "assignment": "a",
+        "tier": "all",
+        "price": 12.5,
+        "currency": "EUR",
+        "distance_km": None,
+        "format": "json",
+        "destinations": list(destinations),
+        "rules_version": "1",
+        "routed_at": datetime(2026, 11, 20, 10, 0, 1, tzinfo=UTC),
+        "geo": None,
+        "lead": lead,
+    }
+    record["payload"], record["content_type"] = render("json", lead, Facts.of(record))
+    return record
+
+
+def publish_deliveries(settings: Settings, records: Sequence[dict[str, Any]]) -> None:
+    """Writes LeadDelivery records to their partners' topics, as the processor would."""
+    Topics(settings).ensure_deliveries({record["partner"] for record in records})
+    codec = Codec()
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    for record in records:
+        topic = settings.topics.delivery_topic(record["partner"])
+        value = codec.encode(topic, "LeadDelivery", record)
+        producer.produce(topic, key=record["lead_id"].encode(), value=value)
+    assert producer.flush(30) == 0

@@ -6,25 +6,31 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Sequence
-from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import pytest
 import xmlschema
-from confluent_kafka import Consumer, Producer, TopicPartition
-from deliverykit import Endpoint, Mailbox, working
+from confluent_kafka import Producer
+from deliverykit import (
+    Endpoint,
+    Mailbox,
+    delivery,
+    in_force,
+    partner_rules,
+    publish_deliveries,
+    receipts,
+    wait_committed,
+    working,
+)
 from prometheus_client import REGISTRY
 from streamkit import apply_rules, publish, reading, running, settings_env
 
 from processor.cli import main
 from processor.delivery import Worker, read_receipts
-from processor.formats import Facts, render
 from processor.settings import Settings
 from processor.stream.decide import delivery_id
 from processor.stream.topics import Topics
@@ -32,14 +38,13 @@ from processor.wire import Codec
 
 pytestmark = pytest.mark.integration
 
-DEADLINE_S = 60.0
-
 
 @pytest.fixture
 def settings(stream_settings: Settings, unique: str, tmp_path: Path, smtp: Mailbox) -> Settings:
     return stream_settings.with_changes(
         receipts_topic=f"receipts-{unique}",
         delivery_dlq_topic=f"deliveries-dlq-{unique}",
+        retry_topic_prefix=f"retry-{unique}.",
         deliveries_dir=tmp_path,
         smtp_host="127.0.0.1",
         smtp_port=smtp.port,
@@ -61,96 +66,6 @@ def worker_counts(partner: str) -> Counter[str]:
     attempts = REGISTRY.get_sample_value("lead_router_worker_attempts_total", {"partner": partner})
     counts["attempts"] = int(attempts or 0)
     return counts
-
-
-def receipts(settings: Settings, count: int) -> list[dict[str, Any]]:
-    """The receipts, once there are at least ``count``."""
-    deadline = time.monotonic() + DEADLINE_S
-    while len(found := read_receipts(settings)) < count:
-        assert time.monotonic() < deadline, f"{len(found)} of {count} receipts"
-        time.sleep(0.1)
-    return found
-
-
-def committed(settings: Settings, worker: Worker) -> int:
-    """The offset the worker's group has committed on partition 0 of its topic."""
-    consumer = Consumer(
-        {"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": worker.group}
-    )
-    try:
-        [position] = consumer.committed([TopicPartition(worker.topic, 0)], timeout=10)
-    finally:
-        consumer.close()
-    return int(position.offset)
-
-
-def wait_committed(settings: Settings, worker: Worker, offset: int) -> None:
-    """Waits until the worker has moved past ``offset`` records (delivered or skipped)."""
-    deadline = time.monotonic() + DEADLINE_S
-    while committed(settings, worker) < offset:
-        assert time.monotonic() < deadline, f"the worker never committed offset {offset}"
-        time.sleep(0.1)
-
-
-def partner_rules(settings: Settings, destinations: Sequence[str], **partner: Any) -> str:
-    """Applies rules that have partner ``p`` (format json, unless ``partner`` says otherwise)
-    send to ``destinations``; returns their version."""
-    spec = {"id": "p", "format": "json", "destinations": list(destinations), **partner}
-    return apply_rules(settings, json.dumps({"partners": [spec]}))
-
-
-def in_force(worker: Worker, version: str) -> None:
-    """Waits until the worker has ``version`` of the rules in force."""
-    deadline = time.monotonic() + DEADLINE_S
-    while worker.rules_version != version:
-        assert time.monotonic() < deadline, f"rules {worker.rules_version}, not {version}"
-        time.sleep(0.05)
-
-
-def delivery(lead_id: str, partner: str, destinations: Sequence[str] = ()) -> dict[str, Any]:
-    """A LeadDelivery record as the processor writes it, payload rendered as json."""
-    lead = {
-        "lead_id": lead_id,
-        "submitted_at": datetime(2026, 11, 20, 10, 0, tzinfo=UTC),
-        "site_id": "web",
-        **dict.fromkeys(
-            ("interest_category", "offer_id", "contact", "address", "visitor", "vehicle"), None
-        ),
-        "fields": None,
-        "comments": None,
-    }
-    record: dict[str, Any] = {
-        "delivery_id": delivery_id(lead_id, partner),
-        "lead_id": lead_id,
-        "profile": "web",
-        "partner": partner,
-        "partner_name": None,
-        "assignment": "a",
-        "tier": "all",
-        "price": 12.5,
-        "currency": "EUR",
-        "distance_km": None,
-        "format": "json",
-        "destinations": list(destinations),
-        "rules_version": "1",
-        "routed_at": datetime(2026, 11, 20, 10, 0, 1, tzinfo=UTC),
-        "geo": None,
-        "lead": lead,
-    }
-    record["payload"], record["content_type"] = render("json", lead, Facts.of(record))
-    return record
-
-
-def publish_deliveries(settings: Settings, records: Sequence[dict[str, Any]]) -> None:
-    """Writes LeadDelivery records to their partners' topics, as the processor would."""
-    Topics(settings).ensure_deliveries({record["partner"] for record in records})
-    codec = Codec()
-    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
-    for record in records:
-        topic = settings.topics.delivery_topic(record["partner"])
-        value = codec.encode(topic, "LeadDelivery", record)
-        producer.produce(topic, key=record["lead_id"].encode(), value=value)
-    assert producer.flush(30) == 0
 
 
 def flags(settings: Settings) -> list[str]:
@@ -244,10 +159,11 @@ def test_the_worker_delivers_to_http_mail_and_files_and_receipts_show_it(
     assert capsys.readouterr().out.strip() == "no receipts match"
 
 
-def test_a_failing_endpoint_is_retried_and_a_refusing_one_rejected(
+def test_a_failing_endpoint_is_tried_again_at_once_and_a_refusing_one_rejected(
     settings: Settings, http: Endpoint, capsys: Any
 ) -> None:
-    partner_rules(settings, [http.url("/hook")])
+    # No retries through retry topics: one attempt each, with its quick in-process tries.
+    partner_rules(settings, [http.url("/hook")], delivery={"retries": []})
     # In turn: "flaky" 503, 503, 200; "refused" 400; "down" 503 four times.
     http.answer("/hook", 503, 503, 200, 400, then=503)
     records = [delivery("flaky", "p"), delivery("refused", "p"), delivery("down", "p")]
@@ -259,12 +175,15 @@ def test_a_failing_endpoint_is_retried_and_a_refusing_one_rejected(
     counted.subtract(before)
     assert +counted == {"delivered": 1, "rejected": 1, "failed": 1, "attempts": 3 + 1 + 4}
 
-    assert (found["flaky"]["status"], found["flaky"]["attempts"]) == ("delivered", 3)
+    assert (found["flaky"]["status"], found["flaky"]["attempts"]) == ("delivered", 1)
+    assert found["flaky"]["detail"] == f"{http.url('/hook')}: HTTP 200 after 3 tries"
+    assert found["flaky"]["revenue"] == 12.5
     assert len(http.to("/hook")) == 3 + 1 + 4
     assert (found["refused"]["status"], found["refused"]["attempts"]) == ("rejected", 1)
     assert "HTTP 400" in found["refused"]["detail"]
-    assert (found["down"]["status"], found["down"]["attempts"]) == ("failed", 4)
+    assert (found["down"]["status"], found["down"]["attempts"]) == ("failed", 1)
     assert found["down"]["detail"] == f"{http.url('/hook')}: HTTP 503 after 4 tries"
+    assert found["down"]["revenue"] is None
 
     assert main(["receipts", "--status", "failed", "--format", "json", *flags(settings)]) == 0
     shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

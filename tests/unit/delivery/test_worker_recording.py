@@ -1,7 +1,8 @@
 """Recording a delivery: the receipt's transaction tried again on an abort, never the sending.
 
 A fake producer stands for Kafka, so that each kind of error the broker can answer a transaction
-with is met on purpose: an abort asked for, a fence, a refusal that is neither.
+with is met on purpose: an abort asked for, a fence, a refusal that is neither. The same fakes
+show the metric series a worker starts with.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from prometheus_client import REGISTRY
 
 from processor.control import follower
 from processor.delivery.worker import RECORD_ATTEMPTS, Worker, WorkerFailed
@@ -76,6 +78,9 @@ class FakeConsumer:
 class Consumed:
     """The consumed record a receipt is for: only its place is read."""
 
+    def topic(self) -> str:
+        return "deliveries.p"
+
     def partition(self) -> int:
         return 2
 
@@ -102,7 +107,7 @@ def test_an_aborted_transaction_is_tried_again_with_the_same_receipt(
     producer = FakeProducer(abortable(), abortable())
     worker = worker_on(producer, monkeypatch)
 
-    worker._record(Consumed(), RECEIPT)  # type: ignore[arg-type]
+    worker._record(Consumed(), [RECEIPT])  # type: ignore[arg-type]
 
     once = ["begin", "produce", "flush", "offsets"]
     assert producer.calls == [
@@ -128,7 +133,7 @@ def test_the_worker_gives_up_after_its_tries(monkeypatch: pytest.MonkeyPatch) ->
     worker = worker_on(producer, monkeypatch)
 
     with pytest.raises(WorkerFailed, match="cannot record a delivery: aborted by the broker"):
-        worker._record(Consumed(), None)  # type: ignore[arg-type]
+        worker._record(Consumed(), [])  # type: ignore[arg-type]
 
     assert producer.calls.count("commit refused") == RECORD_ATTEMPTS
     assert "commit" not in producer.calls
@@ -144,7 +149,7 @@ def test_a_fenced_worker_fails_and_closes_its_producer_without_a_flush(
     worker = worker_on(producer, monkeypatch)
 
     with pytest.raises(WorkerFailed, match="fenced by a newer instance"):
-        worker._record(Consumed(), None)  # type: ignore[arg-type]
+        worker._record(Consumed(), [])  # type: ignore[arg-type]
     worker._session.close()
 
     assert producer.calls == ["begin", "offsets", "commit refused", "close"]
@@ -157,6 +162,25 @@ def test_an_error_that_asks_for_no_abort_ends_the_worker_at_once(
     worker = worker_on(producer, monkeypatch)
 
     with pytest.raises(WorkerFailed, match="not allowed"):
-        worker._record(Consumed(), RECEIPT)  # type: ignore[arg-type]
+        worker._record(Consumed(), [RECEIPT])  # type: ignore[arg-type]
 
     assert producer.calls == ["begin", "produce", "flush", "offsets", "commit refused"]
+
+
+def test_a_worker_starts_its_partners_attempt_series_at_zero(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    worker = worker_on(FakeProducer(), monkeypatch)
+    series = [
+        ("lead_router_delivery_attempts_total", {"partner": "p", "result": result})
+        for result in ("delivered", "retrying", "failed", "rejected")
+    ]
+    series += [("lead_router_reoffers_total", {"partner": "p"})]
+    series += [("lead_router_retries_pending", {"partner": "p"})]
+
+    worker._zero_metrics()
+
+    missing = [
+        (name, labels) for name, labels in series if REGISTRY.get_sample_value(name, labels) is None
+    ]
+    assert missing == []
