@@ -32,7 +32,6 @@ class Conclusion:
     receipt: Receipt
     records: list[OutputRecord]
     result: str
-    reoffered: bool
 
 
 class Conclusions:
@@ -77,7 +76,7 @@ class Conclusions:
         value = self._codec.encode(topic, "DeliveryReceipt", receipt)
         own = OutputRecord(topic, delivery["delivery_id"].encode(), value)
         result = "retrying" if isinstance(step, Retry) else status
-        return Conclusion(receipt, [own, *extra], result, receipt["status"] == "reoffered")
+        return Conclusion(receipt, [own, *extra], result)
 
     def _waiting(
         self,

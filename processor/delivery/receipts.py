@@ -29,9 +29,21 @@ Receipt = dict[str, Any]
 Later = Literal["retrying", "reoffered"]
 """What a worker may make of an attempt that did not deliver, besides its own status."""
 
-DONE = frozenset({"delivered", "reoffered", "returned", "return_refused"})
+DONE = frozenset({"delivered", "reoffered", "returned"})
 """Latest statuses after which a delivery is never sent again: it was delivered, or its lead went
 to someone else (sending it now would sell it twice)."""
+
+REFUSED_RETURN = "return_refused"
+"""A refused return says nothing new of its delivery: its receipt is kept under a key of its own
+(:func:`receipt_key`), so that compaction never lets it replace the delivery's latest receipt,
+and it changes no worker's memory."""
+
+
+def receipt_key(receipt: Mapping[str, Any]) -> bytes:
+    """The receipts topic key of ``receipt``: its delivery id, or for a refused return the
+    delivery id and ``/return-refused``."""
+    suffix = "/return-refused" if receipt["status"] == REFUSED_RETURN else ""
+    return f"{receipt['delivery_id']}{suffix}".encode()
 
 
 def detail(outcomes: Iterable[Outcome]) -> str:
@@ -104,11 +116,12 @@ def scan(settings: Settings, codec: Codec, on_receipt: Callable[[Receipt], objec
 
 
 def read_receipts(settings: Settings) -> list[Receipt]:
-    """The latest receipt of every delivery, in the order they were written (by ``at``)."""
-    latest: dict[str, Receipt] = {}
+    """The latest receipt of every delivery, and the latest refused return of each, in the order
+    they were written (by ``at``)."""
+    latest: dict[bytes, Receipt] = {}
 
     def keep(receipt: Receipt) -> None:
-        latest[receipt["delivery_id"]] = receipt
+        latest[receipt_key(receipt)] = receipt
 
     scan(settings, Codec.for_registry(settings.registry), keep)
     return sorted(latest.values(), key=lambda receipt: receipt["at"])
@@ -143,7 +156,7 @@ class DeliveredIds:
 
     def take(self, receipt: Receipt) -> None:
         """Learns from ``receipt``, the latest of its delivery so far."""
-        if receipt["partner"] != self._partner:
+        if receipt["partner"] != self._partner or receipt["status"] == REFUSED_RETURN:
             return
         if receipt["status"] in DONE:
             self._ids.add(receipt["delivery_id"])

@@ -15,7 +15,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from confluent_kafka import TopicPartition as Partition
 
-from processor.delivery.receipts import Receipt
+from processor.delivery.receipts import Receipt, receipt_key
 from processor.errors import ServiceUnavailable
 from processor.kafka import clients
 from processor.kafka.admin import COMPACTED, TopicAdmin, TopicSpec
@@ -91,6 +91,7 @@ def _answer(consumer: Consumer, codec: Codec, delivery_id: str, wait_s: float) -
     """The first receipt answering a return of ``delivery_id`` that the assigned consumer reads
     within ``wait_s`` seconds; records that are not receipts are passed over."""
     deadline = time.monotonic() + wait_s
+    keys = {receipt_key({"delivery_id": delivery_id, "status": status}) for status in ANSWERS}
     while (left := deadline - time.monotonic()) > 0:
         message = consumer.poll(min(left, 0.5))
         if message is None:
@@ -100,7 +101,7 @@ def _answer(consumer: Consumer, codec: Codec, delivery_id: str, wait_s: float) -
             if error.code() == KafkaError._PARTITION_EOF:
                 continue
             raise KafkaException(error)
-        if message.key() != delivery_id.encode():
+        if message.key() not in keys:
             continue
         try:
             receipt = codec.decode(message.topic() or "", message.value() or b"", "DeliveryReceipt")

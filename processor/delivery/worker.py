@@ -53,9 +53,9 @@ from processor.kafka.errors import FatalError, consumed
 from processor.kafka.records import DEAD_LETTER_HEADROOM, OutputRecord, dead_letter
 from processor.kafka.session import TransactionalSession
 from processor.rules import Snapshot
+from processor.rules.deliveries import delivery_id
 from processor.rules.document import PARTNER_ID, DeliveryPolicy, Partner
 from processor.settings import Settings
-from processor.stream.decide import delivery_id
 from processor.wire import Codec, DecodeError
 
 log = logging.getLogger(__name__)
@@ -170,11 +170,11 @@ class Worker:
             self._session.close()
 
     def _zero_metrics(self) -> None:
-        """Starts the partner's attempt and re-offer series at zero: an alert on their increase
-        sees the first failure, which a series born at 1 would hide."""
+        """Starts the partner's attempt series at zero: an alert on their increase sees the first
+        failure, which a series born at 1 would hide. (Re-offers are counted by the decide stage,
+        which accepts each once; the worker's hand-backs are ``status="reoffered"`` deliveries.)"""
         for result in ATTEMPT_RESULTS:
             metrics.DELIVERY_ATTEMPTS.labels(partner=self.partner, result=result)
-        metrics.REOFFERS.labels(partner=self.partner)
         metrics.RETRIES_PENDING.labels(partner=self.partner).set(0)
 
     def _await_rules(self) -> bool:
@@ -349,8 +349,6 @@ class Worker:
             sum(outcome.attempts for outcome in outcomes)
         )
         metrics.WORKER_SEND_SECONDS.labels(partner=self.partner).observe(sent_in)
-        if done.reoffered:
-            metrics.REOFFERS.labels(partner=self.partner).inc()
         self._done.take(done.receipt)
         log.info(
             "delivery %s (lead %s): %s at attempt %d; %s",

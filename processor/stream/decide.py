@@ -28,7 +28,7 @@ from processor.geometry.geo import Geo, GeoSource
 from processor.kafka.records import Headers, InputRecord, OutputRecord, redriven
 from processor.rules import Ledger, Matches, Snapshot, decide
 from processor.rules.decide import Reoffer
-from processor.rules.deliveries import delivery_id as delivery_id  # the workers import it here
+from processor.rules.deliveries import delivery_id
 from processor.rules.document import Partner
 from processor.rules.ledger import epoch_ms
 from processor.rules.schedule import lead_time

@@ -3,7 +3,8 @@ metrics of re-offers and returns.
 
 A return is credited or refused in the decide stage, which owns the caps its credit gives back;
 the partner learns which from a ``DeliveryReceipt`` on the receipts topic, keyed by the delivery
-id like a worker's receipts, written in the same transaction as the state that settled it.
+id like a worker's receipts (a refusal under a key of its own, so that it never replaces the
+delivery's latest receipt), written in the same transaction as the state that settled it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from processor import metrics
+from processor.delivery.receipts import receipt_key
 from processor.kafka.records import OutputRecord
 from processor.rules.ledger import Sold
 from processor.settings import Settings
@@ -71,7 +73,7 @@ class Receipts:
 
     def _record(self, receipt: dict[str, Any]) -> OutputRecord:
         (value,) = self._encoder.encode(receipt)
-        return OutputRecord(self._encoder.topics[0], receipt["delivery_id"].encode(), value)
+        return OutputRecord(self._encoder.topics[0], receipt_key(receipt), value)
 
 
 def _receipt(

@@ -35,8 +35,8 @@ from streamkit import apply_rules, in_thread
 from processor.delivery import Worker, read_receipts
 from processor.formats import Facts, render
 from processor.localkafka import free_port
+from processor.rules.deliveries import delivery_id
 from processor.settings import Settings
-from processor.stream.decide import delivery_id
 from processor.stream.topics import Topics
 from processor.wire import Codec
 

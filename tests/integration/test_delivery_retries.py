@@ -56,14 +56,16 @@ def settings(stream_settings: Settings, unique: str, tmp_path: Path) -> Settings
 
 
 def attempt_counts() -> Counter[str]:
-    """Partner ``p``'s attempts by result, and its re-offers, as the metrics count them."""
+    """Partner ``p``'s attempts by result, and its deliveries handed back, as the metrics count
+    them."""
     counts: Counter[str] = Counter()
     for result in ("delivered", "retrying", "failed", "rejected"):
         labels = {"partner": "p", "result": result}
         counts[result] = int(
             REGISTRY.get_sample_value("lead_router_delivery_attempts_total", labels) or 0
         )
-    reoffered = REGISTRY.get_sample_value("lead_router_reoffers_total", {"partner": "p"})
+    labels = {"partner": "p", "status": "reoffered"}
+    reoffered = REGISTRY.get_sample_value("lead_router_worker_deliveries_total", labels)
     counts["reoffers"] = int(reoffered or 0)
     return counts
 

@@ -31,8 +31,8 @@ from streamkit import apply_rules, publish, reading, running, settings_env
 
 from processor.cli import main
 from processor.delivery import Worker, read_receipts
+from processor.rules.deliveries import delivery_id
 from processor.settings import Settings
-from processor.stream.decide import delivery_id
 from processor.stream.topics import Topics
 from processor.wire import Codec
 

@@ -176,4 +176,6 @@ def test_a_credited_return_frees_the_cap_unit_and_is_credited_once(settings: Set
     )
     assert (credited["key"], credited["reason"]) == (returned_a.encode(), "wrong number")
     assert (refused["status"], refused["reason"]) == ("return_refused", "returned before")
+    # Under a key of its own: compaction keeps the credit as the delivery's latest receipt.
+    assert refused["key"] == returned_a.encode() + b"/return-refused"
     assert refused["revenue"] is None

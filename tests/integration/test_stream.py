@@ -26,8 +26,8 @@ from streamkit import (
 from processor.geo.enrich import Enricher
 from processor.kafka.records import ERROR_HEADER, OFFSET_HEADER
 from processor.localkafka import free_port
+from processor.rules.deliveries import delivery_id
 from processor.settings import Settings
-from processor.stream.decide import delivery_id
 from processor.wire import Codec, lead_from_json
 
 pytestmark = pytest.mark.integration

@@ -175,7 +175,6 @@ def test_a_worker_starts_its_partners_attempt_series_at_zero(
         ("lead_router_delivery_attempts_total", {"partner": "p", "result": result})
         for result in ("delivered", "retrying", "failed", "rejected")
     ]
-    series += [("lead_router_reoffers_total", {"partner": "p"})]
     series += [("lead_router_retries_pending", {"partner": "p"})]
 
     worker._zero_metrics()
