@@ -246,6 +246,8 @@ class Phase:
     """How late each retry of a burst delivery came: behind a backlog."""
     late_ms: list[float]
     """How late each retry of a steady-load delivery came."""
+    behind_backlog: float
+    """The share of the burst's retries sent after its last healthy delivery."""
     failures: int
     retry: Written | None
     receipts: Written
@@ -280,6 +282,10 @@ def run_phase(
             endpoint.received[r["delivery_id"]][0] for r in burst if r["delivery_id"] not in failing
         ]
         rate = (len(healthy) - 1) / (max(healthy) - min(healthy))
+        retried = [
+            endpoint.received[key][1] for key in failing - {r["delivery_id"] for r in steady}
+        ]
+        behind = sum(1 for at in retried if at > max(healthy)) / len(retried) if retried else 0.0
 
         stamps = write(settings, steady, args.rate)
         total = 1 + len(burst) + len(steady)
@@ -304,7 +310,9 @@ def run_phase(
     in_burst = sorted(late[k] for k in late.keys() - stamps.keys())
     in_steady = sorted(late[k] for k in late.keys() & stamps.keys())
     delivery_topic = written(settings, settings.topics.delivery_topic(partner))
-    return Phase(rate, latencies, in_burst, in_steady, len(failing), retry, found, delivery_topic)
+    return Phase(
+        rate, latencies, in_burst, in_steady, behind, len(failing), retry, found, delivery_topic
+    )
 
 
 def percentile(values: Sequence[float], share: float) -> float:
@@ -357,6 +365,11 @@ def report(args: argparse.Namespace, rounds: list[tuple[Phase, Phase]]) -> None:
         row("    p50", [statistics.median(each) for each in late], " ms")
         row("    p99", [percentile(each, 0.99) for each in late], " ms")
         row("    max", [max(each) for each in late], " ms")
+    row(
+        "    sent after the last healthy delivery",
+        [p.behind_backlog * 100 for p in flaky],
+        " %",
+    )
     print("  broker writes per failed attempt")
     retried = [(p, p.retry) for p in flaky if p.retry is not None]
     row("    retry topic records", [w.records / p.failures for p, w in retried], digits=2)
