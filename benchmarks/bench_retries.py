@@ -212,6 +212,7 @@ class Written:
 
 
 def written(settings: Settings, topic: str) -> Written:
+    """What ``topic`` holds now, read back from the beginning (read_committed)."""
     consumer = reading_consumer(settings.kafka, f"bench-read-{topic}")
     values: list[bytes] = []
     size = 0
@@ -236,12 +237,14 @@ def written(settings: Settings, topic: str) -> Written:
     return Written(len(values), size, sum(spans) - len(values), values)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Phase:
     """The figures of one phase of one round."""
 
     rate: float
+    """Healthy deliveries per second in the burst."""
     latencies_ms: list[float]
+    """Each healthy steady-load delivery's, from its record's timestamp to its request."""
     late_in_burst_ms: list[float]
     """How late each retry of a burst delivery came: behind a backlog."""
     late_ms: list[float]
@@ -411,7 +414,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--failing", type=float, default=0.1, help="share of deliveries that fail once"
     )
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of both phases")
     args = parser.parse_args(argv)
     if not 0 < args.failing < 1:
         parser.error("--failing is a share between 0 and 1")
