@@ -71,6 +71,17 @@ NO_RETRIES = DeliveryPolicy(retries=())
 """The schedule of a partner the rules in force do not have: its records are dead-lettered."""
 
 
+READ_AHEAD = {
+    "queued.min.messages": 50,
+    "queued.max.messages.kbytes": 512,
+    "max.partition.fetch.bytes": 131_072,
+}
+"""How little the worker's consumer reads ahead of it: a retry partition resumed when due is
+served after what the client already holds, so the read-ahead bounds how late a retry comes while
+the delivery topic has a backlog (a worker sends tens of deliveries a second; librdkafka's
+defaults hold 100,000 records or 64 MB per partition, minutes of its work)."""
+
+
 class WorkerFailed(UserError):
     """The worker cannot go on (fenced by another instance, Kafka refusing its transactions)."""
 
@@ -119,7 +130,7 @@ class Worker:
         self._heartbeat = metrics.Heartbeat(settings.metrics.stall_timeout_s)
         self._rules = RulesFollower(settings, self._switched, self._refused)
         self._ready = False
-        self._consumer = clients.consumer(settings.kafka, self.group)
+        self._consumer = clients.consumer(settings.kafka, self.group, READ_AHEAD)
         self._session = TransactionalSession(
             clients.transactional_producer(
                 settings.kafka,
