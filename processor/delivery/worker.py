@@ -216,6 +216,10 @@ class Worker:
             self._settings.topics.retry_topic(self.partner, level): level
             for level in range(1, levels + 1)
         }
+        # A topic created a moment ago that the brokers do not show yet would be left out of the
+        # subscription until the consumer's next metadata refresh, minutes later.
+        for topic in self._levels:
+            admin.partitions(topic)
         self._consumer.subscribe(
             list(self._levels),
             on_assign=self._on_assign,

@@ -100,14 +100,17 @@ def test_a_partner_that_never_takes_the_lead_gives_it_up_and_the_next_buyer_gets
     assert [d["partner"] for d in first["deliveries"]] == ["first"]
     assert (first["attempt"], again["attempt"], again["reoffer_of"]) == (1, 2, given_up)
     assert [d["partner"] for d in again["deliveries"]] == ["second"]
-    assert [(r["partner"], r["status"], r["attempts"]) for r in written] == [
-        ("first", "retrying", 1),
-        ("first", "retrying", 2),
-        ("first", "reoffered", 3),
-        ("second", "delivered", 1),
-    ]
-    assert written[2]["reason"].startswith("exhausted")
-    assert written[3]["revenue"] == 20.0
+    # A delivery's receipts share its key, so they are in order; two deliveries' need not be.
+    by_first = [(r["status"], r["attempts"]) for r in written if r["partner"] == "first"]
+    assert by_first == [("retrying", 1), ("retrying", 2), ("reoffered", 3)]
+    (handed_back,) = (r for r in written if r["status"] == "reoffered")
+    assert handed_back["reason"].startswith("exhausted")
+    (delivered,) = (r for r in written if r["partner"] == "second")
+    assert (delivered["status"], delivered["attempts"], delivered["revenue"]) == (
+        "delivered",
+        1,
+        20.0,
+    )
 
 
 def test_a_return_within_the_window_is_credited_and_frees_the_cap_unit(
