@@ -74,6 +74,9 @@ class Delivery:
     price: float
     currency: str
     distance_km: float | None
+    delivery_id: str
+    """The lead's id with this partner (:func:`~processor.rules.deliveries.delivery_id`): made
+    once here, for the ledger and the delivery record alike."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -600,13 +603,12 @@ def _record(
             ledger.partner_received(delivery.partner, state.people, decision.lead_id, when, span)
         ledger.sell(
             Sold(
-                delivery_id(decision.lead_id, delivery.partner),
+                delivery.delivery_id,
                 decision.lead_id,
                 delivery.partner,
                 compiled.id,
                 delivery.price,
                 delivery.currency,
-                at,
                 at,
                 tuple(units),
                 offered,
@@ -696,6 +698,7 @@ def _routed(
             nearest.distance_km
             if nearest is not None and nearest.partner == item.partner.id
             else _distance(geo, item.partner.location),
+            delivery_id(lead_id, item.partner.id),
         )
         for item in chosen
     )
@@ -797,6 +800,7 @@ def _fallback(
         target.price,
         compiled.profile.currency,
         _distance(geo, target.partner.location),
+        delivery_id(lead_id, target.partner.id),
     )
     if route is not None:
         route.ending = {

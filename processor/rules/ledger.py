@@ -130,8 +130,6 @@ class Sold:
     """When it was decided, epoch ms: the lead's time, as routing's clock is (never the wall
     clock, so that replay and ``dry-run`` make the same state). A return's window runs from
     here."""
-    lead_at_ms: int
-    """The lead's time, epoch ms: the time the re-offer's decision is made at."""
     counted: tuple[tuple[bytes, int], ...]
     """Each cap window key (as :meth:`Ledger.count` takes it) and the amount counted there."""
     offered: tuple[str, ...]
@@ -152,7 +150,6 @@ class Sold:
             "price": self.price,
             "currency": self.currency,
             "at": self.at_ms,
-            "lead_at": self.lead_at_ms,
             "counted": [[key.decode("latin-1"), amount] for key, amount in self.counted],
             "offered": list(self.offered),
             "attempt": self.attempt,
@@ -177,7 +174,6 @@ class Sold:
                 float(found["price"]),
                 str(found["currency"]),
                 int(found["at"]),
-                int(found["lead_at"]),
                 counted,
                 tuple(str(partner) for partner in found["offered"]),
                 int(found["attempt"]),
@@ -396,11 +392,8 @@ class Ledger:
 
     def sell(self, sold: Sold) -> None:
         """Remembers a delivery made (or settled), for as long as its lead id."""
-        expires = sold.lead_at_ms + self.lead_memory_ms
         self._write(
-            _SOLD + sold.delivery_id.encode(),
-            sold.as_json(),
-            max(expires, sold.at_ms + self.lead_memory_ms),
+            _SOLD + sold.delivery_id.encode(), sold.as_json(), sold.at_ms + self.lead_memory_ms
         )
 
     # -- rotation ------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ def judge_return(snapshot: Snapshot, ledger: Ledger, delivery_id: str, at_ms: in
     if sold.partner in snapshot.partner_ids():
         policy = snapshot.partner(sold.partner).policy
     window = policy.returns.window
-    if at_ms > sold.lead_at_ms + seconds(window) * 1000:
+    if at_ms > sold.at_ms + seconds(window) * 1000:
         return f"after the {window} window"
     return sold
 

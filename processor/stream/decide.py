@@ -28,7 +28,6 @@ from processor.geometry.geo import Geo, GeoSource
 from processor.kafka.records import Headers, InputRecord, OutputRecord, redriven
 from processor.rules import Ledger, Matches, Snapshot, decide
 from processor.rules.decide import Reoffer
-from processor.rules.deliveries import delivery_id
 from processor.rules.document import Partner
 from processor.rules.ledger import epoch_ms
 from processor.rules.schedule import lead_time
@@ -284,7 +283,7 @@ class DecideStage:
         for delivery in decision.deliveries:
             partner = snapshot.partner(delivery.partner)
             facts = Facts(
-                delivery_id=delivery_id(decision.lead_id, delivery.partner),
+                delivery_id=delivery.delivery_id,
                 partner=delivery.partner,
                 partner_name=partner.name,
                 profile=decision.profile,

@@ -58,8 +58,7 @@ def test_each_delivery_is_remembered_with_what_it_counted(rules):
         "main",
         1,
     )
-    assert (sold.at_ms, sold.lead_at_ms, sold.settled, sold.offered) == (
-        LEAD_MS,
+    assert (sold.at_ms, sold.settled, sold.offered) == (
         LEAD_MS,
         "open",
         ("p1",),
@@ -227,7 +226,7 @@ def test_a_return_of_an_unknown_or_reoffered_delivery_is_refused(rules):
 def test_a_stored_delivery_that_is_not_one_reads_as_absent():
     store = MemoryStore()
     ledger = Ledger(store)
-    sold = Sold("d", "l", "p", "main", 1.0, "USD", 0, 0, ((b"k", 1),), ("p",), lead=b"x")
+    sold = Sold("d", "l", "p", "main", 1.0, "USD", 0, ((b"k", 1),), ("p",), lead=b"x")
     ledger.sell(sold)
     assert ledger.sold("d") == sold
     (key,) = [k for k in store.data if k.startswith(b"dlv")]
