@@ -234,11 +234,11 @@ class ProcessorSettings(_Slice):
         "traces keep routing linear in the lead's size",
     )
     audit_trace_failures: int = Field(
-        3,
+        0,
         ge=0,
         description="non-matching assignments explained per tier in each audit record's trace "
-        "(matches are always explained; dry-run explains more). Explaining is the costliest "
-        "part of routing a lead",
+        "(matches and exclusions always are; the rest are counted, and `audit show` explains "
+        "them from the rules version and the lead). Explaining costs more CPU than routing",
     )
     writer_schemas_dir: Path | None = Field(
         None,

@@ -20,6 +20,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from processor.cli.audit_explain import Explainer, lead_reader
+from processor.cli.dryrun import add_trace_limit
 from processor.cli.options import add_settings_flags, settings_from_args
 from processor.cli.receipts import quiet_kafka_client
 from processor.errors import InvalidInput, ServiceUnavailable, UserError
@@ -88,6 +90,7 @@ def register(subparsers: Subparsers) -> None:
         metavar="SPAN",
         help=f"only decisions of this last span: {SPAN_HELP} (default: the whole topic)",
     )
+    add_trace_limit(show)
     _add_format(show, "the records as JSON, one per line")
     add_settings_flags(show, ("kafka", "registry", "topics"))
     show.set_defaults(handler=_show)
@@ -171,6 +174,7 @@ def _show(args: argparse.Namespace) -> int:
         within = "" if args.since is None else f" {span.describe()}"
         raise NoDecision(f"no decision for lead {args.lead_id!r} on {topic}{within}")
     found.sort(key=lambda decision: decision["decided_at"])
+    found = _explained(settings, codec, found, args.trace_limit)
     if args.format == "json":
         for decision in found:
             print(json.dumps(_jsonable(decision)))
@@ -183,6 +187,22 @@ def _show(args: argparse.Namespace) -> int:
         print(f"lead {args.lead_id} was decided {len(found)} times ({why}); newest last\n")
     print("\n\n".join(explain_record(decision) for decision in found))
     return 0
+
+
+def _explained(
+    settings: Settings, codec: Codec, found: list[Decision], limit: int | None
+) -> list[Decision]:
+    """The decisions with the assignments their traces count explained (see
+    :mod:`processor.cli.audit_explain`); why not, on stderr, for one that cannot be."""
+    explainer = Explainer(settings, codec, limit)
+    explained = []
+    with lead_reader(settings) as consumer:
+        for decision in found:
+            filled, why_not = explainer.explained(decision, consumer)
+            if why_not is not None:
+                print(f"lead-router: decided {_line(decision)}: {why_not}", file=sys.stderr)
+            explained.append(filled)
+    return explained
 
 
 def _search(args: argparse.Namespace) -> int:

@@ -93,6 +93,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="PATH",
         help="GeoNames postal codes file for countries other than the US",
     )
+    add_trace_limit(parser)
+    add_settings_flags(parser, ("rules",))
+    parser.set_defaults(handler=_run)
+
+
+def add_trace_limit(parser: argparse.ArgumentParser) -> None:
+    """``--trace-limit N``: how many non-matching assignments a trace explains per tier."""
     parser.add_argument(
         "--trace-limit",
         type=_limit,
@@ -101,8 +108,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"non-matching assignments explained per tier (default {DEFAULT_MAX_FAILURES}; "
         "all for every one; 0 for matches only)",
     )
-    add_settings_flags(parser, ("rules",))
-    parser.set_defaults(handler=_run)
 
 
 def _limit(text: str) -> int | None:

@@ -13,21 +13,33 @@ Whatever the rules hold, a trace is bounded: condition values and lead values ar
 last entry saying how many entries were left out. Without the bound, two ``in_list`` conditions of
 65,000 postcodes made a 45-byte lead's audit record 1,056,797 bytes, more than the producer sends:
 a valid lead dead-lettered because of its explanation.
+
+Explaining why an assignment did not match was two thirds of the processor's CPU per lead, so the
+audit record's trace holds what the decision did (profile, tiers, candidates, exclusions and why,
+nearest store, strategy) and counts the assignments that did not match; :func:`expand` explains
+them later, when someone asks (``lead-router audit show``), from the rules version and the lead:
+an assignment's filter is a pure function of the two, so the words come out as they would have.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from processor.geometry.geo import GeoSource
+from processor.geometry.geo import Geo, GeoSource
 from processor.jsontext import dumps
 from processor.rules.conditions import failure, shown
 from processor.rules.fields import LeadView
 from processor.rules.reference import explain
-from processor.rules.snapshot import CompiledAssignment, CompiledProfile, ProfileReason, Tier
+from processor.rules.snapshot import (
+    CompiledAssignment,
+    CompiledProfile,
+    ProfileReason,
+    Snapshot,
+    Tier,
+)
 
 DEFAULT_MAX_FAILURES = 20
 """Non-matching assignments explained per tier by default; the rest are counted."""
@@ -102,6 +114,89 @@ def build_json(route: Route, max_failures: int | None, max_bytes: int) -> str:
     """The trace as the audit record carries it: JSON text of at most ``max_bytes`` bytes,
     encoded once when it fits (as nearly every trace does)."""
     return fit(_entries(route, max_failures), max_bytes)[1]
+
+
+def expand(
+    entries: Sequence[Any],
+    snapshot: Snapshot,
+    lead: Mapping[str, Any],
+    geo: Geo | None,
+    max_failures: int | None,
+) -> list[Entry]:
+    """``entries``, a stored trace of ``lead`` decided under ``snapshot``, with the assignments
+    each ``not_shown`` counts explained, up to ``max_failures`` per tier (None: all), in document
+    order among the assignments the trace lists: the trace that deciding with ``max_failures``
+    would have written.
+
+    The stored trace crosses a topic, so nothing in it is trusted: a tier that does not name one
+    of ``snapshot``'s is left as it is.
+    """
+    view = snapshot.read(lead, geo)
+    profile: CompiledProfile | None = None
+    tier: Tier | None = None
+    listed: dict[str, Entry] = {}
+    out: list[Entry] = []
+    for entry in entries:
+        step = entry.get("step") if isinstance(entry, dict) else None
+        if tier is not None:
+            if step == "assignment" and isinstance(entry.get("assignment"), str):
+                listed[entry.get("assignment")] = entry
+                continue
+            if step == "not_shown":
+                out.extend(_in_order(tier, listed, view, max_failures, entry))
+                tier = None
+                continue
+            out.extend(listed.values())  # nothing was counted: the tier is whole already
+            tier = None
+        if step == "profile":
+            profile = next((p for p in snapshot.profiles if p.id == entry.get("profile")), None)
+        elif step == "tier":
+            tier, listed = _tier_named(profile, entry.get("tier"), lead), {}
+        out.append(entry)
+    if tier is not None:
+        out.extend(listed.values())
+    return out
+
+
+def _in_order(
+    tier: Tier,
+    listed: dict[str, Entry],
+    view: LeadView,
+    max_failures: int | None,
+    counted: Entry,
+) -> list[Entry]:
+    """The tier's assignment entries as :func:`_tier_entries` makes them: those ``listed``
+    (kept as stored) and up to ``max_failures`` of the rest explained, in document order, then
+    ``counted`` with the number still left."""
+    entries: list[Entry] = []
+    budget, unlisted, explained = max_failures, len(listed), 0
+    found = len(listed)
+    for item in tier.assignments:
+        if not unlisted and budget == 0:
+            break
+        if item.id in listed:
+            entries.append(listed.pop(item.id))
+            unlisted -= 1
+        elif budget is None or budget > 0:
+            entries.append(_assignment_entry(item, view))
+            explained += 1
+            budget = None if budget is None else budget - 1
+    found -= len(listed)
+    entries.extend(listed.values())  # named in the trace, not in the tier: kept, not judged
+    left = len(tier.assignments) - found - explained
+    if left > 0:
+        entries.append({**counted, "assignments": left})
+    return entries
+
+
+def _tier_named(
+    profile: CompiledProfile | None, kind: object, lead: Mapping[str, Any]
+) -> Tier | None:
+    """The tier of ``profile`` that a ``tier`` entry of kind ``kind`` tried for ``lead``."""
+    if profile is None:
+        return None
+    category, everywhere = profile.tiers(lead.get("interest_category"))
+    return {"category": category, "all": everywhere}.get(str(kind))
 
 
 def _entries(route: Route, max_failures: int | None) -> list[Entry]:

@@ -250,3 +250,50 @@ def test_audit_show_since_leaves_older_decisions_out(
     assert "lead old: unroutable" in capsys.readouterr().out
     assert main(["audit", "show", "old", "--since", "2d", *flags(stream_settings)]) == 1
     assert "no decision for lead 'old' on" in capsys.readouterr().err
+
+
+def test_audit_show_explains_on_demand_what_the_audit_record_only_counts(
+    stream_settings: Settings, capsys: Any
+) -> None:
+    """The processor's audit record counts the assignments that did not match; ``audit show``
+    explains them from the rules version (history topic) and the lead (input topic)."""
+    settings = stream_settings
+    apply_rules(settings, RULES)
+    publish(settings, [lead("texan", "New Models", "TX")])
+    with (
+        reading(settings, settings.topics.audit_topic, "RoutingDecision") as audit,
+        running(settings),
+    ):
+        [stored] = audit.wait_for(1)
+    assert json.loads(stored["trace"])[-2:][0] == {
+        "step": "not_shown",
+        "tier": "all",
+        "assignments": 1,
+        "why": "did not match; raise the trace limit to see why",
+    }
+    history = [
+        "--config-topic",
+        settings.topics.config_topic,
+        "--config-history-topic",
+        settings.topics.config_history_topic,
+    ]
+
+    assert main(["audit", "show", "texan", *flags(settings), *history]) == 0
+    shown = capsys.readouterr()
+    assert (
+        "  - assignment ny-sales -> sales did not match: OR-set 0: address.state equals 'NY' "
+        "failed (the lead has 'TX')"
+    ) in shown.out
+    assert "more assignments" not in shown.out
+    assert shown.err == ""
+
+    assert main(["audit", "show", "texan", "--trace-limit", "0", *flags(settings), *history]) == 0
+    assert "1 more assignments did not match" in capsys.readouterr().out
+
+    # Where the history holds no such version, the stored trace is shown, and why it was not
+    # explained.
+    elsewhere = ["--config-history-topic", f"{settings.topics.config_history_topic}-elsewhere"]
+    assert main(["audit", "show", "texan", *flags(settings), *elsewhere]) == 0
+    shown = capsys.readouterr()
+    assert "1 more assignments did not match" in shown.out
+    assert "not explained: no version 1 in " in shown.err

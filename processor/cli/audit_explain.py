@@ -1,0 +1,123 @@
+"""``audit show``'s explanation on demand: the assignments an audit record only counts, explained.
+
+The processor's audit record says what the decision did and counts the assignments that did not
+match (explaining them was most of its work per lead); see :func:`processor.rules.trace.expand`.
+Asked about one lead, this reads what the explanation needs: the rules version the decision names
+(from the history topic, each version once) and the lead, from the input record the decision
+names. Either can be gone (the history's or the input topic's retention) or not be what the
+record says (anyone who can write the audit topic can write a record): then the decision keeps
+the trace it has and a note says why.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException
+from confluent_kafka import TopicPartition as Partition
+
+from processor.cli.rules_sources import from_history
+from processor.control.records import version_number
+from processor.errors import InvalidInput, ServiceUnavailable
+from processor.geometry.geo import Geo
+from processor.kafka.clients import reading_consumer
+from processor.kafka.reading import read_one
+from processor.rules import compile_rules
+from processor.rules.snapshot import Snapshot
+from processor.rules.trace import expand
+from processor.settings import Settings
+from processor.wire import Codec, DecodeError
+
+READ_LEAD_TIMEOUT_S = 10.0
+"""How long to wait for the input record a decision names."""
+
+Decision = dict[str, Any]
+
+
+class Explainer:
+    """Fills in the counted assignments of decisions' traces; one per command, reusing the rules
+    versions it has read."""
+
+    def __init__(self, settings: Settings, codec: Codec, limit: int | None) -> None:
+        self._settings = settings
+        self._codec = codec
+        self._limit = limit
+        self._snapshots: dict[str, Snapshot | str] = {}
+
+    def explained(self, decision: Decision, consumer: Consumer) -> tuple[Decision, str | None]:
+        """``decision`` with its trace filled in, or as it is with why not (None when nothing in
+        it was left to explain)."""
+        trace = json.loads(decision["trace"] or "[]")
+        if self._limit == 0 or not any(_counted(entry) for entry in trace):
+            return decision, None
+        version = decision.get("rules_version")
+        snapshot = self._snapshot(version) if isinstance(version, str) else "names no rules version"
+        if isinstance(snapshot, str):
+            return decision, f"not explained: {snapshot}"
+        lead = self._lead(decision, consumer)
+        if isinstance(lead, str):
+            return decision, f"not explained: {lead}"
+        try:
+            geo = None if decision.get("geo") is None else Geo(**decision["geo"])
+        except (TypeError, ValueError):
+            return decision, "not explained: its geo is not a location"
+        filled = expand(trace, snapshot, lead, geo, self._limit)
+        return {**decision, "trace": json.dumps(filled)}, None
+
+    def _snapshot(self, version: str) -> Snapshot | str:
+        """The rules of ``version``, compiled; or why they cannot be had."""
+        if version not in self._snapshots:
+            self._snapshots[version] = self._read_version(version)
+        return self._snapshots[version]
+
+    def _read_version(self, version: str) -> Snapshot | str:
+        number = version_number(version)
+        if number is None:
+            return f"rules version {version!r} is not one the history numbers"
+        try:
+            return compile_rules(from_history(self._settings, number).document, version)
+        except InvalidInput as refused:  # UnknownVersion among them
+            return str(refused)
+
+    def _lead(self, decision: Decision, consumer: Consumer) -> Mapping[str, Any] | str:
+        """The lead the decision was made for, from the input record it names; or why not."""
+        source = decision["source"]
+        where = f"{source['topic']}[{source['partition']}]@{source['offset']}"
+        if source["partition"] < 0 or source["offset"] < 0:
+            return f"it names no input record ({where})"
+        try:
+            found = read_one(
+                consumer,
+                Partition(source["topic"], source["partition"], source["offset"]),
+                READ_LEAD_TIMEOUT_S,
+            )
+        except KafkaException as error:
+            return f"{where} cannot be read ({error.args[0].str()})"
+        if found is None or not found.value():
+            return f"{where} is no longer held"
+        try:
+            lead, _ = self._codec.decode_lead(source["topic"], found.value() or b"")
+        except DecodeError as error:
+            if error.transient:
+                raise ServiceUnavailable(f"reading {where}: {error}") from error
+            return f"{where} is not a lead ({error.reason})"
+        if lead["lead_id"] != decision["lead_id"]:
+            return f"{where} holds another lead"
+        return lead
+
+
+@contextmanager
+def lead_reader(settings: Settings) -> Iterator[Consumer]:
+    """The consumer :meth:`Explainer.explained` reads input records with."""
+    consumer = reading_consumer(settings.kafka, "audit-explain")
+    try:
+        yield consumer
+    finally:
+        consumer.close()
+
+
+def _counted(entry: object) -> bool:
+    return isinstance(entry, dict) and entry.get("step") == "not_shown"
