@@ -185,9 +185,15 @@ def generate_document(size: int, seed: int = 7) -> dict[str, Any]:
     }
 
 
+REPEAT_SHARE = 0.1
+"""The share of leads from a person an earlier lead came from: what duplicate checks catch."""
+
+
 def generate_lead(rng: random.Random, n: int) -> tuple[dict[str, Any], Geo | None]:
-    """A lead in the contract's JSON shape, and the geolocation enrichment would give it."""
+    """A lead in the contract's JSON shape, and the geolocation enrichment would give it. Lead
+    ``n`` comes from person ``n``, or (one in ten) from an earlier lead's person again."""
     profile = rng.choices(range(len(PROFILE_SHARES)), PROFILE_SHARES)[0]
+    person = rng.randrange(n) if n and rng.random() < REPEAT_SHARE else n
     state = rng.choice(STATES)
     lat, lon = rng.uniform(26, 48), rng.uniform(-122, -70)
     lead = {
@@ -199,8 +205,8 @@ def generate_lead(rng: random.Random, n: int) -> tuple[dict[str, Any], Geo | Non
         "contact": {
             "first_name": "Sam",
             "last_name": "Doe",
-            "email": rng.choice(["sam@gmail.com", "sam@example.org", None]),
-            "phone": rng.choice(["+1 555 0100", None]),
+            "email": rng.choice([f"buyer{person}@example.com", f"Buyer{person}@Example.com"]),
+            "phone": rng.choice([f"+1 415 {2_000_000 + person:07d}", None]),
         },
         "address": {
             "street": "1 Main St",
