@@ -48,7 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,11 @@ BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 """The Quix Streams contender's interpreter: ``make bench-env`` makes it."""
 COPY_TOPIC = "bench.copy"
 FANNED_COPY_TOPIC = "bench.copy-fanned"
+WARM_UP_LEADS = 1000
+"""Leads of the fanned-out copy that runs, uncounted, before the first round: the first
+transactions that write to a partition cost the broker far more than later ones (without it,
+the first round's copies ran several times slower than the second's), which would count against
+the first round's first contenders only."""
 
 
 def encoded_leads(count: int, prefix: str, seed: int) -> list[tuple[bytes, bytes]]:
@@ -124,14 +129,10 @@ def of_round(settings: Settings, name: str, number: int) -> Settings:
     )
 
 
-def measured_copy(
-    settings: Settings, broker_pid: int, count: int, topic: str, fan_out: Sequence[str]
-) -> Run:
-    """Copies the input to ``topic`` with the processor's transactional pattern and settings;
-    with ``fan_out``, each record also to the next of those topics in turn, as the processor
-    spreads its deliveries over the partners' topics. Its CPU is this process's, throughout."""
-    bootstrap = settings.kafka.bootstrap_servers
-    since = end_offsets(bootstrap, topic)
+def copier(topic: str, fan_out: Sequence[str]) -> Callable[[Message], list[OutputRecord]]:
+    """What the passthrough makes of a record: its copy on ``topic``; with ``fan_out``, another
+    on the next of those topics in turn, as the processor spreads its deliveries over the
+    partners' topics."""
     copied = 0
 
     def copy(message: Message) -> list[OutputRecord]:
@@ -144,12 +145,22 @@ def measured_copy(
         copied += 1
         return records
 
-    copier, broker_cpu = CpuMeter([os.getpid()]), CpuMeter([broker_pid])
-    drain(settings, count, copy)
-    copier.stop()
+    return copy
+
+
+def measured_copy(
+    settings: Settings, broker_pid: int, count: int, topic: str, fan_out: Sequence[str]
+) -> Run:
+    """Copies the input (see :func:`copier`) with the processor's transactional pattern and
+    settings. Its CPU is this process's, throughout."""
+    bootstrap = settings.kafka.bootstrap_servers
+    since = end_offsets(bootstrap, topic)
+    copier_cpu, broker_cpu = CpuMeter([os.getpid()]), CpuMeter([broker_pid])
+    drain(settings, count, copier(topic, fan_out))
+    copier_cpu.stop()
     broker_cpu.stop()
     return Run(
-        rate(timestamps(bootstrap, since, count)), copier.used / count, broker_cpu.used / count
+        rate(timestamps(bootstrap, since, count)), copier_cpu.used / count, broker_cpu.used / count
     )
 
 
@@ -360,6 +371,9 @@ def rounds(
     contenders = Contenders(folder, args.leads)
     runs: dict[str, list[Run]] = {name: [] for name in LABELS}
     waits = None
+    progress("warming the broker up with a fanned-out copy, not counted ...")
+    warm_up = copier(COPY_TOPIC, [FANNED_COPY_TOPIC, *partners])
+    drain(of_round(settings, "warm-up", 0), min(args.leads, WARM_UP_LEADS), warm_up)
     for number in range(1, args.rounds + 1):
         for name in LABELS:
             progress(f"round {number} of {args.rounds}: {LABELS[name].strip()} ...")
