@@ -24,8 +24,9 @@ over the same input records, each in a consumer group of its own, exactly-once o
 
 Throughput is records over the span between the first and the last output record's timestamp, so
 process start-up and group joins are not counted on any side; the contenders in processes of
-their own have their CPU counted from their first output record seen (it is seen up to half a
-second late, so runs of a few thousand leads count it low). The table gives each
+their own have their CPU counted from their first output record seen, which is when their first
+transaction commits: the first transaction's work goes uncounted, a twentieth of the default
+run, half of a run of 2,000 leads, so short runs show too little CPU. The table gives each
 contender's min, median and max over the rounds, and the ratios of the processor to the others
 round by round; ``--format json`` gives the same for machines. Progress goes to stderr.
 

@@ -16,10 +16,11 @@ Checkpoints follow the processor's batch size and commit interval, and the produ
 processor's tuning, so that the comparison is of the frameworks, not of their settings.
 
 Quix Streams has no hook after a checkpoint commits; a sink's ``flush``, which each checkpoint
-calls just before it commits, is the one it offers. The stages' state commits there, one batch
-earlier than the processor commits its own. Its changelog records are made but not produced: no
-public API adds records to a checkpoint's transaction there, so this contender writes less than
-the processor and the bare loop do (a few records per lead), which favours it.
+calls just before it commits, is the one it offers. The stages' state commits there, just before
+the transaction rather than just after it as the processor's does (the same work; only a crash
+between the two would tell). Its changelog records are made but not produced: no public API adds
+records to a checkpoint's transaction there, so this contender writes less than the processor and
+the bare loop do (about one record per lead), which favours it.
 """
 
 from __future__ import annotations
