@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import TIMESTAMP_CREATE_TIME
 from quixstreams import (  # type: ignore[import-not-found]  # only in .venv-bench
     Application,
     message_context,
@@ -78,7 +79,7 @@ class _Consumed:
         return self._headers
 
     def timestamp(self) -> tuple[int, int]:
-        return (1, self._timestamp)  # TIMESTAMP_CREATE_TIME
+        return (TIMESTAMP_CREATE_TIME, self._timestamp)
 
 
 class _RecordValue(Serializer):  # type: ignore[misc]

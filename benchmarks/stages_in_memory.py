@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from confluent_kafka import TIMESTAMP_CREATE_TIME
+
 from processor.app import enricher_for
 from processor.control.state import read_config
 from processor.kafka.records import Headers, InputRecord, OutputRecord
@@ -33,9 +35,6 @@ from processor.wire import Codec
 
 DECIDE_PARTITION = 0
 """The decide topic's one partition, whose state the decide stage keeps."""
-
-_CREATE_TIME = 1
-"""confluent-kafka's ``TIMESTAMP_CREATE_TIME``: a record's timestamp is the time it was made."""
 
 
 class NoChangelog:
@@ -80,7 +79,7 @@ class _HandedOn:
         return self.record.headers
 
     def timestamp(self) -> tuple[int, int]:
-        return (_CREATE_TIME, self.record.timestamp)
+        return (TIMESTAMP_CREATE_TIME, self.record.timestamp)
 
 
 class StagesInMemory:
