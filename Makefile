@@ -24,7 +24,7 @@ PROMTOOL := $(TOOLS)/prometheus-$(PROMETHEUS_VERSION)/promtool
 COMPOSE_DOCKER_CONFIG := $(TOOLS)/compose-$(COMPOSE_VERSION)
 COMPOSE_PLUGIN := $(COMPOSE_DOCKER_CONFIG)/cli-plugins/docker-compose
 
-.PHONY: install lint test demo clean tools
+.PHONY: install lint test demo clean tools bench-env
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lead-router needs Python 3.11 or newer")'
@@ -64,6 +64,24 @@ $(COMPOSE_PLUGIN): | $(GO_NEEDED)
 		&& GOTOOLCHAIN=auto $(GO) build -trimpath -o $@.tmp \
 			-ldflags '-X github.com/docker/compose/v5/internal.Version=v$(COMPOSE_VERSION)' ./cmd
 	mv $@.tmp $@
+
+# The stream benchmark's Quix Streams contender runs in an environment of its own: quixstreams pins
+# an older confluent-kafka than the project's. The project goes in without its dependencies, which
+# follow from pyproject.toml less confluent-kafka, so that quixstreams' pin decides the client.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed-stamp
+
+$(BENCH_STAMP): pyproject.toml benchmarks/requirements-quix.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -r benchmarks/requirements-quix.txt \
+		$$($(PYTHON) -c 'import tomllib; \
+			deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]; \
+			print(" ".join(d for d in deps if not d.startswith("confluent-kafka")))')
+	$(BENCH_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	@touch $(BENCH_STAMP)
+
+bench-env: $(BENCH_STAMP)
 
 # The IP database is optional for the demo: without it, visitors known only by IP stay unlocated.
 demo: install

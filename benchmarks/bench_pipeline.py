@@ -21,18 +21,18 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.bench_rules import generate_document, generate_lead
+from benchmarks.stages_in_memory import NoChangelog
 from processor.geo.enrich import Enricher
 from processor.kafka.records import InputRecord
 from processor.rules import compile_rules
 from processor.rules.ledger import LEAD_MEMORY_S
 from processor.rules.validate import validate_document
 from processor.settings import Settings
-from processor.state.changelog import OnRecord
 from processor.state.decide import DecideState
 from processor.state.stores import StateStores
 from processor.stream.decide import DecideStage
@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             Record(match.process(r).records[0].value or b"", r.at, settings.topics.decide_topic)
             for r in records
         ]
-        state = DecideState(StateStores(settings, _NoChangelog()), LEAD_MEMORY_S)
+        state = DecideState(StateStores(settings, NoChangelog()), LEAD_MEMORY_S)
         state.assign({0: -1})
         decide = DecideStage(settings, codec, lambda: snapshot, state)
         try:
@@ -105,13 +105,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             state.close()
     return 0
-
-
-class _NoChangelog:
-    """A changelog with nothing to restore: the benchmark's state starts empty."""
-
-    def read(self, starts: Mapping[int, int], on_record: OnRecord) -> None:
-        """Nothing to read."""
 
 
 def _time(

@@ -1,25 +1,41 @@
-"""Stream throughput benchmark: the processor against a bare passthrough, on one real broker.
+"""Stream throughput benchmark: the processor against its contenders, on one real broker.
 
 Starts its own single-node Kafka broker, publishes a realistic rules document (1,000 assignments,
-from bench_rules' generator) and N leads as Avro, then measures in the same run, on the same broker
-and the same input records, with exactly-once on for both:
+from bench_rules' generator) and N leads as Avro, then runs, round after round, every contender
+over the same input records, each in a consumer group of its own, exactly-once on every side:
 
 - passthrough: a bare confluent-kafka consumer and transactional producer copying every record
   to one output topic, committing offsets in the transactions (the ceiling for this EOS setting);
 - the same passthrough fanned out: each record also copied to one of the rules' partner topics
   in turn, so that transactions touch as many partitions as the processor's do;
+- both stages, bare EOS loop: the same transactional loop (``benchmarks.eos_loop``) around the
+  processor's own function, ``MatchStage.process`` then ``DecideStage.process`` with the
+  hand-over kept in memory (``benchmarks.stages_in_memory``), producing the decide stage's
+  records and its state's changelog: the processor's work without its topology;
+- both stages, Quix Streams: the same function in a Quix Streams application with
+  ``processing_guarantee="exactly-once"`` (``benchmarks.quix_contender``);
 - processor: ``lead-router run`` as a separate process draining the same input through both
   stages (match: decode, enrich, hand on to the decide topic; decide: route, deliveries + audit
   record per lead; each in its transactions); with ``--processes N``, N of them over N input
   partitions, one of them deciding;
-- end-to-end latency of the processor at a fixed offered load below its capacity: leads published
-  at a steady rate while it runs, latency from publishing a lead to a read_committed consumer
-  seeing its audit record.
+- after the last round, the end-to-end latency of the processor at a fixed offered load below
+  its capacity: leads published at a steady rate while it runs, latency from publishing a lead
+  to a read_committed consumer seeing its audit record.
 
 Throughput is records over the span between the first and the last output record's timestamp, so
-process start-up and group joins are not counted on either side.
+process start-up and group joins are not counted on any side; the contenders in processes of
+their own have their CPU counted from their first output record seen, which is when their first
+transaction commits: the first transaction's work goes uncounted, a twentieth of the default
+run, half of a run of 2,000 leads, so short runs show too little CPU. The table gives each
+contender's min, median and max over the rounds, and the ratios of the processor to the others
+round by round; ``--format json`` gives the same for machines. Progress goes to stderr.
 
+quixstreams pins an older confluent-kafka than the project's, so the Quix Streams contender runs
+in an environment of its own, ``.venv-bench``, which ``make bench-env`` makes once:
+
+    make bench-env
     .venv/bin/python -m benchmarks.bench_stream
+    .venv/bin/python -m benchmarks.bench_stream --leads 3000 --rounds 1 --format json
     .venv/bin/python -m benchmarks.bench_stream --leads 100000 --rate 1000 --processes 2
 """
 
@@ -29,29 +45,47 @@ import argparse
 import os
 import random
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer
 
 from benchmarks.bench_rules import generate_document, generate_lead
+from benchmarks.eos_loop import drain
+from benchmarks.stream_meter import (
+    CpuMeter,
+    Run,
+    end_offsets,
+    measured_processes,
+    rate,
+    timestamps,
+)
+from benchmarks.stream_report import LABELS, Latency, as_json, as_table, summary
 from processor.control.publisher import publish_rules
-from processor.kafka import clients
 from processor.kafka.admin import TopicAdmin, TopicSpec
+from processor.kafka.records import OutputRecord
 from processor.localkafka import EmbeddedKafka
 from processor.rules.validate import validate_document
 from processor.settings import Settings
 from processor.stream.topics import Topics
 from processor.wire import Codec, lead_from_json
 
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
+"""The Quix Streams contender's interpreter: ``make bench-env`` makes it."""
 COPY_TOPIC = "bench.copy"
 FANNED_COPY_TOPIC = "bench.copy-fanned"
+WARM_UP_LEADS = 1000
+"""Leads of the fanned-out copy that runs, uncounted, before the first round: the first
+transactions that write to a partition cost the broker far more than later ones (without it,
+the first round's copies ran several times slower than the second's), which would count against
+the first round's first contenders only."""
 
 
 def encoded_leads(count: int, prefix: str, seed: int) -> list[tuple[bytes, bytes]]:
@@ -78,117 +112,124 @@ def produce_all(bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes
                 producer.poll(0.05)
         producer.poll(0)
     producer.flush(120)
-    producer.close()
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time a process (all its threads) has used so far, from Linux /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def progress(text: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
 
 
-class CpuMeter:
-    """CPU seconds that processes used between ``start`` and ``stop``."""
-
-    def __init__(self, pids: Sequence[int]) -> None:
-        self._pids = pids
-        self._start = self._now()
-        self.used = 0.0
-
-    def _now(self) -> float:
-        return sum(cpu_seconds(pid) for pid in self._pids)
-
-    def start(self) -> None:
-        self._start = self._now()
-
-    def stop(self) -> None:
-        self.used = self._now() - self._start
-
-
-def timestamps(
-    bootstrap: str,
-    topic: str,
-    count: int,
-    timeout: float = 600,
-    on_first: Callable[[], None] | None = None,
-) -> list[float]:
-    """The timestamps (s) of the first ``count`` committed records of ``topic``, as they come;
-    ``on_first`` is called when the first one is seen."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"ts-{topic}",
-            "isolation.level": "read_committed",
-        }
+def of_round(settings: Settings, name: str, number: int) -> Settings:
+    """``settings`` for one contender in one round: a consumer group, transactional id, decide
+    topic and state of its own, so that it starts from the input's beginning with empty state."""
+    own = f"bench-{name}-{number}"
+    return settings.with_changes(
+        group_id=own,
+        transactional_id=own,
+        decide_topic=f"bench.decide.{name}-{number}",
+        state_topic=f"bench.state.{name}-{number}",
     )
-    metadata = consumer.list_topics(topic, timeout=30).topics[topic]
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in metadata.partitions])
-    found: list[float] = []
-    deadline = time.monotonic() + timeout
-    while len(found) < count:
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{topic}: only {len(found)} of {count} records after {timeout} s")
-        for message in consumer.consume(10000, timeout=0.5):
-            if message.error() is None:
-                if not found and on_first is not None:
-                    on_first()
-                found.append(message.timestamp()[1] / 1000)
-    consumer.close()
-    return found
 
 
-def rate(stamps: list[float]) -> float:
-    span = max(stamps) - min(stamps)
-    return (len(stamps) - 1) / span if span > 0 else float("inf")
+def copier(topic: str, fan_out: Sequence[str]) -> Callable[[Message], list[OutputRecord]]:
+    """What the passthrough makes of a record: its copy on ``topic``; with ``fan_out``, another
+    on the next of those topics in turn, as the processor spreads its deliveries over the
+    partners' topics."""
+    copied = 0
 
-
-def passthrough(settings: Settings, count: int, topic: str, fan_out: Sequence[str] = ()) -> None:
-    """Copies ``count`` input records to ``topic`` with the processor's transactional pattern and
-    settings; with ``fan_out``, each record is also copied to the next of those topics in turn,
-    as the processor spreads its deliveries over the partners' topics."""
-    batch, interval = settings.processor.batch_size, settings.kafka.commit_interval_ms / 1000
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "group.id": f"bench-{topic}",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-            "auto.offset.reset": "earliest",
-        }
-    )
-    producer = clients.transactional_producer(settings.kafka, f"bench-{topic}")
-    producer.init_transactions(30)
-    consumer.subscribe([settings.topics.input_topic])
-    done = pending = copied = 0
-    started = 0.0
-    while done < count:
-        messages = consumer.consume(batch, timeout=0.01 if pending else interval)
-        for message in messages:
-            if message.error() is not None:
-                continue
-            if not pending:
-                producer.begin_transaction()
-                started = time.monotonic()
-            producer.produce(topic, key=message.key(), value=message.value())
-            if fan_out:
-                producer.produce(
-                    fan_out[copied % len(fan_out)], key=message.key(), value=message.value()
-                )
-            copied += 1
-            pending += 1
-        if pending and (pending >= batch or time.monotonic() - started >= interval):
-            producer.send_offsets_to_transaction(
-                consumer.position(consumer.assignment()), consumer.consumer_group_metadata(), 30
+    def copy(message: Message) -> list[OutputRecord]:
+        nonlocal copied
+        records = [OutputRecord(topic, message.key(), message.value())]
+        if fan_out:
+            records.append(
+                OutputRecord(fan_out[copied % len(fan_out)], message.key(), message.value())
             )
-            producer.commit_transaction(30)
-            done += pending
-            pending = 0
-    consumer.close()
-    producer.close()
+        copied += 1
+        return records
+
+    return copy
 
 
-def latency(bootstrap: str, settings: Settings, count: int, offered: float) -> list[float]:
+def measured_copy(
+    settings: Settings, broker_pid: int, count: int, topic: str, fan_out: Sequence[str]
+) -> Run:
+    """Copies the input (see :func:`copier`) with the processor's transactional pattern and
+    settings. Its CPU is this process's, throughout."""
+    bootstrap = settings.kafka.bootstrap_servers
+    since = end_offsets(bootstrap, topic)
+    copier_cpu, broker_cpu = CpuMeter([os.getpid()]), CpuMeter([broker_pid])
+    drain(settings, count, copier(topic, fan_out))
+    copier_cpu.stop()
+    broker_cpu.stop()
+    return Run(
+        rate(timestamps(bootstrap, since, count)), copier_cpu.used / count, broker_cpu.used / count
+    )
+
+
+class Contenders:
+    """Starts the contenders that run as processes of their own, each logging to a file."""
+
+    def __init__(self, folder: Path, count: int) -> None:
+        self._folder = folder
+        self._count = str(count)
+        self._logs: dict[int, Path] = {}
+        """Each process's log, by its id."""
+
+    def start(self, name: str, settings: Settings, processes: int) -> list[subprocess.Popen[bytes]]:
+        """The processes of contender ``name``: the bare loop and Quix Streams one each, the
+        processor ``processes``, each with a transactional id of its own."""
+        if name == "bare":
+            command = [sys.executable, "-m", "benchmarks.eos_loop", "--leads", self._count]
+        elif name == "quix":
+            command = [str(BENCH_PYTHON), "-m", "benchmarks.quix_contender", "--leads", self._count]
+        else:
+            return [
+                self._start(
+                    f"processor-{n}",
+                    [sys.executable, "-m", "processor", "run"],
+                    settings.with_changes(
+                        transactional_id=f"{settings.kafka.transactional_id}-{n}"
+                    ),
+                )
+                for n in range(processes)
+            ]
+        return [self._start(name, command, settings)]
+
+    def _start(self, name: str, command: list[str], settings: Settings) -> subprocess.Popen[bytes]:
+        log = self._folder / f"{settings.kafka.group_id}-{name}.log"
+        with log.open("wb") as output:  # the child keeps its own copy of the descriptor
+            process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=dict(os.environ) | settings.environment(),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        self._logs[process.pid] = log
+        return process
+
+    def why(self, process: subprocess.Popen[bytes]) -> str:
+        """What a failed contender process wrote last."""
+        log = self._logs[process.pid]
+        tail = log.read_text(errors="replace").splitlines()[-15:]
+        return f"{log.name} failed:\n" + "\n".join(tail)
+
+
+@contextmanager
+def running(processes: list[subprocess.Popen[bytes]]) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Stops ``processes`` (SIGTERM: each commits what it has open) on the way out; those that
+    ended by themselves are only reaped."""
+    try:
+        yield processes
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            process.wait(60)
+
+
+def latency(settings: Settings, count: int, offered: float) -> Latency:
     """Publishes ``count`` leads at ``offered`` per second; seconds until each audit record."""
+    bootstrap = settings.kafka.bootstrap_servers
     records = encoded_leads(count, "lat", seed=11)
     consumer = Consumer(
         {
@@ -197,16 +238,7 @@ def latency(bootstrap: str, settings: Settings, count: int, offered: float) -> l
             "isolation.level": "read_committed",
         }
     )
-    metadata = consumer.list_topics(settings.topics.audit_topic, timeout=30).topics[
-        settings.topics.audit_topic
-    ]
-    ends = []
-    for p in metadata.partitions:
-        _, high = consumer.get_watermark_offsets(
-            TopicPartition(settings.topics.audit_topic, p), timeout=30
-        )
-        ends.append(TopicPartition(settings.topics.audit_topic, p, high))
-    consumer.assign(ends)
+    consumer.assign(end_offsets(bootstrap, settings.topics.audit_topic))
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
     sent: dict[bytes, float] = {}
     seen: dict[bytes, float] = {}
@@ -227,38 +259,7 @@ def latency(bootstrap: str, settings: Settings, count: int, offered: float) -> l
             if message.error() is None and message.key() in sent:
                 seen.setdefault(message.key() or b"", time.monotonic())
     consumer.close()
-    producer.close()
-    return sorted(seen[k] - sent[k] for k in seen)
-
-
-def measured_copy(
-    settings: Settings, broker_pid: int, count: int, topic: str, fan_out: Sequence[str]
-) -> tuple[float, tuple[float, float]]:
-    """A passthrough's records/s, and its CPU seconds per record in this process and the broker."""
-    copier, broker_cpu = CpuMeter([os.getpid()]), CpuMeter([broker_pid])
-    passthrough(settings, count, topic, fan_out)
-    copier.stop()
-    broker_cpu.stop()
-    return rate(timestamps(settings.kafka.bootstrap_servers, topic, count)), (
-        copier.used / count,
-        broker_cpu.used / count,
-    )
-
-
-def fmt_cpu(per_lead: tuple[float, float]) -> str:
-    return f"{per_lead[0] * 1000:.3f}, {per_lead[1] * 1000:.3f}"
-
-
-def start_processor(settings: Settings, number: int) -> subprocess.Popen[bytes]:
-    """``lead-router run`` as a process of its own, with a transactional id of its own."""
-    env = dict(os.environ) | settings.environment()
-    env["LEAD_ROUTER_TRANSACTIONAL_ID"] = f"{settings.kafka.transactional_id}-{number}"
-    return subprocess.Popen(
-        [sys.executable, "-m", "processor", "run"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return Latency(offered, sorted(seen[k] - sent[k] for k in seen), count)
 
 
 def with_state(raw: dict[str, Any]) -> dict[str, Any]:
@@ -281,9 +282,10 @@ def with_state(raw: dict[str, Any]) -> dict[str, Any]:
     return {**raw, "partners": partners, "profiles": profiles}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--leads", type=int, default=60000, help="leads to drain (each side)")
+    parser.add_argument("--leads", type=int, default=20000, help="leads each contender drains")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of every contender")
     parser.add_argument("--assignments", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=1000, help="offered load for the latency run")
     parser.add_argument("--latency-leads", type=int, default=5000)
@@ -302,8 +304,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="the rules without caps and duplicate checks (the default has both)",
     )
+    parser.add_argument("--format", choices=("table", "json"), default="table")
     args = parser.parse_args(argv)
+    if args.leads < 2 or args.rounds < 1:
+        parser.error("--leads must be at least 2 and --rounds at least 1")
+    if not BENCH_PYTHON.exists():
+        parser.error(f"the Quix Streams contender needs {BENCH_PYTHON}: run `make bench-env`")
+    return args
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = arguments(argv)
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as folder:
         broker = EmbeddedKafka(Path(folder) / "broker")
         started = broker.start()
@@ -318,9 +329,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             metrics_port=0,
             batch_size=args.batch_size,
             commit_interval_ms=args.commit_interval_ms,
+            state_dir=Path(folder) / "state",
         )
         try:
-            print(f"broker at {bootstrap}; preparing {args.leads} leads ...", file=sys.stderr)
+            progress(f"broker at {bootstrap}; preparing {args.leads} leads ...")
             admin = TopicAdmin(settings)
             topics = Topics(settings, admin)
             topics.ensure_base()
@@ -328,70 +340,68 @@ def main(argv: Sequence[str] | None = None) -> int:
             raw = generate_document(args.assignments)
             document = validate_document(raw if args.without_state else with_state(raw))
             publish_rules(settings, document)
-            partners = [partner.id for partner in document.partners]
-            topics.ensure_deliveries(partners)
-            records = encoded_leads(args.leads, "lead", seed=7)
-            produce_all(bootstrap, settings.topics.input_topic, records)
-
-            print("passthrough ...", file=sys.stderr)
-            ceiling, copy_cpu = measured_copy(settings, started.pid, args.leads, COPY_TOPIC, [])
-            print("passthrough fanned out to the partners' topics ...", file=sys.stderr)
-            fanned, fanned_cpu = measured_copy(
-                settings,
-                started.pid,
-                args.leads,
-                FANNED_COPY_TOPIC,
-                [settings.topics.delivery_topic(partner) for partner in partners],
-            )
-
-            print("processor ...", file=sys.stderr)
-            processes = [start_processor(settings, n) for n in range(args.processes)]
-            try:
-                routers = CpuMeter([process.pid for process in processes])
-                broker_cpu = CpuMeter([started.pid])
-
-                def first_lead_out() -> None:  # start-up (imports, tables, joins) is not counted
-                    routers.start()
-                    broker_cpu.start()
-
-                stamps = timestamps(
-                    bootstrap, settings.topics.audit_topic, args.leads, on_first=first_lead_out
-                )
-                routers.stop()
-                broker_cpu.stop()
-                routed = rate(stamps)
-                route_cpu = (routers.used / args.leads, broker_cpu.used / args.leads)
-                print(f"latency at {args.rate:.0f} leads/s ...", file=sys.stderr)
-                waits = latency(bootstrap, settings, args.latency_leads, args.rate)
-            finally:
-                for process in processes:
-                    process.send_signal(signal.SIGTERM)
-                for process in processes:
-                    process.wait(60)
+            partners = [settings.topics.delivery_topic(partner.id) for partner in document.partners]
+            topics.ensure_deliveries([partner.id for partner in document.partners])
+            leads = encoded_leads(args.leads, "lead", seed=7)
+            produce_all(bootstrap, settings.topics.input_topic, leads)
+            runs, waits = rounds(args, settings, started.pid, partners, Path(folder))
         finally:
             broker.stop()
 
-    p50 = statistics.median(waits) * 1000
-    p99 = waits[int(len(waits) * 0.99) - 1] * 1000
-    print(f"\n{'':32}{'leads/s':>10}   CPU ms per lead: client, broker")
-    print(f"{'passthrough (EOS copy)':32}{ceiling:10.0f}   {fmt_cpu(copy_cpu)}")
-    print(f"{'  fanned out like deliveries':32}{fanned:10.0f}   {fmt_cpu(fanned_cpu)}")
-    label = "processor (lead-router run)" + (f" x{args.processes}" if args.processes > 1 else "")
-    print(f"{label:32}{routed:10.0f}   {fmt_cpu(route_cpu)}")
-    print(f"{'ratio to the passthrough':32}{routed / ceiling:10.2f}")
-    print(f"{'ratio to the fanned-out copy':32}{routed / fanned:10.2f}")
-    print(
-        f"\nend to end at {args.rate:.0f} leads/s offered: p50 {p50:.0f} ms, p99 {p99:.0f} ms "
-        f"({len(waits)} of {args.latency_leads} leads seen)"
+    found = summary(
+        runs,
+        waits,
+        {
+            "leads": args.leads,
+            "rounds": args.rounds,
+            "assignments": args.assignments,
+            "with_state": not args.without_state,
+            "processes": args.processes,
+            "batch_size": args.batch_size,
+            "commit_interval_ms": args.commit_interval_ms,
+        },
     )
-    print(
-        f"rules: {args.assignments} assignments"
-        f"{'' if args.without_state else ', caps and duplicate checks on'}; "
-        f"{args.leads} leads per side; "
-        f"batch {settings.processor.batch_size}, "
-        f"commit interval {settings.kafka.commit_interval_ms} ms"
-    )
+    print(as_json(found) if args.format == "json" else as_table(found))
     return 0
+
+
+def rounds(
+    args: argparse.Namespace, settings: Settings, broker_pid: int, partners: list[str], folder: Path
+) -> tuple[dict[str, list[Run]], Latency]:
+    """Every contender's run in every round, and the processor's latency after the last."""
+    contenders = Contenders(folder, args.leads)
+    runs: dict[str, list[Run]] = {name: [] for name in LABELS}
+    waits = None
+    progress("warming the broker up with a fanned-out copy, not counted ...")
+    warm_up = copier(COPY_TOPIC, [FANNED_COPY_TOPIC, *partners])
+    drain(of_round(settings, "warm-up", 0), min(args.leads, WARM_UP_LEADS), warm_up)
+    for number in range(1, args.rounds + 1):
+        for name in LABELS:
+            progress(f"round {number} of {args.rounds}: {LABELS[name].strip()} ...")
+            own = of_round(settings, name, number)
+            if name in ("copy", "fanned"):
+                fan_out = partners if name == "fanned" else []
+                topic = FANNED_COPY_TOPIC if fan_out else COPY_TOPIC
+                runs[name].append(measured_copy(own, broker_pid, args.leads, topic, fan_out))
+                continue
+            Topics(own).ensure_base()  # the state topic the bare loop writes its changelog to
+            since = end_offsets(own.kafka.bootstrap_servers, own.topics.audit_topic)
+            with running(contenders.start(name, own, args.processes)) as processes:
+                runs[name].append(
+                    measured_processes(
+                        own.kafka.bootstrap_servers,
+                        since,
+                        args.leads,
+                        broker_pid,
+                        processes,
+                        contenders.why,
+                    )
+                )
+                if name == "processor" and number == args.rounds:
+                    progress(f"latency of the processor at {args.rate:.0f} leads/s ...")
+                    waits = latency(own, args.latency_leads, args.rate)
+    assert waits is not None  # measured in the last round
+    return runs, waits
 
 
 if __name__ == "__main__":
