@@ -56,6 +56,7 @@ class InputConsumer(Protocol):
         on_revoke: Rebalanced | None = ...,
         on_lost: Rebalanced | None = ...,
     ) -> None: ...
+    def poll(self, timeout: float) -> Message | None: ...
     def consume(self, num_messages: int, timeout: float) -> list[Message]: ...
     def assignment(self) -> list[TopicPartition]: ...
     def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]: ...
@@ -214,15 +215,13 @@ class Loop:
             )
             while not self._stopping:
                 self._poll_rules()
-                wait = 0.01 if self._txn else self._max_wait
-                self._stage("waiting on Kafka (polling %s)", ", ".join(self._topics))
-                messages = self._consumer.consume(self._settings.processor.batch_size, timeout=wait)
+                messages = self._ready()
                 if self._fatal is not None:
                     raise self._fatal
                 try:
                     for message in messages:
                         self._take(message)
-                    if self._txn and self._due():
+                    if self._txn and (not messages or self._due()):
                         self._commit()
                 except KafkaException as exc:
                     self._recover(exc)
@@ -244,6 +243,22 @@ class Loop:
             self._consumer.close()
             self._session.close()
             self._state.close()
+
+    def _ready(self) -> list[Message]:
+        """The records the consumer holds now, as many as the open transaction has room for.
+
+        With no transaction open there is nothing to commit, so the first record is waited for
+        (up to the commit interval, for the loop to come round); the rest are taken as they are.
+        ``consume(n, timeout)`` alone would not do: it waits out its timeout until it has ``n``.
+        """
+        room = self._settings.processor.batch_size - (self._txn.records if self._txn else 0)
+        if self._txn is not None:
+            return self._consumer.consume(room, timeout=0)
+        self._stage("waiting on Kafka (polling %s)", ", ".join(self._topics))
+        first = self._consumer.poll(self._max_wait)
+        if first is None:
+            return []
+        return [first, *(self._consumer.consume(room - 1, timeout=0) if room > 1 else ())]
 
     # -- per record ----------------------------------------------------------------------------
 
