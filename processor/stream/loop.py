@@ -272,9 +272,9 @@ class Loop:
         """
         room = self._settings.processor.batch_size - (self._txn.records if self._txn else 0)
         room = min(room, TAKEN_AT_ONCE)
+        self._stage("waiting on Kafka (polling %s)", ", ".join(self._topics))
         if self._txn is not None:
             return self._consumer.consume(room, timeout=0)
-        self._stage("waiting on Kafka (polling %s)", ", ".join(self._topics))
         first = self._consumer.poll(self._max_wait)
         if first is None:
             return []
