@@ -71,7 +71,10 @@ class KafkaSettings(_Slice):
         "transaction of a crashed instance that is never restarted",
     )
     commit_interval_ms: int = Field(
-        200, ge=1, description="commit the open transaction after this many milliseconds"
+        200,
+        ge=1,
+        description="the longest a transaction stays open: it commits sooner when its stage has "
+        "caught up with its input, or has BATCH_SIZE records",
     )
     max_record_bytes: int = Field(
         1_000_000,

@@ -5,8 +5,15 @@ it consumes the stage's topics (the match stage reads leads and returns) in the 
 hands each record to the stage, which says what to produce for it. A transaction spans a batch of
 consumed records: every output record, the state changes of each partition the batch touched (the
 decide stage's; the match stage keeps none), and the batch's consumed offsets commit together or
-not at all. It is committed after ``batch_size`` records or ``commit_interval_ms``, whichever comes
-first.
+not at all.
+
+A transaction commits as soon as the stage has caught up (a poll finds no record ready), after
+``batch_size`` records, or once it has been open ``commit_interval_ms``, whichever comes first
+(group commit). At low load a transaction holds the few records that came while the one before
+committed, so a record waits about one commit in each stage, not the interval; under load records
+keep coming, transactions grow by themselves, and the batch size and the interval bound them and
+the wait of the first record in them. With no transaction open, the loop waits for a first record
+(up to the interval, to come round), then takes whatever else is ready without waiting.
 When a transaction must abort, the consumer is rewound to the committed offsets and the state to its
 committed value, so the batch is routed again as if the first try never was.
 
@@ -42,6 +49,12 @@ log = logging.getLogger(__name__)
 
 REGISTRY_RETRY_S = 2.0
 
+TAKEN_AT_ONCE = 50
+"""The most records the loop takes from its consumer at a time. Whether the open transaction is
+due is known only between takes, and the consumer of a stage under load holds thousands: a take
+is kept to what a stage routes in a few tens of milliseconds (a decision costs up to about a
+millisecond), so that the commit interval bounds how long a transaction stays open."""
+
 
 Rebalanced = Callable[[Consumer, list[TopicPartition]], None]
 
@@ -56,6 +69,7 @@ class InputConsumer(Protocol):
         on_revoke: Rebalanced | None = ...,
         on_lost: Rebalanced | None = ...,
     ) -> None: ...
+    def poll(self, timeout: float) -> Message | None: ...
     def consume(self, num_messages: int, timeout: float) -> list[Message]: ...
     def assignment(self) -> list[TopicPartition]: ...
     def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]: ...
@@ -158,7 +172,7 @@ def processor_session(
 class _Transaction:
     """What the open transaction has done, to count it on commit."""
 
-    started: float = field(default_factory=time.monotonic)
+    started: float
     records: int = 0
     results: list[Result] = field(default_factory=list)
 
@@ -176,9 +190,12 @@ class Loop:
         session: TransactionalSession,
         state: StageState,
         doing: Stage | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``doing(what, *args)`` is told what the loop is doing (``what % args``), so that a
-        stall watchdog can say what stalled; see :class:`processor.metrics.Heartbeat`."""
+        stall watchdog can say what stalled; see :class:`processor.metrics.Heartbeat`.
+        ``clock`` times how long a transaction has been open (a fake one drives the commit
+        policy in unit tests)."""
         self._settings = settings
         self._stage = doing if doing is not None else _no_stage
         self._work = stage
@@ -191,6 +208,7 @@ class Loop:
         self._stopping = False
         self._fatal: FatalError | None = None  # from a rebalance callback, for run() to raise
         self._max_wait = settings.kafka.commit_interval_ms / 1000
+        self._clock = clock
 
     def stop(self) -> None:
         """Asks the loop to end after the current batch (safe from a signal handler)."""
@@ -203,7 +221,8 @@ class Loop:
             time.sleep(0.1)
 
     def run(self, on_idle: Callable[[], None] | None = None) -> None:
-        """Consumes until ``stop``; ``on_idle`` is called whenever a poll returns nothing."""
+        """Consumes until ``stop``; ``on_idle`` is called whenever a poll finds nothing and no
+        transaction is left open."""
         try:
             self._session.init()
             self._consumer.subscribe(
@@ -214,15 +233,13 @@ class Loop:
             )
             while not self._stopping:
                 self._poll_rules()
-                wait = 0.01 if self._txn else self._max_wait
-                self._stage("waiting on Kafka (polling %s)", ", ".join(self._topics))
-                messages = self._consumer.consume(self._settings.processor.batch_size, timeout=wait)
+                messages = self._ready()
                 if self._fatal is not None:
                     raise self._fatal
                 try:
                     for message in messages:
                         self._take(message)
-                    if self._txn and self._due():
+                    if self._txn and (not messages or self._due()):  # caught up, or bounded
                         self._commit()
                 except KafkaException as exc:
                     self._recover(exc)
@@ -245,6 +262,24 @@ class Loop:
             self._session.close()
             self._state.close()
 
+    def _ready(self) -> list[Message]:
+        """The records the consumer holds now, as many as the open transaction has room for and
+        at most ``TAKEN_AT_ONCE``.
+
+        With no transaction open there is nothing to commit, so the first record is waited for
+        (up to the commit interval, for the loop to come round); the rest are taken as they are.
+        ``consume(n, timeout)`` alone would not do: it waits out its timeout until it has ``n``.
+        """
+        room = self._settings.processor.batch_size - (self._txn.records if self._txn else 0)
+        room = min(room, TAKEN_AT_ONCE)
+        self._stage("waiting on Kafka (polling %s)", ", ".join(self._topics))
+        if self._txn is not None:
+            return self._consumer.consume(room, timeout=0)
+        first = self._consumer.poll(self._max_wait)
+        if first is None:
+            return []
+        return [first, *(self._consumer.consume(room - 1, timeout=0) if room > 1 else ())]
+
     # -- per record ----------------------------------------------------------------------------
 
     def _take(self, message: Message) -> None:
@@ -252,7 +287,7 @@ class Loop:
             return
         if self._txn is None:
             self._session.begin()
-            self._txn = _Transaction()
+            self._txn = _Transaction(self._clock())
         partition = message.partition() or 0
         self._stage("routing the record at %s[%s]@%s", message.topic(), partition, message.offset())
         result = self._work.process(message)
@@ -264,10 +299,12 @@ class Loop:
     # -- transactions --------------------------------------------------------------------------
 
     def _due(self) -> bool:
+        """Whether the open transaction is full or has been open the commit interval: under load
+        the stage never catches up, and these bound the transaction."""
         assert self._txn is not None
         return (
             self._txn.records >= self._settings.processor.batch_size
-            or time.monotonic() - self._txn.started >= self._max_wait
+            or self._clock() - self._txn.started >= self._max_wait
         )
 
     def _commit(self) -> None:

@@ -26,7 +26,7 @@ from processor.rules import Ledger
 from processor.settings import Settings
 from processor.state.decide import DecideState
 from processor.state.stores import StateStores
-from processor.stream.loop import Loop, consumed_topics
+from processor.stream.loop import TAKEN_AT_ONCE, Loop, consumed_topics
 from processor.stream.result import Result
 
 TOPIC = "leads"
@@ -87,6 +87,8 @@ class FakeConsumer:
         self.positions: dict[int, int] = {}
         self.callbacks: dict[str, Callable[..., None]] = {}
         self.before_consume: list[Callable[[FakeConsumer], None]] = []
+        self.waits: list[float] = []
+        """The timeout of each poll and consume, in order."""
         self.closed = False
 
     def subscribe(self, topics: list[str], **callbacks: Any) -> None:
@@ -106,7 +108,15 @@ class FakeConsumer:
         self.assigned = []
         return gone
 
+    def poll(self, timeout: float) -> Message | None:
+        batch = self.consume(1, timeout)
+        return batch[0] if batch else None
+
     def consume(self, num_messages: int, timeout: float) -> list[Message]:
+        """The records there are, at once: what has arrived is all that will have."""
+        if num_messages < 1:  # as confluent-kafka refuses it
+            raise ValueError("num_messages must be between 1 and 1000000 (1M)")
+        self.waits.append(timeout)
         hooks, self.before_consume = self.before_consume, []
         for hook in hooks:  # a hook that waits for its moment puts itself back for the next
             hook(self)
@@ -153,6 +163,8 @@ class FakeProducer:
         self.pending: list[OutputRecord] = []
         self.pending_offsets: list[TopicPartition] = []
         self.calls: list[str] = []
+        self.transactions: list[int] = []
+        """The output records of each committed transaction, in order."""
         self.flushed = False
         self.closed = False
 
@@ -190,7 +202,9 @@ class FakeProducer:
 
     def commit_transaction(self, timeout: float) -> None:
         self._call("commit_transaction")
-        self.broker.outputs += [r for r in self.pending if r.topic == OUT]
+        outputs = [r for r in self.pending if r.topic == OUT]
+        self.transactions.append(len(outputs))
+        self.broker.outputs += outputs
         self.broker.changelog.publish([r for r in self.pending if r.topic == STATE])
         self.broker.offsets.update({t.partition: t.offset for t in self.pending_offsets})
 
@@ -247,6 +261,16 @@ class CountingStage:
 
 
 @dataclass
+class Clock:
+    """The loop's clock, moved on by the test."""
+
+    now: float = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
 class Harness:
     broker: Broker
     consumer: FakeConsumer
@@ -254,6 +278,7 @@ class Harness:
     state: RecordingState
     loop: Loop
     folder: Path
+    clock: Clock
 
     def run(self) -> None:
         """Runs until every input record is consumed and committed."""
@@ -272,6 +297,7 @@ def harness(folder: Path, inputs: dict[int, int], **settings: Any) -> Harness:
     consumer = FakeConsumer(broker)
     producer = FakeProducer(broker)
     state = RecordingState(folder / "processor", broker.changelog)
+    clock = Clock()
     loop = Loop(
         settings_in(folder, **settings),
         CountingStage(state),  # type: ignore[arg-type]
@@ -279,8 +305,9 @@ def harness(folder: Path, inputs: dict[int, int], **settings: Any) -> Harness:
         consumer=consumer,
         session=TransactionalSession(producer),
         state=state,
+        clock=clock,
     )
-    return Harness(broker, consumer, producer, state, loop, folder)
+    return Harness(broker, consumer, producer, state, loop, folder, clock)
 
 
 def expected(inputs: dict[int, int]) -> list[str]:
@@ -306,6 +333,78 @@ def test_a_batch_commits_its_outputs_offsets_and_state_together(tmp_path: Path) 
     assert restored_turn(h, 0) == "3" and restored_turn(h, 1) == "2"
     assert h.producer.aborts() == 0
     assert h.consumer.closed and h.producer.closed and h.producer.flushed
+
+
+def arriving(h: Harness, per_poll: int, polls: int, tick: float = 0.0) -> None:
+    """Records arriving on partition 0 while the loop runs: ``per_poll`` more before each of its
+    next ``polls`` polls, the clock moved on by ``tick`` seconds each time."""
+    left = [polls]
+
+    def arrive(consumer: FakeConsumer) -> None:
+        if left[0] > 0:
+            left[0] -= 1
+            h.broker.inputs[0] += per_poll
+            h.clock.now += tick
+            consumer.before_consume.append(arrive)
+
+    h.consumer.before_consume.append(arrive)
+
+
+def test_a_stage_that_has_caught_up_commits_at_once_not_after_the_interval(
+    tmp_path: Path,
+) -> None:
+    h = harness(tmp_path, {0: 3, 1: 2}, commit_interval_ms=3_600_000)
+    committed: list[dict[int, int]] = []  # the group's offsets at each poll
+
+    def watch(consumer: FakeConsumer) -> None:
+        committed.append(dict(h.broker.offsets))
+        if len(committed) < 5:
+            consumer.before_consume.append(watch)
+        else:
+            h.loop.stop()
+
+    h.consumer.before_consume.append(watch)
+    h.loop.run()
+    assert committed[-1] == {0: 3, 1: 2}  # committed while running, not on the way out
+    assert h.producer.transactions == [5]  # everything that was ready, in one transaction
+    # Waited only for the first record; with a transaction open, never.
+    assert h.consumer.waits[:3] == [3600.0, 0, 0]
+
+
+def test_under_load_a_transaction_grows_to_the_batch_size(tmp_path: Path) -> None:
+    h = harness(tmp_path, {0: 0}, batch_size=8, commit_interval_ms=3_600_000)
+    arriving(h, per_poll=2, polls=10)
+    h.run()
+    # Records came at every poll until the 20th: only the last transaction found the stage
+    # caught up before it was full.
+    assert h.producer.transactions == [8, 8, 4]
+    assert sorted(h.routed()) == expected({0: 20})
+
+
+def test_under_load_the_commit_interval_bounds_a_transaction(tmp_path: Path) -> None:
+    # A record and 100 ms between polls: the stage never catches up, nor fills a batch.
+    h = harness(tmp_path, {0: 0}, commit_interval_ms=250)
+    arriving(h, per_poll=1, polls=30, tick=0.1)
+    h.run()
+    # Open at the second record's poll, committed at the first poll 250 ms after.
+    assert h.producer.transactions == [5] * 6
+    assert sorted(h.routed()) == expected({0: 30})
+
+
+def test_the_commit_interval_bounds_a_transaction_over_a_backlog(tmp_path: Path) -> None:
+    # The consumer holds ten takes at once; 100 ms pass between polls.
+    h = harness(tmp_path, {0: 10 * TAKEN_AT_ONCE}, commit_interval_ms=250)
+    arriving(h, per_poll=0, polls=100, tick=0.1)
+    h.run()
+    assert h.producer.transactions == [4 * TAKEN_AT_ONCE, 4 * TAKEN_AT_ONCE, 2 * TAKEN_AT_ONCE]
+    assert sorted(h.routed()) == expected({0: 10 * TAKEN_AT_ONCE})
+
+
+def test_a_batch_of_one_commits_each_record_alone(tmp_path: Path) -> None:
+    h = harness(tmp_path, {0: 3}, batch_size=1)
+    h.run()
+    assert h.producer.transactions == [1, 1, 1]
+    assert sorted(h.routed()) == expected({0: 3})
 
 
 def test_an_abortable_commit_error_aborts_rewinds_and_routes_the_batch_again_once(
@@ -374,7 +473,8 @@ def test_a_fatal_commit_error_ends_the_loop(tmp_path: Path) -> None:
 
 
 def test_revoking_partitions_commits_the_open_transaction_first(tmp_path: Path) -> None:
-    # Neither the batch size nor the interval is reached: only the revocation commits.
+    # Neither the batch size nor the interval is reached, and the revocation comes at the poll
+    # that would find the stage caught up: only it commits.
     h = harness(tmp_path, {0: 3}, batch_size=1000, commit_interval_ms=3_600_000)
     revoked: list[int] = []
 
