@@ -19,7 +19,7 @@ copies it into the delivery (``encoded``) instead of writing the lead's fields o
 which was two thirds of the cost of encoding a delivery. An Avro record's body is the bodies of
 its fields one after the other, so the fields around the copied one are written with record
 schemas of their own (``_Segments``). Each body is written by a writer compiled from its schema
-(``processor.wire.writer``), five to seven times faster than fastavro; fastavro writes any record
+(``processor.wire.writer``), four to seven times faster than fastavro; fastavro writes any record
 the compiled writer is not sure of, so that a misfit record is refused in fastavro's words.
 """
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from conftest import LEAD
 from fastavro import schemaless_reader
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from schema_values import MOMENTS, values
 
@@ -34,6 +34,7 @@ def _outcome(read: Any, data: bytes) -> object:
         return error.reason
 
 
+@settings(deadline=None)  # leads take a while to generate
 @given(lead=values(SCHEMA), submitted_at=MOMENTS)
 def test_any_lead_body_reads_back_as_fastavro_reads_it(
     lead: dict[str, Any], submitted_at: datetime

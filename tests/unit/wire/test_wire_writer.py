@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from conftest import LEAD, RECORDS
 from fastavro import parse_schema, schemaless_writer
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from schema_values import DOUBLES, LONGS, MOMENTS, values
 
@@ -83,6 +83,7 @@ def test_every_schema_compiles_and_writes_its_record_as_fastavro_does(name: Sche
     assert bytes(out) == _fastavro(SCHEMAS[name].parsed, RECORDS[name])
 
 
+@settings(deadline=None)  # records of nested schemas take a while to generate
 @given(data=st.data(), name=st.sampled_from(NAMES))
 def test_any_record_of_our_schemas_is_written_as_fastavro_writes_it(
     data: st.DataObject, name: SchemaName
@@ -94,6 +95,7 @@ def test_any_record_of_our_schemas_is_written_as_fastavro_writes_it(
     assert bytes(out) == _fastavro(parsed, record)
 
 
+@settings(deadline=None)  # records of nested schemas take a while to generate
 @given(data=st.data(), name=st.sampled_from(NAMES))
 def test_a_misfit_record_is_encoded_or_refused_as_fastavro_alone_did(
     data: st.DataObject, name: SchemaName
@@ -181,6 +183,7 @@ ANY_VALUE = st.one_of(
 
 
 @pytest.mark.parametrize("union", UNIONS, ids=str)
+@settings(deadline=None)  # timing is not the point, and the machine may be busy
 @given(value=ANY_VALUE)
 def test_a_union_branch_is_the_one_fastavro_chooses(union: list[Any], value: Any) -> None:
     """Whatever the value, the compiled writer writes fastavro's bytes or leaves it to it."""
@@ -235,6 +238,7 @@ def test_a_type_it_does_not_compile_is_left_to_fastavro(schema: Any) -> None:
     assert compile_writer(parse_schema(schema)) is None
 
 
+@settings(deadline=None)  # a delivery and a lead take a while to generate
 @given(data=st.data())
 def test_a_delivery_with_its_lead_copied_is_the_delivery_fastavro_writes(
     data: st.DataObject,
