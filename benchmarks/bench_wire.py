@@ -108,6 +108,7 @@ def main() -> None:
     framed["registry"] = registry.encode(topic, "LeadSubmitted", lead)
     parsed = load_schemas()["LeadSubmitted"].parsed
     body = framed["single-object"][10:]
+    decide = "lead-router.decide"
     matched = {
         "lead": body,
         "geo": geo,
@@ -120,7 +121,7 @@ def main() -> None:
         "matches": {"category": [0, 4], "all": [9]},
     }
     encodings: list[tuple[SchemaName, str, dict[str, Any], dict[str, bytes] | None]] = [
-        ("LeadMatched", "lead-router.decide", matched, None),
+        ("LeadMatched", decide, matched, None),
         ("LeadDelivery", "deliveries.crm-east", delivery, {"lead": body}),
         ("RoutingDecision", "lead-router.audit", decision, None),
     ]
@@ -139,6 +140,12 @@ def main() -> None:
         schemaless_writer(sink, parsed, lead)
         return sink.getvalue()
 
+    framed_matched = single.encode(decide, "LeadMatched", matched)
+    matched_schema = load_schemas()["LeadMatched"].parsed
+
+    def fastavro_read_matched() -> object:
+        return schemaless_reader(BytesIO(framed_matched[10:]), matched_schema, None)
+
     rows: list[tuple[str, Callable[[], object]]] = [
         ("fastavro alone: read a lead", fastavro_read),
         (
@@ -153,6 +160,11 @@ def main() -> None:
         ),
         ("encode LeadSubmitted, registry", lambda: registry.encode(topic, "LeadSubmitted", lead)),
         ("read a lead back from a LeadMatched", lambda: single.read_lead_body(body)),
+        ("fastavro alone: read a LeadMatched", fastavro_read_matched),
+        (
+            "decode LeadMatched, single-object",
+            lambda: single.decode(decide, framed_matched, "LeadMatched"),
+        ),
     ]
     for schema, out, record, encoded in encodings:
         copied = ", lead copied" if encoded else ""
