@@ -317,11 +317,8 @@ class _Source:
         self._emit(depth, f"{kind} = type({var})")
         opening = "if"
         for python_type in _PYTHON_TYPES:
-            candidates = [
-                (number, test)
-                for number, (branch, _) in enumerate(resolved)
-                for test in _tests(branch, python_type, var)
-            ]
+            tests = [_test(branch, python_type, var) for branch, _ in resolved]
+            candidates = [(number, test) for number, test in enumerate(tests) if test is not None]
             if not candidates:
                 continue
             self._emit(depth, f"{opening} {kind} is {_PYTHON_TYPES[python_type]}:")
@@ -361,20 +358,20 @@ class _Source:
         self._emit(depth, "else:", "    raise Unwritable('a union value no branch holds')")
 
 
-def _tests(branch: object, python_type: str, var: str) -> list[str]:
+def _test(branch: object, python_type: str, var: str) -> str | None:
     """The test under which fastavro's validation takes ``branch`` for a value of a Python type:
-    none when it never does, ``True`` when it always does, ``_UNSURE`` when it depends on the
+    None when it never does, ``True`` when it always does, ``_UNSURE`` when it depends on the
     contents of a record, map or array."""
     kind, logical = branch, None
     if isinstance(branch, dict):
         kind, logical = branch.get("type"), branch.get("logicalType")
     if logical == "timestamp-millis" and kind == "long":
         if python_type == "datetime":
-            return ["True"]
+            return "True"
         kind = "long"
     elif logical is not None:
         raise _Unknown(str(logical))
-    if kind not in _BRANCH_KINDS:
+    if not isinstance(kind, str) or kind not in _BRANCH_KINDS:
         raise _Unknown(f"a union branch of type {kind}")
     tests: dict[tuple[object, str], str] = {
         ("null", "none"): "True",
@@ -391,9 +388,8 @@ def _tests(branch: object, python_type: str, var: str) -> list[str]:
     }
     if kind == "enum" and python_type == "str":
         assert isinstance(branch, dict)
-        return [f"{var} in {tuple(branch['symbols'])!r}"]
-    test = tests.get((kind, python_type))
-    return [] if test is None else [test]
+        return f"{var} in {tuple(branch['symbols'])!r}"
+    return tests.get((kind, python_type))
 
 
 def _zigzag(value: int) -> bytearray:
