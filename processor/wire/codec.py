@@ -18,7 +18,9 @@ our schema is already Avro in the input record: ``decode_lead`` hands its body b
 copies it into the delivery (``encoded``) instead of writing the lead's fields one by one again,
 which was two thirds of the cost of encoding a delivery. An Avro record's body is the bodies of
 its fields one after the other, so the fields around the copied one are written with record
-schemas of their own (``_Segments``).
+schemas of their own (``_Segments``). Each body is written by a writer compiled from its schema
+(``processor.wire.writer``), four to seven times faster than fastavro; fastavro writes any record
+the compiled writer is not sure of, so that a misfit record is refused in fastavro's words.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from processor.wire.schemas import (
     load_schemas,
     parse_writer_schema,
 )
+from processor.wire.writer import WRITE_ERRORS, Unwritable, Write, compile_writer
 
 _BODY_START = {
     Framing.REGISTRY: REGISTRY_HEADER_SIZE,
@@ -82,6 +85,8 @@ class _Segments:
     """
 
     parts: tuple[Schema | str | None, ...]
+    fast: tuple[Write | str | None, ...] | None
+    """``parts`` with each schema compiled (``compile_writer``); None when one does not compile."""
 
     @classmethod
     def of(cls, parsed: Schema, encoded: frozenset[str]) -> _Segments:
@@ -102,7 +107,7 @@ class _Segments:
             else:
                 run.append(spec)
         close_run()
-        return cls(tuple(parts))
+        return cls(tuple(parts), _compiled(parts))
 
     def write(self, sink: BytesIO, record: Mapping[str, Any], encoded: Mapping[str, bytes]) -> None:
         for part in self.parts:
@@ -110,6 +115,33 @@ class _Segments:
                 sink.write(encoded[part])
             elif part is not None:
                 schemaless_writer(sink, part, record)
+
+    def write_fast(
+        self, out: bytearray, record: Mapping[str, Any], encoded: Mapping[str, bytes]
+    ) -> bool:
+        """``write`` by the compiled writers, when the schema compiled; raises as they do."""
+        if self.fast is None:
+            return False
+        for part in self.fast:
+            if isinstance(part, str):
+                out += encoded[part]
+            elif part is not None:
+                part(out, record)
+        return True
+
+
+def _compiled(parts: list[Schema | str | None]) -> tuple[Write | str | None, ...] | None:
+    """Segments' parts with each schema compiled, or None when one does not compile."""
+    compiled: list[Write | str | None] = []
+    for part in parts:
+        if isinstance(part, str) or part is None:
+            compiled.append(part)
+        else:
+            write = compile_writer(part)
+            if write is None:
+                return None
+            compiled.append(write)
+    return tuple(compiled)
 
 
 class Codec:
@@ -167,6 +199,7 @@ class Codec:
         }
         self._segments: dict[tuple[SchemaName, frozenset[str]], _Segments] = {}
         self._fast: dict[SchemaName, Read | None] = {}
+        self._fast_writers: dict[SchemaName, Write | None] = {}
 
     @classmethod
     def for_registry(
@@ -209,6 +242,9 @@ class Codec:
         """The lead in a body of our current ``LeadSubmitted`` (no header), checked as ``decode``
         checks one; any bad input raises ``DecodeError``."""
         plan = _Plan(writer=self._schemas["LeadSubmitted"].parsed, reader=None, body_start=0)
+        found = _read_fast(self._fast_reader("LeadSubmitted"), body, 0)
+        if found is not None:
+            return validate_lead(found)
         source = BytesIO(body)
         try:
             record = schemaless_reader(source, plan.writer, None)
@@ -230,14 +266,9 @@ class Codec:
         plan = self._plans[framing][schema].get(key)
         if plan is None:
             plan = self._plan(topic, framing, key, schema)
-        if plan.fast is not None:
-            try:
-                found, end = plan.fast(data, plan.body_start)
-            except (Unreadable, *READ_ERRORS):
-                pass  # fastavro reads it again below, and says what is wrong
-            else:
-                if end == len(data):
-                    return found, plan
+        found = _read_fast(plan.fast, data, plan.body_start)
+        if found is not None:
+            return found, plan
         source = BytesIO(data)
         source.seek(plan.body_start)
         try:
@@ -278,6 +309,9 @@ class Codec:
     def _body(
         self, schema: SchemaName, record: Mapping[str, Any], encoded: Mapping[str, bytes] | None
     ) -> bytes:
+        body = self._fast_body(schema, record, encoded)
+        if body is not None:
+            return body
         sink = BytesIO()
         try:
             if encoded:
@@ -289,6 +323,30 @@ class Codec:
                 "invalid-record", f"not a valid {schema}: {type(error).__name__}: {error}"
             ) from error
         return sink.getvalue()
+
+    def _fast_body(
+        self, schema: SchemaName, record: Mapping[str, Any], encoded: Mapping[str, bytes] | None
+    ) -> bytes | None:
+        """The body written by the compiled writers, or None when they are not sure of the
+        record (fastavro writes it then, or says what is wrong) or the schema did not compile."""
+        out = bytearray()
+        try:
+            if encoded:
+                if not self._segments_of(schema, encoded).write_fast(out, record, encoded):
+                    return None
+            else:
+                write = self._fast_writer(schema)
+                if write is None:
+                    return None
+                write(out, record)
+        except (Unwritable, *WRITE_ERRORS):
+            return None
+        return bytes(out)
+
+    def _fast_writer(self, schema: SchemaName) -> Write | None:
+        if schema not in self._fast_writers:
+            self._fast_writers[schema] = compile_writer(self._schemas[schema].parsed)
+        return self._fast_writers[schema]
 
     def _segments_of(self, schema: SchemaName, encoded: Mapping[str, bytes]) -> _Segments:
         key = (schema, frozenset(encoded))
@@ -348,6 +406,19 @@ class Codec:
             fetched = self._registry.writer_schema(key)
             writer = self._registry_writers[key] = self._known.get(fetched.fingerprint, fetched)
         return writer
+
+
+def _read_fast(read: Read | None, data: bytes, start: int) -> dict[str, Any] | None:
+    """The record a compiled reader reads from ``start`` to the end of ``data``, or None when
+    there is none or it is not sure of the bytes: fastavro reads them then, and says what is
+    wrong."""
+    if read is None:
+        return None
+    try:
+        found, end = read(data, start)
+    except (Unreadable, *READ_ERRORS):
+        return None
+    return cast(dict[str, Any], found) if end == len(data) else None
 
 
 def _refuse_lead_beyond_the_calendar(data: bytes, plan: _Plan) -> None:

@@ -12,15 +12,16 @@ anything else (truncated, a union branch or a varint out of range, a boolean byt
 1, text that is not UTF-8, more items than bytes left) it raises :class:`Unreadable` or the error
 Python gives (``IndexError``, ``ValueError``, ``struct.error``), and the caller reads the body
 again with fastavro, whose error names what is wrong. A schema with a type it does not know
-(enums, fixed, named references, logical types other than ``timestamp-millis``) compiles to None:
-fastavro reads those.
+(fixed, logical types other than ``timestamp-millis``, recursive types) compiles to None:
+fastavro reads those. A named type is read where it is referred to, as if written out there; an
+enum is read as its symbol.
 """
 
 from __future__ import annotations
 
 import itertools
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,15 +44,17 @@ class _Unknown(Exception):
 def compile_reader(schema: object) -> Read | None:
     """A reader of bodies of ``schema`` (as ``fastavro.parse_schema`` gives it), or None when
     the schema has a type only fastavro reads."""
-    source = _Source()
+    named = schema.get("__named_schemas", {}) if isinstance(schema, dict) else {}
+    source = _Source(named)
     try:
-        source.value(schema, "value", 1)
+        source.value(schema, "value", 1, frozenset())
     except _Unknown:
         return None
     code = "\n".join(
         ["def read(data, pos):", "    size = len(data)", *source.lines, "    return value, pos"]
     )
     scope: dict[str, Any] = {
+        **source.constants,
         "_long": _long,
         "_block": _block,
         "Unreadable": Unreadable,
@@ -99,8 +102,10 @@ class _Source:
     """The lines of a reader's body: each type's code reads one value at ``pos`` into a target
     and leaves ``pos`` after it."""
 
-    def __init__(self) -> None:
+    def __init__(self, named: Mapping[str, Any]) -> None:
         self.lines: list[str] = []
+        self.constants: dict[str, object] = {}
+        self._named = named
         self._names: Iterator[int] = itertools.count()
 
     def _emit(self, depth: int, *lines: str) -> None:
@@ -109,11 +114,16 @@ class _Source:
     def _fresh(self, stem: str) -> str:
         return f"{stem}{next(self._names)}"
 
-    def value(self, schema: object, target: str, depth: int) -> None:
+    def value(self, schema: object, target: str, depth: int, expanding: frozenset[str]) -> None:
+        if isinstance(schema, str) and schema in self._named:
+            if schema in expanding:
+                raise _Unknown(f"the recursive type {schema}")
+            expanding = expanding | {schema}
+            schema = self._named[schema]
         if isinstance(schema, list):
-            self._union(schema, target, depth)
+            self._union(schema, target, depth, expanding)
         elif isinstance(schema, dict):
-            self._complex(schema, target, depth)
+            self._complex(schema, target, depth, expanding)
         elif isinstance(schema, str):
             self._primitive(schema, target, depth)
         else:
@@ -161,7 +171,9 @@ class _Source:
             f"    {target}, pos = _long(data, pos)",
         )
 
-    def _complex(self, schema: dict[str, Any], target: str, depth: int) -> None:
+    def _complex(
+        self, schema: dict[str, Any], target: str, depth: int, expanding: frozenset[str]
+    ) -> None:
         kind, logical = schema.get("type"), schema.get("logicalType")
         if logical is not None:
             if (kind, logical) != ("long", "timestamp-millis"):
@@ -171,15 +183,33 @@ class _Source:
         elif kind == "record":
             fields = [(field["name"], self._fresh("f")) for field in schema["fields"]]
             for field, (_, name) in zip(schema["fields"], fields, strict=True):
-                self.value(field["type"], name, depth)
+                self.value(field["type"], name, depth, expanding)
             pairs = ", ".join(f"{key!r}: {name}" for key, name in fields)
             self._emit(depth, f"{target} = {{{pairs}}}")
+        elif kind == "enum":
+            self._enum(schema["symbols"], target, depth)
         elif kind in ("map", "array"):
-            self._collection(schema, kind, target, depth)
+            self._collection(schema, kind, target, depth, expanding)
         else:
-            self.value(kind, target, depth)
+            self.value(kind, target, depth, expanding)
 
-    def _collection(self, schema: dict[str, Any], kind: str, target: str, depth: int) -> None:
+    def _enum(self, symbols: list[str], target: str, depth: int) -> None:
+        """A symbol by its index; an index out of range (which fastavro would read from the end
+        of the list when negative) is refused."""
+        index = self._fresh("index")
+        table = self._fresh("_SYMBOLS")
+        self.constants[table] = tuple(symbols)
+        self._long(index, depth)
+        self._emit(
+            depth,
+            f"if not 0 <= {index} < {len(symbols)}:",
+            "    raise Unreadable('an enum index out of range')",
+            f"{target} = {table}[{index}]",
+        )
+
+    def _collection(
+        self, schema: dict[str, Any], kind: str, target: str, depth: int, expanding: frozenset[str]
+    ) -> None:
         found, count, item = self._fresh("c"), self._fresh("count"), self._fresh("item")
         self._emit(
             depth,
@@ -191,14 +221,16 @@ class _Source:
         if kind == "map":
             key = self._fresh("key")
             self._primitive("string", key, depth + 2)
-            self.value(schema["values"], item, depth + 2)
+            self.value(schema["values"], item, depth + 2, expanding)
             self._emit(depth + 2, f"{found}[{key}] = {item}")
         else:
-            self.value(schema["items"], item, depth + 2)
+            self.value(schema["items"], item, depth + 2, expanding)
             self._emit(depth + 2, f"{found}.append({item})")
         self._emit(depth, f"    {count}, pos = _block(data, pos)", f"{target} = {found}")
 
-    def _union(self, branches: list[Any], target: str, depth: int) -> None:
+    def _union(
+        self, branches: list[Any], target: str, depth: int, expanding: frozenset[str]
+    ) -> None:
         """A branch index below 64 is one byte, zigzag-encoded (branch i is the byte 2i): the
         byte is compared as it is, and any other (a branch out of range, or an index written in
         more bytes than it needs) is refused."""
@@ -208,5 +240,5 @@ class _Source:
         self._emit(depth, f"{index} = data[pos]", "pos += 1")
         for number, branch in enumerate(branches):
             self._emit(depth, f"{'if' if number == 0 else 'elif'} {index} == {2 * number}:")
-            self.value(branch, target, depth + 1)
+            self.value(branch, target, depth + 1, expanding)
         self._emit(depth, "else:", "    raise Unreadable('a union branch out of range')")

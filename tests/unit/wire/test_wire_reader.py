@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from conftest import LEAD
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from schema_values import values
 
-from processor.wire import Codec, load_schemas
+from processor.wire import Codec, SchemaName, load_schemas
 from processor.wire.reader import READ_ERRORS, Read, Unreadable, compile_reader
 
 EVERY_TYPE = parse_schema(
@@ -143,14 +144,56 @@ def test_a_varint_past_64_bits_is_left_to_fastavro() -> None:
 @pytest.mark.parametrize(
     "schema",
     [
-        {"type": "enum", "name": "Colour", "symbols": ["RED"]},
         {"type": "fixed", "name": "Four", "size": 4},
         {"type": "string", "logicalType": "uuid"},
         "io.leadrouter.Contact",
+        parse_schema(
+            {
+                "type": "record",
+                "name": "Node",
+                "fields": [{"name": "next", "type": ["null", "Node"]}],
+            }
+        ),
     ],
 )
 def test_a_type_it_does_not_compile_leaves_the_schema_to_fastavro(schema: Any) -> None:
     assert compile_reader(schema) is None
+
+
+SCHEMAS = load_schemas()
+READERS = {name: _compiled(schema.parsed) for name, schema in SCHEMAS.items()}
+
+
+@settings(deadline=None)  # records of nested schemas take a while to generate
+@given(data=st.data(), name=st.sampled_from(sorted(SCHEMAS)))
+def test_any_record_of_our_schemas_reads_back_as_fastavro_reads_it(
+    data: st.DataObject, name: SchemaName
+) -> None:
+    parsed = SCHEMAS[name].parsed
+    body = _body(parsed, data.draw(values(parsed)))
+    try:
+        value, end = READERS[name](body, 0)
+    except OverflowError:  # a timestamp beyond the calendar, which fastavro cannot read either
+        with pytest.raises(OverflowError):
+            schemaless_reader(BytesIO(body), parsed, None)
+        return
+    assert repr(value) == repr(schemaless_reader(BytesIO(body), parsed, None))  # NaN as NaN
+    assert end == len(body)
+
+
+@given(data=st.binary(max_size=200), name=st.sampled_from(sorted(SCHEMAS)))
+def test_any_bytes_are_refused_or_read_as_fastavro_reads_them_for_every_schema(
+    data: bytes, name: SchemaName
+) -> None:
+    _same_as_fastavro(READERS[name], SCHEMAS[name].parsed, data)
+
+
+@pytest.mark.parametrize("index", [b"\x01", b"\x04", b"\x80\x01"])  # -1, 2, 64
+def test_an_enum_index_out_of_range_is_left_to_fastavro(index: bytes) -> None:
+    colours = parse_schema({"type": "enum", "name": "Colour", "symbols": ["RED", "GREEN"]})
+    assert _compiled(colours)(b"\x02", 0) == ("GREEN", 1)
+    with pytest.raises(Unreadable):
+        _compiled(colours)(index, 0)
 
 
 def test_the_codec_decodes_a_lead_with_it_as_fastavro_does() -> None:
