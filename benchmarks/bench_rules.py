@@ -185,6 +185,26 @@ def generate_document(size: int, seed: int = 7) -> dict[str, Any]:
     }
 
 
+def with_state(raw: dict[str, Any]) -> dict[str, Any]:
+    """The rules with what a lead seller sets: every partner capped per day and month and never
+    sent the same person twice in 30 days, every profile checking duplicates over 30 days. The
+    caps are set so that some bind within the run and most do not."""
+    partners = [
+        {
+            **partner,
+            "caps": [
+                {"per": "day", "leads": 200},
+                {"per": "month", "revenue": 100_000, "currency": "USD"},
+            ],
+            "reject_duplicates_within": "30d",
+        }
+        for partner in raw["partners"]
+    ]
+    duplicates = {"keys": ["contact.email", "contact.phone"], "within": "30d"}
+    profiles = [{**profile, "duplicates": duplicates} for profile in raw["profiles"]]
+    return {**raw, "partners": partners, "profiles": profiles}
+
+
 def generate_lead(rng: random.Random, n: int) -> tuple[dict[str, Any], Geo | None]:
     """A lead in the contract's JSON shape, and the geolocation enrichment would give it."""
     profile = rng.choices(range(len(PROFILE_SHARES)), PROFILE_SHARES)[0]

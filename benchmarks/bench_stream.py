@@ -36,11 +36,10 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from benchmarks.bench_rules import generate_document, generate_lead
+from benchmarks.bench_rules import generate_document, generate_lead, with_state
 from processor.control.publisher import publish_rules
 from processor.kafka import clients
 from processor.kafka.admin import TopicAdmin, TopicSpec
@@ -259,26 +258,6 @@ def start_processor(settings: Settings, number: int) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-
-
-def with_state(raw: dict[str, Any]) -> dict[str, Any]:
-    """The rules with what a lead seller sets: every partner capped per day and month and never
-    sent the same person twice in 30 days, every profile checking duplicates over 30 days. The
-    caps are set so that some bind within the run and most do not."""
-    partners = [
-        {
-            **partner,
-            "caps": [
-                {"per": "day", "leads": 200},
-                {"per": "month", "revenue": 100_000, "currency": "USD"},
-            ],
-            "reject_duplicates_within": "30d",
-        }
-        for partner in raw["partners"]
-    ]
-    duplicates = {"keys": ["contact.email", "contact.phone"], "within": "30d"}
-    profiles = [{**profile, "duplicates": duplicates} for profile in raw["profiles"]]
-    return {**raw, "partners": partners, "profiles": profiles}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
