@@ -12,6 +12,7 @@ was seen, never who.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from hashlib import blake2b
 
 import phonenumbers
@@ -26,11 +27,18 @@ DEFAULT_KEYS = ("contact.email", "contact.phone")
 DEFAULT_REGION = "US"
 DIGEST_BYTES = 16
 _PHONE_FIELDS = frozenset({"contact.phone"})
+PHONES_KEPT = 4096
+"""How many phone numbers' E.164 forms are remembered (in this process only, never stored): a
+person who comes back, what a duplicate check looks for, costs a lookup instead of a parse, the
+costliest part of the check."""
+
+_field = lru_cache(maxsize=256)(parse_field)
+"""A key's field path resolved once: the few paths rules name recur with every lead."""
 
 
 def value_at(lead: Mapping[str, object], geo: Geo | None, path: str) -> object:
     """The lead's value at a field path (``contact.email``, ``geo.postcode``, a custom field)."""
-    ref = parse_field(path)
+    ref = _field(path)
     if isinstance(ref, str):
         return None
     if ref.section is None:
@@ -59,6 +67,7 @@ def _region(lead: Mapping[str, object]) -> str:
     return DEFAULT_REGION
 
 
+@lru_cache(maxsize=PHONES_KEPT)
 def _e164(text: str, region: str) -> str:
     """A phone number in E.164; one that does not parse is compared by its digits alone."""
     try:
