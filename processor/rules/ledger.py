@@ -322,16 +322,17 @@ class Ledger:
         self, prefix: bytes, digests: Sequence[bytes], when: datetime, within_ms: int
     ) -> Prior | None:
         now = epoch_ms(when)
-        best: Prior | None = None
+        best: str | None = None
+        best_at = 0
         for digest in digests:
             found = self._read(prefix + digest)
             at = _time(found, "at")
-            lead = found.get("lead") if isinstance(found, dict) else None
-            if at is None or not isinstance(lead, str) or not 0 <= now - at <= within_ms:
+            if at is None or not 0 <= now - at <= within_ms:
                 continue
-            if best is None or at > epoch_ms(best.at):
-                best = Prior(lead, from_ms(at))
-        return best
+            lead = found.get("lead")  # a dict: it has a time
+            if isinstance(lead, str) and (best is None or at > best_at):
+                best, best_at = lead, at
+        return None if best is None else Prior(best, from_ms(best_at))
 
     def profile_routed(
         self, profile: str, digests: Sequence[bytes], lead_id: str, when: datetime, within_ms: int

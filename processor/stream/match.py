@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client import Counter
+
 from processor import metrics
 from processor.delivery.returns import InvalidReturn, checked_return, key_of
 from processor.geo.enrich import Enricher, Whereabouts
@@ -53,14 +55,20 @@ class MatchStage:
         self._snapshot = snapshot
         self._emitter = Emitter(settings, codec)
         self._matched = codec.encoder("LeadMatched", settings.topics.decide_topic)
+        # Each topic's labelled counter, looked up once: ``labels`` costs more than the count.
+        self._consumed: dict[str, Counter] = {}
 
     def process(self, message: InputRecord) -> Result:
         if message.topic() == self._returns:
             return self._returned(message)
-        metrics.LEADS_CONSUMED.labels(topic=message.topic() or "").inc()
+        topic = message.topic() or ""
+        consumed = self._consumed.get(topic)
+        if consumed is None:
+            consumed = self._consumed[topic] = metrics.LEADS_CONSUMED.labels(topic=topic)
+        consumed.inc()
         started = time.perf_counter()
         try:
-            lead, body = self._codec.decode_lead(message.topic() or "", message.value() or b"")
+            lead, body = self._codec.decode_lead(topic, message.value() or b"")
         except DecodeError as error:
             if error.transient:
                 raise
