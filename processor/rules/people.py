@@ -67,9 +67,34 @@ def _region(lead: Mapping[str, object]) -> str:
     return DEFAULT_REGION
 
 
-@lru_cache(maxsize=PHONES_KEPT)
 def _e164(text: str, region: str) -> str:
     """A phone number in E.164; one that does not parse is compared by its digits alone."""
+    return _north_american(text, region) or _parsed(text, region)
+
+
+_SEPARATORS = str.maketrans("", "", " ()-.")
+
+
+def _north_american(text: str, region: str) -> str | None:
+    """The E.164 form of a North American number written plainly (ten digits with an area code
+    that starts 2-9, separated by spaces, dashes, dots or parentheses, after ``+1`` or, in the
+    default region, alone), as the parser gives it at a fraction of its cost; None for any other
+    text, which is parsed."""
+    if text.startswith("+1"):
+        national = text[2:]
+    elif region == DEFAULT_REGION:
+        national = text
+    else:
+        return None
+    digits = national.translate(_SEPARATORS)
+    if len(digits) == 10 and digits.isascii() and digits.isdigit() and digits[0] not in "01":
+        return "+1" + digits
+    return None
+
+
+@lru_cache(maxsize=PHONES_KEPT)
+def _parsed(text: str, region: str) -> str:
+    """:func:`_e164` by the parser."""
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
