@@ -22,8 +22,6 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import Counter
-
 from processor import metrics
 from processor.delivery.returns import InvalidReturn, checked_return, key_of
 from processor.geo.enrich import Enricher, Whereabouts
@@ -55,17 +53,12 @@ class MatchStage:
         self._snapshot = snapshot
         self._emitter = Emitter(settings, codec)
         self._matched = codec.encoder("LeadMatched", settings.topics.decide_topic)
-        # Each topic's labelled counter, looked up once: ``labels`` costs more than the count.
-        self._consumed: dict[str, Counter] = {}
 
     def process(self, message: InputRecord) -> Result:
         if message.topic() == self._returns:
             return self._returned(message)
         topic = message.topic() or ""
-        consumed = self._consumed.get(topic)
-        if consumed is None:
-            consumed = self._consumed[topic] = metrics.LEADS_CONSUMED.labels(topic=topic)
-        consumed.inc()
+        metrics.CONSUMED_FROM(topic).inc()
         started = time.perf_counter()
         try:
             lead, body = self._codec.decode_lead(topic, message.value() or b"")
