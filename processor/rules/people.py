@@ -27,11 +27,6 @@ DEFAULT_KEYS = ("contact.email", "contact.phone")
 DEFAULT_REGION = "US"
 DIGEST_BYTES = 16
 _PHONE_FIELDS = frozenset({"contact.phone"})
-PHONES_KEPT = 4096
-"""How many phone numbers' E.164 forms are remembered (in this process only, never stored): a
-person who comes back, what a duplicate check looks for, costs a lookup instead of a parse, the
-costliest part of the check."""
-
 _field = lru_cache(maxsize=256)(parse_field)
 """A key's field path resolved once: the few paths rules name recur with every lead."""
 
@@ -92,7 +87,6 @@ def _north_american(text: str, region: str) -> str | None:
     return None
 
 
-@lru_cache(maxsize=PHONES_KEPT)
 def _parsed(text: str, region: str) -> str:
     """:func:`_e164` by the parser."""
     try:
