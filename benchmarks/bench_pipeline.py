@@ -3,9 +3,9 @@ encode), without Kafka.
 
 The stream benchmark says how fast the processor runs on a broker; this one says where the
 processor's own time goes, with nothing else on the machine competing: the same rules
-(1,000 assignments) and leads as the stream benchmark, through ``MatchStage.process`` and then
-``DecideStage.process`` (with its state in a temporary RocksDB store) in this process.
-``--profile`` prints the functions that cost most.
+(1,000 assignments, with caps and duplicate checks unless ``--without-state``) and leads as the
+stream benchmark, through ``MatchStage.process`` and then ``DecideStage.process`` (with its state
+in a temporary RocksDB store) in this process. ``--profile`` prints the functions that cost most.
 
     .venv/bin/python -m benchmarks.bench_pipeline
     .venv/bin/python -m benchmarks.bench_pipeline --profile
@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.bench_rules import generate_document, generate_lead
+from benchmarks.bench_rules import generate_document, generate_lead, with_state
 from benchmarks.stages_in_memory import NoChangelog
 from processor.geo.enrich import Enricher
 from processor.kafka.records import InputRecord
@@ -79,9 +79,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--assignments", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5, help="timed passes over the leads")
     parser.add_argument("--profile", action="store_true", help="print the costliest functions")
+    parser.add_argument(
+        "--without-state",
+        action="store_true",
+        help="the rules without caps and duplicate checks (the default has both)",
+    )
     args = parser.parse_args(argv)
 
-    snapshot = compile_rules(validate_document(generate_document(args.assignments)), "1")
+    raw = generate_document(args.assignments)
+    document = validate_document(raw if args.without_state else with_state(raw))
+    snapshot = compile_rules(document, "1")
     codec = Codec()
     rng = random.Random(7)
     records = [

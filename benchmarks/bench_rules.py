@@ -185,6 +185,26 @@ def generate_document(size: int, seed: int = 7) -> dict[str, Any]:
     }
 
 
+def with_state(raw: dict[str, Any]) -> dict[str, Any]:
+    """The rules with what a lead seller sets: every partner capped per day and month and never
+    sent the same person twice in 30 days, every profile checking duplicates over 30 days. The
+    caps are set so that some bind within the run and most do not."""
+    partners = [
+        {
+            **partner,
+            "caps": [
+                {"per": "day", "leads": 200},
+                {"per": "month", "revenue": 100_000, "currency": "USD"},
+            ],
+            "reject_duplicates_within": "30d",
+        }
+        for partner in raw["partners"]
+    ]
+    duplicates = {"keys": ["contact.email", "contact.phone"], "within": "30d"}
+    profiles = [{**profile, "duplicates": duplicates} for profile in raw["profiles"]]
+    return {**raw, "partners": partners, "profiles": profiles}
+
+
 REPEAT_SHARE = 0.1
 """The share of leads from a person an earlier lead came from: what duplicate checks catch."""
 

@@ -52,11 +52,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from confluent_kafka import Consumer, Message, Producer
 
-from benchmarks.bench_rules import generate_document, generate_lead
+from benchmarks.bench_rules import generate_document, generate_lead, with_state
 from benchmarks.eos_loop import drain
 from benchmarks.stream_meter import (
     CpuMeter,
@@ -260,26 +259,6 @@ def latency(settings: Settings, count: int, offered: float) -> Latency:
                 seen.setdefault(message.key() or b"", time.monotonic())
     consumer.close()
     return Latency(offered, sorted(seen[k] - sent[k] for k in seen), count)
-
-
-def with_state(raw: dict[str, Any]) -> dict[str, Any]:
-    """The rules with what a lead seller sets: every partner capped per day and month and never
-    sent the same person twice in 30 days, every profile checking duplicates over 30 days. The
-    caps are set so that some bind within the run and most do not."""
-    partners = [
-        {
-            **partner,
-            "caps": [
-                {"per": "day", "leads": 200},
-                {"per": "month", "revenue": 100_000, "currency": "USD"},
-            ],
-            "reject_duplicates_within": "30d",
-        }
-        for partner in raw["partners"]
-    ]
-    duplicates = {"keys": ["contact.email", "contact.phone"], "within": "30d"}
-    profiles = [{**profile, "duplicates": duplicates} for profile in raw["profiles"]]
-    return {**raw, "partners": partners, "profiles": profiles}
 
 
 def arguments(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Generic, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -25,6 +26,27 @@ from prometheus_client import (
 )
 
 from processor.errors import InvalidInput
+
+M = TypeVar("M", Counter, Gauge, Histogram)
+
+
+class Labelled(Generic[M]):
+    """A metric's child for each tuple of label values (in the metric's label order), made once:
+    ``labels`` costs several times the count it is for, and a lead counts in several metrics.
+    Only for metrics whose children are never removed, which would live on here."""
+
+    __slots__ = ("_children", "_metric")
+
+    def __init__(self, metric: M) -> None:
+        self._metric: M = metric
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def __call__(self, *values: str) -> M:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
+
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 E2E_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
@@ -67,6 +89,11 @@ CAP_LIMIT = Gauge(
 DEAD_LETTERS = Counter(
     "lead_router_dead_letters_total", "Input records sent to the dead-letter topic.", ["reason"]
 )
+CONSUMED_FROM = Labelled(LEADS_CONSUMED)
+OUTCOME_OF = Labelled(OUTCOMES)
+DELIVERED_TO = Labelled(DELIVERIES)
+REVENUE_OF = Labelled(REVENUE)
+DEAD_LETTERED_FOR = Labelled(DEAD_LETTERS)
 PROCESSING_SECONDS = Histogram(
     "lead_router_processing_seconds",
     "Time to decode, enrich, route and render one lead.",

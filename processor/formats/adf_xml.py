@@ -51,84 +51,90 @@ _USED = ("used", "pre-owned", "preowned", "certified", "cpo")
 """Words in a vehicle's condition or interest category that make its ADF status ``used``."""
 
 
-class _Document:
-    """The document's text, written element by element at the current depth."""
-
-    def __init__(self) -> None:
-        self._parts = [PROLOGUE]
-        self._indent = ""
-
-    def open(self, tag: str, attributes: str = "") -> None:
-        self._parts.append(f"{self._indent}<{tag}{attributes}>\n")
-        self._indent += "  "
-
-    def close(self, tag: str) -> None:
-        self._indent = self._indent[:-2]
-        self._parts.append(f"{self._indent}</{tag}>\n")
-
-    def add(self, tag: str, text: str, attributes: str = "") -> None:
-        """An element with text; ``attributes`` is written as it is (see :func:`_attribute`)."""
-        self._parts.append(f"{self._indent}<{tag}{attributes}>{_text(text)}</{tag}>\n")
-
-    def optional(self, tag: str, text: str | None, attributes: str = "") -> None:
-        if text:
-            self.add(tag, text, attributes)
-
-    def text(self) -> str:
-        return "".join(self._parts)
-
-
 def render(lead: Mapping[str, Any], facts: Facts) -> str:
-    doc = _Document()
-    doc.open("adf")
-    doc.open("prospect", ' status="new"')
-    doc.add("id", lead["lead_id"], ' sequence="1"' + _attribute("source", lead["site_id"]))
-    doc.add("id", facts.delivery_id, ' sequence="2" source="lead-router"')
-    doc.add("requestdate", format_timestamp(lead["submitted_at"]))
-    _vehicle(doc, lead)
-    _customer(doc, lead)
-    doc.open("vendor")
-    doc.add("vendorname", facts.vendor)
-    _contact(doc, [("full", facts.vendor)], None, None, kind="business")
-    doc.close("vendor")
-    doc.open("provider")
-    doc.add("name", lead["site_id"], ' part="full" type="business"')
-    doc.optional("service", lead.get("offer_id"))
-    doc.close("provider")
-    doc.close("prospect")
-    doc.close("adf")
-    return doc.text()
+    site = lead["site_id"]
+    offer = lead.get("offer_id")
+    return "".join(
+        (
+            PROLOGUE,
+            "<adf>\n",
+            '  <prospect status="new">\n',
+            f'    <id sequence="1" source={_quoted(site)}>{_text(lead["lead_id"])}</id>\n',
+            f'    <id sequence="2" source="lead-router">{_text(facts.delivery_id)}</id>\n',
+            f"    <requestdate>{format_timestamp(lead['submitted_at'])}</requestdate>\n",
+            _vehicle(lead),
+            _customer(lead),
+            _vendor(facts.vendor),
+            "    <provider>\n",
+            f'      <name part="full" type="business">{_text(site)}</name>\n',
+            f"      <service>{_text(offer)}</service>\n" if offer else "",
+            "    </provider>\n",
+            "  </prospect>\n",
+            "</adf>\n",
+        )
+    )
 
 
-def _vehicle(doc: _Document, lead: Mapping[str, Any]) -> None:
+def _vehicle(lead: Mapping[str, Any]) -> str:
     vehicle = lead.get("vehicle") or {}
     category = fold(lead.get("interest_category") or "")
     interest = next((adf for word, adf in _INTERESTS if word in category), "buy")
     condition = fold(vehicle.get("condition") or "")
     used = any(word in (condition or category) for word in _USED)
-    doc.open("vehicle", f' interest="{interest}" status="{"used" if used else "new"}"')
     year = vehicle.get("year")
-    doc.add("year", str(year) if isinstance(year, int) and 1000 <= year <= 9999 else "")
-    doc.add("make", vehicle.get("make") or "")
-    doc.add("model", vehicle.get("model") or "")
-    for tag in ("vin", "stock", "trim"):
-        doc.optional(tag, vehicle.get(tag))
-    doc.close("vehicle")
+    return "".join(
+        (
+            f'    <vehicle interest="{interest}" status="{"used" if used else "new"}">\n',
+            "      <year>",
+            str(year) if isinstance(year, int) and 1000 <= year <= 9999 else "",
+            "</year>\n",
+            f"      <make>{_text(vehicle.get('make') or '')}</make>\n",
+            f"      <model>{_text(vehicle.get('model') or '')}</model>\n",
+            _optional("      ", "vin", vehicle.get("vin")),
+            _optional("      ", "stock", vehicle.get("stock")),
+            _optional("      ", "trim", vehicle.get("trim")),
+            "    </vehicle>\n",
+        )
+    )
 
 
-def _customer(doc: _Document, lead: Mapping[str, Any]) -> None:
-    doc.open("customer")
+def _customer(lead: Mapping[str, Any]) -> str:
     person = lead.get("contact") or {}
     names = [(part, person.get(f"{part}_name")) for part in ("first", "last")]
-    _contact(
-        doc, names, person.get("email"), person.get("phone"), lead.get("address"), primary=True
+    return "".join(
+        (
+            "    <customer>\n",
+            _contact(
+                names, person.get("email"), person.get("phone"), lead.get("address"), primary=True
+            ),
+            _optional("      ", "comments", lead.get("comments")),
+            "    </customer>\n",
+        )
     )
-    doc.optional("comments", lead.get("comments"))
-    doc.close("customer")
+
+
+_VENDORS_KEPT = 1024
+_vendors: dict[str, str] = {}
+"""Each partner's vendor element, written once: it depends on the partner's name alone."""
+
+
+def _vendor(name: str) -> str:
+    text = _vendors.get(name)
+    if text is None:
+        if len(_vendors) >= _VENDORS_KEPT:
+            _vendors.clear()
+        text = _vendors[name] = "".join(
+            (
+                "    <vendor>\n",
+                f"      <vendorname>{_text(name)}</vendorname>\n",
+                _contact([("full", name)], None, None, kind="business"),
+                "    </vendor>\n",
+            )
+        )
+    return text
 
 
 def _contact(
-    doc: _Document,
     names: list[tuple[str, str | None]],
     email: str | None,
     phone: str | None,
@@ -136,34 +142,40 @@ def _contact(
     *,
     kind: str = "individual",
     primary: bool = False,
-) -> None:
+) -> str:
     """A contact with its names (one empty full name when none is known) and an email or a
     phone, as ADF requires, then its address when it has one."""
-    doc.open("contact", ' primarycontact="1"' if primary else "")
+    parts = ['      <contact primarycontact="1">\n' if primary else "      <contact>\n"]
     given = [(part, name) for part, name in names if name]
     for part, name in given or [("full", "")]:
-        doc.add("name", name, f' part="{part}" type="{kind}"')
+        parts.append(f'        <name part="{part}" type="{kind}">{_text(name)}</name>\n')
     if email or not phone:
-        doc.add("email", email or "")
-    doc.optional("phone", phone, ' type="voice"')
+        parts.append(f"        <email>{_text(email or '')}</email>\n")
+    if phone:
+        parts.append(f'        <phone type="voice">{_text(phone)}</phone>\n')
     if address and any(address.values()):
-        _address(doc, address)
-    doc.close("contact")
+        parts.append(_address(address))
+    parts.append("      </contact>\n")
+    return "".join(parts)
 
 
-def _address(doc: _Document, address: Mapping[str, Any]) -> None:
-    doc.open("address")
-    doc.add("street", address.get("street") or "", ' line="1"')
-    doc.optional("city", address.get("city"))
-    doc.optional("regioncode", address.get("state"))
-    doc.optional("postalcode", address.get("postcode"))
-    doc.optional("country", address.get("country"))
-    doc.close("address")
+def _address(address: Mapping[str, Any]) -> str:
+    return "".join(
+        (
+            "        <address>\n",
+            f'          <street line="1">{_text(address.get("street") or "")}</street>\n',
+            _optional("          ", "city", address.get("city")),
+            _optional("          ", "regioncode", address.get("state")),
+            _optional("          ", "postalcode", address.get("postcode")),
+            _optional("          ", "country", address.get("country")),
+            "        </address>\n",
+        )
+    )
 
 
-def _attribute(name: str, value: str) -> str:
-    """A value from the lead as an attribute; the others are constants written in place."""
-    return f" {name}={_quoted(value)}"
+def _optional(indent: str, tag: str, text: str | None) -> str:
+    """An optional element: nothing when the lead has no value for it."""
+    return f"{indent}<{tag}>{_text(text)}</{tag}>\n" if text else ""
 
 
 def _text(value: str) -> str:

@@ -285,9 +285,6 @@ def decide(
         if reoffer is None:
             ledger.decide_lead(lead_id, when, decision.outcome)
         return decision
-    view = snapshot.read(lead, geo)
-    if route is not None:
-        route.view = view
     state = _State(
         snapshot,
         ledger,
@@ -307,6 +304,10 @@ def decide(
                 f"{compiled.profile.duplicates.within if compiled.profile.duplicates else ''}"
             )
             return _again(_duplicate(snapshot, compiled, lead_id, geo, route, prior, why), reoffer)
+    # Read only now: most leads a duplicate check stops never look at a field again.
+    view = snapshot.read(lead, geo)
+    if route is not None:
+        route.view = view
     found = matches if matches is not None and matches.rules_version == snapshot.version else None
     decision = _decide_tiers(
         snapshot, compiled, lead, lead_id, view, geo, locate, state, route, found

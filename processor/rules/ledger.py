@@ -35,7 +35,8 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from enum import Enum
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import orjson
 
@@ -73,6 +74,22 @@ class KeyValue(Protocol):
     def get(self, key: bytes) -> bytes | None: ...
     def set(self, key: bytes, value: bytes) -> None: ...
     def delete(self, key: bytes) -> None: ...
+
+
+@runtime_checkable
+class Pending(Protocol):
+    """A store whose writes wait in an open transaction over its committed state
+    (``processor.state.store.PartitionStore``): a key the transaction has not written yet holds
+    its committed value, which an undo gets back by dropping the write, without reading it first."""
+
+    def is_pending(self, key: bytes) -> bool: ...
+    def unwrite(self, key: bytes) -> None: ...
+
+
+class _Before(Enum):
+    """What a key held before a lead wrote it, when that need not be read: its committed value."""
+
+    COMMITTED = 0
 
 
 class Scan(Protocol):
@@ -209,13 +226,17 @@ def micros(amount: float) -> int:
 class Ledger:
     """Routing's memory over a key-value store; each lead's changes can be taken back whole."""
 
-    __slots__ = ("_saved", "_scores", "_store", "lead_memory_ms")
+    __slots__ = ("_pending", "_salt", "_saved", "_scores", "_store", "lead_memory_ms")
 
     def __init__(self, store: KeyValue, lead_memory_s: int = LEAD_MEMORY_S) -> None:
         self._store = store
         self.lead_memory_ms = lead_memory_s * 1000
-        self._saved: dict[bytes, bytes | None] | None = None
+        self._saved: dict[bytes, bytes | _Before | None] | None = None
         self._scores: dict[bytes, tuple[bytes, dict[str, int]]] = {}
+        # A lead writes a dozen keys or more, and reading each one's value first, for an undo
+        # that seldom comes, cost a RocksDB read per write.
+        self._pending = store if isinstance(store, Pending) else None
+        self._salt: bytes | None = None
 
     # -- one lead at a time ---------------------------------------------------------------------
 
@@ -227,8 +248,13 @@ class Ledger:
     def undo(self) -> None:
         """Puts back every value written since :meth:`begin`."""
         saved, self._saved = self._saved or {}, None
+        self._salt = None  # it may have been made by the lead undone
         for key, value in saved.items():
-            _put(self._store, key, value)
+            if value is _Before.COMMITTED:
+                assert self._pending is not None
+                self._pending.unwrite(key)
+            else:
+                _put(self._store, key, value)
 
     def written(self) -> dict[bytes, bytes | None]:
         """The value now under each key written since :meth:`begin` (None: deleted), for
@@ -253,7 +279,11 @@ class Ledger:
     def _remember(self, key: bytes) -> None:
         saved = self._saved
         if saved is not None and key not in saved:
-            saved[key] = self._store.get(key)
+            pending = self._pending
+            if pending is not None and not pending.is_pending(key):
+                saved[key] = _Before.COMMITTED
+            else:
+                saved[key] = self._store.get(key)
 
     def _read(self, key: bytes) -> Any:
         value = self._store.get(key)
@@ -275,11 +305,16 @@ class Ledger:
     @property
     def salt(self) -> bytes:
         """The store's own random salt, made with its first use and kept with the state. It is
-        read from the store each time: a salt made in a transaction that aborted is gone."""
-        salt = self._store.get(_SALT)
-        if salt is None or len(salt) != SALT_BYTES:
-            salt = os.urandom(SALT_BYTES)
-            self._set(_SALT, salt)
+        kept in memory only until an :meth:`undo` (a salt made by the lead undone is gone, and a
+        salt made in a transaction that aborted is gone with the ledger, which the decide state
+        makes anew then)."""
+        salt = self._salt
+        if salt is None:
+            salt = self._store.get(_SALT)
+            if salt is None or len(salt) != SALT_BYTES:
+                salt = os.urandom(SALT_BYTES)
+                self._set(_SALT, salt)
+            self._salt = salt
         return salt
 
     # -- lead ids ------------------------------------------------------------------------------
@@ -322,16 +357,17 @@ class Ledger:
         self, prefix: bytes, digests: Sequence[bytes], when: datetime, within_ms: int
     ) -> Prior | None:
         now = epoch_ms(when)
-        best: Prior | None = None
+        best: str | None = None
+        best_at = 0
         for digest in digests:
             found = self._read(prefix + digest)
             at = _time(found, "at")
-            lead = found.get("lead") if isinstance(found, dict) else None
-            if at is None or not isinstance(lead, str) or not 0 <= now - at <= within_ms:
+            if at is None or not 0 <= now - at <= within_ms:
                 continue
-            if best is None or at > epoch_ms(best.at):
-                best = Prior(lead, from_ms(at))
-        return best
+            lead = found.get("lead")  # a dict: it has a time
+            if isinstance(lead, str) and (best is None or at > best_at):
+                best, best_at = lead, at
+        return None if best is None else Prior(best, from_ms(best_at))
 
     def profile_routed(
         self, profile: str, digests: Sequence[bytes], lead_id: str, when: datetime, within_ms: int

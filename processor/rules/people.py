@@ -12,6 +12,7 @@ was seen, never who.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from hashlib import blake2b
 
 import phonenumbers
@@ -26,11 +27,13 @@ DEFAULT_KEYS = ("contact.email", "contact.phone")
 DEFAULT_REGION = "US"
 DIGEST_BYTES = 16
 _PHONE_FIELDS = frozenset({"contact.phone"})
+_field = lru_cache(maxsize=256)(parse_field)
+"""A key's field path resolved once: the few paths rules name recur with every lead."""
 
 
 def value_at(lead: Mapping[str, object], geo: Geo | None, path: str) -> object:
     """The lead's value at a field path (``contact.email``, ``geo.postcode``, a custom field)."""
-    ref = parse_field(path)
+    ref = _field(path)
     if isinstance(ref, str):
         return None
     if ref.section is None:
@@ -61,6 +64,31 @@ def _region(lead: Mapping[str, object]) -> str:
 
 def _e164(text: str, region: str) -> str:
     """A phone number in E.164; one that does not parse is compared by its digits alone."""
+    return _north_american(text, region) or _parsed(text, region)
+
+
+_SEPARATORS = str.maketrans("", "", " ()-.")
+
+
+def _north_american(text: str, region: str) -> str | None:
+    """The E.164 form of a North American number written plainly (ten digits with an area code
+    that starts 2-9, separated by spaces, dashes, dots or parentheses, after ``+1`` or, in the
+    default region, alone), as the parser gives it at a fraction of its cost; None for any other
+    text, which is parsed."""
+    if text.startswith("+1"):
+        national = text[2:]
+    elif region == DEFAULT_REGION:
+        national = text
+    else:
+        return None
+    digits = national.translate(_SEPARATORS)
+    if len(digits) == 10 and digits.isascii() and digits.isdigit() and digits[0] not in "01":
+        return "+1" + digits
+    return None
+
+
+def _parsed(text: str, region: str) -> str:
+    """:func:`_e164` by the parser."""
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:

@@ -89,6 +89,14 @@ class PartitionStore:
         """Deletes ``key`` in the open transaction."""
         self._pending[_own(key)] = None
 
+    def is_pending(self, key: bytes) -> bool:
+        """Whether the open transaction wrote (or deleted) ``key``."""
+        return key in self._pending
+
+    def unwrite(self, key: bytes) -> None:
+        """Drops the open transaction's write of ``key``: it reads as committed again."""
+        self._pending.pop(key, None)
+
     def scan(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]:
         """Up to ``limit`` committed keys that start with ``prefix``, in key order, with their
         values; the open transaction's writes are not seen (pruning, its one reader, reads what

@@ -57,10 +57,11 @@ class MatchStage:
     def process(self, message: InputRecord) -> Result:
         if message.topic() == self._returns:
             return self._returned(message)
-        metrics.LEADS_CONSUMED.labels(topic=message.topic() or "").inc()
+        topic = message.topic() or ""
+        metrics.CONSUMED_FROM(topic).inc()
         started = time.perf_counter()
         try:
-            lead, body = self._codec.decode_lead(message.topic() or "", message.value() or b"")
+            lead, body = self._codec.decode_lead(topic, message.value() or b"")
         except DecodeError as error:
             if error.transient:
                 raise

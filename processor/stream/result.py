@@ -40,18 +40,18 @@ class Result:
 
     def count(self, committed_at: float) -> None:
         if self.dead_letter_reason is not None:
-            metrics.DEAD_LETTERS.labels(reason=self.dead_letter_reason).inc()
+            metrics.DEAD_LETTERED_FOR(self.dead_letter_reason).inc()
         for settlement in self.settlements:
             settlement.count()
         if self.outcome is None:
             return
         profile = self.profile or ""
-        metrics.OUTCOMES.labels(outcome=self.outcome, profile=profile).inc()
+        metrics.OUTCOME_OF(self.outcome, profile).inc()
         tier = self.tier or ""
         for delivery in self.deliveries:
             partner = delivery.partner
-            metrics.DELIVERIES.labels(profile=profile, partner=partner, tier=tier).inc()
-            metrics.REVENUE.labels(partner=partner, currency=delivery.currency).inc(delivery.price)
+            metrics.DELIVERED_TO(profile, partner, tier).inc()
+            metrics.REVENUE_OF(partner, delivery.currency).inc(delivery.price)
         metrics.PROCESSING_SECONDS.observe(self.processing_s)
         if self.submitted_at is not None:
             metrics.END_TO_END_SECONDS.observe(max(0.0, committed_at - self.submitted_at))

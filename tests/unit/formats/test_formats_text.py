@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from processor.formats import Facts, render
@@ -102,3 +103,10 @@ def test_markup_and_non_ascii_are_not_escaped(full: dict[str, Any], facts: Facts
 
 def _fields(facts: Facts) -> dict[str, Any]:
     return {name: getattr(facts, name) for name in Facts.__slots__}
+
+
+def test_the_submitted_time_is_written_in_utc_whatever_its_zone(
+    full: dict[str, Any], facts: Facts
+) -> None:
+    full["submitted_at"] = datetime(999, 3, 4, 23, 30, tzinfo=timezone(timedelta(hours=-5)))
+    assert "Submitted  999-03-05 04:30 UTC\n" in text(full, facts)

@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from processor.rules import Ledger, MemoryStore
 from processor.rules.explain import explain_text
-from processor.rules.people import fingerprints, normalised
+from processor.rules.people import _e164, _north_american, _parsed, fingerprints, normalised
 
 DUPLICATES = {"keys": ["contact.email", "contact.phone"], "within": "30d"}
 NOON = "2026-11-30T12:00:00Z"
@@ -264,3 +266,30 @@ def test_an_unreadable_memory_counts_as_none(rules, value):
     assert rules.decide(snapshot, rules.lead(lead_id="L-9"), ledger=Ledger(store)).outcome == (
         "routed"
     )
+
+
+@st.composite
+def written(draw: st.DrawFn) -> str:
+    """Nine to eleven digits, each after a separator or none, after a prefix or none."""
+    digits = draw(st.text("0123456789", min_size=9, max_size=11))
+    separators = draw(
+        st.lists(st.sampled_from(["", " ", "-", ".", "(", ")", "/"]), min_size=len(digits))
+    )
+    prefix = draw(st.sampled_from(["", "+1", "+1 ", "+", "1 ", "+44 ", "011 ", "tel: "]))
+    return prefix + "".join(s + d for s, d in zip(separators, digits, strict=False))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(text=written(), region=st.sampled_from(["US", "CA", "GB", "DE"]))
+def test_a_plainly_written_north_american_number_is_read_as_the_parser_reads_it(
+    text: str, region: str
+) -> None:
+    assert _e164(text, region) == _parsed(text, region)
+
+
+@pytest.mark.parametrize(
+    "text", ["(415) 555-0100", "415.555.0100", "+1 415 555 0100", "+1(800)555-0199"]
+)
+def test_common_north_american_numbers_take_the_quick_path(text: str) -> None:
+    assert _north_american(text, "US") == _parsed(text, "US")
+    assert _north_american(text, "US") is not None

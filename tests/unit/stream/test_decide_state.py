@@ -113,6 +113,34 @@ def test_undo_takes_back_one_leads_changes_only(state: DecideState) -> None:
     assert ledger.round_robin("p") == {"a": 1}
 
 
+def test_undo_gives_back_committed_values_and_leaves_no_write_of_them(
+    state: DecideState, changelog: FakeChangelog
+) -> None:
+    ledger = state.of(0)
+    ledger.begin()
+    ledger.chose("p", "a")
+    commit(state, changelog, 1)
+    ledger = state.of(0)
+    ledger.begin()
+    ledger.chose("p", "b")
+    ledger.decide_lead("lead-2", WHEN, "routed")
+    ledger.undo()
+    assert ledger.round_robin("p") == {"a": 1}
+    assert ledger.decided("lead-2", WHEN) is None
+    assert state.changelog({0: 2})[:-1] == []  # only the offset marker: nothing to write
+
+
+def test_a_salt_made_by_an_undone_lead_is_not_kept(state: DecideState) -> None:
+    ledger = state.of(0)
+    ledger.begin()
+    salt = ledger.salt
+    ledger.undo()
+    ledger.begin()
+    again = ledger.salt
+    assert again != salt
+    assert ledger.salt == again  # kept from then on
+
+
 def test_a_lead_dated_far_ahead_does_not_make_live_memory_look_old(
     state: DecideState, changelog: FakeChangelog, tmp_path: Path
 ) -> None:
