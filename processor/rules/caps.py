@@ -9,6 +9,7 @@ would pass a cap: a cap of 100 leads takes the 100th and refuses the 101st.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -18,22 +19,41 @@ from processor.rules.ledger import Ledger, cap_key, epoch_ms, micros
 from processor.rules.schedule import local
 from processor.rules.windows import Period, window
 
+Window = tuple[str, datetime | None]
+"""A window's name and when the next one starts (see :func:`window`)."""
+
+_RECENT: dict[tuple[Period, str, int], Window] = {}
+"""Windows worked out for recent leads, by period, zone and the second of the lead's time: every
+zone's offset is whole seconds, so a window starts and ends on a second, and the leads of one
+second (a thousand of them at a thousand a second) share each window."""
+
+_RECENT_MAX = 4096
+
 
 class Windows:
     """The cap windows of one lead's time, each period of each zone worked out once: a lead's
     candidates can count hundreds of caps, in a few zones."""
 
-    __slots__ = ("_found", "when")
+    __slots__ = ("_found", "_second", "when")
 
     def __init__(self, when: datetime) -> None:
         self.when = when
-        self._found: dict[tuple[Period, str], tuple[str, datetime | None]] = {}
+        self._second: int | None = None
+        self._found: dict[tuple[Period, str], Window] = {}
 
-    def of(self, per: Period, zone: ZoneInfo) -> tuple[str, datetime | None]:
+    def of(self, per: Period, zone: ZoneInfo) -> Window:
         """The window's name and when the next one starts (see :func:`window`)."""
         found = self._found.get((per, zone.key))
         if found is None:
-            found = self._found[(per, zone.key)] = window(per, self.when, zone)
+            if self._second is None:
+                self._second = math.floor(self.when.timestamp())
+            recent = (per, zone.key, self._second)
+            found = _RECENT.get(recent)
+            if found is None:
+                if len(_RECENT) >= _RECENT_MAX:
+                    _RECENT.clear()
+                found = _RECENT[recent] = window(per, self.when, zone)
+            self._found[(per, zone.key)] = found
         return found
 
 

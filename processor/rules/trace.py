@@ -263,10 +263,16 @@ def _tier_entries(
         return entries
     closed = {id(item): item.hours for item in attempt.closed}
     passed = {id(item): why for item, why in attempt.passed}
-    listed = {id(item) for item in attempt.candidates} | closed.keys() | passed.keys()
+    named = (*attempt.candidates, *attempt.closed, *(item for item, _ in attempt.passed))
+    listed = {id(item): item for item in named}
     budget, unlisted = max_failures, len(listed)
     explained = 0
-    for item in tier.assignments:
+    # With only the listed to explain (as the audit record has it), they are all there is to
+    # look at, in document order, rather than a tier of thousands to look through.
+    order = (
+        sorted(listed.values(), key=lambda item: item.position) if budget == 0 else tier.assignments
+    )
+    for item in order:
         if not unlisted and budget == 0:
             break  # every candidate listed and the failure budget spent: the rest are counted
         if id(item) in listed:
