@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,42 +43,8 @@ from quixstreams.models.serializers import Serializer  # type: ignore[import-not
 from quixstreams.sinks import BaseSink  # type: ignore[import-not-found]
 
 from benchmarks.stages_in_memory import StagesInMemory, rules_in_force
-from processor.kafka.records import Headers, OutputRecord
+from processor.kafka.records import ConsumedRecord, Headers, OutputRecord
 from processor.settings import Settings
-
-
-@dataclass(frozen=True, slots=True)
-class _Consumed:
-    """A record Quix Streams consumed, as the stages read one."""
-
-    _topic: str
-    _partition: int
-    _offset: int
-    _key: bytes | None
-    _value: bytes | None
-    _headers: Headers | None
-    _timestamp: int
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes | None:
-        return self._key
-
-    def value(self) -> bytes | None:
-        return self._value
-
-    def headers(self) -> Headers | None:
-        return self._headers
-
-    def timestamp(self) -> tuple[int, int]:
-        return (TIMESTAMP_CREATE_TIME, self._timestamp)
 
 
 class _RecordValue(Serializer):  # type: ignore[misc]
@@ -151,7 +116,15 @@ def run(settings: Settings, stages: StagesInMemory, outputs: Sequence[str], coun
     ) -> list[OutputRecord]:
         at = message_context()
         return stages.route(
-            _Consumed(at.topic, at.partition, at.offset, key, value, headers, timestamp)
+            ConsumedRecord(
+                at.topic,
+                at.partition,
+                at.offset,
+                key,
+                value,
+                headers or [],
+                (TIMESTAMP_CREATE_TIME, timestamp),
+            )
         )
 
     def sent_at(record: OutputRecord, key: object, timestamp: int, headers: object) -> int:

@@ -51,6 +51,42 @@ class InputRecord(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class ConsumedRecord:
+    """A consumed record held in memory, read as the stages read one from the consumer: what
+    a stage is handed when the record did not come from this process's consumer (the decide
+    stage's copy of the lead a hand-over record carries, another framework's record)."""
+
+    _topic: str
+    _partition: int
+    _offset: int
+    _key: bytes | None
+    _value: bytes
+    _headers: Headers
+    _timestamp: tuple[int, int]
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+    def key(self) -> bytes | None:
+        return self._key
+
+    def value(self) -> bytes:
+        return self._value
+
+    def headers(self) -> Headers:
+        return self._headers
+
+    def timestamp(self) -> tuple[int, int]:
+        return self._timestamp
+
+
+@dataclass(frozen=True, slots=True)
 class OutputRecord:
     topic: str
     key: bytes | None

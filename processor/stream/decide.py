@@ -25,7 +25,7 @@ from typing import Any
 
 from processor.formats import Facts, render
 from processor.geometry.geo import Geo, GeoSource
-from processor.kafka.records import Headers, InputRecord, OutputRecord, redriven
+from processor.kafka.records import ConsumedRecord, InputRecord, OutputRecord, redriven
 from processor.rules import Ledger, Matches, Snapshot, decide
 from processor.rules.decide import Reoffer
 from processor.rules.document import Partner
@@ -50,42 +50,11 @@ from processor.stream.settle import Receipts, Settlement
 from processor.wire import Codec, DecodeError
 from processor.wire.codec import Encoder
 
-
-@dataclass(frozen=True, slots=True)
-class Original:
-    """The input record a matched lead was read from, as the decide stage knows it: its place, key,
-    headers and timestamp, and the lead as our current ``LeadSubmitted`` in single-object
-    encoding (which needs no registry, so that a rejection never waits on one). A rejection
-    dead-letters this copy, which a redrive can publish to the input topic again."""
-
-    _topic: str
-    _partition: int
-    _offset: int
-    _key: bytes | None
-    _value: bytes
-    _headers: Headers
-    _timestamp: tuple[int, int]
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes | None:
-        return self._key
-
-    def value(self) -> bytes:
-        return self._value
-
-    def headers(self) -> Headers:
-        return self._headers
-
-    def timestamp(self) -> tuple[int, int]:
-        return self._timestamp
+Original = ConsumedRecord
+"""The input record a matched lead was read from, as the decide stage knows it: its place, key,
+headers and timestamp, and the lead as our current ``LeadSubmitted`` in single-object encoding
+(which needs no registry, so that a rejection never waits on one). A rejection dead-letters this
+copy, which a redrive can publish to the input topic again."""
 
 
 @dataclass(frozen=True, slots=True)
