@@ -60,7 +60,7 @@ class ConsumedRecord:
     _partition: int
     _offset: int
     _key: bytes | None
-    _value: bytes
+    _value: bytes | None
     _headers: Headers
     _timestamp: tuple[int, int]
 
@@ -76,7 +76,7 @@ class ConsumedRecord:
     def key(self) -> bytes | None:
         return self._key
 
-    def value(self) -> bytes:
+    def value(self) -> bytes | None:
         return self._value
 
     def headers(self) -> Headers:

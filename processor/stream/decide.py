@@ -50,18 +50,15 @@ from processor.stream.settle import Receipts, Settlement
 from processor.wire import Codec, DecodeError
 from processor.wire.codec import Encoder
 
-Original = ConsumedRecord
-"""The input record a matched lead was read from, as the decide stage knows it: its place, key,
-headers and timestamp, and the lead as our current ``LeadSubmitted`` in single-object encoding
-(which needs no registry, so that a rejection never waits on one). A rejection dead-letters this
-copy, which a redrive can publish to the input topic again."""
-
 
 @dataclass(frozen=True, slots=True)
 class Matched:
     """One ``LeadMatched`` record, read and checked."""
 
-    original: Original
+    original: ConsumedRecord
+    """The input record the lead was read from: its place, key, headers and timestamp, and the
+    lead as our current ``LeadSubmitted`` in single-object encoding (no registry needed, so a
+    rejection never waits on one); a rejection dead-letters this copy, for a redrive."""
     lead: dict[str, Any]
     body: bytes
     geo: Geo | None
@@ -176,7 +173,7 @@ class DecideStage:
         if verdict.lead is None or not offers_returned(snapshot, verdict):
             return Result(None, None, [receipt], settlements=(settled,))
         source = returned["source"]
-        original = Original(
+        original = ConsumedRecord(
             source["topic"],
             source["partition"],
             source["offset"],
@@ -199,7 +196,7 @@ class DecideStage:
         body: bytes = record["lead"]
         lead = self._codec.read_lead_body(body)
         source = record["source"]
-        original = Original(
+        original = ConsumedRecord(
             source["topic"],
             source["partition"],
             source["offset"],
