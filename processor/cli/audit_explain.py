@@ -46,6 +46,7 @@ class Explainer:
         self._codec = codec
         self._limit = limit
         self._snapshots: dict[str, Snapshot | str] = {}
+        self._leads: dict[tuple[int, int], Mapping[str, Any] | str] = {}
 
     def explained(self, decision: Decision, consumer: Consumer) -> tuple[Decision, str | None]:
         """``decision`` with its trace filled in, or as it is with why not (None when nothing in
@@ -83,29 +84,45 @@ class Explainer:
             return str(refused)
 
     def _lead(self, decision: Decision, consumer: Consumer) -> Mapping[str, Any] | str:
-        """The lead the decision was made for, from the input record it names; or why not."""
+        """The lead the decision was made for, from the input record it names; or why not.
+
+        Only a record of the input topic that the topic still holds is read, each once: a forged
+        decision naming another topic, or an offset past the end (where a read would wait out
+        its timeout), costs a look at the watermarks, not a wait."""
         source = decision["source"]
-        where = f"{source['topic']}[{source['partition']}]@{source['offset']}"
-        if source["partition"] < 0 or source["offset"] < 0:
-            return f"it names no input record ({where})"
-        try:
-            found = read_one(
-                consumer,
-                Partition(source["topic"], source["partition"], source["offset"]),
-                READ_LEAD_TIMEOUT_S,
-            )
-        except KafkaException as error:
-            return f"{where} cannot be read ({error.args[0].str()})"
-        if found is None or not found.value():
-            return f"{where} is no longer held"
-        try:
-            lead, _ = self._codec.decode_lead(source["topic"], found.value() or b"")
-        except DecodeError as error:
-            if error.transient:
-                raise ServiceUnavailable(f"reading {where}: {error}") from error
-            return f"{where} is not a lead ({error.reason})"
+        topic, partition, offset = source["topic"], source["partition"], source["offset"]
+        where = f"{topic}[{partition}]@{offset}"
+        if partition < 0 or topic != self._settings.topics.input_topic:
+            return f"it names {where}, not a record of {self._settings.topics.input_topic}"
+        if (partition, offset) not in self._leads:
+            self._leads[(partition, offset)] = self._read_lead(consumer, topic, partition, offset)
+        lead = self._leads[(partition, offset)]
+        if isinstance(lead, str):
+            return f"{where} {lead}"
         if lead["lead_id"] != decision["lead_id"]:
             return f"{where} holds another lead"
+        return lead
+
+    def _read_lead(
+        self, consumer: Consumer, topic: str, partition: int, offset: int
+    ) -> Mapping[str, Any] | str:
+        try:
+            low, high = consumer.get_watermark_offsets(
+                Partition(topic, partition), timeout=READ_LEAD_TIMEOUT_S, cached=False
+            )
+            if not low <= offset < high:
+                return f"is not held (the partition holds offsets {low} to {high - 1})"
+            found = read_one(consumer, Partition(topic, partition, offset), READ_LEAD_TIMEOUT_S)
+        except KafkaException as error:
+            return f"cannot be read ({error.args[0].str()})"
+        if found is None or not found.value():
+            return "is no longer held"
+        try:
+            lead, _ = self._codec.decode_lead(topic, found.value() or b"")
+        except DecodeError as error:
+            if error.transient:
+                raise ServiceUnavailable(f"reading {topic}: {error}") from error
+            return f"is not a lead ({error.reason})"
         return lead
 
 

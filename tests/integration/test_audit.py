@@ -272,6 +272,8 @@ def test_audit_show_explains_on_demand_what_the_audit_record_only_counts(
         "why": "did not match; raise the trace limit to see why",
     }
     history = [
+        "--input-topic",
+        settings.topics.input_topic,
         "--config-topic",
         settings.topics.config_topic,
         "--config-history-topic",
@@ -297,3 +299,26 @@ def test_audit_show_explains_on_demand_what_the_audit_record_only_counts(
     shown = capsys.readouterr()
     assert "1 more assignments did not match" in shown.out
     assert "not explained: no version 1 in " in shown.err
+
+    # Anyone who can write the audit topic can name any record: one of another topic, or one
+    # past the input topic's end, is not read (a read there would wait out its timeout).
+    codec = Codec()
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    for topic, offset in ((settings.topics.dlq_topic, 0), (settings.topics.input_topic, 10**9)):
+        forged = {**stored, "source": {"topic": topic, "partition": 0, "offset": offset}}
+        producer.produce(
+            settings.topics.audit_topic,
+            key=b"texan",
+            value=codec.encode(settings.topics.audit_topic, "RoutingDecision", forged),
+        )
+    producer.flush(30)
+    assert main(["audit", "show", "texan", *flags(settings), *history]) == 0
+    shown = capsys.readouterr()
+    assert shown.out.startswith("lead texan was decided 3 times")
+    assert shown.out.count("ny-sales -> sales did not match") == 1
+    assert f"not explained: it names {settings.topics.dlq_topic}[0]@0, not a record of" in (
+        shown.err
+    )
+    assert f"{settings.topics.input_topic}[0]@1000000000 is not held (the partition holds " in (
+        shown.err
+    )
