@@ -3,12 +3,17 @@
 Start-up order matters: topics exist, the config topic is read to its end, and only once a rules
 snapshot is in force does the processor join the consumer groups and take leads.
 
-Every instance runs both stages, each in a loop of its own with its own consumer and transactional
-producer: the match stage in a thread, over its share of the input and returns partitions; the
-decide stage in the main thread (where the routing budget can interrupt a decision), over the
-decide topic's one partition when the group gives it this instance, standing by otherwise. Both
-follow the same rules, polled under a lock; the stall watchdog and /healthz watch both loops, and a
-stop ends both after their open transactions commit.
+An instance runs both stages by default, each in a loop of its own with its own consumer and
+transactional producer: the match stage in a thread, over its share of the input and returns
+partitions; the decide stage in the main thread (where the routing budget can interrupt a
+decision), over the decide topic's one partition when the group gives it this instance, standing
+by otherwise. Both follow the same rules, polled under a lock; the stall watchdog and /healthz
+watch both loops, and a stop ends both after their open transactions commit.
+
+The two threads share one interpreter lock, so an instance routes at most what one core can. The
+``STAGES`` setting runs one stage alone: a ``decide`` instance and ``match`` instances beside it
+each have a core (the match stage keeps no state and scales out; the decide stage is one
+partition's work whoever holds it).
 """
 
 from __future__ import annotations
@@ -48,6 +53,9 @@ from processor.wire.schemas import load_writer_schemas
 log = logging.getLogger(__name__)
 
 
+STAGES = {"both": ("match", "decide"), "match": ("match",), "decide": ("decide",)}
+"""The loops an instance runs, by its ``STAGES`` setting."""
+
 STALLED_EXIT_CODE = 6
 """The exit code of a processor whose loop stalled (``App._watch``): restart it."""
 
@@ -71,7 +79,7 @@ class App:
         self._ready = False
         self._heartbeats = {
             name: metrics.Heartbeat(settings.metrics.stall_timeout_s)
-            for name in ("match", "decide")
+            for name in STAGES[settings.processor.stages]
         }
         folder = settings.processor.writer_schemas_dir
         self._writer_schemas = load_writer_schemas(folder) if folder is not None else []
@@ -122,54 +130,75 @@ class App:
             self._follower.poll(1.0)
         if self._stopped.is_set():
             return
-        enricher = enricher_for(settings.geo)
+        self._process(on_idle)
+
+    def _process(self, on_idle: Callable[[], None] | None) -> None:
+        """Routes leads until stopped: the stages this instance runs, the last (the decide stage
+        when both run) on this thread, the other in a thread of its own; either one failing stops
+        the other, and its error is raised."""
+        settings = self.settings
+        codec = Codec.for_registry(settings.registry, writer_schemas=self._writer_schemas)
+        enricher = enricher_for(settings.geo) if "match" in self._heartbeats else None
+        loops: list[Loop] = []
+        if enricher is not None:
+            loops.append(
+                self._loop(
+                    StageIds.match(settings),
+                    self._heartbeats["match"],
+                    MatchStage(settings, codec, enricher, self._snapshot),
+                    NoState(),
+                )
+            )
+        if "decide" in self._heartbeats:
+            lead_memory_s = settings.rules.lead_id_memory_days * 86_400
+            state = DecideState(StateStores(settings), lead_memory_s)
+            loops.append(
+                self._loop(
+                    StageIds.decide(settings),
+                    self._heartbeats["decide"],
+                    DecideStage(settings, codec, self._snapshot, state),
+                    state,
+                )
+            )
         try:
-            self._process(enricher, on_idle)
+            self._run_loops(loops, on_idle)
         finally:
             # The IP database is memory-mapped: an App run in a longer-lived process (tests, an
             # embedding service) must not keep the maps once it stops.
-            enricher.close()
+            if enricher is not None:
+                enricher.close()
 
-    def _process(self, enricher: Enricher, on_idle: Callable[[], None] | None) -> None:
-        """Routes leads with ``enricher`` until stopped: the match loop in a thread, the decide
-        loop here; either one failing stops the other, and its error is raised."""
-        settings = self.settings
-        codec = Codec.for_registry(settings.registry, writer_schemas=self._writer_schemas)
-        lead_memory_s = settings.rules.lead_id_memory_days * 86_400
-        state = DecideState(StateStores(settings), lead_memory_s)
-        match = self._loop(
-            StageIds.match(settings),
-            self._heartbeats["match"],
-            MatchStage(settings, codec, enricher, self._snapshot),
-            NoState(),
-        )
-        decide = self._loop(
-            StageIds.decide(settings),
-            self._heartbeats["decide"],
-            DecideStage(settings, codec, self._snapshot, state),
-            state,
-        )
+    def _run_loops(self, loops: list[Loop], on_idle: Callable[[], None] | None) -> None:
+        """Runs ``loops``, the last on this thread (the routing budget's timer signal reaches
+        only the main thread), until they stop or one fails."""
+        *others, last = loops
         if self._stopped.is_set():  # a stop while the stages were built found no loop to stop
             self.stop()
         failures: list[BaseException] = []
 
-        def run_match() -> None:
+        def run_other(loop: Loop) -> None:
             try:
-                match.run()
+                loop.run()
             except BaseException as error:
                 failures.append(error)
-                decide.stop()
+                last.stop()
 
-        thread = threading.Thread(target=run_match, name="match-stage", daemon=True)
+        threads = [
+            threading.Thread(target=run_other, args=(loop,), name="match-stage", daemon=True)
+            for loop in others
+        ]
         self._ready = True
         metrics.READY.set(1)
         try:
-            thread.start()
+            for thread in threads:
+                thread.start()
             try:
-                decide.run(on_idle)
+                last.run(on_idle)
             finally:
-                match.stop()
-                thread.join()
+                for loop in others:
+                    loop.stop()
+                for thread in threads:
+                    thread.join()
             if failures:
                 raise failures[0]
         except FatalError as error:

@@ -229,6 +229,12 @@ class ProcessorSettings(_Slice):
     batch_size: int = Field(
         1000, ge=1, description="commit the open transaction after this many input records"
     )
+    stages: Literal["both", "match", "decide"] = Field(
+        "both",
+        description="the stages this instance runs: both (in two threads, which share one "
+        "core's worth of Python), or one alone, so that a decide instance and match instances "
+        "each get a core of their own (instances of one deployment may differ here)",
+    )
     routing_budget_ms: int = Field(
         1000,
         ge=1,

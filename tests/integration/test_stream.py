@@ -308,3 +308,30 @@ def test_a_stopped_processor_closes_its_enricher(
         audit.wait_for(len(sample))
         assert closed == []  # still in use while the processor runs
     assert len(closed) == 1
+
+
+def test_stages_run_alone_route_as_both_do(stream_settings: Settings, tmp_path: Path) -> None:
+    """A match instance and a decide instance beside it: the match one hands every lead over and
+    decides none; the decide one decides each once, as dry-run does."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    apply_rules(stream_settings, rules)
+    sample = leads(200)
+    publish(stream_settings, sample)
+    topics = stream_settings.topics
+
+    with (
+        reading(stream_settings, topics.audit_topic, "RoutingDecision") as audit,
+        reading(stream_settings, topics.decide_topic, "LeadMatched") as handed_over,
+    ):
+        with running(stream_settings.with_changes(stages="match")):
+            handed_over.wait_for(len(sample))
+        assert audit.drain() == []
+        with running(stream_settings.with_changes(stages="decide")):
+            audit.wait_for(len(sample))
+        decisions = audit.drain()
+
+    assert Counter(d["lead_id"] for d in decisions) == Counter(x["lead_id"] for x in sample)
+    expected = {d["lead_id"]: d for d in dry_run(rules, sample, tmp_path)}
+    for decision in decisions:
+        assert summary(decision) == summary(expected[decision["lead_id"]])
