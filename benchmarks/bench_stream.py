@@ -18,8 +18,10 @@ over the same input records, each in a consumer group of its own, exactly-once o
   stages (match: decode, enrich, hand on to the decide topic; decide: route, deliveries + audit
   record per lead; each in its transactions); with ``--processes N``, N of them over N input
   partitions, one of them deciding;
-- after the last round, the end-to-end latency of the processor at a fixed offered load below
-  its capacity: leads published at a steady rate while it runs, latency from publishing a lead
+- the processor with its stages split: a ``STAGES=match`` process (``--processes N``: N of them)
+  beside a ``STAGES=decide`` one, so that each stage has a core of its own;
+- after the last round, the end-to-end latency of the processor (both ways) at a fixed offered
+  load: leads published at a steady rate while it runs, latency from publishing a lead
   to a read_committed consumer seeing its audit record.
 
 Throughput is records over the span between the first and the last output record's timestamp, so
@@ -65,7 +67,7 @@ from benchmarks.stream_meter import (
     rate,
     timestamps,
 )
-from benchmarks.stream_report import LABELS, Latency, as_json, as_table, summary
+from benchmarks.stream_report import LABELS, PROCESSORS, Latency, as_json, as_table, summary
 from processor.control.publisher import publish_rules
 from processor.kafka.admin import TopicAdmin, TopicSpec
 from processor.kafka.records import OutputRecord
@@ -175,21 +177,25 @@ class Contenders:
 
     def start(self, name: str, settings: Settings, processes: int) -> list[subprocess.Popen[bytes]]:
         """The processes of contender ``name``: the bare loop and Quix Streams one each, the
-        processor ``processes``, each with a transactional id of its own."""
+        processor ``processes``, each with a transactional id of its own, or, split, as many
+        match-only ones and a decide-only one."""
         if name == "bare":
             command = [sys.executable, "-m", "benchmarks.eos_loop", "--leads", self._count]
         elif name == "quix":
             command = [str(BENCH_PYTHON), "-m", "benchmarks.quix_contender", "--leads", self._count]
         else:
+            stages = ["both"] * processes if name == "processor" else ["match"] * processes
+            if name == "split":
+                stages.append("decide")
             return [
                 self._start(
-                    f"processor-{n}",
+                    f"{name}-{n}",
                     [sys.executable, "-m", "processor", "run"],
                     settings.with_changes(
-                        transactional_id=f"{settings.kafka.transactional_id}-{n}"
+                        transactional_id=f"{settings.kafka.transactional_id}-{n}", stages=stage
                     ),
                 )
-                for n in range(processes)
+                for n, stage in enumerate(stages)
             ]
         return [self._start(name, command, settings)]
 
@@ -323,13 +329,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             topics.ensure_deliveries([partner.id for partner in document.partners])
             leads = encoded_leads(args.leads, "lead", seed=7)
             produce_all(bootstrap, settings.topics.input_topic, leads)
-            runs, waits = rounds(args, settings, started.pid, partners, Path(folder))
+            runs, latencies = rounds(args, settings, started.pid, partners, Path(folder))
         finally:
             broker.stop()
 
     found = summary(
         runs,
-        waits,
+        latencies,
         {
             "leads": args.leads,
             "rounds": args.rounds,
@@ -346,11 +352,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def rounds(
     args: argparse.Namespace, settings: Settings, broker_pid: int, partners: list[str], folder: Path
-) -> tuple[dict[str, list[Run]], Latency]:
+) -> tuple[dict[str, list[Run]], dict[str, Latency]]:
     """Every contender's run in every round, and the processor's latency after the last."""
     contenders = Contenders(folder, args.leads)
     runs: dict[str, list[Run]] = {name: [] for name in LABELS}
-    waits = None
+    latencies: dict[str, Latency] = {}
     progress("warming the broker up with a fanned-out copy, not counted ...")
     warm_up = copier(COPY_TOPIC, [FANNED_COPY_TOPIC, *partners])
     drain(of_round(settings, "warm-up", 0), min(args.leads, WARM_UP_LEADS), warm_up)
@@ -376,11 +382,10 @@ def rounds(
                         contenders.why,
                     )
                 )
-                if name == "processor" and number == args.rounds:
-                    progress(f"latency of the processor at {args.rate:.0f} leads/s ...")
-                    waits = latency(own, args.latency_leads, args.rate)
-    assert waits is not None  # measured in the last round
-    return runs, waits
+                if name in PROCESSORS and number == args.rounds:
+                    progress(f"latency of {LABELS[name].strip()} at {args.rate:.0f} leads/s ...")
+                    latencies[name] = latency(own, args.latency_leads, args.rate)
+    return runs, latencies
 
 
 if __name__ == "__main__":

@@ -22,10 +22,21 @@ LABELS = {
     "bare": "both stages, bare EOS loop",
     "quix": "both stages, Quix Streams",
     "processor": "processor (lead-router run)",
+    "split": "  stages in two processes",
 }
 """The contenders in the order they run in a round, and what the table calls them."""
 
-RATIOS = (("processor", "quix"), ("processor", "fanned"), ("processor", "bare"))
+PROCESSORS = ("processor", "split")
+"""The contenders that are the processor: one instance running both stages, and a ``STAGES=match``
+instance beside a ``STAGES=decide`` one, each stage with a core."""
+
+RATIOS = (
+    ("processor", "quix"),
+    ("processor", "fanned"),
+    ("processor", "bare"),
+    ("split", "quix"),
+    ("split", "fanned"),
+)
 """The ratios of leads/s that the report gives: the processor against Quix Streams running the
 same function, against the cost of the Kafka traffic alone, and against its own function in a
 loop without its two-stage topology."""
@@ -44,7 +55,9 @@ class Latency:
 
 
 def summary(
-    runs: Mapping[str, Sequence[Run]], latency: Latency, settings: Mapping[str, Any]
+    runs: Mapping[str, Sequence[Run]],
+    latencies: Mapping[str, Latency],
+    settings: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Everything the benchmark found, as JSON-ready values."""
     contenders = {}
@@ -71,11 +84,14 @@ def summary(
         "contenders": contenders,
         "ratios": ratios,
         "latency": {
-            "offered_leads_per_s": latency.offered,
-            "p50_ms": statistics.median(latency.waits) * 1000,
-            "p99_ms": latency.percentile(0.99) * 1000,
-            "seen": len(latency.waits),
-            "sent": latency.sent,
+            name: {
+                "offered_leads_per_s": latency.offered,
+                "p50_ms": statistics.median(latency.waits) * 1000,
+                "p99_ms": latency.percentile(0.99) * 1000,
+                "seen": len(latency.waits),
+                "sent": latency.sent,
+            }
+            for name, latency in latencies.items()
         },
         "settings": dict(settings),
     }
@@ -104,12 +120,15 @@ def as_table(found: Mapping[str, Any]) -> str:
             f"{LABELS[top].strip()} / {LABELS[bottom].strip()}: "
             f"{ratio['median']:.2f} (rounds: {rounds})"
         )
-    latency, s = found["latency"], found["settings"]
+    lines.append("")
+    for name, latency in found["latency"].items():
+        lines.append(
+            f"{LABELS[name].strip()}, end to end at {latency['offered_leads_per_s']:.0f} leads/s "
+            f"offered: p50 {latency['p50_ms']:.0f} ms, p99 {latency['p99_ms']:.0f} ms "
+            f"({latency['seen']} of {latency['sent']} leads seen)"
+        )
+    s = found["settings"]
     lines += [
-        "",
-        f"end to end at {latency['offered_leads_per_s']:.0f} leads/s offered: "
-        f"p50 {latency['p50_ms']:.0f} ms, p99 {latency['p99_ms']:.0f} ms "
-        f"({latency['seen']} of {latency['sent']} leads seen)",
         f"rules: {s['assignments']} assignments"
         f"{', caps and duplicate checks on' if s['with_state'] else ''}; "
         f"{s['leads']} leads per contender, {s['rounds']} rounds; "
