@@ -144,7 +144,7 @@ class App:
             loops.append(
                 self._loop(
                     StageIds.match(settings),
-                    self._heartbeats["match"],
+                    "match",
                     MatchStage(settings, codec, enricher, self._snapshot),
                     NoState(),
                 )
@@ -155,7 +155,7 @@ class App:
             loops.append(
                 self._loop(
                     StageIds.decide(settings),
-                    self._heartbeats["decide"],
+                    "decide",
                     DecideStage(settings, codec, self._snapshot, state),
                     state,
                 )
@@ -208,15 +208,10 @@ class App:
             metrics.READY.set(0)
             self._follower.close()
 
-    def _loop(
-        self,
-        ids: StageIds,
-        heartbeat: metrics.Heartbeat,
-        stage: StreamStage,
-        state: StageState,
-    ) -> Loop:
-        """The loop of one stage, with its own clients and heartbeat."""
+    def _loop(self, ids: StageIds, name: str, stage: StreamStage, state: StageState) -> Loop:
+        """The loop of stage ``name``, with its own clients and heartbeat."""
         settings = self.settings
+        heartbeat = self._heartbeats[name]
         loop = Loop(
             settings,
             stage,
@@ -225,6 +220,7 @@ class App:
             session=processor_session(settings, ids, heartbeat.stage),
             state=state,
             doing=heartbeat.stage,
+            name=name,
         )
         self._loops.append(loop)
         return loop

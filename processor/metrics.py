@@ -104,6 +104,13 @@ END_TO_END_SECONDS = Histogram(
     "From the lead's submitted_at to the commit of the transaction that routed it.",
     buckets=E2E_BUCKETS,
 )
+COMMIT_SECONDS = Histogram(
+    "lead_router_commit_seconds",
+    "Time to commit a stage's transaction: its changelog, its records flushed, its offsets sent, "
+    "the commit itself.",
+    ["stage"],
+    buckets=LATENCY_BUCKETS,
+)
 RULES_VERSION = Gauge(
     "lead_router_rules_version_info", "The rules version in force (value 1).", ["version"]
 )

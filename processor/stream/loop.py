@@ -190,10 +190,12 @@ class Loop:
         session: TransactionalSession,
         state: StageState,
         doing: Stage | None = None,
+        name: str = "stage",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``doing(what, *args)`` is told what the loop is doing (``what % args``), so that a
-        stall watchdog can say what stalled; see :class:`processor.metrics.Heartbeat`.
+        stall watchdog can say what stalled; see :class:`processor.metrics.Heartbeat`. ``name``
+        labels the loop's metrics.
         ``clock`` times how long a transaction has been open (a fake one drives the commit
         policy in unit tests)."""
         self._settings = settings
@@ -209,6 +211,7 @@ class Loop:
         self._fatal: FatalError | None = None  # from a rebalance callback, for run() to raise
         self._max_wait = settings.kafka.commit_interval_ms / 1000
         self._clock = clock
+        self._commit_seconds = metrics.COMMIT_SECONDS.labels(stage=name)
 
     def stop(self) -> None:
         """Asks the loop to end after the current batch (safe from a signal handler)."""
@@ -311,6 +314,7 @@ class Loop:
         """Commits the open transaction; aborts and rewinds it when Kafka says it must."""
         txn = self._txn
         assert txn is not None
+        started = time.monotonic()
         try:
             positions = [
                 p for p in self._consumer.position(self._consumer.assignment()) if p.offset >= 0
@@ -325,6 +329,7 @@ class Loop:
             return
         self._txn = None
         self._state.commit()
+        self._commit_seconds.observe(time.monotonic() - started)
         metrics.TRANSACTIONS.labels(result="committed").inc()
         now = time.time()
         for result in txn.results:

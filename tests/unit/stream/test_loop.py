@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from prometheus_client import REGISTRY
 from statekit import FakeChangelog
 
 from processor.kafka.errors import FatalError
@@ -417,6 +418,19 @@ def test_an_abortable_commit_error_aborts_rewinds_and_routes_the_batch_again_onc
     # Routed again from the committed offset with the committed rotation state: turns 1..4 once.
     assert sorted(h.routed()) == expected({0: 4})
     assert restored_turn(h, 0) == "4"
+
+
+def commits_timed() -> float:
+    return REGISTRY.get_sample_value("lead_router_commit_seconds_count", {"stage": "stage"}) or 0.0
+
+
+def test_each_committed_transaction_is_timed_and_an_aborted_one_is_not(tmp_path: Path) -> None:
+    before = commits_timed()
+    h = harness(tmp_path, {0: 3}, batch_size=1)
+    h.producer.failures["commit_transaction"] = [ABORTABLE]
+    h.run()
+    assert h.producer.aborts() == 1
+    assert commits_timed() - before == 3
 
 
 def test_a_produce_that_failed_in_the_background_is_aborted_too(tmp_path: Path) -> None:
