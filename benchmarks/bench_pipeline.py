@@ -168,7 +168,7 @@ def _keys_written(decide: DecideStage, state: DecideState, records: Sequence[Inp
         batch = records[start : start + KEYS_PER_TRANSACTION]
         for record in batch:
             decide.process(record)
-        keys += len(state.changelog({0: batch[-1].offset() + 1})) - 1  # less the offset marker
+        keys += len(state.changelog({0: start + len(batch)})) - 1  # less the offset marker
         state.commit()
     print(
         f"state: {keys / len(records):.2f} keys written per lead "
