@@ -547,7 +547,8 @@ class Ledger:
     # -- forgetting ----------------------------------------------------------------------------
 
     def prune(self, store: Scan, limit: int, now_ms: int) -> int:
-        """Drops up to ``limit`` keys whose time has passed; returns how many.
+        """Drops the keys whose time has passed, index values whole until ``limit`` keys are
+        dropped (or none is left to look at); returns how many.
 
         Time here is the latest lead time seen, so that a replay forgets as the first run did, but
         never later than ``now_ms`` (the wall clock): a lead dated in the year 9999 must not make
