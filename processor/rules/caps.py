@@ -35,12 +35,15 @@ class Windows:
     """The cap windows of one lead's time, each period of each zone worked out once: a lead's
     candidates can count hundreds of caps, in a few zones."""
 
-    __slots__ = ("_found", "_second", "when")
+    __slots__ = ("_found", "_second", "keys", "when")
 
     def __init__(self, when: datetime) -> None:
         self.when = when
         self._second: int | None = None
         self._found: dict[tuple[Period, str], Window] = {}
+        self.keys: dict[CompiledCap, tuple[bytes, datetime | None]] = {}
+        """Each cap's window key and end, made once: a cap is checked for each candidate that
+        has it, and counted after."""
 
     def of(self, per: Period, zone: ZoneInfo) -> Window:
         """The window's name and when the next one starts (see :func:`window`)."""
@@ -87,8 +90,11 @@ class CompiledCap:
 
     def window(self, windows: Windows) -> tuple[bytes, datetime | None]:
         """The ledger key of the lead's window, and when that window ends."""
-        name, ends = windows.of(self.cap.per, self.zone)
-        return self._prefix + name.encode(), ends
+        found = windows.keys.get(self)
+        if found is None:
+            name, ends = windows.of(self.cap.per, self.zone)
+            found = windows.keys[self] = (self._prefix + name.encode(), ends)
+        return found
 
     def describe(self, used: int, price: float, ends: datetime | None) -> str:
         """``capped: partner crm-east has 100 of 100 leads per day; resets 2026-12-01 00:00
