@@ -127,7 +127,7 @@ class _Before(Enum):
 class Scan(Protocol):
     """A store whose keys can be read in order from a prefix: what pruning needs."""
 
-    def scan(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]: ...
+    def scan(self, prefix: bytes, limit: int) -> Iterable[tuple[bytes, bytes]]: ...
 
 
 class MemoryStore:

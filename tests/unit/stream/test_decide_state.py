@@ -68,9 +68,9 @@ def test_a_scan_reads_committed_keys_in_order_from_a_prefix_up_to_a_limit(tmp_pa
             store.set(key, key.upper())
         store.commit(1)
         store.set(b"b\x1f0", b"pending")  # not committed: not seen
-        assert store.scan(b"b\x1f", 10) == [(b"b\x1f1", b"B\x1f1"), (b"b\x1f2", b"B\x1f2")]
-        assert store.scan(b"b\x1f", 1) == [(b"b\x1f1", b"B\x1f1")]
-        assert store.scan(b"d", 10) == []
+        assert list(store.scan(b"b\x1f", 10)) == [(b"b\x1f1", b"B\x1f1"), (b"b\x1f2", b"B\x1f2")]
+        assert list(store.scan(b"b\x1f", 1)) == [(b"b\x1f1", b"B\x1f1")]
+        assert list(store.scan(b"d", 10)) == []
     finally:
         store.close()
 
