@@ -586,13 +586,14 @@ class Ledger:
         day (or per ``INDEX_BYTES`` of keys), not one per key, as each is a changelog record.
         A key indexed again, a day later or under the same day, is judged by its value when its
         day has passed."""
-        days: dict[bytes, list[bytes]] = {}
+        days: dict[int, list[bytes]] = {}
         for key, value in written:
             if value is not None and key.startswith(_EXPIRING):
                 expires = _expiry(value)
                 if expires is not None and expires != NEVER:
-                    days.setdefault(_day(expires), []).append(key)
-        for day, keys in days.items():
+                    days.setdefault(expires // DAY_MS, []).append(key)
+        for days_since_epoch, keys in days.items():
+            day = _day(days_since_epoch * DAY_MS)
             for listing in _listings(keys):
                 digest = hashlib.blake2b(listing, digest_size=8).hexdigest().encode()
                 self._set(EXPIRY + day + SEP + digest, listing)
@@ -653,23 +654,23 @@ def _counter_of(value: bytes) -> tuple[int, int] | None:
 def _expiry(value: bytes) -> int | None:
     """When a stored value may be forgotten, epoch ms (``NEVER``: kept); None when it cannot be
     read, so that it goes as any expired value does: it counts as absent anyway."""
-    if value[:1] == _OLD:
-        return _int(_json(value), "exp")
-    if len(value) < _EXPIRY_HEAD.size or value[0] not in _PACKED:
-        return None
-    expires: int = _EXPIRY_HEAD.unpack_from(value)[1]
-    return expires
+    if len(value) >= _EXPIRY_HEAD.size and value[0] in _PACKED:
+        expires: int = _EXPIRY_HEAD.unpack_from(value)[1]
+        return expires
+    return _int(_json(value), "exp") if value[:1] == _OLD else None
 
 
 def _listings(keys: Sequence[bytes]) -> Iterator[bytes]:
     """``keys`` (at least one) as index values of at most ``INDEX_BYTES`` (or one key)."""
     parts, size = [_INDEX_FORMAT], 1
     for key in keys:
-        if size > 1 and size + _LENGTH.size + len(key) > INDEX_BYTES:
+        length = _LENGTH.size + len(key)
+        if size > 1 and size + length > INDEX_BYTES:
             yield b"".join(parts)
             parts, size = [_INDEX_FORMAT], 1
-        parts += (_LENGTH.pack(len(key)), key)
-        size += _LENGTH.size + len(key)
+        parts.append(_LENGTH.pack(len(key)))
+        parts.append(key)
+        size += length
     yield b"".join(parts)
 
 
