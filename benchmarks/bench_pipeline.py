@@ -115,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _time("match", match.process, records, args)
             # Each pass decides the same leads from fresh state, or they would all be duplicates.
             _time("decide", decide.process, forwarded, args, reset=state.rollback)
+            _keys_written(decide, state, forwarded)
         finally:
             state.close()
     return 0
@@ -150,6 +151,29 @@ def _time(
         profiler = cProfile.Profile()
         profiler.runcall(one_pass)
         pstats.Stats(profiler).sort_stats(args.sort).print_stats(30)
+
+
+KEYS_PER_TRANSACTION = 100
+"""Leads per transaction when counting the state keys written: the keys one transaction writes
+are its changelog records, each key once however often its leads wrote it."""
+
+
+def _keys_written(decide: DecideStage, state: DecideState, records: Sequence[InputRecord]) -> None:
+    """Prints the state keys written per lead, counted per transaction of
+    ``KEYS_PER_TRANSACTION`` leads from fresh state, with what the commit adds (pruning, and any
+    index of what will expire): the state's changelog records per lead."""
+    state.rollback()
+    keys = 0
+    for start in range(0, len(records), KEYS_PER_TRANSACTION):
+        batch = records[start : start + KEYS_PER_TRANSACTION]
+        for record in batch:
+            decide.process(record)
+        keys += len(state.changelog({0: start + len(batch)})) - 1  # less the offset marker
+        state.commit()
+    print(
+        f"state: {keys / len(records):.2f} keys written per lead "
+        f"(distinct per transaction of {KEYS_PER_TRANSACTION} leads)"
+    )
 
 
 if __name__ == "__main__":

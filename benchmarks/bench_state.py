@@ -6,7 +6,7 @@ They live in the stage's RocksDB store (``PartitionStore``), whose block cache a
 share a fixed budget, so memory stays flat while the disk grows. This routes ``--leads`` synthetic
 leads, spread evenly over ``--days`` days of ``submitted_at``, each a new person (the worst case
 for memory), through ``decide`` with a ``Ledger`` over a real store, committing every
-``--batch`` leads as the processor does, and reports:
+``--batch`` leads as the processor does (with the index of what expires), and reports:
 
 - leads per second (decide, ledger reads and writes, RocksDB commits; no Kafka);
 - the peak resident set size of the process, and what it was before the first lead;
@@ -105,9 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             decision = decide(snapshot, lead(n, start + step * n), None, ledger, trace=False)
             routed += decision.outcome == "routed"
             if (n + 1) % args.batch == 0:  # within 30 days nothing is old enough to prune
+                ledger.index(list(store.pending()))
                 store.commit(n + 1)
             if (n + 1) % 100_000 == 0:
                 print(f"{n + 1:,} leads, peak RSS {rss_mib():.0f} MiB", file=sys.stderr)
+        ledger.index(list(store.pending()))
         store.commit(args.leads)
         elapsed = time.perf_counter() - began
         store.close()

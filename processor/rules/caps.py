@@ -12,10 +12,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from processor.rules.document import Cap
-from processor.rules.ledger import Ledger, cap_key, epoch_ms, micros
+from processor.rules.ledger import MICROS, Ledger, cap_key, epoch_ms, micros
 from processor.rules.schedule import local
 from processor.rules.windows import Period, window
 
@@ -34,12 +35,15 @@ class Windows:
     """The cap windows of one lead's time, each period of each zone worked out once: a lead's
     candidates can count hundreds of caps, in a few zones."""
 
-    __slots__ = ("_found", "_second", "when")
+    __slots__ = ("_found", "_second", "keys", "when")
 
     def __init__(self, when: datetime) -> None:
         self.when = when
         self._second: int | None = None
         self._found: dict[tuple[Period, str], Window] = {}
+        self.keys: dict[CompiledCap, tuple[bytes, datetime | None]] = {}
+        """Each cap's window key and end, made once: a cap is checked for each candidate that
+        has it, and counted after."""
 
     def of(self, per: Period, zone: ZoneInfo) -> Window:
         """The window's name and when the next one starts (see :func:`window`)."""
@@ -76,10 +80,21 @@ class CompiledCap:
         it takes nothing back from a revenue cap either."""
         return 1 if self.cap.leads is not None else max(0, micros(price))
 
+    def in_units(self, used: int) -> tuple[float, float]:
+        """A window's ``used`` (as the ledger counts it) and the limit, in leads or currency
+        units, as reports and gauges show them."""
+        cap = self.cap
+        if cap.leads is None:
+            return used / MICROS, float(cap.revenue or 0.0)
+        return float(used), float(cap.leads)
+
     def window(self, windows: Windows) -> tuple[bytes, datetime | None]:
         """The ledger key of the lead's window, and when that window ends."""
-        name, ends = windows.of(self.cap.per, self.zone)
-        return self._prefix + name.encode(), ends
+        found = windows.keys.get(self)
+        if found is None:
+            name, ends = windows.of(self.cap.per, self.zone)
+            found = windows.keys[self] = (self._prefix + name.encode(), ends)
+        return found
 
     def describe(self, used: int, price: float, ends: datetime | None) -> str:
         """``capped: partner crm-east has 100 of 100 leads per day; resets 2026-12-01 00:00
@@ -109,17 +124,24 @@ def full(caps: Sequence[CompiledCap], ledger: Ledger, windows: Windows, price: f
     return None
 
 
+class Counted(NamedTuple):
+    """What one delivery counted against one cap's window (its ledger key): the amount, for
+    :meth:`Ledger.give_back`, and the window's use after it, for the cap metrics."""
+
+    key: bytes
+    amount: int
+    used: int
+
+
 def count(
     caps: Sequence[CompiledCap], ledger: Ledger, windows: Windows, price: float, keep_ms: int
-) -> list[tuple[bytes, int]]:
-    """Counts one delivery at ``price`` against each of ``caps``; a window is kept ``keep_ms``
-    past its end for leads that arrive late. Returns each window's key and what was counted
-    there, for :meth:`Ledger.give_back`."""
-    counted: list[tuple[bytes, int]] = []
+) -> list[Counted]:
+    """Counts one delivery at ``price`` against each of ``caps``, in order; a window is kept
+    ``keep_ms`` past its end for leads that arrive late."""
+    counted: list[Counted] = []
     for compiled in caps:
         key, ends = compiled.window(windows)
         expires = None if ends is None else epoch_ms(ends) + keep_ms
         amount = compiled.amount(price)
-        ledger.count(key, amount, expires)
-        counted.append((key, amount))
+        counted.append(Counted(key, amount, ledger.count(key, amount, expires)))
     return counted

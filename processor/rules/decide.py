@@ -134,8 +134,9 @@ class Decision:
         """The earlier lead a ``duplicate`` repeats."""
         self.exclusions: tuple[tuple[str, Exclusion], ...] = ()
         """Each matching candidate's partner passed over, and why."""
-        self.counted: tuple[CompiledCap, ...] = ()
-        """The caps the deliveries counted against, each once (for the cap metrics)."""
+        self.counted: tuple[tuple[CompiledCap, int], ...] = ()
+        """The caps the deliveries counted against, each once with its use after the decision
+        (for the cap metrics)."""
         self.attempt = 1
         """1 for a lead's first decision; a re-offer's counts on from the delivery it replaces."""
         self.reoffer_of: str | None = None
@@ -580,7 +581,7 @@ def _record(
     if within is not None:
         ledger.profile_routed(compiled.id, state.people, decision.lead_id, when, within)
     keep = ledger.lead_memory_ms
-    counted: dict[int, CompiledCap] = {}
+    counted: dict[int, tuple[CompiledCap, int]] = {}
     # Every partner of this decision counts as offered: a strategy ``all`` lead given up by one
     # of them must not go to another that has it already.
     offered = tuple(
@@ -597,7 +598,7 @@ def _record(
         else:
             own = compiled.assignment(delivery.assignment).caps
         units = caps.count(own, ledger, state.windows, delivery.price, keep)
-        counted.update((id(cap), cap) for cap in own)
+        counted.update((id(cap), (cap, unit.used)) for cap, unit in zip(own, units, strict=True))
         partner = snapshot.partner(delivery.partner)
         span = snapshot.avoid_ms(delivery.partner)
         if span is not None:
@@ -611,7 +612,7 @@ def _record(
                 delivery.price,
                 delivery.currency,
                 at,
-                tuple(units),
+                tuple((unit.key, unit.amount) for unit in units),
                 offered,
                 decision.attempt,
                 lead=state.body if partner.policy.returns.reoffer else None,

@@ -11,16 +11,30 @@ Keys (bytes, ``\\x1f``-separated):
 
     salt                                  32 random bytes: the key of every person digest
     clock                                 the latest lead time seen, epoch ms
-    lead  <lead id>                       {"at", "exp", "outcome"}: a decided lead id
-    dup   <profile> <digest>              {"lead", "at", "exp"}: a person this profile routed
-    sent  <partner> <digest>              {"lead", "at", "exp"}: a person this partner received
-    cap   <scope> <per> <unit> <window>   {"used", "exp"}: leads, or revenue in micro-units
+    lead  <lead id>                       memory: when, and the outcome: a decided lead id
+    dup   <profile> <digest>              memory: when, and the lead: a person this profile routed
+    sent  <partner> <digest>              memory: when, and the lead: a person this partner got
+    cap   <scope> <per> <unit> <window>   counter: leads, or revenue in micro-units
     rr    <profile>                       {"tick", "chosen": {partner: tick}}: round robin
     wt    <profile>                       {assignment: score}: smooth weighted round robin
     dlv   <delivery id>                   a :class:`Sold`: a delivery made, for a re-offer or a
                                           return to settle (at most once)
-    exp   <day> <key>                     empty: ``key`` may be dropped after that UTC day
-                                          (its ordinal, seven digits, so keys sort by day)
+    exp   <day> <digest>                  the keys that one transaction wrote to expire that UTC
+                                          day (its ordinal, seven digits, so keys sort by day):
+                                          they may be dropped after it
+
+The values read and written for every lead are packed (:mod:`struct`, little-endian), led by a
+format byte and the epoch ms after which the key may be forgotten (``NEVER``: kept):
+
+    memory   0x01, expiry (q), at (q), the outcome or the lead id in UTF-8
+    counter  0x02, expiry (q), used (q)
+    Sold     0x03, expiry (q), the delivery as JSON (:meth:`Sold.as_json`)
+    exp      0x01, then each key as its length (I) and its bytes
+
+An earlier version wrote them as JSON objects (first byte ``{``: ``{"at", "exp", "outcome"}``,
+``{"lead", "at", "exp"}``, ``{"used", "exp"}``, a Sold's fields) and indexed each expiring key
+alone (``exp <day> <key>``, empty): both are still read, so a store restored from its changelog
+keeps its memory.
 
 Values a ledger cannot read (the changelog is a topic others could write to) count as absent:
 the lead is decided as if that memory were empty, and nothing stops.
@@ -30,9 +44,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import logging
 import os
-from collections.abc import Mapping, Sequence
+import struct
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -66,6 +82,22 @@ _ROUND_ROBIN = b"rr" + SEP
 _WEIGHTED = b"wt" + SEP
 _SOLD = b"dlv" + SEP
 EXPIRY = b"exp" + SEP
+_EXPIRING = (_LEAD, _DUP, _SENT, _CAP, _SOLD)
+"""The kinds of key an expiry index may name: no other key is ever dropped by pruning."""
+
+NEVER = 2**63 - 1
+"""The expiry of a value kept until it is overwritten: a cap counter of a ``total`` window."""
+_MEMORY = 1
+_COUNTER = 2
+_SOLD_FORMAT = 3
+_HEAD = struct.Struct("<Bqq")
+"""The packed values' start: format, expiry, and when (memory) or how much (counter)."""
+_EXPIRY_HEAD = struct.Struct("<Bq")
+_INDEX_FORMAT = b"\x01"
+_LENGTH = struct.Struct("<I")
+INDEX_BYTES = 64 * 1024
+"""The most bytes of keys one expiry index value lists: it is a changelog record, and a
+transaction of thousands of leads expires a day's keys in several."""
 
 
 class KeyValue(Protocol):
@@ -95,7 +127,7 @@ class _Before(Enum):
 class Scan(Protocol):
     """A store whose keys can be read in order from a prefix: what pruning needs."""
 
-    def scan(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]: ...
+    def scan(self, prefix: bytes, limit: int) -> Iterable[tuple[bytes, bytes]]: ...
 
 
 class MemoryStore:
@@ -158,6 +190,22 @@ class Sold:
     returned lead to the next candidate: the return names the delivery, not the lead. It came in
     a record no larger than the processor takes, which bounds it."""
 
+    def packed(self, expires_ms: int) -> bytes:
+        """The stored value, forgotten after ``expires_ms``."""
+        return _EXPIRY_HEAD.pack(_SOLD_FORMAT, expires_ms) + orjson.dumps(self.as_json())
+
+    @classmethod
+    def unpacked(cls, value: bytes) -> Sold | None:
+        """The delivery a stored value holds, packed or as an earlier version wrote it; None
+        for anything else (the changelog can be written by others)."""
+        if value[:1] == _OLD:
+            found = _json(value)
+        elif value[:1] == _SOLD_BYTE and len(value) >= _EXPIRY_HEAD.size:
+            found = _json(value[_EXPIRY_HEAD.size :])
+        else:
+            found = None
+        return cls.from_json(found)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "delivery_id": self.delivery_id,
@@ -183,6 +231,9 @@ class Sold:
             counted = tuple(
                 (str(key).encode("latin-1"), int(amount)) for key, amount in found["counted"]
             )
+            at = int(found["at"])
+            if not FIRST_MS <= at <= LAST_MS:
+                return None
             sold = cls(
                 str(found["delivery_id"]),
                 str(found["lead_id"]),
@@ -190,7 +241,7 @@ class Sold:
                 str(found["profile"]),
                 float(found["price"]),
                 str(found["currency"]),
-                int(found["at"]),
+                at,
                 counted,
                 tuple(str(partner) for partner in found["offered"]),
                 int(found["attempt"]),
@@ -286,19 +337,34 @@ class Ledger:
                 saved[key] = self._store.get(key)
 
     def _read(self, key: bytes) -> Any:
+        """A JSON value (rotation), None when absent or unreadable."""
         value = self._store.get(key)
         if value is None:
             return None
-        try:
-            return orjson.loads(value)
-        except orjson.JSONDecodeError:
-            log.error("state value under %r is not readable; taken as absent", key[:40])
-            return None
+        found = _json(value)
+        if found is None:
+            _unreadable(key)
+        return found
 
-    def _write(self, key: bytes, value: object, expires_ms: int | None = None) -> None:
-        self._set(key, orjson.dumps(value))
-        if expires_ms is not None:
-            self._set(EXPIRY + _day(expires_ms) + SEP + key, b"")
+    def _remembered(self, key: bytes, text: str) -> tuple[int, str | None] | None:
+        """A memory's time and text (``text`` names it in a value an earlier version wrote)."""
+        value = self._store.get(key)
+        if value is None:
+            return None
+        found = _memory_of(value, text)
+        if found is None:
+            _unreadable(key)
+        return found
+
+    def _counter(self, key: bytes) -> tuple[int, int] | None:
+        """A cap counter's use and expiry."""
+        value = self._store.get(key)
+        if value is None:
+            return None
+        found = _counter_of(value)
+        if found is None:
+            _unreadable(key)
+        return found
 
     # -- the salt of person digests --------------------------------------------------------------
 
@@ -321,18 +387,15 @@ class Ledger:
 
     def decided(self, lead_id: str, when: datetime) -> Prior | None:
         """The earlier decision of this lead id, when it lies within the lead memory of ``when``."""
-        found = self._read(_LEAD + lead_id.encode())
-        at = _time(found, "at")
-        if at is None or abs(epoch_ms(when) - at) > self.lead_memory_ms:
+        found = self._remembered(_LEAD + lead_id.encode(), "outcome")
+        if found is None or abs(epoch_ms(when) - found[0]) > self.lead_memory_ms:
             return None
-        outcome = found.get("outcome")
-        return Prior(lead_id, from_ms(at), outcome if isinstance(outcome, str) else None)
+        return Prior(lead_id, from_ms(found[0]), found[1])
 
     def decide_lead(self, lead_id: str, when: datetime, outcome: str) -> None:
         at = epoch_ms(when)
         expires = at + self.lead_memory_ms
-        key = _LEAD + lead_id.encode()
-        self._write(key, {"at": at, "exp": expires, "outcome": outcome}, expires)
+        self._set(_LEAD + lead_id.encode(), _HEAD.pack(_MEMORY, expires, at) + outcome.encode())
         clock = self._store.get(_CLOCK)
         if clock is None or not clock.isdigit() or int(clock) < at:
             self._set(_CLOCK, str(at).encode())
@@ -360,12 +423,13 @@ class Ledger:
         best: str | None = None
         best_at = 0
         for digest in digests:
-            found = self._read(prefix + digest)
-            at = _time(found, "at")
-            if at is None or not 0 <= now - at <= within_ms:
+            found = self._remembered(prefix + digest, "lead")
+            if found is None:
                 continue
-            lead = found.get("lead")  # a dict: it has a time
-            if isinstance(lead, str) and (best is None or at > best_at):
+            at, lead = found
+            if not 0 <= now - at <= within_ms:
+                continue
+            if lead is not None and (best is None or at > best_at):
                 best, best_at = lead, at
         return None if best is None else Prior(best, from_ms(best_at))
 
@@ -384,53 +448,58 @@ class Ledger:
     ) -> None:
         """Remembers the lead under each digest, unless a later lead is remembered there."""
         at = epoch_ms(when)
+        value = _HEAD.pack(_MEMORY, at + within_ms, at) + lead_id.encode()
         for digest in digests:
             key = prefix + digest
-            found = self._read(key)
-            if (_int(found, "at") or -1) > at:
+            found = self._remembered(key, "lead")
+            if found is not None and found[0] > at:
                 continue
-            self._write(key, {"lead": lead_id, "at": at, "exp": at + within_ms}, at + within_ms)
+            self._set(key, value)
 
     # -- caps ----------------------------------------------------------------------------------
 
     def cap_used(self, key: bytes) -> int:
         """The use of a cap window (leads, or revenue in micro-units); 0 before its first."""
-        return _int(self._read(_CAP + key), "used") or 0
+        found = self._counter(_CAP + key)
+        return 0 if found is None else found[0]
 
-    def count(self, key: bytes, amount: int, expires_ms: int | None) -> None:
-        """Adds ``amount`` to a cap window; the window is forgotten after ``expires_ms``."""
+    def count(self, key: bytes, amount: int, expires_ms: int | None) -> int:
+        """Adds ``amount`` to a cap window, forgotten after ``expires_ms`` (None: kept); returns
+        the window's use after it."""
         used = min(self.cap_used(key) + amount, MAX_COUNT)
-        value: dict[str, int] = {"used": used}
-        if expires_ms is not None:
-            value["exp"] = expires_ms
-        self._write(_CAP + key, value, expires_ms)
+        expires = NEVER if expires_ms is None else expires_ms
+        self._set(_CAP + key, _HEAD.pack(_COUNTER, expires, used))
+        return used
 
     def give_back(self, counted: Sequence[tuple[bytes, int]]) -> None:
         """Takes back what a delivery counted against its cap windows (a re-offered or returned
         delivery was not sold); a window already forgotten stays so, and none goes below 0."""
         for key, amount in counted:
-            found = self._read(_CAP + key)
-            used = _int(found, "used")
-            if used is None:
+            found = self._counter(_CAP + key)
+            if found is None:
                 continue
-            value: dict[str, int] = {"used": max(0, used - amount)}
-            expires = _int(found, "exp")
-            if expires is not None:
-                value["exp"] = expires
-            self._write(_CAP + key, value)
+            used, expires = found
+            left = min(MAX_COUNT, max(0, used - amount))
+            self._set(_CAP + key, _HEAD.pack(_COUNTER, expires, left))
 
     # -- deliveries ----------------------------------------------------------------------------
 
     def sold(self, delivery_id: str) -> Sold | None:
         """The delivery as the decide stage made it; None when it made no such delivery (or has
         forgotten it: a delivery is remembered as long as its lead id)."""
-        return Sold.from_json(self._read(_SOLD + delivery_id.encode()))
+        key = _SOLD + delivery_id.encode()
+        value = self._store.get(key)
+        if value is None:
+            return None
+        sold = Sold.unpacked(value)
+        if sold is None:
+            _unreadable(key)
+        return sold
 
     def sell(self, sold: Sold) -> None:
         """Remembers a delivery made (or settled), for as long as its lead id."""
-        self._write(
-            _SOLD + sold.delivery_id.encode(), sold.as_json(), sold.at_ms + self.lead_memory_ms
-        )
+        key = _SOLD + sold.delivery_id.encode()
+        self._set(key, sold.packed(sold.at_ms + self.lead_memory_ms))
 
     # -- rotation ------------------------------------------------------------------------------
 
@@ -442,18 +511,15 @@ class Ledger:
 
     def round_robin(self, profile: str) -> dict[str, int]:
         """When ``profile`` last chose each partner (a tick that grows with each choice)."""
-        found = self._read(_ROUND_ROBIN + profile.encode())
-        chosen = found.get("chosen") if isinstance(found, dict) else None
-        if not isinstance(chosen, dict):
-            return {}
-        return {p: t for p, t in chosen.items() if isinstance(t, int) and not isinstance(t, bool)}
+        return _ticks(self._read(_ROUND_ROBIN + profile.encode()))
 
     def chose(self, profile: str, partner: str) -> None:
-        found = self._read(_ROUND_ROBIN + profile.encode())
+        key = _ROUND_ROBIN + profile.encode()
+        found = self._read(key)
         tick = (_int(found, "tick") or 0) + 1
-        chosen = self.round_robin(profile)
+        chosen = _ticks(found)
         chosen[partner] = tick
-        self._write(_ROUND_ROBIN + profile.encode(), {"tick": tick, "chosen": chosen})
+        self._set(key, orjson.dumps({"tick": tick, "chosen": chosen}))
 
     def scores(self, profile: str) -> dict[str, int]:
         """The smooth weighted round robin scores of ``profile``'s assignments (missing: 0).
@@ -481,7 +547,8 @@ class Ledger:
     # -- forgetting ----------------------------------------------------------------------------
 
     def prune(self, store: Scan, limit: int, now_ms: int) -> int:
-        """Drops up to ``limit`` keys whose time has passed; returns how many.
+        """Drops the keys whose time has passed, index values whole until ``limit`` keys are
+        dropped (or none is left to look at); returns how many.
 
         Time here is the latest lead time seen, so that a replay forgets as the first run did, but
         never later than ``now_ms`` (the wall clock): a lead dated in the year 9999 must not make
@@ -494,17 +561,144 @@ class Ledger:
         horizon = min(int(clock), now_ms) - LATE_MS
         today = _day(horizon)
         dropped = 0
-        for index, _ in store.scan(EXPIRY, limit):
-            day, _, key = index[len(EXPIRY) :].partition(SEP)
+        for index, listing in store.scan(EXPIRY, limit):
+            day, _, named = index[len(EXPIRY) :].partition(SEP)
             if day >= today:
                 break
-            found = self._read(key) if key else None
-            expires = _int(found, "exp")
-            if expires is None or expires < horizon:
-                self._delete(key)
+            # An index an earlier version wrote is empty and names its one key.
+            for key in _listed(listing) if listing else (named,):
+                found = self._store.get(key) if key.startswith(_EXPIRING) else None
+                if found is None:
+                    continue  # gone already, or never one to forget
+                expires = _expiry(found)
+                if expires is None or expires < horizon:
+                    self._delete(key)
+                    dropped += 1
             self._delete(index)
             dropped += 1
+            if dropped >= limit:
+                break
         return dropped
+
+    def index(self, written: Iterable[tuple[bytes, bytes | None]]) -> None:
+        """Indexes by day the keys of a transaction's ``written`` values (each key once, with
+        its last value; None: deleted) that will expire, for :meth:`prune`: one index value per
+        day (or per ``INDEX_BYTES`` of keys), not one per key, as each is a changelog record.
+        A key indexed again, a day later or under the same day, is judged by its value when its
+        day has passed."""
+        days: dict[int, list[bytes]] = {}
+        for key, value in written:
+            if value is not None and key.startswith(_EXPIRING):
+                expires = _expiry(value)
+                if expires is not None and expires != NEVER:
+                    days.setdefault(expires // DAY_MS, []).append(key)
+        for days_since_epoch, keys in days.items():
+            day = _day(days_since_epoch * DAY_MS)
+            for listing in _listings(keys):
+                digest = hashlib.blake2b(listing, digest_size=8).hexdigest().encode()
+                self._set(EXPIRY + day + SEP + digest, listing)
+
+
+_OLD = b"{"
+"""The first byte of a value an earlier version wrote as JSON."""
+_PACKED = {_MEMORY, _COUNTER, _SOLD_FORMAT}
+_SOLD_BYTE = bytes([_SOLD_FORMAT])
+
+
+def _unreadable(key: bytes) -> None:
+    log.error("state value under %r is not readable; taken as absent", key[:40])
+
+
+def _json(value: bytes) -> Any:
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _memory_of(value: bytes, text: str) -> tuple[int, str | None] | None:
+    """A memory value's time (one the calendar has) and its text, the lead id or outcome (None:
+    not text); None for a value that is not a memory."""
+    if value[:1] == _OLD:
+        found = _json(value)
+        at = _time(found, "at")
+        if at is None:
+            return None
+        named = found.get(text)  # a dict: it has a time
+        return at, named if isinstance(named, str) else None
+    if len(value) < _HEAD.size or value[0] != _MEMORY:
+        return None
+    _, _, at = _HEAD.unpack_from(value)
+    if not FIRST_MS <= at <= LAST_MS:
+        return None
+    try:
+        return at, value[_HEAD.size :].decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def _counter_of(value: bytes) -> tuple[int, int] | None:
+    """A counter value's use and expiry (``NEVER``: none); None for a value that is not one."""
+    if value[:1] == _OLD:
+        found = _json(value)
+        used, expires = _int(found, "used"), _int(found, "exp")
+        if used is None or not _in_range(used) or (expires is not None and not _in_range(expires)):
+            return None
+        return used, NEVER if expires is None else expires
+    if len(value) != _HEAD.size or value[0] != _COUNTER:
+        return None
+    _, expires, used = _HEAD.unpack(value)
+    return used, expires
+
+
+def _expiry(value: bytes) -> int | None:
+    """When a stored value may be forgotten, epoch ms (``NEVER``: kept); None when it cannot be
+    read, so that it goes as any expired value does: it counts as absent anyway."""
+    if len(value) >= _EXPIRY_HEAD.size and value[0] in _PACKED:
+        expires: int = _EXPIRY_HEAD.unpack_from(value)[1]
+        return expires
+    return _int(_json(value), "exp") if value[:1] == _OLD else None
+
+
+def _listings(keys: Sequence[bytes]) -> Iterator[bytes]:
+    """``keys`` (at least one) as index values of at most ``INDEX_BYTES`` (or one key)."""
+    parts, size = [_INDEX_FORMAT], 1
+    for key in keys:
+        length = _LENGTH.size + len(key)
+        if size > 1 and size + length > INDEX_BYTES:
+            yield b"".join(parts)
+            parts, size = [_INDEX_FORMAT], 1
+        parts.append(_LENGTH.pack(len(key)))
+        parts.append(key)
+        size += length
+    yield b"".join(parts)
+
+
+def _listed(listing: bytes) -> Iterator[bytes]:
+    """The keys an index value lists; of a damaged one, those before the damage."""
+    if listing[:1] != _INDEX_FORMAT:
+        return
+    at = 1
+    while at + _LENGTH.size <= len(listing):
+        (size,) = _LENGTH.unpack_from(listing, at)
+        at += _LENGTH.size
+        if at + size > len(listing):
+            return
+        yield listing[at : at + size]
+        at += size
+
+
+def _ticks(found: object) -> dict[str, int]:
+    """A round robin value's tick of each partner."""
+    chosen = found.get("chosen") if isinstance(found, dict) else None
+    if not isinstance(chosen, dict):
+        return {}
+    return {p: t for p, t in chosen.items() if isinstance(t, int) and not isinstance(t, bool)}
+
+
+def _in_range(value: int) -> bool:
+    """Whether a packed value's 64-bit field can hold ``value``."""
+    return -(2**63) <= value <= NEVER
 
 
 def _put(store: KeyValue, key: bytes, value: bytes | None) -> None:

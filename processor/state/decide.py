@@ -51,10 +51,13 @@ class DecideState:
     def changelog(self, offsets: Mapping[int, int]) -> list[OutputRecord]:
         """The changelog records of a transaction committing the input ``offsets``: each
         partition's expired keys are dropped first (up to ``PRUNE_LIMIT``), so that old duplicate
-        memory and cap windows leave the store and, as tombstones, the changelog."""
+        memory and cap windows leave the store and, as tombstones, the changelog; then what the
+        transaction wrote to expire is indexed by day, for a later transaction to drop."""
         now_ms = int(time.time() * 1000)
         for partition in offsets:
-            self.of(partition).prune(self._stores.store(partition), PRUNE_LIMIT, now_ms)
+            ledger, store = self.of(partition), self._stores.store(partition)
+            ledger.prune(store, PRUNE_LIMIT, now_ms)
+            ledger.index(list(store.pending()))
         return self._stores.changelog(offsets)
 
     def commit(self) -> None:

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from processor.rules.caps import CompiledCap, Windows
-from processor.rules.ledger import MICROS, SEP, Ledger
+from processor.rules.ledger import SEP, Ledger
 from processor.rules.snapshot import CompiledProfile, Snapshot
 from processor.rules.strategies import one_per_partner
 from processor.wire.lead_json import format_timestamp
@@ -65,18 +65,14 @@ def cap_use(compiled: CompiledCap, ledgers: Sequence[Ledger], windows: Windows) 
     """The use of ``compiled`` in its window of ``windows``' moment, summed over ``ledgers``."""
     key, ends = compiled.window(windows)
     cap = compiled.cap
-    used = sum(ledger.cap_used(key) for ledger in ledgers)
-    if cap.leads is None:
-        used_in_unit, limit = used / MICROS, float(cap.revenue or 0.0)
-    else:
-        used_in_unit, limit = float(used), float(cap.leads)
+    used, limit = compiled.in_units(sum(ledger.cap_used(key) for ledger in ledgers))
     return CapUse(
         scope=compiled.scope,
         per=cap.per,
         unit=cap.unit,
         currency=cap.currency,
         window=key.rsplit(SEP, 1)[-1].decode(),
-        used=used_in_unit,
+        used=used,
         limit=limit,
         resets=None if ends is None else ends.astimezone(compiled.zone),
     )

@@ -97,21 +97,20 @@ class PartitionStore:
         """Drops the open transaction's write of ``key``: it reads as committed again."""
         self._pending.pop(key, None)
 
-    def scan(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+    def scan(self, prefix: bytes, limit: int) -> Iterator[tuple[bytes, bytes]]:
         """Up to ``limit`` committed keys that start with ``prefix``, in key order, with their
-        values; the open transaction's writes are not seen (pruning, its one reader, reads what
-        earlier transactions left)."""
-        found: list[tuple[bytes, bytes]] = []
+        values, read as they are taken (an expiry index value lists many keys, and pruning, the
+        one reader, stops when it has dropped enough); the open transaction's writes are not seen
+        (pruning reads what earlier transactions left)."""
         if limit <= 0:
-            return found
-        for key, value in self._db.items(from_key=prefix):
+            return
+        for taken, (key, value) in enumerate(self._db.items(from_key=prefix), 1):
             assert isinstance(key, bytes)  # raw mode: keys are bytes
             if not key.startswith(prefix):
-                break
-            found.append((key, value))
-            if len(found) >= limit:
-                break
-        return found
+                return
+            yield key, value
+            if taken >= limit:
+                return
 
     @property
     def input_offset(self) -> int:

@@ -4,22 +4,30 @@ A decision's excluded candidates count in ``lead_router_candidates_excluded_tota
 and reason once per lead (a partner of several matching assignments, or a tier looked at twice, is
 one exclusion of one lead). The caps of each partner and assignment it delivered to are set in
 ``lead_router_cap_used`` and ``lead_router_cap_limit``, with their use in the lead's window after
-the decision (revenue in currency units). Use is read when the lead is decided, from the ledger
-that decided it, and set when the transaction carrying the decision commits, so an aborted
-decision shows nothing. A gauge keeps the value of the last lead delivered under its cap: it does
-not fall back to 0 when the window resets, until the next delivery.
+the decision (revenue in currency units). Use is what the decision counted, and is set when the
+transaction carrying the decision commits, so an aborted decision shows nothing. A gauge keeps the
+value of the last lead delivered under its cap: it does not fall back to 0 when the window resets,
+until the next delivery.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from processor import metrics
-from processor.rules import Decision, Ledger
-from processor.rules.caps import Windows
-from processor.rules.decide import EPOCH
-from processor.state.report import CapUse, cap_use
+from processor.rules import Decision
+from processor.rules.caps import CompiledCap
+
+
+@dataclass(frozen=True, slots=True)
+class CapGauge:
+    """One cap's use after a decision, and its limit, in leads or currency units."""
+
+    scope: str
+    per: str
+    unit: str
+    used: float
+    limit: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +36,7 @@ class DecisionMetrics:
 
     profile: str
     exclusions: tuple[tuple[str, str], ...]
-    caps: tuple[CapUse, ...]
+    caps: tuple[CapGauge, ...]
 
     def count(self) -> None:
         for partner, reason in self.exclusions:
@@ -41,12 +49,16 @@ class DecisionMetrics:
             metrics.CAP_LIMIT.labels(**labels).set(cap.limit)
 
 
-def decision_metrics(ledger: Ledger, decision: Decision, when: datetime | None) -> DecisionMetrics:
-    """The metrics of ``decision``, made with ``ledger`` for a lead of ``when`` (None: a lead
-    without a time, decided as of the epoch): the use, after it, of each cap it counted against."""
-    windows = Windows(when or EPOCH)
+def decision_metrics(decision: Decision) -> DecisionMetrics:
+    """The metrics of ``decision``: the use, after it, of each cap it counted against, as it
+    counted them (no second read of the ledger)."""
     return DecisionMetrics(
         decision.profile or "",
         tuple(dict.fromkeys(decision.exclusions)),
-        tuple(cap_use(cap, (ledger,), windows) for cap in decision.counted),
+        tuple(_gauge(compiled, used) for compiled, used in decision.counted),
     )
+
+
+def _gauge(compiled: CompiledCap, used: int) -> CapGauge:
+    shown, limit = compiled.in_units(used)
+    return CapGauge(compiled.scope, compiled.cap.per, compiled.cap.unit, shown, limit)

@@ -30,7 +30,6 @@ from processor.rules import Ledger, Matches, Snapshot, decide
 from processor.rules.decide import Reoffer
 from processor.rules.document import Partner
 from processor.rules.ledger import epoch_ms
-from processor.rules.schedule import lead_time
 from processor.rules.settle import (
     MAX_BY,
     Refused,
@@ -288,7 +287,7 @@ class DecideStage:
             tier=decision.tier,
             deliveries=decision.deliveries,
             submitted_at=submitted.timestamp() if isinstance(submitted, datetime) else None,
-            caps=decision_metrics(ledger, decision, lead_time(lead)),
+            caps=decision_metrics(decision),
         )
 
     def _delivery_encoder(self, partner: str) -> Encoder:

@@ -8,6 +8,8 @@ from typing import Any
 from prometheus_client import REGISTRY
 
 from processor.rules import Ledger, MemoryStore, compile_rules, decide, load_rules
+from processor.rules.caps import Windows
+from processor.state.report import cap_use
 from processor.stream.caps_metrics import decision_metrics
 
 RULES = """
@@ -61,7 +63,7 @@ def test_exclusions_count_and_cap_gauges_show_use_after_the_decision() -> None:
 
     first = decide(snapshot, _lead(1), None, ledger, trace=False)
     assert [d.partner for d in first.deliveries] == ["capped-east"]
-    metrics = decision_metrics(ledger, first, WHEN)
+    metrics = decision_metrics(first)
     assert _excluded("shut-west", "closed") == closed_before, "counted before it commits"
     metrics.count()
     assert _excluded("shut-west", "closed") == closed_before + 1
@@ -78,7 +80,7 @@ def test_exclusions_count_and_cap_gauges_show_use_after_the_decision() -> None:
     # east's day cap is full: the next lead goes to the fallback, whose cap is shown in turn.
     second = decide(snapshot, _lead(2), None, ledger, trace=False)
     assert second.outcome == "fallback"
-    decision_metrics(ledger, second, WHEN).count()
+    decision_metrics(second).count()
     assert _excluded("capped-east", "capped") == capped_before + 1
     assert _excluded("shut-west", "closed") == closed_before + 2
     week = {"scope": "partner/desk", "per": "week", "unit": "leads"}
@@ -95,5 +97,20 @@ def test_a_decision_without_deliveries_sets_no_cap() -> None:
     decide(snapshot, _lead(1), None, ledger, trace=False)
     again = decide(snapshot, _lead(1), None, ledger, trace=False)
     assert again.outcome == "duplicate"
-    metrics = decision_metrics(ledger, again, WHEN)
+    metrics = decision_metrics(again)
     assert (metrics.exclusions, metrics.caps) == ((), ())
+
+
+def test_the_gauges_show_the_use_state_show_reads_back_after_each_decision() -> None:
+    """The use comes from the counting, not from a second read of the ledger: the same."""
+    snapshot = compile_rules(load_rules(RULES), "1")
+    ledger = Ledger(MemoryStore())
+    for number in range(1, 4):
+        decision = decide(snapshot, _lead(number), None, ledger, trace=False)
+        shown = {
+            (gauge.scope, gauge.per, gauge.unit): (gauge.used, gauge.limit)
+            for gauge in decision_metrics(decision).caps
+        }
+        read = (cap_use(compiled, (ledger,), Windows(WHEN)) for compiled, _ in decision.counted)
+        assert shown == {(use.scope, use.per, use.unit): (use.used, use.limit) for use in read}
+        assert shown
