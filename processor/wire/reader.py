@@ -63,7 +63,7 @@ def compile_reader(schema: object) -> Read | None:
         "_DOUBLE": struct.Struct("<d").unpack_from,
         "_FLOAT": struct.Struct("<f").unpack_from,
         "_EPOCH": datetime(1970, 1, 1, tzinfo=UTC),
-        "_timedelta": timedelta,
+        "_MILLISECOND": timedelta(milliseconds=1),
     }
     exec(compile(code, "<avro reader>", "exec"), scope)
     read: Read = scope["read"]
@@ -207,7 +207,8 @@ class _Source:
             if (kind, logical) != ("long", "timestamp-millis"):
                 raise _Unknown(str(logical))
             self._long(target, depth)
-            self._emit(depth, f"{target} = _EPOCH + _timedelta(microseconds={target} * 1000)")
+            # A product of timedeltas is exact, as the constructor is, and skips its keywords.
+            self._emit(depth, f"{target} = _EPOCH + _MILLISECOND * {target}")
         elif kind == "record":
             fields = [(field["name"], self._fresh("f")) for field in schema["fields"]]
             for field, (_, name) in zip(schema["fields"], fields, strict=True):
