@@ -97,8 +97,8 @@ def keys(values: Sequence[object]) -> list[Key]:
     differ), and only short ones kept.
 
     A known text's key is then a subscript that the dictionary answers in C (``__missing__``
-    computes the rest), inside one comprehension: about half the work of a loop that tests and
-    appends in Python."""
+    computes the rest), inside one comprehension, rather than a test, a look-up and an append in
+    Python for each value."""
     known = _text_keys
     return [
         None if value is None else known[value] if type(value) is str else canonical(value)
