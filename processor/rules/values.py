@@ -38,13 +38,6 @@ class Opaque:
 Key = float | str | Opaque | None
 
 
-def _numeric(text: str) -> float | None:
-    if text[0] in _NUMBER_START and NUMERIC.fullmatch(text):
-        number = float(text)
-        return number if math.isfinite(number) else None
-    return None
-
-
 def canonical(value: object) -> Key:
     """The key ``value`` compares by (see the module docstring)."""
     kind = type(value)
@@ -52,8 +45,11 @@ def canonical(value: object) -> Key:
         text = value.strip()  # type: ignore[attr-defined]
         if not text:
             return None
-        number = _numeric(text)
-        return text.casefold() if number is None else number
+        if text[0] in _NUMBER_START and NUMERIC.fullmatch(text):
+            number = float(text)
+            if math.isfinite(number):
+                return number
+        return text.casefold()
     if value is None:
         return None
     if kind is bool:
