@@ -42,7 +42,7 @@ def canonical(value: object) -> Key:
     """The key ``value`` compares by (see the module docstring)."""
     kind = type(value)
     if kind is str:
-        text = value.strip()  # type: ignore[attr-defined]
+        text: str = value.strip()  # type: ignore[attr-defined]
         if not text:
             return None
         if text[0] in _NUMBER_START and NUMERIC.fullmatch(text):
