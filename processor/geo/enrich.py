@@ -81,7 +81,8 @@ class Whereabouts:
 def _part(lead: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     """The ``visitor`` or ``address`` object of a lead; absent, null or malformed reads as empty."""
     part = lead.get(name)
-    return part if isinstance(part, Mapping) else {}
+    # A decoded lead's parts are dicts: the type test spares the abstract class's check.
+    return part if type(part) is dict or isinstance(part, Mapping) else {}
 
 
 def _present(value: object) -> bool:

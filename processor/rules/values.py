@@ -38,22 +38,18 @@ class Opaque:
 Key = float | str | Opaque | None
 
 
-def _numeric(text: str) -> float | None:
-    if text[0] in _NUMBER_START and NUMERIC.fullmatch(text):
-        number = float(text)
-        return number if math.isfinite(number) else None
-    return None
-
-
 def canonical(value: object) -> Key:
     """The key ``value`` compares by (see the module docstring)."""
     kind = type(value)
     if kind is str:
-        text = value.strip()  # type: ignore[attr-defined]
+        text: str = value.strip()  # type: ignore[attr-defined]
         if not text:
             return None
-        number = _numeric(text)
-        return text.casefold() if number is None else number
+        if text[0] in _NUMBER_START and NUMERIC.fullmatch(text):
+            number = float(text)
+            if math.isfinite(number):
+                return number
+        return text.casefold()
     if value is None:
         return None
     if kind is bool:
@@ -74,33 +70,36 @@ TEXT_KEPT_CHARS = 40
 """The longest text whose key is remembered: the recurring values (states, makes, categories,
 postcodes) are short, and with this bound the memory stays under about 15 MB."""
 
-_text_keys: dict[str, Key] = {}
+
+class _TextKeys(dict[str, Key]):
+    """Texts' keys, each computed on its first look-up; short ones kept, up to a bound."""
+
+    def __missing__(self, text: str) -> Key:
+        key = canonical(text)
+        if len(text) <= TEXT_KEPT_CHARS:
+            if len(self) >= TEXT_KEYS_KEPT:
+                self.clear()
+            self[text] = key
+        return key
+
+
+_text_keys = _TextKeys()
 
 
 def keys(values: Sequence[object]) -> list[Key]:
     """:func:`canonical` of each value, texts' keys remembered: a lead's state, make, category
     and lead type recur lead after lead, and stripping, folding and number-matching them was a
-    third of reading a lead. Only short, exact ``str`` values are kept (a subclass's key may
-    differ)."""
+    third of reading a lead. Only exact ``str`` values are looked up (a subclass's key may
+    differ), and only short ones kept.
+
+    A known text's key is then a subscript that the dictionary answers in C (``__missing__``
+    computes the rest), inside one comprehension, rather than a test, a look-up and an append in
+    Python for each value."""
     known = _text_keys
-    found: list[Key] = []
-    for value in values:
-        if value is None:
-            key = None
-        elif type(value) is str and len(value) <= TEXT_KEPT_CHARS:
-            key = known.get(value, _UNKNOWN)
-            if key is _UNKNOWN:
-                if len(known) >= TEXT_KEYS_KEPT:
-                    known.clear()
-                key = known[value] = canonical(value)
-        else:
-            key = canonical(value)
-        found.append(key)
-    return found
-
-
-_UNKNOWN = Opaque()
-"""No text's key: :func:`canonical` never returns an opaque key for a ``str``."""
+    return [
+        None if value is None else known[value] if type(value) is str else canonical(value)
+        for value in values
+    ]
 
 
 def display_text(value: object) -> str | None:

@@ -24,6 +24,10 @@ class Framing(Enum):
     REGISTRY = "registry"
     SINGLE_OBJECT = "single-object"
 
+    # The codec looks its plans up by framing once per record. Enum hashes a member's name in
+    # Python; members are singletons, so hashing by identity is as sound and done in C.
+    __hash__ = object.__hash__
+
 
 REGISTRY_MAGIC = 0x00
 SINGLE_OBJECT_MAGIC = b"\xc3\x01"

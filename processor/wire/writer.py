@@ -200,17 +200,26 @@ class _Source:
             f"{size} = len({var})",
             f"if {size} < 64:",
             f"    out.append({size} << 1)",
+            f"elif {size} < 8192:",
+            f"    out.append(({size} << 1) & 0x7F | 0x80)",
+            f"    out.append({size} >> 6)",
             "else:",
             f"    _long(out, {size}, 0, {_LONG_RANGE[1]})",
             f"out += {var}",
         )
 
     def _long(self, var: str, bounds: tuple[int, int], depth: int) -> None:
-        """A varint of an int, its common one-byte case inline."""
+        """A varint of an int, its common one- and two-byte cases inline (every int type holds
+        these); positions, counts and offsets below 8192 are most of the rest."""
+        zigzag = self._fresh("z")
         self._emit(
             depth,
             f"if -64 <= {var} < 64:",
             f"    out.append(({var} << 1) ^ ({var} >> 63))",
+            f"elif -8192 <= {var} < 8192:",
+            f"    {zigzag} = ({var} << 1) ^ ({var} >> 63)",
+            f"    out.append({zigzag} & 0x7F | 0x80)",
+            f"    out.append({zigzag} >> 7)",
             "else:",
             f"    _long(out, {var}, {bounds[0]}, {bounds[1]})",
         )

@@ -85,7 +85,7 @@ _values = st.fixed_dictionaries(
 )
 
 
-def _body(schema: Any, record: dict[str, Any]) -> bytes:
+def _body(schema: Any, record: Any) -> bytes:
     sink = BytesIO()
     schemaless_writer(sink, schema, record)
     return sink.getvalue()
@@ -139,6 +139,40 @@ def test_a_count_larger_than_the_bytes_left_is_refused_rather_than_looped_over()
 def test_a_varint_past_64_bits_is_left_to_fastavro() -> None:
     with pytest.raises(Unreadable):
         _compiled("long")(b"\xff" * 10 + b"\x01", 0)
+
+
+@pytest.mark.parametrize("length", [b"\x01", b"\x7f", b"\x81\x01"])
+def test_a_string_of_negative_length_is_refused(length: bytes) -> None:
+    with pytest.raises(Unreadable):
+        _compiled("string")(length + b"abc", 0)
+
+
+@pytest.mark.parametrize("size", [0, 1, 63, 64, 65, 8191, 8192, 70000])
+def test_a_string_of_any_length_reads_as_fastavro_reads_it_and_ends_where_it_does(
+    size: int,
+) -> None:
+    """Lengths on both sides of where their varint takes a second and a third byte."""
+    data = _body("string", "é" * (size // 2) + "x" * (size % 2)) + b"after"
+    value, end = _compiled("string")(data, 0)
+    assert (value, end) == (schemaless_reader(BytesIO(data), "string", None), len(data) - 5)
+
+
+def test_a_string_cut_short_is_refused() -> None:
+    with pytest.raises(Unreadable):
+        _compiled("string")(b"\x0aabc", 0)
+
+
+@pytest.mark.parametrize("milliseconds", [0, -1, 1, 1_714_564_800_123, 253_402_300_799_999])
+def test_a_timestamp_reads_as_fastavro_reads_it(milliseconds: int) -> None:
+    schema = {"type": "long", "logicalType": "timestamp-millis"}
+    data = _body("long", milliseconds)
+    assert _compiled(schema)(data, 0)[0] == schemaless_reader(BytesIO(data), schema, None)
+
+
+def test_a_timestamp_past_the_calendar_is_refused() -> None:
+    schema = {"type": "long", "logicalType": "timestamp-millis"}
+    with pytest.raises(READ_ERRORS):
+        _compiled(schema)(_body("long", 253_402_300_800_000), 0)
 
 
 @pytest.mark.parametrize(

@@ -265,3 +265,24 @@ def test_a_timestamp_is_written_in_whole_milliseconds_rounded_down() -> None:
     out = bytearray()
     _compiled(schema)(out, before_epoch)
     assert bytes(out) == b"\x01" == _fastavro(schema, before_epoch)  # -1 ms, zigzag
+
+
+_VARINT_EDGES = [0, 63, 64, 8191, 8192, 2**20]
+"""Where a varint takes a second, a third byte: the writer's inline cases and its general one."""
+
+
+@pytest.mark.parametrize("kind", ["int", "long"])
+@pytest.mark.parametrize("number", [sign * n for n in _VARINT_EDGES for sign in (1, -1)] + [-65])
+def test_an_integer_of_any_size_is_written_as_fastavro_writes_it(kind: str, number: int) -> None:
+    assert _written(kind, number) == _fastavro(kind, number)
+
+
+@pytest.mark.parametrize("size", _VARINT_EDGES)
+def test_bytes_of_any_length_are_written_as_fastavro_writes_them(size: int) -> None:
+    assert _written("bytes", b"x" * size) == _fastavro("bytes", b"x" * size)
+
+
+def _written(schema: Any, value: Any) -> bytes:
+    out = bytearray()
+    _compiled(schema)(out, value)
+    return bytes(out)
