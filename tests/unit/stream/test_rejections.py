@@ -107,7 +107,9 @@ profiles:
 def test_a_lead_stopped_after_its_strategy_chose_leaves_rotation_as_it_was(
     stages: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    both = stages(ROUND_ROBIN, routing_budget_ms=50)
+    # The budget stops the spinning step; the leads around it must be decided within it however
+    # busy the machine is, so it is the default's, not the tightest that would do.
+    both = stages(ROUND_ROBIN, routing_budget_ms=1000)
     assert both.process(lead()).deliveries[0].partner == "crm"
     ledger = both.state.of(0)
     before = ledger.round_robin("main")
