@@ -288,8 +288,9 @@ def _listed(
     attempt: Attempt, when: datetime | None
 ) -> tuple[Sequence[CompiledAssignment], dict[int, str]]:
     """The assignments a tier's trace always lists (candidates, closed, passed over), each once
-    in document order, and why each one left out was, by ``id``. Most tiers have candidates
-    alone, already in document order and each once, so they come back as they are."""
+    in document order, and by ``id`` the reason each one that is no candidate was left out. Most
+    tiers have candidates alone, already in document order and each once: they come back as
+    they are."""
     if not attempt.closed and not attempt.passed:
         return attempt.candidates, {}
     excluded = {id(item): why for item, why in attempt.passed}

@@ -78,7 +78,8 @@ class Matched:
         rules did not ask for (the rules changed in between), the lead's ``geo`` if that source
         gave it."""
         if source in self.locations:
-            return _geo(self.locations[source])
+            found = self.locations[source]
+            return None if found is None else Geo(**found)
         return self.geo if self.geo is not None and self.geo.source == source else None
 
 
