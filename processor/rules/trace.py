@@ -261,33 +261,14 @@ def _tier_entries(
     entries = [head]
     if tier is None or view is None:
         return entries
-    closed = {id(item): item.hours for item in attempt.closed}
-    passed = {id(item): why for item, why in attempt.passed}
-    named = (*attempt.candidates, *attempt.closed, *(item for item, _ in attempt.passed))
-    listed = {id(item): item for item in named}
-    budget, unlisted = max_failures, len(listed)
-    explained = 0
-    # With only the listed to explain (as the audit record has it), they are all there is to
-    # look at, in document order, rather than a tier of thousands to look through.
-    order = (
-        sorted(listed.values(), key=lambda item: item.position) if budget == 0 else tier.assignments
-    )
-    for item in order:
-        if not unlisted and budget == 0:
-            break  # every candidate listed and the failure budget spent: the rest are counted
-        if id(item) in listed:
-            entry = _assignment_entry(item, view)
-            hours = closed.get(id(item))
-            if hours is not None:
-                entry["excluded"] = hours.why_closed(when)
-            elif id(item) in passed:
-                entry["excluded"] = passed[id(item)]
-            entries.append(entry)
-            unlisted -= 1
-        elif budget is None or budget > 0:
-            entries.append(_assignment_entry(item, view))
-            explained += 1
-            budget = None if budget is None else budget - 1
+    listed, excluded = _listed(attempt, when)
+    if max_failures == 0:
+        # Only the listed to explain (as the audit record has it): they are all there is to look
+        # at, in document order, rather than a tier of thousands to look through.
+        entries.extend(_listed_entry(item, view, excluded) for item in listed)
+        explained = 0
+    else:
+        explained = _explain_tier(entries, tier, listed, excluded, view, max_failures)
     hidden = len(tier.assignments) - len(listed) - explained
     if hidden:
         entries.append(
@@ -301,6 +282,57 @@ def _tier_entries(
     if attempt.nearest is not None:
         entries.append(_nearest_entry(attempt))
     return entries
+
+
+def _listed(
+    attempt: Attempt, when: datetime | None
+) -> tuple[Sequence[CompiledAssignment], dict[int, str]]:
+    """The assignments a tier's trace always lists (candidates, closed, passed over), each once
+    in document order, and by ``id`` the reason each one that is no candidate was left out. Most
+    tiers have candidates alone, already in document order and each once: they come back as
+    they are."""
+    if not attempt.closed and not attempt.passed:
+        return attempt.candidates, {}
+    excluded = {id(item): why for item, why in attempt.passed}
+    for item in attempt.closed:
+        if item.hours is not None:
+            excluded[id(item)] = item.hours.why_closed(when)
+    named = (*attempt.candidates, *attempt.closed, *(item for item, _ in attempt.passed))
+    unique = {id(item): item for item in named}
+    return sorted(unique.values(), key=lambda item: item.position), excluded
+
+
+def _listed_entry(item: CompiledAssignment, view: LeadView, excluded: dict[int, str]) -> Entry:
+    entry = _assignment_entry(item, view)
+    why = excluded.get(id(item))
+    if why is not None:
+        entry["excluded"] = why
+    return entry
+
+
+def _explain_tier(
+    entries: list[Entry],
+    tier: Tier,
+    listed: Sequence[CompiledAssignment],
+    excluded: dict[int, str],
+    view: LeadView,
+    max_failures: int | None,
+) -> int:
+    """Appends the tier's assignment entries in document order: the ``listed`` and up to
+    ``max_failures`` (None: all) of the rest, explained; returns how many of the rest."""
+    unlisted = {id(item) for item in listed}
+    budget, explained = max_failures, 0
+    for item in tier.assignments:
+        if not unlisted and budget == 0:
+            break  # every candidate listed and the failure budget spent: the rest are counted
+        if id(item) in unlisted:
+            entries.append(_listed_entry(item, view, excluded))
+            unlisted.discard(id(item))
+        elif budget is None or budget > 0:
+            entries.append(_assignment_entry(item, view))
+            explained += 1
+            budget = None if budget is None else budget - 1
+    return explained
 
 
 def _assignment_entry(item: CompiledAssignment, view: LeadView) -> Entry:

@@ -62,7 +62,10 @@ class Matched:
     body: bytes
     geo: Geo | None
     notes: tuple[str, ...]
-    locations: Mapping[GeoSource, Geo | None]
+    locations: Mapping[GeoSource, Mapping[str, Any] | None]
+    """Where each source the match stage's rules trust places the visitor, as read and checked
+    (on the globe): made a ``Geo`` only when nearest-store routing asks (:meth:`at`), which most
+    leads never do."""
     rules_version: str | None
     matches: Matches | None
     """The assignments the match stage matched, under ``rules_version``."""
@@ -74,7 +77,8 @@ class Matched:
         rules did not ask for (the rules changed in between), the lead's ``geo`` if that source
         gave it."""
         if source in self.locations:
-            return self.locations[source]
+            found = self.locations[source]
+            return None if found is None else Geo(**found)
         return self.geo if self.geo is not None and self.geo.source == source else None
 
 
@@ -204,7 +208,7 @@ class DecideStage:
             [(header["name"], header["value"]) for header in record["headers"]],
             message.timestamp(),
         )
-        locations = {each["source"]: _geo(each["geo"]) for each in record["locations"]}
+        locations = {each["source"]: _on_globe(each["geo"]) for each in record["locations"]}
         version, found = record["rules_version"], record.get("matches")
         matches = None
         if version is not None and found is not None:
@@ -300,14 +304,20 @@ class DecideStage:
 
 def _geo(found: Mapping[str, Any] | None) -> Geo | None:
     """A ``Geo`` record as read; raises ``DecodeError`` for a point off the globe."""
+    checked = _on_globe(found)
+    return None if checked is None else Geo(**checked)
+
+
+def _on_globe(found: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """A ``Geo`` record as read, checked; raises ``DecodeError`` for a point off the globe."""
     if found is None:
         return None
-    geo = Geo(**found)
-    if not (math.isfinite(geo.lat) and math.isfinite(geo.lon)) or not (
-        -90 <= geo.lat <= 90 and -180 <= geo.lon <= 180
+    lat, lon = found["lat"], found["lon"]
+    if not (math.isfinite(lat) and math.isfinite(lon)) or not (
+        -90 <= lat <= 90 and -180 <= lon <= 180
     ):
         raise DecodeError("invalid-matched", "a location off the globe")
-    return geo
+    return found
 
 
 def _delivery_value(

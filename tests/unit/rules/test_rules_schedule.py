@@ -314,6 +314,7 @@ class TestRouting:
         decision = rules.decide(raw, rules.lead(submitted_at=SATURDAY_EVENING))
         trace = decision.explain(max_failures=0)
         assert [e["assignment"] for e in steps(trace, "assignment")] == ["a", "b"]
+        assert [e.get("excluded", "")[:7] for e in steps(trace, "assignment")] == ["closed:", ""]
         assert steps(trace, "not_shown")[0]["assignments"] == 1
 
 
