@@ -116,10 +116,11 @@ class TopicReader:
             self._take(0.5)
         return self.records
 
-    def read_for(self, seconds: float) -> None:
-        """Reads what arrives within ``seconds``."""
+    def read_for(self, seconds: float, until: int | None = None) -> None:
+        """Reads what arrives within ``seconds``; with ``until``, no longer than it takes to have
+        seen that many records, so that a caller waiting for a count goes on as soon as it can."""
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and (until is None or len(self.records) < until):
             self._take(min(0.2, max(0.0, deadline - time.monotonic())))
 
     def drain(self) -> list[dict[str, Any]]:

@@ -267,7 +267,7 @@ def supervised(
     deadline = time.monotonic() + 240
     while len(audit.records) < count:
         assert time.monotonic() < deadline, f"{len(audit.records)} of {count} audit records"
-        audit.read_for(0.2)
+        audit.read_for(1.0, until=count)
         code = started[-1].poll()
         if code == STALLED_EXIT_CODE:
             restarts += 1
