@@ -15,6 +15,7 @@ import re
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -277,41 +278,56 @@ def supervised(
     return restarts
 
 
+@pytest.fixture(scope="module")
+def restartable_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedKafka]:
+    """A broker of the restart tests' own, which they stop or kill; started once for all of
+    them (each test has its own topics), since a fresh broker takes seconds to format and start."""
+    with EmbeddedKafka(tmp_path_factory.mktemp("kafka"), heap="512m") as broker:
+        yield broker
+
+
+@pytest.fixture
+def broker(restartable_broker: EmbeddedKafka) -> EmbeddedKafka:
+    """The restart tests' broker, running: a test that failed during its outage left it down."""
+    if restartable_broker.state() is None:
+        restartable_broker.start()
+    return restartable_broker
+
+
 @pytest.mark.parametrize("outage", ["stop", "kill"])
 def test_processor_rides_out_a_broker_restart(
-    settings: Settings, tmp_path: Path, outage: str
+    settings: Settings, broker: EmbeddedKafka, tmp_path: Path, outage: str
 ) -> None:
     """A broker restart of a few seconds (an upgrade, a crash) is something a stream processor
     must wait out, and nothing may be lost or routed twice. librdkafka can block for good in a
     transactional call after such a restart (now and then, not every time): the processor then
     exits as stalled, and a supervisor's restart must still give exactly once."""
-    with EmbeddedKafka(tmp_path / "kafka", heap="512m") as broker:
-        own = settings.with_changes(bootstrap_servers=broker.bootstrap_servers, stall_timeout_s=30)
-        rules = tmp_path / "rules.yaml"
-        rules.write_text(WEIGHTED_RULES)
-        apply_rules(own, rules)
-        sample = leads(1500, sites=WEIGHTED_SITES)
-        publish(own, sample)
-        step = random.Random(SEED).randrange(150, 750)
-        context = f"seed {SEED} (LEAD_ROUTER_CRASH_SEED): broker {outage} after {step}"
-        log = tmp_path / "processor.log"
+    own = settings.with_changes(bootstrap_servers=broker.bootstrap_servers, stall_timeout_s=30)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(WEIGHTED_RULES)
+    apply_rules(own, rules)
+    sample = leads(1500, sites=WEIGHTED_SITES)
+    publish(own, sample)
+    step = random.Random(SEED).randrange(150, 750)
+    context = f"seed {SEED} (LEAD_ROUTER_CRASH_SEED): broker {outage} after {step}"
+    log = tmp_path / "processor.log"
 
-        with (
-            reading(own, own.topics.audit_topic, "RoutingDecision") as audit,
-            processes() as started,
-        ):
-            process = start_process(own, log)
-            started.append(process)
-            wait_audit(audit, step, process, log)
-            assert committed_decisions(own) < len(sample), f"{context}: all done before the outage"
-            address = broker.bootstrap_servers
-            broker.stop() if outage == "stop" else broker.kill()
-            assert process.poll() is None, f"{context}: exited with the broker: {log.read_text()}"
-            broker.start()
-            assert broker.bootstrap_servers == address, "the broker came back elsewhere"
-            restarts = supervised(audit, len(sample), own, started, log)
-            sigterm(started[-1], log)
-            decisions = audit.drain()
+    with (
+        reading(own, own.topics.audit_topic, "RoutingDecision") as audit,
+        processes() as started,
+    ):
+        process = start_process(own, log)
+        started.append(process)
+        wait_audit(audit, step, process, log)
+        assert committed_decisions(own) < len(sample), f"{context}: all done before the outage"
+        address = broker.bootstrap_servers
+        broker.stop() if outage == "stop" else broker.kill()
+        assert process.poll() is None, f"{context}: exited with the broker: {log.read_text()}"
+        broker.start()
+        assert broker.bootstrap_servers == address, "the broker came back elsewhere"
+        restarts = supervised(audit, len(sample), own, started, log)
+        sigterm(started[-1], log)
+        decisions = audit.drain()
 
-        context += f", {restarts} restarts after a stall"
-        assert_exactly_once_as_dry_run(own, rules, sample, decisions, tmp_path, context)
+    context += f", {restarts} restarts after a stall"
+    assert_exactly_once_as_dry_run(own, rules, sample, decisions, tmp_path, context)
