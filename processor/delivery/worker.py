@@ -130,7 +130,9 @@ class Worker:
         self._heartbeat = metrics.Heartbeat(settings.metrics.stall_timeout_s)
         self._rules = RulesFollower(settings, self._switched, self._refused)
         self._ready = False
-        self._consumer = clients.consumer(settings.kafka, self.group, READ_AHEAD)
+        self._consumer = clients.consumer(
+            settings.kafka, self.group, READ_AHEAD | clients.group_session(settings.kafka)
+        )
         self._session = TransactionalSession(
             clients.transactional_producer(
                 settings.kafka,

@@ -143,9 +143,7 @@ def processor_consumer(settings: Settings, ids: StageIds) -> Consumer:
         {
             "enable.auto.offset.store": False,
             "partition.assignment.strategy": "range",
-            "session.timeout.ms": settings.kafka.session_timeout_ms,
-            # The usual third of the session timeout, and never rarer than librdkafka's 3 s.
-            "heartbeat.interval.ms": min(3000, settings.kafka.session_timeout_ms // 3),
+            **clients.group_session(settings.kafka),
         },
         transactional=True,
     )

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from confluent_kafka import ConsumerGroupTopicPartitions
 from samples import PARTNERS, summary
-from streamkit import TopicReader, dry_run, reading
+from streamkit import TopicReader, reading, start_dry_run
 
 from processor.kafka import clients
 from processor.settings import Settings
@@ -106,8 +106,18 @@ def assert_exactly_once_as_dry_run(
         assert where == positions[decision["lead_id"]], f"{context}: {decision['lead_id']} source"
     in_order = decide_order(settings)
     assert sorted(in_order) == sorted(by_id), f"{context}: the decide topic holds each lead once"
-    ran = dry_run(rules, [by_id[k] for k in in_order], tmp_path)
-    expected = {d["lead_id"]: d for d in ran}
+    # dry-run decides while the output topics are read.
+    ran = start_dry_run(rules, [by_id[k] for k in in_order], tmp_path)
+    got: Counter[tuple[str, str]] = Counter()
+    for partner in PARTNERS:
+        with reading(
+            settings, settings.topics.delivery_topic(partner), "LeadDelivery"
+        ) as deliveries:
+            got.update((partner, r["lead_id"]) for r in deliveries.drain())
+    with reading(settings, settings.topics.unroutable_topic, "RoutingDecision") as unroutable:
+        parked = Counter(d["lead_id"] for d in unroutable.drain())
+
+    expected = {d["lead_id"]: d for d in ran()}
     wrong = [d["lead_id"] for d in decisions if summary(d) != summary(expected[d["lead_id"]])]
     assert not wrong, (
         f"{context}: {len(wrong)} decisions differ from dry-run, first {wrong[0]}: "
@@ -116,16 +126,7 @@ def assert_exactly_once_as_dry_run(
     )
 
     wanted = Counter((x["partner"], k) for k, d in expected.items() for x in d["deliveries"])
-    got: Counter[tuple[str, str]] = Counter()
-    for partner in PARTNERS:
-        with reading(
-            settings, settings.topics.delivery_topic(partner), "LeadDelivery"
-        ) as deliveries:
-            got.update((partner, r["lead_id"]) for r in deliveries.drain())
     assert got == wanted, f"{context}: deliveries differ: {(got - wanted) + (wanted - got)}"
-
-    with reading(settings, settings.topics.unroutable_topic, "RoutingDecision") as unroutable:
-        parked = Counter(d["lead_id"] for d in unroutable.drain())
     assert parked == Counter(k for k, d in expected.items() if d["outcome"] == "unroutable"), (
         f"{context}: unroutable topic"
     )

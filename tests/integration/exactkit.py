@@ -141,7 +141,7 @@ class Fleet:
             assert time.monotonic() < deadline, (
                 f"{len(self._audit.records)} of {count} decisions after {DEADLINE_S:.0f} s"
             )
-            self._audit.read_for(0.5)
+            self._audit.read_for(0.5, until=count)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -116,10 +116,11 @@ class TopicReader:
             self._take(0.5)
         return self.records
 
-    def read_for(self, seconds: float) -> None:
-        """Reads what arrives within ``seconds``."""
+    def read_for(self, seconds: float, until: int | None = None) -> None:
+        """Reads what arrives within ``seconds``; with ``until``, no longer than it takes to have
+        seen that many records, so that a caller waiting for a count goes on as soon as it can."""
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and (until is None or len(self.records) < until):
             self._take(min(0.2, max(0.0, deadline - time.monotonic())))
 
     def drain(self) -> list[dict[str, Any]]:
@@ -198,19 +199,27 @@ def start_process(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def start_dry_run(
+    rules: Path, leads: list[dict[str, Any]], tmp_path: Path, *options: str
+) -> Callable[[], list[dict[str, Any]]]:
+    """Starts ``lead-router dry-run`` (with ``options``) on these leads in a process of its own;
+    what it returns waits for the decisions it prints. A test reads topics in the meantime."""
+    leads_file = tmp_path / "leads.jsonl"
+    leads_file.write_text("".join(json.dumps(lead) + "\n" for lead in leads))
+    printed, errors = tmp_path / "dry-run.jsonl", tmp_path / "dry-run.log"
+    command = [sys.executable, "-m", "processor", "dry-run", "--rules", str(rules), *options]
+    with open(printed, "wb") as out, open(errors, "wb") as err:
+        process = subprocess.Popen([*command, str(leads_file)], stdout=out, stderr=err)
+
+    def decisions() -> list[dict[str, Any]]:
+        assert process.wait(300) == 0, errors.read_text()
+        return [json.loads(line) for line in printed.read_text().splitlines()]
+
+    return decisions
+
+
 def dry_run(
     rules: Path, leads: list[dict[str, Any]], tmp_path: Path, *options: str
 ) -> list[dict[str, Any]]:
     """The decisions ``lead-router dry-run`` (with ``options``) prints for these leads."""
-    leads_file = tmp_path / "leads.jsonl"
-    leads_file.write_text("".join(json.dumps(lead) + "\n" for lead in leads))
-    command = [sys.executable, "-m", "processor", "dry-run", "--rules", str(rules), *options]
-    done = subprocess.run(
-        [*command, str(leads_file)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return [json.loads(line) for line in done.stdout.splitlines()]
+    return start_dry_run(rules, leads, tmp_path, *options)()

@@ -25,7 +25,15 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 from prometheus_client import REGISTRY
 from samples import RULES, leads, summary
-from streamkit import DEADLINE_S, apply_rules, dry_run, publish, reading, running, settings_env
+from streamkit import (
+    DEADLINE_S,
+    apply_rules,
+    publish,
+    reading,
+    running,
+    settings_env,
+    start_dry_run,
+)
 
 from processor.control import history as history_module
 from processor.control.publisher import VersionConflict, publish_rules
@@ -261,13 +269,14 @@ def test_a_stray_record_then_compaction_then_a_restart_keeps_the_exact_rules(
     wait_compacted(stream_settings, key)
 
     sample = leads(60, "restart")
-    expected = {d["lead_id"]: d for d in dry_run(rules, sample, tmp_path)}
+    offline = start_dry_run(rules, sample, tmp_path)  # decides while the processor does
     with reading(stream_settings, stream_settings.topics.audit_topic, "RoutingDecision") as audit:
         publish(stream_settings, sample)
         with running(stream_settings) as app:
             audit.wait_for(len(sample))
             assert app.rules_version == good
         decisions = audit.drain()
+    expected = {d["lead_id"]: d for d in offline()}
     for decision in decisions:
         assert decision["rules_version"] == good
         assert summary(decision) == summary(expected[decision["lead_id"]])

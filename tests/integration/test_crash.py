@@ -15,6 +15,7 @@ import re
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +68,12 @@ def test_sigkill_at_random_points_then_restart_routes_each_lead_once(
     rules = tmp_path / "rules.yaml"
     rules.write_text(WEIGHTED_RULES)
     apply_rules(settings, rules)
-    sample = leads(3000, sites=WEIGHTED_SITES)
+    sample = leads(1500, sites=WEIGHTED_SITES)
     publish(settings, sample)
     rng = random.Random(SEED)
     # Each run is killed once it has committed this many more decisions than were seen before it
-    # started: at most 2,400 in all, so the last run still has work left.
-    steps = [rng.randrange(100, 600) for _ in range(rng.choice((3, 4)))]
+    # started: at most 1,200 in all, so the last run still has work left.
+    steps = [rng.randrange(50, 300) for _ in range(rng.choice((3, 4)))]
     context = f"seed {SEED} (LEAD_ROUTER_CRASH_SEED), kills {steps} audit records apart"
     log = tmp_path / "processor.log"
 
@@ -125,10 +126,10 @@ def test_two_processors_rebalance_and_one_is_killed_each_lead_once(
     rules = tmp_path / "rules.yaml"
     rules.write_text(WEIGHTED_RULES)
     apply_rules(settings, rules)
-    sample = leads(3600, sites=WEIGHTED_SITES)
-    publish(settings, sample[:600])
+    sample = leads(1800, sites=WEIGHTED_SITES)
+    publish(settings, sample[:300])
     rng = random.Random(SEED)
-    steps = [rng.randrange(100, 400) for _ in range(2)]
+    steps = [rng.randrange(50, 200) for _ in range(2)]
     victim = rng.choice("ab")
     context = f"seed {SEED} (LEAD_ROUTER_CRASH_SEED): steps {steps}, {victim} killed"
     instances = {
@@ -158,7 +159,8 @@ def test_two_processors_rebalance_and_one_is_killed_each_lead_once(
 
         start("a")
         advance(steps[0])
-        with trickling(lambda chunk: publish(settings, list(chunk)), sample[600:], per_second=400):
+        # The rest arrives over about seven seconds: b joins and one of the two dies meanwhile.
+        with trickling(lambda chunk: publish(settings, list(chunk)), sample[300:], per_second=200):
             start("b")  # the group rebalances while a routes
             deadline = time.monotonic() + 60
             while not any(assigned(logs["b"], settings.topics.input_topic)):
@@ -195,7 +197,7 @@ def test_two_processors_over_four_input_partitions_decide_each_lead_once(
     rules = tmp_path / "rules.yaml"
     rules.write_text(WEIGHTED_RULES)
     apply_rules(settings, rules)
-    sample = leads(2000, sites=WEIGHTED_SITES)
+    sample = leads(1000, sites=WEIGHTED_SITES)
     instances = {
         name: settings.with_changes(transactional_id=f"{settings.kafka.transactional_id}-{name}")
         for name in "ab"
@@ -266,7 +268,7 @@ def supervised(
     deadline = time.monotonic() + 240
     while len(audit.records) < count:
         assert time.monotonic() < deadline, f"{len(audit.records)} of {count} audit records"
-        audit.read_for(1.0)
+        audit.read_for(1.0, until=count)
         code = started[-1].poll()
         if code == STALLED_EXIT_CODE:
             restarts += 1
@@ -276,41 +278,56 @@ def supervised(
     return restarts
 
 
+@pytest.fixture(scope="module")
+def restartable_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedKafka]:
+    """A broker of the restart tests' own, which they stop or kill; started once for all of
+    them (each test has its own topics), since a fresh broker takes seconds to format and start."""
+    with EmbeddedKafka(tmp_path_factory.mktemp("kafka"), heap="512m") as broker:
+        yield broker
+
+
+@pytest.fixture
+def broker(restartable_broker: EmbeddedKafka) -> EmbeddedKafka:
+    """The restart tests' broker, running: a test that failed during its outage left it down."""
+    if restartable_broker.state() is None:
+        restartable_broker.start()
+    return restartable_broker
+
+
 @pytest.mark.parametrize("outage", ["stop", "kill"])
 def test_processor_rides_out_a_broker_restart(
-    settings: Settings, tmp_path: Path, outage: str
+    settings: Settings, broker: EmbeddedKafka, tmp_path: Path, outage: str
 ) -> None:
     """A broker restart of a few seconds (an upgrade, a crash) is something a stream processor
     must wait out, and nothing may be lost or routed twice. librdkafka can block for good in a
     transactional call after such a restart (now and then, not every time): the processor then
     exits as stalled, and a supervisor's restart must still give exactly once."""
-    with EmbeddedKafka(tmp_path / "kafka", heap="512m") as broker:
-        own = settings.with_changes(bootstrap_servers=broker.bootstrap_servers, stall_timeout_s=30)
-        rules = tmp_path / "rules.yaml"
-        rules.write_text(WEIGHTED_RULES)
-        apply_rules(own, rules)
-        sample = leads(3000, sites=WEIGHTED_SITES)
-        publish(own, sample)
-        step = random.Random(SEED).randrange(300, 1500)
-        context = f"seed {SEED} (LEAD_ROUTER_CRASH_SEED): broker {outage} after {step}"
-        log = tmp_path / "processor.log"
+    own = settings.with_changes(bootstrap_servers=broker.bootstrap_servers, stall_timeout_s=30)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(WEIGHTED_RULES)
+    apply_rules(own, rules)
+    sample = leads(1500, sites=WEIGHTED_SITES)
+    publish(own, sample)
+    step = random.Random(SEED).randrange(150, 750)
+    context = f"seed {SEED} (LEAD_ROUTER_CRASH_SEED): broker {outage} after {step}"
+    log = tmp_path / "processor.log"
 
-        with (
-            reading(own, own.topics.audit_topic, "RoutingDecision") as audit,
-            processes() as started,
-        ):
-            process = start_process(own, log)
-            started.append(process)
-            wait_audit(audit, step, process, log)
-            assert committed_decisions(own) < len(sample), f"{context}: all done before the outage"
-            address = broker.bootstrap_servers
-            broker.stop() if outage == "stop" else broker.kill()
-            assert process.poll() is None, f"{context}: exited with the broker: {log.read_text()}"
-            broker.start()
-            assert broker.bootstrap_servers == address, "the broker came back elsewhere"
-            restarts = supervised(audit, len(sample), own, started, log)
-            sigterm(started[-1], log)
-            decisions = audit.drain()
+    with (
+        reading(own, own.topics.audit_topic, "RoutingDecision") as audit,
+        processes() as started,
+    ):
+        process = start_process(own, log)
+        started.append(process)
+        wait_audit(audit, step, process, log)
+        assert committed_decisions(own) < len(sample), f"{context}: all done before the outage"
+        address = broker.bootstrap_servers
+        broker.stop() if outage == "stop" else broker.kill()
+        assert process.poll() is None, f"{context}: exited with the broker: {log.read_text()}"
+        broker.start()
+        assert broker.bootstrap_servers == address, "the broker came back elsewhere"
+        restarts = supervised(audit, len(sample), own, started, log)
+        sigterm(started[-1], log)
+        decisions = audit.drain()
 
-        context += f", {restarts} restarts after a stall"
-        assert_exactly_once_as_dry_run(own, rules, sample, decisions, tmp_path, context)
+    context += f", {restarts} restarts after a stall"
+    assert_exactly_once_as_dry_run(own, rules, sample, decisions, tmp_path, context)

@@ -99,7 +99,7 @@ def test_a_frozen_processor_replaced_by_another_is_fenced_and_exits_5(
     rules = tmp_path / "rules.yaml"
     rules.write_text(WEIGHTED_RULES)
     apply_rules(settings, rules)
-    sample = leads(3000, sites=WEIGHTED_SITES)
+    sample = leads(1500, sites=WEIGHTED_SITES)
     publish(settings, sample)
     logs = {name: tmp_path / f"processor-{name}.log" for name in ("frozen", "replacement")}
 

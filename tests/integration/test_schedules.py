@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from streamkit import apply_rules, dry_run, publish, reading, running
+from streamkit import apply_rules, publish, reading, running, start_dry_run
 
 from processor.settings import Settings
 
@@ -118,15 +118,15 @@ def test_leads_in_and_out_of_hours_are_routed_as_dry_run_decides(
     rules.write_text(json.dumps(RULES))
     apply_rules(stream_settings, rules)
     publish(stream_settings, sample)
+    trace_limit = str(stream_settings.processor.audit_trace_failures)
+    # dry-run decides while the processor does.
+    offline = start_dry_run(rules, sample, tmp_path, "--trace-limit", trace_limit)
     with reading(stream_settings, stream_settings.topics.audit_topic, "RoutingDecision") as audit:
         with running(stream_settings):
             audit.wait_for(len(sample))
         audited = {d["lead_id"]: d for d in audit.drain()}
 
-    trace_limit = str(stream_settings.processor.audit_trace_failures)
-    expected = {
-        d["lead_id"]: d for d in dry_run(rules, sample, tmp_path, "--trace-limit", trace_limit)
-    }
+    expected = {d["lead_id"]: d for d in offline()}
     assert set(audited) == set(expected) == {item["lead_id"] for item in sample}
     for item, (outcome, partner) in zip(sample, EXPECTED.values(), strict=True):
         decision = audited[item["lead_id"]]

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from fastavro import schemaless_writer
 from samples import RULES, leads, summary
-from streamkit import apply_rules, dry_run, publish, reading, running
+from streamkit import apply_rules, publish, reading, running, start_dry_run
 
 from processor.settings import Settings
 from processor.wire import Codec, lead_from_json
@@ -58,6 +58,7 @@ def test_leads_of_a_version_behind_and_ahead_are_routed_not_dead_lettered(
         for n, lead in enumerate(sample)
     ]
     publish(settings, encoded)
+    offline = start_dry_run(rules, sample, tmp_path)  # decides while the processor does
 
     with (
         reading(settings, settings.topics.audit_topic, "RoutingDecision") as audit,
@@ -68,6 +69,6 @@ def test_leads_of_a_version_behind_and_ahead_are_routed_not_dead_lettered(
         dead = dlq.drain()
 
     assert not dead, [d["headers"] for d in dead[:3]]
-    expected = {d["lead_id"]: summary(d) for d in dry_run(rules, sample, tmp_path)}
+    expected = {d["lead_id"]: summary(d) for d in offline()}
     assert {d["lead_id"]: summary(d) for d in decisions} == expected
     assert {d["outcome"] for d in decisions} == {"routed", "fallback", "unroutable"}

@@ -35,7 +35,7 @@ from processor.rules import (
 )
 from processor.settings import Settings
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 KEYS = [
     "fields", "partners", "profiles", "id", "name", "format", "destinations", "location", "lat",

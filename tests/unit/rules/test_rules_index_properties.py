@@ -139,7 +139,7 @@ geos = st.none() | st.builds(
     st.sampled_from(LEAD_VALUES[:8]) | st.none(),
 )
 
-SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _operand_values(raw: dict[str, Any]) -> list[Any]:
@@ -263,7 +263,7 @@ def _cond(op: str, value: Any = None) -> dict[str, Any]:
     return {"field": "budget", "op": op, **({} if value is None else {"value": value})}
 
 
-@settings(SETTINGS, max_examples=1000)
+@settings(SETTINGS, max_examples=400)
 @given(st.lists(st.lists(one_field_conditions, min_size=1, max_size=4), min_size=1, max_size=4))
 @example([[_cond("gt", 2), _cond("lt", 2)], [_cond("gte", 2), _cond("lte", 2)]])
 @example([[_cond("gt", 1), _cond("lte", 1)], [_cond("gte", 2), _cond("lt", 2)]])
