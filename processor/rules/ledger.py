@@ -48,15 +48,17 @@ import hashlib
 import logging
 import os
 import struct
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 import orjson
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SEP = b"\x1f"
 DAY_MS = 86_400_000
@@ -336,32 +338,13 @@ class Ledger:
             else:
                 saved[key] = self._store.get(key)
 
-    def _read(self, key: bytes) -> Any:
-        """A JSON value (rotation), None when absent or unreadable."""
+    def _value(self, key: bytes, read: Callable[[bytes], T | None]) -> T | None:
+        """The value under ``key`` as ``read`` makes it; None when absent or unreadable (the
+        changelog can be written by others: such a value counts as absent, and is logged)."""
         value = self._store.get(key)
         if value is None:
             return None
-        found = _json(value)
-        if found is None:
-            _unreadable(key)
-        return found
-
-    def _remembered(self, key: bytes, text: str) -> tuple[int, str | None] | None:
-        """A memory's time and text (``text`` names it in a value an earlier version wrote)."""
-        value = self._store.get(key)
-        if value is None:
-            return None
-        found = _memory_of(value, text)
-        if found is None:
-            _unreadable(key)
-        return found
-
-    def _counter(self, key: bytes) -> tuple[int, int] | None:
-        """A cap counter's use and expiry."""
-        value = self._store.get(key)
-        if value is None:
-            return None
-        found = _counter_of(value)
+        found = read(value)
         if found is None:
             _unreadable(key)
         return found
@@ -387,7 +370,7 @@ class Ledger:
 
     def decided(self, lead_id: str, when: datetime) -> Prior | None:
         """The earlier decision of this lead id, when it lies within the lead memory of ``when``."""
-        found = self._remembered(_LEAD + lead_id.encode(), "outcome")
+        found = self._value(_LEAD + lead_id.encode(), _outcome_memory)
         if found is None or abs(epoch_ms(when) - found[0]) > self.lead_memory_ms:
             return None
         return Prior(lead_id, from_ms(found[0]), found[1])
@@ -423,7 +406,7 @@ class Ledger:
         best: str | None = None
         best_at = 0
         for digest in digests:
-            found = self._remembered(prefix + digest, "lead")
+            found = self._value(prefix + digest, _lead_memory)
             if found is None:
                 continue
             at, lead = found
@@ -451,7 +434,7 @@ class Ledger:
         value = _HEAD.pack(_MEMORY, at + within_ms, at) + lead_id.encode()
         for digest in digests:
             key = prefix + digest
-            found = self._remembered(key, "lead")
+            found = self._value(key, _lead_memory)
             if found is not None and found[0] > at:
                 continue
             self._set(key, value)
@@ -460,7 +443,7 @@ class Ledger:
 
     def cap_used(self, key: bytes) -> int:
         """The use of a cap window (leads, or revenue in micro-units); 0 before its first."""
-        found = self._counter(_CAP + key)
+        found = self._value(_CAP + key, _counter_of)
         return 0 if found is None else found[0]
 
     def count(self, key: bytes, amount: int, expires_ms: int | None) -> int:
@@ -475,7 +458,7 @@ class Ledger:
         """Takes back what a delivery counted against its cap windows (a re-offered or returned
         delivery was not sold); a window already forgotten stays so, and none goes below 0."""
         for key, amount in counted:
-            found = self._counter(_CAP + key)
+            found = self._value(_CAP + key, _counter_of)
             if found is None:
                 continue
             used, expires = found
@@ -487,14 +470,7 @@ class Ledger:
     def sold(self, delivery_id: str) -> Sold | None:
         """The delivery as the decide stage made it; None when it made no such delivery (or has
         forgotten it: a delivery is remembered as long as its lead id)."""
-        key = _SOLD + delivery_id.encode()
-        value = self._store.get(key)
-        if value is None:
-            return None
-        sold = Sold.unpacked(value)
-        if sold is None:
-            _unreadable(key)
-        return sold
+        return self._value(_SOLD + delivery_id.encode(), Sold.unpacked)
 
     def sell(self, sold: Sold) -> None:
         """Remembers a delivery made (or settled), for as long as its lead id."""
@@ -511,11 +487,11 @@ class Ledger:
 
     def round_robin(self, profile: str) -> dict[str, int]:
         """When ``profile`` last chose each partner (a tick that grows with each choice)."""
-        return _ticks(self._read(_ROUND_ROBIN + profile.encode()))
+        return _ticks(self._value(_ROUND_ROBIN + profile.encode(), _json))
 
     def chose(self, profile: str, partner: str) -> None:
         key = _ROUND_ROBIN + profile.encode()
-        found = self._read(key)
+        found = self._value(key, _json)
         tick = (_int(found, "tick") or 0) + 1
         chosen = _ticks(found)
         chosen[partner] = tick
@@ -532,7 +508,7 @@ class Ledger:
         kept = self._scores.pop(key, None)
         if kept is not None and kept[0] == self._store.get(key):
             return kept[1]
-        found = self._read(key)
+        found = self._value(key, _json)
         if not isinstance(found, dict):
             return {}
         return {a: s for a, s in found.items() if isinstance(s, int) and not isinstance(s, bool)}
@@ -635,6 +611,16 @@ def _memory_of(value: bytes, text: str) -> tuple[int, str | None] | None:
         return at, value[_HEAD.size :].decode()
     except UnicodeDecodeError:
         return None
+
+
+def _lead_memory(value: bytes) -> tuple[int, str | None] | None:
+    """A person memory's time and the lead it remembers."""
+    return _memory_of(value, "lead")
+
+
+def _outcome_memory(value: bytes) -> tuple[int, str | None] | None:
+    """A decided lead id's time and outcome."""
+    return _memory_of(value, "outcome")
 
 
 def _counter_of(value: bytes) -> tuple[int, int] | None:
