@@ -523,8 +523,8 @@ class Ledger:
     # -- forgetting ----------------------------------------------------------------------------
 
     def prune(self, store: Scan, limit: int, now_ms: int) -> int:
-        """Drops the keys whose time has passed, index values whole until ``limit`` keys are
-        dropped (or none is left to look at); returns how many.
+        """Drops the keys whose time has passed, index values whole until ``limit`` keys have
+        been looked at (or none is left to look at); returns how many were dropped.
 
         Time here is the latest lead time seen, so that a replay forgets as the first run did, but
         never later than ``now_ms`` (the wall clock): a lead dated in the year 9999 must not make
@@ -536,13 +536,17 @@ class Ledger:
             return 0
         horizon = min(int(clock), now_ms) - LATE_MS
         today = _day(horizon)
-        dropped = 0
+        dropped = looked = 0
         for index, listing in store.scan(EXPIRY, limit):
             day, _, named = index[len(EXPIRY) :].partition(SEP)
             if day >= today:
                 break
             # An index an earlier version wrote is empty and names its one key.
             for key in _listed(listing) if listing else (named,):
+                # Every key listed counts against the limit, dropped or not: an index value
+                # forged to list thousands of keys that are not there must not make one commit
+                # look at millions.
+                looked += 1
                 found = self._store.get(key) if key.startswith(_EXPIRING) else None
                 if found is None:
                     continue  # gone already, or never one to forget
@@ -552,7 +556,8 @@ class Ledger:
                     dropped += 1
             self._delete(index)
             dropped += 1
-            if dropped >= limit:
+            looked += 1
+            if looked >= limit:
                 break
         return dropped
 

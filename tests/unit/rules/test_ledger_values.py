@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from processor.rules import Ledger, MemoryStore
-from processor.rules.ledger import SEP, Sold, epoch_ms
+from processor.rules.ledger import EXPIRY, SEP, Sold, epoch_ms
 
 WHEN = datetime(2026, 11, 20, 10, tzinfo=UTC)
 AT = epoch_ms(WHEN)
@@ -153,3 +153,16 @@ def test_a_counter_given_back_more_than_it_holds_stops_at_nothing() -> None:
     assert ledger.cap_used(CAP) == 0
     ledger.give_back(((CAP, -(2**63)),))  # a stored delivery says it counted less than nothing
     assert ledger.cap_used(CAP) == 2**63 - 1
+
+
+def test_pruning_counts_every_listed_key_so_forged_long_indexes_cannot_stall_a_commit() -> None:
+    store = MemoryStore()
+    ledger = Ledger(store)
+    now = epoch_ms(datetime(2026, 11, 20, tzinfo=UTC))
+    store.set(b"clock", str(now).encode())
+    nothing_there = b"\x01" + b"\x00\x00\x00\x00" * 10_000  # ten thousand empty keys
+    for n in range(5):
+        store.set(EXPIRY + b"0700000" + SEP + b"forged-%d" % n, nothing_there)
+    ledger.prune(store, 100, now)
+    left = [key for key in store.data if key.startswith(EXPIRY)]
+    assert len(left) == 4  # one forged index looked at whole, then the limit
