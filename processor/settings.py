@@ -399,6 +399,49 @@ class RulesLimitSettings(_Slice):
         )
 
 
+class ConsoleSettings(_Slice):
+    """The operators' web console: where it listens, its index, who may sign in, its cookies."""
+
+    console_host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="address the console listens on (0.0.0.0 behind a proxy that terminates TLS)",
+    )
+    console_port: int = Field(8080, ge=0, le=65535, description="port the console listens on")
+    console_database_url: SecretStr | None = Field(
+        None,
+        description="the console's index: sqlite:///PATH, or postgresql://USER:PASSWORD@HOST/DB "
+        "for a database several consoles share (default: console.sqlite3 in the cache folder)",
+    )
+    console_users_file: Path | None = Field(
+        None,
+        description="who may sign in: one NAME:ROLE:HASH line each (role viewer or editor; "
+        "HASH from `lead-router console --hash-password`)",
+    )
+    console_users: SecretStr | None = Field(
+        None,
+        description="the same NAME:ROLE:HASH entries inline, separated by new lines or ';'",
+    )
+    console_secret_key: SecretStr | None = Field(
+        None,
+        description="key that signs session cookies; the same on every console behind one "
+        "address (default: a new random key each start, which signs everyone out)",
+    )
+    console_cookie_secure: bool = Field(
+        True,
+        description="send the session cookie over HTTPS only (browsers make an exception for "
+        "localhost); false only behind a trusted plain-HTTP network",
+    )
+    console_login_attempts: int = Field(
+        5,
+        ge=1,
+        description="failed sign-ins allowed per user name and per client address in 5 minutes",
+    )
+    console_session_hours: int = Field(
+        8, ge=1, le=24 * 30, description="hours a sign-in lasts before asking again"
+    )
+
+
 class LoggingSettings(_Slice):
     """How much the long-running commands log."""
 
@@ -415,6 +458,7 @@ SLICES: dict[str, type[_Slice]] = {
     "metrics": MetricsSettings,
     "rules": RulesLimitSettings,
     "logging": LoggingSettings,
+    "console": ConsoleSettings,
 }
 """Each slice of ``Settings`` by its attribute name."""
 
@@ -442,6 +486,7 @@ class Settings(BaseModel):
     metrics: MetricsSettings
     rules: RulesLimitSettings
     logging: LoggingSettings
+    console: ConsoleSettings
 
     def __init__(self, **values: Any) -> None:
         """Takes slices (``kafka=KafkaSettings(...)``) or flat names (``group_id="g"``): the

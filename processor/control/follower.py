@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from confluent_kafka import Message
 
 from processor.control.records import VERSION_KEY, Refused, VersionRecord
-from processor.control.state import config_state
+from processor.control.state import ConfigState, config_state
 from processor.kafka.clients import reading_consumer
 from processor.kafka.reading import read_to_end
 from processor.rules import RuleError, RulesInvalid, Snapshot, compile_rules
@@ -61,6 +61,11 @@ class RulesFollower:
         if settled is not None:
             self._switch(settled)
         return self.snapshot
+
+    @property
+    def config(self) -> ConfigState:
+        """The config topic as read so far: the document and version in force, what was refused."""
+        return self._state
 
     def poll(self, timeout: float = 0.0) -> None:
         """Takes in every record that has arrived since; never waits longer than ``timeout``."""

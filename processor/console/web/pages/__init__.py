@@ -1,0 +1,1 @@
+"""One module a page (or a page and its forms); each exports ``routes``."""
