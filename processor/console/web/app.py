@@ -17,9 +17,10 @@ from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from processor.console.web import csrf
 from processor.console.web.context import ConsoleContext
@@ -28,6 +29,7 @@ from processor.console.web.templating import render
 
 OPEN_PATHS = frozenset({"/login"})
 SESSION_COOKIE = "lead_router_console"
+TOO_LARGE = "The request is larger than the console takes."
 
 SECURITY_HEADERS = {
     # Pages are rendered on the server; scripts and styles come from /static only.
@@ -56,6 +58,7 @@ def build_app(context: ConsoleContext, routes: Sequence[BaseRoute] | None = None
             Mount("/static", StaticFiles(packages=[("processor.console.web", "static")])),
         ],
         middleware=[
+            Middleware(_BodyLimit, limit=body_limit(context)),
             Middleware(_SecurityHeaders),
             Middleware(
                 SessionMiddleware,
@@ -71,6 +74,44 @@ def build_app(context: ConsoleContext, routes: Sequence[BaseRoute] | None = None
     )
     app.state.context = context
     return app
+
+
+def body_limit(context: ConsoleContext) -> int:
+    """The largest request body taken: a form carrying the largest rules document allowed,
+    percent-encoded (up to three bytes a byte), and the form's other fields."""
+    return 3 * context.settings.rules.rules_max_bytes + 64 * 1024
+
+
+class _BodyLimit:
+    """Refuses a request body larger than ``limit`` before anything parses it (413).
+
+    A declared length is judged at once; a body without one is counted as it arrives. The CSRF
+    check reads the form of every write, so without this a client could make it buffer any size.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self._app = app
+        self._limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"0")
+        if not declared.isdigit() or int(declared) > self._limit:
+            await PlainTextResponse(TOO_LARGE, status_code=413)(scope, receive, send)
+            return
+        taken = 0
+
+        async def counted() -> Message:
+            nonlocal taken
+            message = await receive()
+            taken += len(message.get("body", b""))
+            if taken > self._limit:
+                raise HTTPException(413, TOO_LARGE)
+            return message
+
+        await self._app(scope, counted, send)
 
 
 def _guarded(route: BaseRoute) -> BaseRoute:
@@ -123,7 +164,9 @@ async def _forged(request: Request, why: str) -> Response:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    title = {403: "Not allowed", 404: "Not found", 405: "Not allowed"}.get(exc.status_code, "Error")
+    title = {403: "Not allowed", 404: "Not found", 405: "Not allowed", 413: "Too large"}.get(
+        exc.status_code, "Error"
+    )
     return render(
         request, "error.html", {"title": title, "message": exc.detail}, status_code=exc.status_code
     )

@@ -104,3 +104,12 @@ def test_every_page_carries_the_security_headers(client: TestClient) -> None:
     headers = client.get("/login").headers
     assert "default-src 'self'" in headers["content-security-policy"]
     assert headers["x-frame-options"] == "DENY"
+
+
+def test_a_body_larger_than_the_console_takes_is_refused_before_it_is_read(
+    client: TestClient,
+) -> None:
+    token = csrf_of(client)
+    huge = "x" * (3 * 3 * 1024 * 1024 + 65 * 1024)
+    answer = client.post("/login", data={"username": "ana", "password": huge, "csrf_token": token})
+    assert answer.status_code == 413 and "larger than the console takes" in answer.text
