@@ -9,6 +9,7 @@ parsed as JSON, checked as the processor checks a decoded lead, and refused with
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Literal
@@ -23,6 +24,7 @@ from processor.console.web.context import ConsoleContext
 from processor.console.web.pages.draft import drafts_of
 from processor.console.web.templating import render
 from processor.demo.leads import sample_leads
+from processor.geo.enrich import Enricher
 from processor.routing import SURROGATE, Router, fresh_ledger, is_unicode
 from processor.rules import Decision, RulesInvalid, Snapshot, compile_rules, load_rules
 from processor.rules.explain import explain_text
@@ -76,24 +78,44 @@ class Tried:
     trace: tuple[str, ...]
 
 
-def decide(settings: Settings, snapshot: Snapshot, lead: dict[str, Any]) -> Tried:
-    """``lead`` decided by ``snapshot`` with fresh routing memory; blocks (enrichment may read
-    an IP database): call it from a worker thread."""
-    enricher = enricher_for(settings.geo)
-    try:
-        decision = Router(enricher).route_json(
-            snapshot, lead, fresh_ledger(settings.rules.lead_id_memory_days)
+class LeadTester:
+    """Decides tried leads: one enricher for the console's life (it takes a second or two to
+    load its postcodes), used by one request at a time, as enrichment is not shared between
+    threads anywhere else either."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._enricher: Enricher | None = None
+
+    def decide(self, snapshot: Snapshot, lead: dict[str, Any]) -> Tried:
+        """``lead`` decided by ``snapshot`` with fresh routing memory; blocks: call it from a
+        worker thread."""
+        memory_days = self._settings.rules.lead_id_memory_days
+        with self._lock:
+            if self._enricher is None:
+                self._enricher = enricher_for(self._settings.geo)
+            try:
+                decision = Router(self._enricher).route_json(
+                    snapshot, lead, fresh_ledger(memory_days)
+                )
+            except InvalidLead as error:
+                raise Refused(f"the processor would dead-letter this lead: {error}") from None
+        shown = decision.as_dict()
+        return Tried(
+            decision,
+            explain_text(decision.outcome, shown["trace"], shown),
+            tuple(json.dumps(entry, ensure_ascii=False) for entry in shown["trace"]),
         )
-    except InvalidLead as error:
-        raise Refused(f"the processor would dead-letter this lead: {error}") from None
-    finally:
-        enricher.close()
-    shown = decision.as_dict()
-    return Tried(
-        decision,
-        explain_text(decision.outcome, shown["trace"], shown),
-        tuple(json.dumps(entry, ensure_ascii=False) for entry in shown["trace"]),
-    )
+
+
+def lead_tester(request: Request) -> LeadTester:
+    """The application's lead tester, made on first use."""
+    tester = getattr(request.app.state, "lead_tester", None)
+    if tester is None:
+        context: ConsoleContext = request.app.state.context
+        tester = request.app.state.lead_tester = LeadTester(context.settings)
+    return tester
 
 
 def _rules(request: Request, choice: Choice) -> Snapshot:
@@ -121,7 +143,6 @@ async def test_page(request: Request) -> Response:
 
 
 async def test_lead(request: Request) -> Response:
-    context: ConsoleContext = request.app.state.context
     form = await request.form()
     text = form.get("lead_json")
     text = text if isinstance(text, str) else ""
@@ -130,7 +151,7 @@ async def test_lead(request: Request) -> Response:
     try:
         lead = parse_lead(text)
         snapshot = _rules(request, choice)
-        tried = await run_in_threadpool(decide, context.settings, snapshot, lead)
+        tried = await run_in_threadpool(lead_tester(request).decide, snapshot, lead)
     except Refused as why:
         return render(request, "test.html", {**shown, "error": str(why)}, status_code=400)
     return render(request, "test.html", {**shown, "tried": tried})
