@@ -24,6 +24,7 @@ from confluent_kafka import KafkaException
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
+from processor.console.index import rollup
 from processor.console.index.rows import (
     Place,
     Rows,
@@ -176,8 +177,10 @@ class Indexer:
 
 
 def _insert(connection: Connection, rows: Sequence[Rows]) -> None:
-    """Inserts the batch's rows table by table; decisions first, for their deliveries' ids."""
+    """Inserts the batch's rows table by table (decisions first, for their deliveries' ids),
+    and adds them to the partners' daily totals."""
     with_deliveries = [found for found in rows if found.table == "decisions"]
+    deliveries: list[dict[str, Any]] = []
     if with_deliveries:
         ids = connection.execute(
             insert(decisions).returning(decisions.c.id, sort_by_parameter_order=True),
@@ -194,6 +197,7 @@ def _insert(connection: Connection, rows: Sequence[Rows]) -> None:
         batch = [found.row for found in rows if found.table == name]
         if batch:
             connection.execute(insert(TABLES[name]), batch)
+    rollup.add(connection, rollup.tally(deliveries, (r.row for r in rows if r.table == "receipts")))
 
 
 def _stored_offsets(connection: Connection) -> dict[Position, int]:

@@ -11,25 +11,22 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Select, and_, func, or_, select
 
 from processor.console.index.schema import (
-    DAY_MS,
     dead_letters,
     decision_deliveries,
     decisions,
     index_offsets,
+    partner_day_totals,
     receipts,
 )
 
 LIMIT_MAX = 1_000
 """The most decisions one search returns: a page shows a few dozen."""
-
-FAILED = ("failed", "rejected")
-"""Receipt statuses counted as failed: the delivery ended without the partner taking the lead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,58 +175,27 @@ def partner_days(
     engine: Engine, since_day: int, until_day: int, partner: str | None = None
 ) -> list[PartnerDay]:
     """Each partner's days from ``since_day`` to ``until_day`` (both included, UTC days since
-    1970) that saw a delivery decided or a receipt; ordered by partner, then day."""
-    dd, r = decision_deliveries.c, receipts.c
-    # The deliveries' index is by time: the day span as a time span uses it.
-    decided = select(dd.partner, dd.day, func.count()).where(
-        dd.decided_at >= since_day * DAY_MS, dd.decided_at < (until_day + 1) * DAY_MS
-    )
-    ended = select(r.partner, r.day, r.status, r.currency, func.count(), func.sum(r.revenue)).where(
-        r.day >= since_day, r.day <= until_day
-    )
+    1970) that saw a delivery decided or a receipt; ordered by partner, then day. Read from the
+    totals the indexer keeps (:mod:`processor.console.index.rollup`)."""
+    t = partner_day_totals.c
+    statement = select(partner_day_totals).where(t.day >= since_day, t.day <= until_day)
     if partner is not None:
-        decided = decided.where(dd.partner == partner)
-        ended = ended.where(r.partner == partner)
-    days: dict[tuple[str, int], _Tally] = defaultdict(_Tally)
+        statement = statement.where(t.partner == partner)
+    days: dict[tuple[str, int], PartnerDay] = {}
     with engine.connect() as connection:
-        for name, day, count in connection.execute(decided.group_by(dd.partner, dd.day)):
-            days[(name, day)].counts["decided"] += count
-        grouped = ended.group_by(r.partner, r.day, r.status, r.currency)
-        for name, day, status, currency, count, revenue in connection.execute(grouped):
-            days[(name, day)].add(status, currency or "?", count, revenue)
-    return [days[key].day(*key) for key in sorted(days)]
-
-
-@dataclass(slots=True)
-class _Tally:
-    """A partner's day being counted, group by group."""
-
-    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    revenue: dict[str, float] = field(default_factory=dict)
-    credits: dict[str, float] = field(default_factory=dict)
-
-    def add(self, status: str, currency: str, count: int, revenue: float | None) -> None:
-        """One (status, currency) group of the day's receipts."""
-        self.counts["failed" if status in FAILED else status] += count
-        if revenue is None:
-            return
-        if status == "delivered":
-            self.revenue[currency] = self.revenue.get(currency, 0.0) + revenue
-        elif status == "returned":  # a return's revenue is negative: the credit given
-            self.credits[currency] = self.credits.get(currency, 0.0) - revenue
-
-    def day(self, partner: str, day: int) -> PartnerDay:
-        counts = self.counts
-        return PartnerDay(
-            partner,
-            day,
-            decided=counts["decided"],
-            delivered=counts["delivered"],
-            failed=counts["failed"],
-            returned=counts["returned"],
-            revenue=self.revenue,
-            credits=self.credits,
-        )
+        for row in connection.execute(statement.order_by(t.partner, t.day, t.currency)):
+            day = days.setdefault((row.partner, row.day), PartnerDay(row.partner, row.day))
+            currency = row.currency or "?"
+            days[(row.partner, row.day)] = replace(
+                day,
+                decided=day.decided + row.decided,
+                delivered=day.delivered + row.delivered,
+                failed=day.failed + row.failed,
+                returned=day.returned + row.returned,
+                revenue=day.revenue | ({currency: row.revenue} if row.revenue else {}),
+                credits=day.credits | ({currency: row.credits} if row.credits else {}),
+            )
+    return list(days.values())
 
 
 def dead_letter_reasons(engine: Engine, since: int | None = None) -> list[tuple[str, int]]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from index_kit import (
+    DAY_MS,
     SETTINGS,
     T0,
     Message,
@@ -30,7 +31,7 @@ from processor.console.index.schema import (
     open_index,
     receipts,
 )
-from processor.console.index.search import decisions_of
+from processor.console.index.search import decisions_of, partner_days
 
 AUDIT = SETTINGS.topics.audit_topic
 RECEIPTS = SETTINGS.topics.receipts_topic
@@ -108,6 +109,10 @@ def test_a_crash_inside_the_transaction_loses_and_repeats_nothing(
         ).scalar_one()
     assert stored == {(AUDIT, 0): 39, (AUDIT, 1): 39, (RECEIPTS, 0): 15, ("dlq", 0): 5}
     assert delivered == 40
+    days = partner_days(engine, T0 // DAY_MS, T0 // DAY_MS)
+    assert [(d.partner, d.decided, d.delivered, d.revenue) for d in days] == [
+        ("crm-east", 40, 15, {"USD": 375.0})
+    ]
 
 
 def test_the_same_indexer_reads_again_from_the_database_after_a_failed_batch(
