@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, Select, and_, func, or_, select
@@ -178,24 +178,38 @@ def partner_days(
     1970) that saw a delivery decided or a receipt; ordered by partner, then day. Read from the
     totals the indexer keeps (:mod:`processor.console.index.rollup`)."""
     t = partner_day_totals.c
-    statement = select(partner_day_totals).where(t.day >= since_day, t.day <= until_day)
+    counted_columns = (t.decided, t.delivered, t.failed, t.returned)
+    statement = select(t.partner, t.day, t.currency, *counted_columns, t.revenue, t.credits).where(
+        t.day >= since_day, t.day <= until_day
+    )
     if partner is not None:
         statement = statement.where(t.partner == partner)
-    days: dict[tuple[str, int], PartnerDay] = {}
+    counts: dict[tuple[str, int], list[int]] = {}
+    revenue: dict[tuple[str, int], dict[str, float]] = defaultdict(dict)
+    credits: dict[tuple[str, int], dict[str, float]] = defaultdict(dict)
     with engine.connect() as connection:
-        for row in connection.execute(statement.order_by(t.partner, t.day, t.currency)):
-            day = days.setdefault((row.partner, row.day), PartnerDay(row.partner, row.day))
-            currency = row.currency or "?"
-            days[(row.partner, row.day)] = replace(
-                day,
-                decided=day.decided + row.decided,
-                delivered=day.delivered + row.delivered,
-                failed=day.failed + row.failed,
-                returned=day.returned + row.returned,
-                revenue=day.revenue | ({currency: row.revenue} if row.revenue else {}),
-                credits=day.credits | ({currency: row.credits} if row.credits else {}),
-            )
-    return list(days.values())
+        for partner_id, day, currency, *counted, earned, credited in connection.execute(statement):
+            key = (partner_id, day)
+            known = counts.setdefault(key, [0, 0, 0, 0])
+            for place, count in enumerate(counted):
+                known[place] += count
+            if earned:
+                revenue[key][currency or "?"] = earned
+            if credited:
+                credits[key][currency or "?"] = credited
+    return [
+        PartnerDay(
+            key[0],
+            key[1],
+            decided=known[0],
+            delivered=known[1],
+            failed=known[2],
+            returned=known[3],
+            revenue=revenue.get(key, {}),
+            credits=credits.get(key, {}),
+        )
+        for key, known in sorted(counts.items())
+    ]
 
 
 def dead_letter_reasons(engine: Engine, since: int | None = None) -> list[tuple[str, int]]:
