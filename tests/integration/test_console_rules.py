@@ -104,8 +104,8 @@ def test_what_if_shows_the_leads_a_draft_would_decide_otherwise(
     client, watch = console
     apply_rules(stream_settings, V1)
     leads = batch(40, "console")
-    audit_topic = stream_settings.topics.audit_topic
-    with reading(stream_settings, audit_topic, "RoutingDecision") as audit, running(stream_settings):
+    topic = stream_settings.topics.audit_topic
+    with reading(stream_settings, topic, "RoutingDecision") as audit, running(stream_settings):
         publish(stream_settings, leads)
         audit.wait_for(len(leads))
     until(in_force(watch, "1"), "version 1 in force in the console")
