@@ -58,6 +58,16 @@ def test_a_lead_nothing_matches_goes_to_the_fallback(viewer: TestClient) -> None
     assert "market-house at 5.00 USD" in page
 
 
+def test_a_lead_filled_in_field_by_field_is_decided(viewer: TestClient) -> None:
+    fields = {"site_id": "metro-auto-web", "interest_category": "Used Vehicles", "state": "MA"}
+    token = csrf_of(viewer, "/test")
+    answer = viewer.post("/test", data={"form": "fields", "csrf_token": token, **fields})
+    page = html.unescape(answer.text)
+    assert answer.status_code == 200
+    assert '"state": "MA"' in page  # the lead built, in the box to refine it
+    assert "assignment used-ma" in page
+
+
 @pytest.mark.parametrize(
     ("text", "why"),
     [

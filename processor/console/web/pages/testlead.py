@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from itertools import islice
 from typing import Any, Literal
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -142,10 +144,36 @@ async def test_page(request: Request) -> Response:
     return render(request, "test.html", {"lead_json": sample_lead(), "choice": "live"})
 
 
+FIELDS = ("site_id", "interest_category", "state", "postcode", "email", "phone")
+"""The main fields the simple form fills, for those who would rather not write JSON."""
+
+MAX_FIELD_CHARS = 200
+
+
+def filled_lead(form: FormData, now: datetime) -> str:
+    """The lead the simple form describes, as JSON text (shown in the box to refine it)."""
+    given = {name: str(form.get(name) or "").strip()[:MAX_FIELD_CHARS] for name in FIELDS}
+    lead = {
+        "lead_id": f"console-test-{now:%Y%m%d%H%M%S}",
+        "submitted_at": now.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "site_id": given["site_id"],
+        "interest_category": given["interest_category"] or None,
+        "contact": {"email": given["email"] or None, "phone": given["phone"] or None},
+        "address": {
+            "state": given["state"] or None,
+            "postcode": given["postcode"] or None,
+            "country": "US",
+        },
+    }
+    return json.dumps(lead, indent=2, ensure_ascii=False)
+
+
 async def test_lead(request: Request) -> Response:
     form = await request.form()
     text = form.get("lead_json")
     text = text if isinstance(text, str) else ""
+    if form.get("form") == "fields":
+        text = filled_lead(form, datetime.now(UTC))
     choice: Choice = "draft" if form.get("rules") == "draft" else "live"
     shown = {"lead_json": text[:MAX_LEAD_BYTES], "choice": choice}
     try:
