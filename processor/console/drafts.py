@@ -13,6 +13,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, Text, delete, select
 
+from processor.rules import RulesDocument, RulesLimits, validate_document
+from processor.rules.load import parse_text
+
 metadata = MetaData()
 
 drafts = Table(
@@ -23,6 +26,13 @@ drafts = Table(
     Column("based_on_version", String(32), nullable=True),
     Column("saved_at", BigInteger, nullable=False),
 )
+
+
+def document_of(text: str, limits: RulesLimits) -> RulesDocument:
+    """The valid document a draft's text holds; :class:`~processor.rules.RulesInvalid` with every
+    error otherwise. Always read as text: ``load_rules`` would take a one-line string for a file's
+    path, and a draft must never name a file of the console's machine."""
+    return validate_document(parse_text(text, limits), limits)
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,13 @@ def test_validation_lists_every_error_with_its_path(editor: TestClient) -> None:
     assert "partners[3].format" in errors
 
 
+def test_a_draft_of_one_line_is_rules_text_never_a_file_path(editor: TestClient) -> None:
+    status, page = _draft(editor, "validate", str(DEMO_RULES))
+    assert status == 200
+    assert 'id="draft-errors"' in page
+    assert "metro-manhattan" not in page.split('id="draft-errors"', 1)[1]
+
+
 def test_a_valid_draft_validates_with_a_summary(editor: TestClient) -> None:
     status, page = _draft(editor, "validate", DEMO_RULES.read_text())
     assert status == 200

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from processor.console.drafts import Draft, Drafts
+from processor.console.drafts import Draft, Drafts, document_of
 from processor.console.web import app as web
 from processor.console.web.context import ConsoleContext
 from processor.console.web.templating import render
@@ -36,7 +36,6 @@ from processor.rules import (
     RulesInvalid,
     document_to_parts,
     lint,
-    load_rules,
 )
 from processor.rules.dump import document_text
 
@@ -129,7 +128,7 @@ async def _saved(request: Request) -> Draft:
 def _valid(request: Request, draft: Draft) -> RulesDocument | list[RuleError]:
     context: ConsoleContext = request.app.state.context
     try:
-        return load_rules(draft.text, context.settings.rules.rules_limits())
+        return document_of(draft.text, context.settings.rules.rules_limits())
     except RulesInvalid as invalid:
         return invalid.errors
 

@@ -22,13 +22,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from processor.app import enricher_for
+from processor.console.drafts import document_of
 from processor.console.web.context import ConsoleContext
 from processor.console.web.pages.draft import drafts_of
 from processor.console.web.templating import render
 from processor.demo.leads import sample_leads
 from processor.geo.enrich import Enricher
 from processor.routing import SURROGATE, Router, fresh_ledger, is_unicode
-from processor.rules import Decision, RulesInvalid, Snapshot, compile_rules, load_rules
+from processor.rules import Decision, RulesInvalid, Snapshot, compile_rules
 from processor.rules.explain import explain_text
 from processor.settings import Settings
 from processor.wire import InvalidLead
@@ -130,7 +131,7 @@ def _rules(request: Request, choice: Choice) -> Snapshot:
     if draft is None:
         raise Refused("you have no draft: start one on the Draft page")
     try:
-        document = load_rules(draft.text, context.settings.rules.rules_limits())
+        document = document_of(draft.text, context.settings.rules.rules_limits())
     except RulesInvalid as invalid:
         count = len(invalid.errors)
         raise Refused(
