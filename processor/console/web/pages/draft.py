@@ -24,7 +24,7 @@ from processor.console.drafts import Draft, Drafts, document_of
 from processor.console.web import app as web
 from processor.console.web.context import ConsoleContext
 from processor.console.web.templating import render
-from processor.control.publisher import ApplyFailed, VersionConflict, publish_rules
+from processor.control.publisher import VersionConflict, publish_rules
 from processor.control.records import version_number
 from processor.errors import InvalidInput, UserError
 from processor.kafka.span import parse_span
@@ -230,7 +230,9 @@ async def apply(request: Request) -> Response:
     except VersionConflict as conflict:
         shown = {"error": str(conflict), "conflict": based_on}
         return _page(request, draft.text, based_on, shown, 409)
-    except (ApplyFailed, UserError) as error:
+    except InvalidInput as error:  # too large for the config topic, say
+        return _page(request, draft.text, based_on, {"error": str(error)}, 400)
+    except UserError as error:  # ApplyFailed, the broker away
         return _page(request, draft.text, based_on, {"error": str(error)}, 503)
     drafts_of(request).discard(user)
     message = (
