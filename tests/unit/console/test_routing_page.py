@@ -154,3 +154,47 @@ def test_the_version_in_force_against_itself_has_no_changes(viewer: TestClient) 
     assert answer.status_code == 200
     assert "no changes" in answer.text
     assert 'id="diff"' in answer.text
+
+
+def test_a_partner_closed_today_shows_closed_and_why(
+    editor: TestClient, context: ConsoleContext
+) -> None:
+    today = datetime.now(UTC).date().isoformat()
+    schedule = (
+        f'schedule: {{mon-sun: ["00:00-24:00"], closed_dates: ["{today}"]}}\n'
+        '    destinations: ["file://deliveries/sunrise-credit"]'
+    )
+    text = DEMO_RULES.read_text().replace(
+        'destinations: ["file://deliveries/sunrise-credit"]', schedule
+    )
+    context.rules = StaticRules(text)
+    editor.app.state.routing_state = _reading({})  # type: ignore[attr-defined]
+    page = editor.get("/routing").text
+    row = page.split('id="partner-sunrise-credit"', 1)[1].split("</tr>", 1)[0]
+    assert "is a closed date" in html.unescape(row)
+    assert '<span class="badge closed"' in row
+    assert f"mon-sun 00:00-24:00; closed {today} (UTC)" in row
+    other = page.split('id="partner-harbor-finance"', 1)[1].split("</tr>", 1)[0]
+    assert "always open" in other and '<span class="badge open">' in other
+
+
+def test_routing_state_is_read_once_for_the_pages_that_ask_within_a_few_seconds(
+    context: ConsoleContext,
+) -> None:
+    reads: list[float] = []
+
+    def read(settings: Settings, timeout: float) -> dict[int, MemoryStore]:
+        reads.append(timeout)
+        return {}
+
+    state = RoutingState(read, timeout=2.0, keep_s=60.0)
+    snapshot = context.rules.snapshot
+    assert snapshot is not None
+    for _ in range(3):
+        report, why = state.report(context.settings, snapshot, datetime.now(UTC))
+        assert report is not None and why == ""
+    assert reads == [2.0]
+    fresh = RoutingState(read, keep_s=0.0)
+    for _ in range(2):
+        fresh.report(context.settings, snapshot, datetime.now(UTC))
+    assert len(reads) == 3, "kept for no time, each page reads again"
