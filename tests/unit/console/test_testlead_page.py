@@ -135,6 +135,7 @@ def test_a_valid_draft_validates_with_a_summary(editor: TestClient) -> None:
     status, page = _draft(editor, "validate", DEMO_RULES.read_text())
     assert status == 200
     assert "valid: 10 partners, 2 profiles, 13 assignments" in page
+    assert "Your saved draft, started from version 3" in page
     assert 'id="draft-errors"' not in page
 
 

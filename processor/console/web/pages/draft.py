@@ -89,6 +89,7 @@ def _page(
             "based_on": based_on,
             "in_force": _in_force(context),
             "span": DEFAULT_SPAN,
+            "saved": True,  # every post saves the draft first
             **shown,
         },
         status_code=status_code,
@@ -240,18 +241,16 @@ async def apply(request: Request) -> Response:
         if result.unchanged
         else f"Version {result.version} applied."
     )
-    return _page(
-        request, draft.text, result.version, {"applied": result.version, "message": message}
-    )
+    shown = {"applied": result.version, "message": message, "saved": False}
+    return _page(request, draft.text, result.version, shown)
 
 
 async def discard(request: Request) -> Response:
     web.require_editor(request)
     context: ConsoleContext = request.app.state.context
     drafts_of(request).discard(request.state.user.name)
-    return _page(
-        request, _current_text(context), _in_force(context), {"message": "Draft discarded."}
-    )
+    shown = {"message": "Draft discarded.", "saved": False}
+    return _page(request, _current_text(context), _in_force(context), shown)
 
 
 routes = [
