@@ -241,7 +241,7 @@ async def apply(request: Request) -> Response:
         if result.unchanged
         else f"Version {result.version} applied."
     )
-    shown = {"applied": result.version, "message": message, "saved": False}
+    shown: dict[str, Any] = {"applied": result.version, "message": message, "saved": False}
     return _page(request, draft.text, result.version, shown)
 
 
