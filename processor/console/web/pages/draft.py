@@ -229,8 +229,8 @@ async def apply(request: Request) -> Response:
             applied_by=f"{user} (console)",
         )
     except VersionConflict as conflict:
-        shown = {"error": str(conflict), "conflict": based_on}
-        return _page(request, draft.text, based_on, shown, 409)
+        refused = {"error": str(conflict), "conflict": based_on}
+        return _page(request, draft.text, based_on, refused, 409)
     except InvalidInput as error:  # too large for the config topic, say
         return _page(request, draft.text, based_on, {"error": str(error)}, 400)
     except UserError as error:  # ApplyFailed, the broker away
