@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from processor.geo.enrich import Enricher
-from processor.rules import Decision, Ledger, Snapshot, decide
+from processor.rules import Decision, Ledger, MemoryStore, Snapshot, decide
 from processor.wire import InvalidLead, lead_from_json
 
 
@@ -54,3 +54,34 @@ class Router:
                 raise
             return Decision.rejected(error.lead_id, error.reason, str(error), snapshot.version)
         return self.route(snapshot, lead, ledger)
+
+
+SURROGATE = "a string is not Unicode text: it holds half of a surrogate pair (\\ud800-\\udfff)"
+
+
+def fresh_ledger(lead_id_memory_days: int) -> Ledger:
+    """Routing memory that starts empty: no cap used, no lead seen, no rotation yet. What
+    ``dry-run`` and the console's "test a lead" decide with, so a tried lead changes nothing."""
+    return Ledger(MemoryStore(), lead_id_memory_days * 86_400)
+
+
+def is_unicode(value: object) -> bool:
+    """True when every string in a parsed JSON value is Unicode text, as UTF-8 can carry it.
+
+    JSON's escapes can write half of a surrogate pair (``\\ud800``), which no lead can carry on
+    the wire; walked with a stack, as the value may be nested as deeply as ``json`` allows.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True

@@ -21,15 +21,13 @@ from processor.cli.rules_sources import read_document
 from processor.errors import InvalidInput
 from processor.geo.enrich import Enricher
 from processor.geo.fetch import ip_database
-from processor.routing import Router
-from processor.rules import Decision, Ledger, MemoryStore, Snapshot, compile_rules
+from processor.routing import SURROGATE, Router, fresh_ledger, is_unicode
+from processor.rules import Decision, Ledger, Snapshot, compile_rules
 from processor.rules.trace import DEFAULT_MAX_FAILURES
 from processor.wire import InvalidLead
 
 VERSION = "dry-run"
 """The rules version decisions name: the document was never published."""
-
-SURROGATE = "a string is not Unicode text: it holds half of a surrogate pair (\\ud800-\\udfff)"
 
 MAX_LINE_BYTES = 1_048_576
 """The longest line read as a lead: larger than any lead the broker takes (1 MB by default)."""
@@ -147,7 +145,7 @@ def _leads(stream: BinaryIO, name: str) -> Iterator[tuple[str, object]]:
         except RecursionError:
             yield where, _Bad("not valid JSON: nested too deeply")
         else:
-            yield where, value if _unicode(value) else _Bad(SURROGATE)
+            yield where, value if is_unicode(value) else _Bad(SURROGATE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,28 +153,6 @@ class _Bad:
     """Why a line holds no JSON value."""
 
     why: str
-
-
-def _unicode(value: object) -> bool:
-    """True when every string in a parsed JSON value is Unicode text, as UTF-8 can carry it.
-
-    JSON's escapes can write half of a surrogate pair (``\\ud800``), which no lead can carry on
-    the wire; walked with a stack, as the value may be nested as deeply as ``json`` allows.
-    """
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return False
-        elif isinstance(item, dict):
-            stack.extend(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return True
 
 
 def _decide(router: Router, snapshot: Snapshot, lead: object, ledger: Ledger) -> Decision | _Bad:
@@ -206,7 +182,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"lead-router: IP database: {ip_db}, from `lead-router geo fetch`", file=sys.stderr)
     enricher = Enricher(ip_db=ip_db, postcodes=args.postcodes)
     router = Router(enricher)
-    ledger = Ledger(MemoryStore(), rules.lead_id_memory_days * 86_400)
+    ledger = fresh_ledger(rules.lead_id_memory_days)
     name = "<stdin>" if args.leads == "-" else args.leads
     bad = 0
     stream = _open(args.leads)

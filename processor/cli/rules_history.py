@@ -9,13 +9,8 @@ from typing import Any
 from processor.cli.options import add_settings_flags
 from processor.cli.rules_args import Subparsers, add_format
 from processor.cli.rules_sources import connected
-from processor.control.records import VersionRecord
 from processor.control.state import read_config
-from processor.control.versions import Parts, Version, read_versions
-from processor.rules import RulesInvalid, RulesLimits, document_from_parts, document_to_parts
-from processor.rules.diff import diff_parts, summary
-
-FIRST = "first version"
+from processor.control.versions import Changes, Version, is_in_force, read_versions
 
 
 def register_history(actions: Subparsers) -> None:
@@ -50,35 +45,13 @@ def _positive(text: str) -> int:
     return int(text)
 
 
-class _Changes:
-    """What each version changed against the one read before it; holds one document at a time."""
-
-    def __init__(self, limits: RulesLimits) -> None:
-        self._limits = limits
-        self._previous: Parts | None = None
-        self.by_version: list[str] = []
-
-    def take(self, version: Version, parts: Parts) -> None:
-        try:
-            current = document_to_parts(document_from_parts(parts, self._limits))
-        except RulesInvalid as invalid:
-            # A version written by another tool, or under other limits: shown, not compared.
-            count = len(invalid.errors)
-            self.by_version.append(f"does not validate ({count} error{'' if count == 1 else 's'})")
-            return
-        previous, self._previous = self._previous, current
-        self.by_version.append(
-            FIRST if previous is None else summary(diff_parts(previous, current))
-        )
-
-
 def _history(args: argparse.Namespace) -> int:
     settings = connected(args)
-    changes = _Changes(settings.rules.rules_limits())
+    changes = Changes(settings.rules.rules_limits())
     versions = read_versions(settings, changes.take)
     record = read_config(settings).in_force
     rows = [
-        (version, change, record is not None and _is(record, version))
+        (version, change, record is not None and is_in_force(record, version))
         for version, change in zip(versions, changes.by_version, strict=True)
     ][-(args.limit or len(versions)) :]
     if args.format == "json":
@@ -93,11 +66,6 @@ def _history(args: argparse.Namespace) -> int:
         if any(current for _, _, current in rows):
             print("\n* in force now")
     return 0
-
-
-def _is(record: VersionRecord, version: Version) -> bool:
-    """Whether the version record in force is this version of the history."""
-    return record.number == version.number and record.digest == version.digest
 
 
 def _json(version: Version, changes: str, current: bool) -> dict[str, Any]:

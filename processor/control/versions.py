@@ -27,11 +27,13 @@ from processor.control.history import (
     parts_in,
     topic_exists,
 )
-from processor.control.records import shown_key, version_number
+from processor.control.records import VersionRecord, shown_key, version_number
 from processor.errors import InvalidInput, ServiceUnavailable
 from processor.kafka.clients import reading_consumer
 from processor.kafka.reading import read_to_end
 from processor.kafka.records import Headers
+from processor.rules import RulesInvalid, RulesLimits, document_from_parts, document_to_parts
+from processor.rules.diff import diff_parts, summary
 from processor.settings import Settings
 
 Parts = dict[str, Any]
@@ -114,6 +116,38 @@ def read_versions(
     finally:
         consumer.close()
     return versions
+
+
+FIRST = "first version"
+
+
+class Changes:
+    """What each version changed against the one read before it, in words, for ``rules history``
+    and the console's history page: give ``take`` to :func:`read_versions`. Holds one document at
+    a time."""
+
+    def __init__(self, limits: RulesLimits) -> None:
+        self._limits = limits
+        self._previous: Parts | None = None
+        self.by_version: list[str] = []
+
+    def take(self, version: Version, parts: Parts) -> None:
+        try:
+            current = document_to_parts(document_from_parts(parts, self._limits))
+        except RulesInvalid as invalid:
+            # A version written by another tool, or under other limits: shown, not compared.
+            count = len(invalid.errors)
+            self.by_version.append(f"does not validate ({count} error{'' if count == 1 else 's'})")
+            return
+        previous, self._previous = self._previous, current
+        self.by_version.append(
+            FIRST if previous is None else summary(diff_parts(previous, current))
+        )
+
+
+def is_in_force(record: VersionRecord, version: Version) -> bool:
+    """Whether the version record in force is this version of the history."""
+    return record.number == version.number and record.digest == version.digest
 
 
 def find_version(settings: Settings, number: int, timeout: float = 60.0) -> tuple[Version, Parts]:
