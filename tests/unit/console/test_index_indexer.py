@@ -1,0 +1,189 @@
+"""The indexer: every record indexed exactly once across crashes and restarts; hostile records
+skipped without stopping it; what it keeps bounded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from index_kit import (
+    SETTINGS,
+    T0,
+    Message,
+    Source,
+    dead_letter,
+    decision,
+    on,
+    receipt,
+)
+from sqlalchemy import Engine, func, select
+
+from processor.console.index import indexer as indexer_module
+from processor.console.index.indexer import Indexer
+from processor.console.index.rows import TRACE_BYTES
+from processor.console.index.schema import (
+    dead_letters,
+    decision_deliveries,
+    decisions,
+    index_offsets,
+    open_index,
+    receipts,
+)
+from processor.console.index.search import decisions_of
+
+AUDIT = SETTINGS.topics.audit_topic
+RECEIPTS = SETTINGS.topics.receipts_topic
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    return open_index(f"sqlite:///{tmp_path / 'index.sqlite3'}")
+
+
+def records() -> list[Message]:
+    """Decisions on two partitions (with gaps, as transaction markers leave), receipts, and dead
+    letters: 60 records."""
+    found = [
+        on(AUDIT, offset * 2, decision(f"lead-{p}-{offset}", T0 + offset), partition=p)
+        for p in (0, 1)
+        for offset in range(20)
+    ]
+    found += [
+        on(RECEIPTS, n, receipt(f"lead-0-{n}-0", f"lead-0-{n}", "crm-east", "delivered", T0, 25.0))
+        for n in range(15)
+    ]
+    return found + [dead_letter(n, "invalid-avro") for n in range(5)]
+
+
+def index_all(indexer: Indexer) -> int:
+    """Polls until a poll finds nothing; returns the records taken."""
+    taken = 0
+    while (count := indexer.poll_once(0)) > 0:
+        taken += count
+    return taken
+
+
+def places(engine: Engine) -> list[tuple[str, int, int]]:
+    with engine.connect() as connection:
+        return [
+            tuple(row)
+            for table in (decisions, receipts, dead_letters)
+            for row in connection.execute(select(table.c.topic, table.c.partition, table.c.offset))
+        ]
+
+
+def test_a_crash_inside_the_transaction_loses_and_repeats_nothing(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    given = records()
+    first = Indexer(SETTINGS, engine, source=Source(given), batch=7)
+    assert first.poll_once(0) == 7  # one batch committed before the crash
+    real_store = indexer_module._store_offset
+
+    def crash(*args: object) -> None:
+        real_store(*args)  # type: ignore[arg-type]
+        raise RuntimeError("killed after the rows and an offset were written")
+
+    monkeypatch.setattr(indexer_module, "_store_offset", crash)
+    with pytest.raises(RuntimeError):
+        first.poll_once(0)
+    monkeypatch.undo()
+    assert len(places(engine)) == 7  # the failed batch's rows rolled back with its offsets
+
+    restarted = Indexer(SETTINGS, engine, source=Source(given), batch=7)
+    restarted.poll_once(0)
+    again = Indexer(SETTINGS, engine, source=Source(given), batch=7)  # a second restart
+    index_all(again)
+
+    indexed = places(engine)
+    assert sorted(indexed) == sorted((r.topic(), r.partition(), r.offset()) for r in given)
+    with engine.connect() as connection:
+        stored = dict(
+            ((row.topic, row.partition), row.next_offset)
+            for row in connection.execute(select(index_offsets))
+        )
+        delivered = connection.execute(
+            select(func.count()).select_from(decision_deliveries)
+        ).scalar_one()
+    assert stored == {(AUDIT, 0): 39, (AUDIT, 1): 39, (RECEIPTS, 0): 15, ("dlq", 0): 5}
+    assert delivered == 40
+
+
+def test_the_same_indexer_reads_again_from_the_database_after_a_failed_batch(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    given = records()
+    indexer = Indexer(SETTINGS, engine, source=Source(given), batch=10)
+
+    def fail(*args: object) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(indexer_module, "_insert", fail)
+    with pytest.raises(RuntimeError):
+        indexer.poll_once(0)
+    monkeypatch.undo()
+    index_all(indexer)
+    assert len(places(engine)) == len(given)
+
+
+def test_topics_created_later_are_found(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = Source(records())
+    source.hidden = {RECEIPTS, "dlq"}
+    indexer = Indexer(SETTINGS, engine, source=source)
+    index_all(indexer)
+    assert len(places(engine)) == 40
+    source.hidden = set()
+    monkeypatch.setattr(indexer_module, "REDISCOVER_S", 0.0)
+    index_all(indexer)
+    assert len(places(engine)) == 60
+
+
+def test_hostile_records_are_skipped_and_their_offsets_advance(engine: Engine) -> None:
+    good = on(AUDIT, 3, decision("good", T0))
+    hostile = [
+        Message(AUDIT, 0, 0, b"\x00\x00\x00\x00\x01garbage", [], T0),
+        Message(AUDIT, 0, 1, None, [], T0),
+        on(RECEIPTS, 0, receipt("d", "l", "p", "delivered", T0, 1.0)),
+    ]
+    # A receipt on the audit topic is not a decision.
+    misplaced = Message(AUDIT, 0, 2, hostile[2].value(), [], T0)
+    indexer = Indexer(SETTINGS, engine, source=Source([*hostile[:2], misplaced, good]))
+    assert index_all(indexer) == 4
+    assert indexer.skipped == 3
+    assert [row.lead_id for row in decisions_of(engine, "good")] == ["good"]
+    with engine.connect() as connection:
+        stored = connection.execute(select(index_offsets.c.next_offset)).scalar_one()
+    assert stored == 4
+
+
+def test_what_is_kept_is_bounded_and_parses(engine: Engine) -> None:
+    huge = json.dumps([{"condition": "x" * TRACE_BYTES}])
+    given = [
+        on(AUDIT, 0, decision("big", T0, trace=huge, error="e" * 100_000)),
+        on(AUDIT, 1, decision("not-json", T0, trace="[{")),
+        on(AUDIT, 2, decision("object", T0, trace='{"a": 1}')),
+        on(AUDIT, 3, decision("nan", T0, price=float("nan"), partners=["p"] * 150)),
+    ]
+    index_all(Indexer(SETTINGS, engine, source=Source(given)))
+    big = decisions_of(engine, "big")[0]
+    assert "not kept" in json.loads(big.trace_json)[0]["note"]
+    assert len(big.error or "") == 4_000
+    for lead in ("not-json", "object"):
+        assert isinstance(json.loads(decisions_of(engine, lead)[0].trace_json), list)
+    nan = decisions_of(engine, "nan")[0]
+    assert len(nan.deliveries) == 100
+    assert nan.deliveries[0].price is None
+
+
+def test_a_dead_letter_keeps_its_error_not_the_lead(engine: Engine) -> None:
+    bare = Message("dlq", 0, 1, b"x", [], -1)
+    index_all(Indexer(SETTINGS, engine, source=Source([dead_letter(0, "invalid-lead"), bare])))
+    with engine.connect() as connection:
+        rows = connection.execute(select(dead_letters).order_by(dead_letters.c.offset)).all()
+    assert [row.reason for row in rows] == ["invalid-lead", "unknown (no reason header)"]
+    first = rows[0]
+    assert (first.source_topic, first.source_partition, first.source_offset) == ("leads", 2, 41)
+    assert first.exception == "processor.wire.errors.DecodeError"
+    assert rows[1].at == 0
+    assert "jane" not in repr(rows)
