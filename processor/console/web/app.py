@@ -23,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from processor.console.web import csrf
 from processor.console.web.context import ConsoleContext
-from processor.console.web.pages import logs, signin
+from processor.console.web.pages import logs, receipts, signin
 from processor.console.web.templating import render
 
 OPEN_PATHS = frozenset({"/login"})
@@ -42,7 +42,7 @@ SECURITY_HEADERS = {
 
 def page_routes() -> list[BaseRoute]:
     """Every page's routes, in the order of the navigation."""
-    return [*signin.routes, *logs.routes]
+    return [*signin.routes, *logs.routes, *receipts.routes]
 
 
 def build_app(context: ConsoleContext, routes: Sequence[BaseRoute] | None = None) -> Starlette:
