@@ -50,6 +50,14 @@ GEO = {
     "postcode": "10036",
     "accuracy_km": 0.1,
 }
+REOFFER = {
+    "delivery_id": "lead-7-r1",
+    "partner": "sunrise-credit",
+    "assignment": "sunrise-all",
+    "price": 30.0,
+    "currency": "USD",
+    "distance_km": None,
+}
 LEAD = {
     "lead_id": "lead-7",
     "site_id": "leadmarket-web",
@@ -84,16 +92,13 @@ def indexed(context: ConsoleContext, client: TestClient, tmp_path: Path, reads: 
             extra = {"outcome": "duplicate", "duplicate_of": "lead-1", "deliveries": []}
         made = decision(f"lead-{n}", T0 + n * 60_000, partners=[partner], price=30.0, **extra)
         records.append(on(AUDIT, n, made))
-    again = decision(
-        "lead-7", T0 + DAY_MS, partners=["sunrise-credit"], attempt=2, reoffer_of="lead-7-0"
-    )
+    again = decision("lead-7", T0 + DAY_MS, attempt=2, reoffer_of="lead-7-0", deliveries=[REOFFER])
     records.append(on(AUDIT, 25, again))
     ends = [
         ("lead-7-0", "lead-7", "prime-lending", "failed", T0 + 8 * 60_000, None),
         ("lead-7-0", "lead-7", "prime-lending", "reoffered", T0 + DAY_MS - 1, None),
-        ("lead-7-1", "lead-7", "sunrise-credit", "delivered", T0 + DAY_MS + 5, 30.0),
+        ("lead-7-r1", "lead-7", "sunrise-credit", "delivered", T0 + DAY_MS + 5, 30.0),
     ]
-    # lead-7-1 is the re-offer decision's only delivery (index_kit numbers them from 0).
     records += [on(RECEIPTS, n, receipt(*end)) for n, end in enumerate(ends)]
     context.engine = open_index(f"sqlite:///{tmp_path / 'index.sqlite3'}")
     indexer = Indexer(SETTINGS, context.engine, source=Source(records), batch=10)
@@ -187,6 +192,10 @@ def test_the_lead_page_explains_the_decisions(editor: TestClient, reads: list[An
         assert f'<span class="badge {status}">{status}</span>' in text
     second = re.search(r'id="decision-(\d+)"', text[text.index("Attempt 2") - 200 :])
     assert second is not None and f'href="#decision-{second.group(1)}"' in text
+    re_offer = text[text.index("Attempt 2") :]
+    assert "sunrise-credit</strong> by assignment sunrise-all" in re_offer
+    assert '<span class="badge delivered">' in re_offer and "30.00 USD" in re_offer
+    assert "Other receipts" not in text  # every receipt is under its delivery
     assert reads == [("leads", 0, 70)]
 
 

@@ -184,7 +184,8 @@ def _cell(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _charts(days: Sequence[PartnerDay], span: Span, totals: Totals) -> list[Markup]:
+def _charts(days: Sequence[PartnerDay], span: Span, totals: Totals) -> list[tuple[str, Markup]]:
+    """Each chart with its caption."""
     labels = [day_text(day)[5:] for day in range(span.since, span.until + 1)]
     per_day: dict[int, Totals] = defaultdict(Totals)
     for d in days:
@@ -216,10 +217,16 @@ def _charts(days: Sequence[PartnerDay], span: Span, totals: Totals) -> list[Mark
         ],
         stacked=False,
     )
-    return [deliveries, revenue, *_top_partners(days, currencies)]
+    return [
+        ("Deliveries per day: delivered, failed, returned", deliveries),
+        ("Revenue per day, per currency", revenue),
+        *_top_partners(days, currencies),
+    ]
 
 
-def _top_partners(days: Sequence[PartnerDay], currencies: Sequence[str]) -> list[Markup]:
+def _top_partners(
+    days: Sequence[PartnerDay], currencies: Sequence[str]
+) -> list[tuple[str, Markup]]:
     """Per currency, the partners that earned the most in it over the span."""
     earned: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for d in days:
@@ -229,15 +236,15 @@ def _top_partners(days: Sequence[PartnerDay], currencies: Sequence[str]) -> list
     for n, currency in enumerate(currencies):
         ranked = sorted(earned[currency].items(), key=lambda item: (-item[1], item[0]))
         ranked = ranked[:TOP_PARTNERS]
-        charts.append(
-            horizontal(
-                f"chart-top-partners-{n}",
-                f"Top partners by revenue in {currency}",
-                [partner for partner, _ in ranked],
-                [amount for _, amount in ranked],
-                f" {currency}",
-            )
+        title = f"Top partners by revenue in {currency}"
+        chart = horizontal(
+            f"chart-top-partners-{n}",
+            title,
+            [partner for partner, _ in ranked],
+            [amount for _, amount in ranked],
+            f" {currency}",
         )
+        charts.append((title, chart))
     return charts
 
 
