@@ -149,6 +149,22 @@ dead_letters = Table(
     Index("ix_dead_letters_at", "at"),
 )
 
+partner_day_totals = Table(
+    "partner_day_totals",
+    metadata,
+    # Kept by ``rollup`` in the transactions that write the rows it sums.
+    Column("partner", Text, nullable=False),
+    Column("day", Integer, nullable=False),
+    Column("currency", Text, nullable=False),
+    Column("decided", Integer, nullable=False),
+    Column("delivered", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("returned", Integer, nullable=False),
+    Column("revenue", Float, nullable=False),
+    Column("credits", Float, nullable=False),
+    PrimaryKeyConstraint("partner", "day", "currency", name="pk_partner_day_totals"),
+)
+
 index_offsets = Table(
     "index_offsets",
     metadata,

@@ -17,19 +17,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, Select, and_, func, or_, select
 
 from processor.console.index.schema import (
-    DAY_MS,
     dead_letters,
     decision_deliveries,
     decisions,
     index_offsets,
+    partner_day_totals,
     receipts,
 )
 
 LIMIT_MAX = 1_000
 """The most decisions one search returns: a page shows a few dozen."""
-
-FAILED = ("failed", "rejected")
-"""Receipt statuses counted as failed: the delivery ended without the partner taking the lead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,58 +175,41 @@ def partner_days(
     engine: Engine, since_day: int, until_day: int, partner: str | None = None
 ) -> list[PartnerDay]:
     """Each partner's days from ``since_day`` to ``until_day`` (both included, UTC days since
-    1970) that saw a delivery decided or a receipt; ordered by partner, then day."""
-    dd, r = decision_deliveries.c, receipts.c
-    # The deliveries' index is by time: the day span as a time span uses it.
-    decided = select(dd.partner, dd.day, func.count()).where(
-        dd.decided_at >= since_day * DAY_MS, dd.decided_at < (until_day + 1) * DAY_MS
-    )
-    ended = select(r.partner, r.day, r.status, r.currency, func.count(), func.sum(r.revenue)).where(
-        r.day >= since_day, r.day <= until_day
+    1970) that saw a delivery decided or a receipt; ordered by partner, then day. Read from the
+    totals the indexer keeps (:mod:`processor.console.index.rollup`)."""
+    t = partner_day_totals.c
+    counted_columns = (t.decided, t.delivered, t.failed, t.returned)
+    statement = select(t.partner, t.day, t.currency, *counted_columns, t.revenue, t.credits).where(
+        t.day >= since_day, t.day <= until_day
     )
     if partner is not None:
-        decided = decided.where(dd.partner == partner)
-        ended = ended.where(r.partner == partner)
-    days: dict[tuple[str, int], _Tally] = defaultdict(_Tally)
+        statement = statement.where(t.partner == partner)
+    counts: dict[tuple[str, int], list[int]] = {}
+    revenue: dict[tuple[str, int], dict[str, float]] = defaultdict(dict)
+    credits: dict[tuple[str, int], dict[str, float]] = defaultdict(dict)
     with engine.connect() as connection:
-        for name, day, count in connection.execute(decided.group_by(dd.partner, dd.day)):
-            days[(name, day)].counts["decided"] += count
-        grouped = ended.group_by(r.partner, r.day, r.status, r.currency)
-        for name, day, status, currency, count, revenue in connection.execute(grouped):
-            days[(name, day)].add(status, currency or "?", count, revenue)
-    return [days[key].day(*key) for key in sorted(days)]
-
-
-@dataclass(slots=True)
-class _Tally:
-    """A partner's day being counted, group by group."""
-
-    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    revenue: dict[str, float] = field(default_factory=dict)
-    credits: dict[str, float] = field(default_factory=dict)
-
-    def add(self, status: str, currency: str, count: int, revenue: float | None) -> None:
-        """One (status, currency) group of the day's receipts."""
-        self.counts["failed" if status in FAILED else status] += count
-        if revenue is None:
-            return
-        if status == "delivered":
-            self.revenue[currency] = self.revenue.get(currency, 0.0) + revenue
-        elif status == "returned":  # a return's revenue is negative: the credit given
-            self.credits[currency] = self.credits.get(currency, 0.0) - revenue
-
-    def day(self, partner: str, day: int) -> PartnerDay:
-        counts = self.counts
-        return PartnerDay(
-            partner,
-            day,
-            decided=counts["decided"],
-            delivered=counts["delivered"],
-            failed=counts["failed"],
-            returned=counts["returned"],
-            revenue=self.revenue,
-            credits=self.credits,
+        for partner_id, day, currency, *counted, earned, credited in connection.execute(statement):
+            key = (partner_id, day)
+            known = counts.setdefault(key, [0, 0, 0, 0])
+            for place, count in enumerate(counted):
+                known[place] += count
+            if earned:
+                revenue[key][currency or "?"] = earned
+            if credited:
+                credits[key][currency or "?"] = credited
+    return [
+        PartnerDay(
+            key[0],
+            key[1],
+            decided=known[0],
+            delivered=known[1],
+            failed=known[2],
+            returned=known[3],
+            revenue=revenue.get(key, {}),
+            credits=credits.get(key, {}),
         )
+        for key, known in sorted(counts.items())
+    ]
 
 
 def dead_letter_reasons(engine: Engine, since: int | None = None) -> list[tuple[str, int]]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from index_kit import (
+    DAY_MS,
     SETTINGS,
     T0,
     Message,
@@ -20,7 +21,7 @@ from index_kit import (
 from sqlalchemy import Engine, func, select
 
 from processor.console.index import indexer as indexer_module
-from processor.console.index.indexer import Indexer
+from processor.console.index.indexer import Indexer, OffsetsMoved
 from processor.console.index.rows import TRACE_BYTES
 from processor.console.index.schema import (
     dead_letters,
@@ -30,7 +31,7 @@ from processor.console.index.schema import (
     open_index,
     receipts,
 )
-from processor.console.index.search import decisions_of
+from processor.console.index.search import decisions_of, partner_days
 
 AUDIT = SETTINGS.topics.audit_topic
 RECEIPTS = SETTINGS.topics.receipts_topic
@@ -108,6 +109,10 @@ def test_a_crash_inside_the_transaction_loses_and_repeats_nothing(
         ).scalar_one()
     assert stored == {(AUDIT, 0): 39, (AUDIT, 1): 39, (RECEIPTS, 0): 15, ("dlq", 0): 5}
     assert delivered == 40
+    days = partner_days(engine, T0 // DAY_MS, T0 // DAY_MS)
+    assert [(d.partner, d.decided, d.delivered, d.revenue) for d in days] == [
+        ("crm-east", 40, 15, {"USD": 375.0})
+    ]
 
 
 def test_the_same_indexer_reads_again_from_the_database_after_a_failed_batch(
@@ -187,3 +192,18 @@ def test_a_dead_letter_keeps_its_error_not_the_lead(engine: Engine) -> None:
     assert first.exception == "processor.wire.errors.DecodeError"
     assert rows[1].at == 0
     assert "jane" not in repr(rows)
+
+
+def test_an_indexer_that_fell_behind_never_moves_an_offset_back(engine: Engine) -> None:
+    garbage = [Message(AUDIT, 0, n, b"not avro", [], T0) for n in range(10)]
+    given = garbage + [on(AUDIT, n, decision(f"lead-{n}", T0)) for n in range(10, 20)]
+    behind = Indexer(SETTINGS, engine, source=Source(given), batch=5)
+    assert behind.poll_once(0) == 5  # offsets 0-4, all skipped: stored 5
+    ahead = Indexer(SETTINGS, engine, source=Source(given), batch=10)
+    assert ahead.poll_once(0) == 10  # 5-14: stored 15
+    with pytest.raises(OffsetsMoved):
+        behind.poll_once(0)  # 5-9, all skipped: it would store 10, behind what is indexed
+    index_all(Indexer(SETTINGS, engine, source=Source(given)))  # a restart reads on from 15
+    assert sorted(offset for _, _, offset in places(engine)) == list(range(10, 20))
+    index_all(behind)  # the one behind reads the stored offsets again: nothing is left
+    assert len(places(engine)) == 10

@@ -159,3 +159,25 @@ def test_an_empty_index(tmp_path: Path) -> None:
     status = index_status(empty)
     assert (status.decisions, status.last_decided_at, status.positions) == (0, None, {})
     assert search(empty, DecisionQuery(partner="east")) == []
+
+
+def test_partner_days_keep_currencies_apart(tmp_path: Path) -> None:
+    engine = open_index(f"sqlite:///{tmp_path / 'index.sqlite3'}")
+    eur = receipt("d-2", "l-2", "east", "delivered", T0, 30.0) | {"currency": "EUR"}
+    given = [
+        on(RECEIPTS, 0, receipt("d-1", "l-1", "east", "delivered", T0, 25.0)),
+        on(RECEIPTS, 1, eur),
+        on(RECEIPTS, 2, receipt("d-1", "l-1", "east", "returned", T0, -25.0)),
+        on(RECEIPTS, 3, receipt("d-3", "l-3", "east", "retrying", T0, None)),
+    ]
+    Indexer(SETTINGS, engine, source=Source(given)).poll_once(0)
+    assert partner_days(engine, DAY, DAY) == [
+        PartnerDay(
+            "east",
+            DAY,
+            delivered=2,
+            returned=1,
+            revenue={"EUR": 30.0, "USD": 25.0},
+            credits={"USD": 25.0},
+        )
+    ]
