@@ -50,6 +50,7 @@ GEO = {
     "postcode": "10036",
     "accuracy_km": 0.1,
 }
+HOSTILE_TRACE = [1, "<b>x</b>", {"step": "nearest_store", "partner": "p", "distance_km": "far"}]
 REOFFER = {
     "delivery_id": "lead-7-r1",
     "partner": "sunrise-credit",
@@ -90,6 +91,11 @@ def indexed(context: ConsoleContext, client: TestClient, tmp_path: Path, reads: 
             }
         if n == 3:
             extra = {"outcome": "duplicate", "duplicate_of": "lead-1", "deliveries": []}
+        if n == 9:  # not as the processor writes it: anyone who may write the topic could
+            extra = {
+                "trace": json.dumps(HOSTILE_TRACE),
+                "deliveries": [{**REOFFER, "price": float("nan")}],
+            }
         made = decision(f"lead-{n}", T0 + n * 60_000, partners=[partner], price=30.0, **extra)
         records.append(on(AUDIT, n, made))
     again = decision("lead-7", T0 + DAY_MS, attempt=2, reoffer_of="lead-7-0", deliveries=[REOFFER])
@@ -122,6 +128,12 @@ def test_search_by_lead_id(viewer: TestClient) -> None:
     assert page.status_code == 200
     assert _leads(page.text) == ["lead-7", "lead-7"]  # the re-offer first: newest first
     assert "sunrise-credit" in page.text and "30.00 USD" in page.text
+
+
+def test_search_text_is_shown_back_escaped(viewer: TestClient) -> None:
+    page = viewer.get("/logs", params={"partner": '"><script>alert(1)</script>'})
+    assert page.status_code == 200 and 'id="no-results"' in page.text
+    assert "<script>alert" not in page.text
 
 
 def test_search_by_partner_and_outcome(viewer: TestClient) -> None:
@@ -219,6 +231,13 @@ def test_a_viewer_sees_personal_data_masked(viewer: TestClient) -> None:
 def test_a_lead_gone_from_the_input_topic_says_so(viewer: TestClient) -> None:
     text = viewer.get("/leads/lead-1").text
     assert "The input record leads[0]@7 is no longer held." in text
+
+
+def test_a_trace_the_processor_did_not_write_is_shown_as_recorded(viewer: TestClient) -> None:
+    page = viewer.get("/leads/lead-9")
+    assert page.status_code == 200
+    assert "its trace is not one the processor writes" in page.text
+    assert "<b>x</b>" not in page.text and "&lt;b&gt;x&lt;/b&gt;" in page.text
 
 
 def test_a_duplicate_links_to_the_lead_it_repeats(viewer: TestClient) -> None:
