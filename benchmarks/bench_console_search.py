@@ -21,8 +21,13 @@ days; routed leads go to 1-3 partners; a trace of ~700 bytes each; one receipt p
 It prints the load rate, the database's size, and p50 and p99 per query. PostgreSQL is a fresh
 server from the distribution's packages (``benchmarks.pgkit``), with its default settings.
 
+With ``--kafka-records N`` it then measures the indexer itself: N decisions (and a receipt for
+each delivery) published to a real broker (``KAFKA_BOOTSTRAP_SERVERS``, else the embedded one),
+indexed from the start into an empty index of the same database; records per second.
+
     .venv/bin/python -m benchmarks.bench_console_search --decisions 1000000 --database sqlite
     .venv/bin/python -m benchmarks.bench_console_search --decisions 1000000 --database postgresql
+    .venv/bin/python -m benchmarks.bench_console_search --decisions 1000 --kafka-records 200000
 """
 
 from __future__ import annotations
@@ -34,15 +39,19 @@ import random
 import statistics
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import Producer
 from sqlalchemy import Engine, insert, text
 
 from benchmarks.pgkit import postgres
 from processor.console.index import rollup
+from processor.console.index.indexer import Indexer
 from processor.console.index.schema import (
     DAY_MS,
     decision_deliveries,
@@ -57,7 +66,22 @@ from processor.console.index.search import (
     receipts_of,
     search,
 )
+from processor.kafka.admin import TopicAdmin, TopicSpec
+from processor.localkafka import EmbeddedKafka
+from processor.settings import Settings
+from processor.wire import Codec
 
+RECEIPT_FIELDS = (
+    "delivery_id",
+    "lead_id",
+    "partner",
+    "status",
+    "detail",
+    "price",
+    "currency",
+    "attempts",
+    "revenue",
+)
 PARTNERS = [f"partner-{n:03d}" for n in range(200)]
 PROFILES = [f"profile-{n:02d}" for n in range(20)]
 OUTCOMES = (("routed", 70), ("duplicate", 10), ("fallback", 10), ("unroutable", 8), ("rejected", 2))
@@ -252,6 +276,91 @@ def queries(count: int, rng: random.Random) -> dict[str, Callable[[Engine], obje
 
 
 @contextmanager
+def broker(folder: Path) -> Iterator[str]:
+    """The bootstrap address of a real broker: ``KAFKA_BOOTSTRAP_SERVERS``, else one started
+    here from the Apache Kafka jars."""
+    explicit = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if explicit:
+        yield explicit
+        return
+    with EmbeddedKafka(folder / "kafka") as started:
+        yield started.bootstrap_servers
+
+
+def index_from_kafka(engine: Engine, count: int, folder: Path) -> tuple[int, float]:
+    """Publishes ``count`` decisions and their receipts, then indexes them all; returns the
+    records indexed and the seconds the indexer took."""
+    suffix = uuid.uuid4().hex[:8]
+    with broker(folder) as bootstrap:
+        settings = Settings(
+            bootstrap_servers=bootstrap,
+            group_id=f"bench-{suffix}",
+            audit_topic=f"bench-audit-{suffix}",
+            receipts_topic=f"bench-receipts-{suffix}",
+            dlq_topic=f"bench-dlq-{suffix}",
+        )
+        topics = settings.topics
+        TopicAdmin(settings).ensure(
+            [TopicSpec(topics.audit_topic, 4), TopicSpec(topics.receipts_topic, 4)]
+        )
+        published = publish(settings, count)
+        indexer = Indexer(settings, engine)
+        taken = 0
+        started = time.perf_counter()
+        while taken < published:
+            taken += indexer.poll_once(1.0)
+        seconds = time.perf_counter() - started
+        indexer.close()
+    return taken, seconds
+
+
+def publish(settings: Settings, count: int) -> int:
+    """The synthetic decisions and receipts as the processor and workers write them."""
+    codec = Codec()
+    topics = settings.topics
+    producer = Producer({"bootstrap.servers": settings.kafka.bootstrap_servers, "linger.ms": 20})
+    records = 0
+    for made, sent, ended in chunks(count, 10_000, seed=5):
+        deliveries: dict[int, list[dict[str, Any]]] = {}
+        for delivery in sent:
+            deliveries.setdefault(delivery["decision_id"], []).append(delivery)
+        for row in made:
+            decision = {
+                "lead_id": row["lead_id"],
+                "outcome": row["outcome"],
+                "profile": row["profile"],
+                "tier": row["tier"],
+                "rules_version": row["rules_version"],
+                "trace": row["trace"],
+                "source": {
+                    "topic": "leads",
+                    "partition": row["source_partition"],
+                    "offset": row["source_offset"],
+                },
+                "decided_at": datetime.fromtimestamp(row["decided_at"] / 1000, UTC),
+                "deliveries": [
+                    {
+                        key: d[key]
+                        for key in ("delivery_id", "partner", "assignment", "price", "currency")
+                    }
+                    for d in deliveries.get(row["id"], [])
+                ],
+            }
+            value = codec.encode(topics.audit_topic, "RoutingDecision", decision)
+            producer.produce(topics.audit_topic, value, row["lead_id"].encode())
+            producer.poll(0)
+        for row in ended:
+            receipt = {key: row[key] for key in RECEIPT_FIELDS}
+            receipt["at"] = datetime.fromtimestamp(row["at"] / 1000, UTC)
+            value = codec.encode(topics.receipts_topic, "DeliveryReceipt", receipt)
+            producer.produce(topics.receipts_topic, value, row["delivery_id"].encode())
+            producer.poll(0)
+        records += len(made) + len(ended)
+    assert producer.flush(60) == 0, "the broker did not take every record"
+    return records
+
+
+@contextmanager
 def database(kind: str, folder: Path) -> Iterator[tuple[str, Callable[[Engine], int]]]:
     """The URL of an empty index of ``kind``, and how to measure its size in bytes."""
     if kind == "sqlite":
@@ -283,6 +392,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--searches", type=int, default=200, help="runs of each query")
     parser.add_argument("--chunk", type=int, default=10_000, help="decisions per transaction")
+    parser.add_argument(
+        "--kafka-records", type=int, default=0, help="decisions to index from a real broker"
+    )
     args = parser.parse_args(argv)
     with (
         tempfile.TemporaryDirectory(prefix="bench-console-") as scratch,

@@ -95,7 +95,9 @@ class Explainer:
         if partition < 0 or topic != self._settings.topics.input_topic:
             return f"it names {where}, not a record of {self._settings.topics.input_topic}"
         if (partition, offset) not in self._leads:
-            self._leads[(partition, offset)] = self._read_lead(consumer, topic, partition, offset)
+            self._leads[(partition, offset)] = read_input_lead(
+                consumer, self._codec, topic, partition, offset
+            )
         lead = self._leads[(partition, offset)]
         if isinstance(lead, str):
             return f"{where} {lead}"
@@ -103,27 +105,31 @@ class Explainer:
             return f"{where} holds another lead"
         return lead
 
-    def _read_lead(
-        self, consumer: Consumer, topic: str, partition: int, offset: int
-    ) -> Mapping[str, Any] | str:
-        try:
-            low, high = consumer.get_watermark_offsets(
-                Partition(topic, partition), timeout=READ_LEAD_TIMEOUT_S, cached=False
-            )
-            if not low <= offset < high:
-                return f"is not held (the partition holds offsets {low} to {high - 1})"
-            found = read_one(consumer, Partition(topic, partition, offset), READ_LEAD_TIMEOUT_S)
-        except KafkaException as error:
-            return f"cannot be read ({error.args[0].str()})"
-        if found is None or not found.value():
-            return "is no longer held"
-        try:
-            lead, _ = self._codec.decode_lead(topic, found.value() or b"")
-        except DecodeError as error:
-            if error.transient:
-                raise ServiceUnavailable(f"reading {topic}: {error}") from error
-            return f"is not a lead ({error.reason})"
-        return lead
+
+def read_input_lead(
+    consumer: Consumer, codec: Codec, topic: str, partition: int, offset: int
+) -> Mapping[str, Any] | str:
+    """The lead of the input record at ``offset``, or why it cannot be had: the partition no
+    longer (or not yet) holds it, it cannot be read, or it is not a lead. A registry that does
+    not answer raises :class:`ServiceUnavailable`: asking again later may work."""
+    try:
+        low, high = consumer.get_watermark_offsets(
+            Partition(topic, partition), timeout=READ_LEAD_TIMEOUT_S, cached=False
+        )
+        if not low <= offset < high:
+            return f"is not held (the partition holds offsets {low} to {high - 1})"
+        found = read_one(consumer, Partition(topic, partition, offset), READ_LEAD_TIMEOUT_S)
+    except KafkaException as error:
+        return f"cannot be read ({error.args[0].str()})"
+    if found is None or not found.value():
+        return "is no longer held"
+    try:
+        lead, _ = codec.decode_lead(topic, found.value() or b"")
+    except DecodeError as error:
+        if error.transient:
+            raise ServiceUnavailable(f"reading {topic}: {error}") from error
+        return f"is not a lead ({error.reason})"
+    return lead
 
 
 @contextmanager

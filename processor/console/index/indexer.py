@@ -56,6 +56,12 @@ started (no lead decided yet, no worker running yet) is indexed within this."""
 RETRY_S = 2.0
 """The pause after a failed batch (broker or database away) before trying again."""
 
+
+class OffsetsMoved(RuntimeError):
+    """Another indexer wrote the same partitions meanwhile: this batch is not written, and
+    reading starts again from the stored offsets."""
+
+
 TABLES = {"decisions": decisions, "receipts": receipts, "dead_letters": dead_letters}
 
 
@@ -110,7 +116,7 @@ class Indexer:
         while not stop.is_set():
             try:
                 self.poll_once(0.5)
-            except (KafkaException, ServiceUnavailable, DBAPIError) as error:
+            except (KafkaException, ServiceUnavailable, DBAPIError, OffsetsMoved) as error:
                 LOG.warning("console index: %s; trying again in %.0f s", _brief(error), RETRY_S)
                 stop.wait(RETRY_S)
 
@@ -151,7 +157,7 @@ class Indexer:
         with self._engine.begin() as connection:
             _insert(connection, rows)
             for position, next_offset in ends.items():
-                _store_offset(connection, position, next_offset, position in stored)
+                _store_offset(connection, position, next_offset, stored.get(position))
         stored.update(ends)
 
     def _rows(self, record: Record, place: Place) -> Rows | None:
@@ -205,18 +211,29 @@ def _stored_offsets(connection: Connection) -> dict[Position, int]:
     return {(row.topic, row.partition): row.next_offset for row in rows}
 
 
-def _store_offset(connection: Connection, position: Position, offset: int, known: bool) -> None:
+def _store_offset(
+    connection: Connection, position: Position, offset: int, expected: int | None
+) -> None:
+    """Moves a partition's stored offset from ``expected`` (None: there is none yet) to
+    ``offset``, compare-and-set: when another indexer moved it meanwhile, ``OffsetsMoved``
+    rolls the batch back."""
     topic, partition = position
-    if known:
-        connection.execute(
-            update(index_offsets)
-            .where(index_offsets.c.topic == topic, index_offsets.c.partition == partition)
-            .values(next_offset=offset)
-        )
-    else:
+    if expected is None:
         connection.execute(
             insert(index_offsets).values(topic=topic, partition=partition, next_offset=offset)
         )
+        return
+    moved = connection.execute(
+        update(index_offsets)
+        .where(
+            index_offsets.c.topic == topic,
+            index_offsets.c.partition == partition,
+            index_offsets.c.next_offset == expected,
+        )
+        .values(next_offset=offset)
+    )
+    if moved.rowcount != 1:
+        raise OffsetsMoved(f"{topic}[{partition}] was indexed past {expected} by another indexer")
 
 
 def _headers(record: Record) -> Mapping[str, str | bytes | None]:

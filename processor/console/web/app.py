@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from processor.console.web import csrf
 from processor.console.web.context import ConsoleContext
-from processor.console.web.pages import draft, routing, signin, testlead
+from processor.console.web.pages import draft, logs, receipts, routing, signin, testlead
 from processor.console.web.templating import render
 
 OPEN_PATHS = frozenset({"/login"})
@@ -44,7 +44,14 @@ SECURITY_HEADERS = {
 
 def page_routes() -> list[BaseRoute]:
     """Every page's routes, in the order of the navigation."""
-    return [*signin.routes, *routing.routes, *testlead.routes, *draft.routes]
+    return [
+        *signin.routes,
+        *routing.routes,
+        *testlead.routes,
+        *draft.routes,
+        *logs.routes,
+        *receipts.routes,
+    ]
 
 
 def build_app(context: ConsoleContext, routes: Sequence[BaseRoute] | None = None) -> Starlette:

@@ -21,7 +21,7 @@ from index_kit import (
 from sqlalchemy import Engine, func, select
 
 from processor.console.index import indexer as indexer_module
-from processor.console.index.indexer import Indexer
+from processor.console.index.indexer import Indexer, OffsetsMoved
 from processor.console.index.rows import TRACE_BYTES
 from processor.console.index.schema import (
     dead_letters,
@@ -192,3 +192,18 @@ def test_a_dead_letter_keeps_its_error_not_the_lead(engine: Engine) -> None:
     assert first.exception == "processor.wire.errors.DecodeError"
     assert rows[1].at == 0
     assert "jane" not in repr(rows)
+
+
+def test_an_indexer_that_fell_behind_never_moves_an_offset_back(engine: Engine) -> None:
+    garbage = [Message(AUDIT, 0, n, b"not avro", [], T0) for n in range(10)]
+    given = garbage + [on(AUDIT, n, decision(f"lead-{n}", T0)) for n in range(10, 20)]
+    behind = Indexer(SETTINGS, engine, source=Source(given), batch=5)
+    assert behind.poll_once(0) == 5  # offsets 0-4, all skipped: stored 5
+    ahead = Indexer(SETTINGS, engine, source=Source(given), batch=10)
+    assert ahead.poll_once(0) == 10  # 5-14: stored 15
+    with pytest.raises(OffsetsMoved):
+        behind.poll_once(0)  # 5-9, all skipped: it would store 10, behind what is indexed
+    index_all(Indexer(SETTINGS, engine, source=Source(given)))  # a restart reads on from 15
+    assert sorted(offset for _, _, offset in places(engine)) == list(range(10, 20))
+    index_all(behind)  # the one behind reads the stored offsets again: nothing is left
+    assert len(places(engine)) == 10
