@@ -4,9 +4,13 @@ skipped without stopping it; what it keeps bounded."""
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 from index_kit import (
     DAY_MS,
     SETTINGS,
@@ -32,6 +36,7 @@ from processor.console.index.schema import (
     receipts,
 )
 from processor.console.index.search import decisions_of, partner_days
+from processor.console.index.source import Record
 
 AUDIT = SETTINGS.topics.audit_topic
 RECEIPTS = SETTINGS.topics.receipts_topic
@@ -207,3 +212,31 @@ def test_an_indexer_that_fell_behind_never_moves_an_offset_back(engine: Engine) 
     assert sorted(offset for _, _, offset in places(engine)) == list(range(10, 20))
     index_all(behind)  # the one behind reads the stored offsets again: nothing is left
     assert len(places(engine)) == 10
+
+
+def test_run_waits_out_a_failing_broker_and_stops_when_asked(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(indexer_module, "RETRY_S", 0.01)
+    given = records()
+    source = Source(given)
+    real_consume = source.consume
+    failures = [KafkaException(KafkaError(KafkaError._TRANSPORT))]
+
+    def consume(count: int, timeout: float) -> Sequence[Record]:
+        if failures:
+            raise failures.pop()
+        return real_consume(count, timeout)
+
+    source.consume = consume  # type: ignore[method-assign]
+    indexer = Indexer(SETTINGS, engine, source=source, batch=7)
+    stop = threading.Event()
+    thread = threading.Thread(target=indexer.run, args=(stop,))
+    thread.start()
+    deadline = time.monotonic() + 30
+    while len(places(engine)) < len(given) and time.monotonic() < deadline:
+        stop.wait(0.01)
+    stop.set()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert not failures and len(places(engine)) == len(given)
