@@ -240,3 +240,12 @@ def test_run_waits_out_a_failing_broker_and_stops_when_asked(
     thread.join(10)
     assert not thread.is_alive()
     assert not failures and len(places(engine)) == len(given)
+
+
+def test_nul_characters_are_replaced_as_postgresql_refuses_them(engine: Engine) -> None:
+    given = [on(AUDIT, 0, decision("nul\x00lead", T0, error="bad\x00")), dead_letter(0, "r\x00")]
+    index_all(Indexer(SETTINGS, engine, source=Source(given)))
+    found = decisions_of(engine, "nul\ufffdlead")
+    assert [row.error for row in found] == ["bad\ufffd"]
+    with engine.connect() as connection:
+        assert connection.execute(select(dead_letters.c.reason)).scalar_one() == "r\ufffd"
