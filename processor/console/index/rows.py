@@ -178,7 +178,7 @@ def _ms(moment: Any) -> int:
     raise Unusable(f"a time that is not one ({type(moment).__name__})")
 
 
-def _text(value: Any, limit: int = TEXT_CHARS) -> Any:
+def _text(value: Any, limit: int = TEXT_CHARS) -> str | None:
     """``value`` as text cut to ``limit`` characters, NUL characters replaced (PostgreSQL's text
     refuses them, which would fail the batch again and again); None stays None."""
     if value is None:
