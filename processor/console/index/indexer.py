@@ -92,6 +92,7 @@ class Indexer:
         self._source = source if source is not None else KafkaSource(settings.kafka)
         self._batch = batch
         self._offsets: dict[Position, int] | None = None  # None: to be read from the database
+        self._assigned: set[Position] = set()
         self._looked_at = 0.0
         self.skipped = 0
         """Records that could not be indexed since this indexer started."""
@@ -124,23 +125,25 @@ class Indexer:
         self._source.close()
 
     def _assign(self) -> None:
-        """Assigns every partition of the three topics, at the database's offsets on start and
-        after a failure, and again when partitions appeared."""
+        """Assigns every partition of the three topics: at the database's offsets on start and
+        after a failure (the consumer may have read past them), and again when partitions
+        appeared. Nothing is changed until the assignment is made, so a failure to look up the
+        topics leaves the next call to seek back still."""
         now = time.monotonic()
         if self._offsets is not None and now - self._looked_at < REDISCOVER_S:
             return
+        found = {(topic, p) for topic in self._schemas for p in self._source.partitions(topic)}
         self._looked_at = now
+        if self._offsets is not None and found <= self._assigned:
+            return
         if self._offsets is None:
             with self._engine.connect() as connection:
-                self._offsets = _stored_offsets(connection)
-            known: set[Position] = set()
+                offsets = _stored_offsets(connection)
         else:
-            known = set(self._offsets)
-        found = {(topic, p) for topic in self._schemas for p in self._source.partitions(topic)}
-        if found <= known:
-            return
-        offsets = self._offsets
-        self._source.assign({place: offsets.get(place, 0) for place in sorted(found | known)})
+            offsets = self._offsets
+        self._source.assign({place: offsets.get(place, 0) for place in sorted(found)})
+        self._assigned = found
+        self._offsets = offsets
         LOG.info("console index: reading %d partitions of %s", len(found), ", ".join(self._schemas))
 
     def _write(self, records: Sequence[Record]) -> None:

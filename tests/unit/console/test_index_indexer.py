@@ -249,3 +249,29 @@ def test_nul_characters_are_replaced_as_postgresql_refuses_them(engine: Engine) 
     assert [row.error for row in found] == ["bad\ufffd"]
     with engine.connect() as connection:
         assert connection.execute(select(dead_letters.c.reason)).scalar_one() == "r\ufffd"
+
+
+def test_a_failed_look_up_after_a_failed_batch_still_seeks_back(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    given = records()
+    source = Source(given)
+    indexer = Indexer(SETTINGS, engine, source=source, batch=10)
+    real_insert, real_partitions = indexer_module._insert, source.partitions
+
+    def fail(*args: object) -> None:
+        raise RuntimeError("database went away")
+
+    def unreachable(topic: str) -> list[int]:
+        raise KafkaException(KafkaError(KafkaError._TRANSPORT))
+
+    monkeypatch.setattr(indexer_module, "_insert", fail)
+    with pytest.raises(RuntimeError):
+        indexer.poll_once(0)  # the source read 10 records past what the database holds
+    monkeypatch.setattr(indexer_module, "_insert", real_insert)
+    source.partitions = unreachable  # type: ignore[method-assign]
+    with pytest.raises(KafkaException):
+        indexer.poll_once(0)
+    source.partitions = real_partitions  # type: ignore[method-assign]
+    index_all(indexer)
+    assert sorted(places(engine)) == sorted((r.topic(), r.partition(), r.offset()) for r in given)
