@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import KafkaException
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
 from processor.console.index import rollup
@@ -186,18 +186,25 @@ class Indexer:
 
 
 def _insert(connection: Connection, rows: Sequence[Rows]) -> None:
-    """Inserts the batch's rows table by table (decisions first, for their deliveries' ids),
-    and adds them to the partners' daily totals."""
-    with_deliveries = [found for found in rows if found.table == "decisions"]
+    """Inserts the batch's rows table by table, and adds them to the partners' daily totals.
+
+    Decisions go first, in one ``executemany``, and their ids are read back by their records'
+    places: SQLite cannot return the ids of a many-row insert in order, and inserting row by
+    row took a quarter of the indexer's time.
+    """
+    made = [found for found in rows if found.table == "decisions"]
     deliveries: list[dict[str, Any]] = []
-    if with_deliveries:
-        ids = connection.execute(
-            insert(decisions).returning(decisions.c.id, sort_by_parameter_order=True),
-            [found.row for found in with_deliveries],
-        ).scalars()
+    if made:
+        d = decisions.c
+        last = connection.execute(select(func.max(d.id))).scalar_one() or 0
+        connection.execute(insert(decisions), [found.row for found in made])
+        placed = connection.execute(
+            select(d.partition, d.offset, d.id).where(d.id > last, d.topic == made[0].row["topic"])
+        )
+        ids = {(partition, offset): row_id for partition, offset, row_id in placed}
         deliveries = [
-            {**delivery, "decision_id": decision_id}
-            for found, decision_id in zip(with_deliveries, ids, strict=True)
+            {**delivery, "decision_id": ids[(found.row["partition"], found.row["offset"])]}
+            for found in made
             for delivery in found.deliveries
         ]
         if deliveries:
