@@ -25,7 +25,7 @@ from processor.console.index.schema import (
     open_index,
     receipts,
 )
-from processor.console.index.search import DecisionQuery, index_status, search
+from processor.console.index.search import DecisionQuery, index_status, partner_days, search
 from processor.kafka import clients
 from processor.kafka.admin import TopicAdmin, TopicSpec
 from processor.kafka.records import ERROR_HEADER, OFFSET_HEADER, SOURCE_HEADERS
@@ -197,3 +197,8 @@ def test_every_committed_record_is_indexed_once_across_a_restart(
     expected.add("nul\ufffd-0")
     assert {row.lead_id for row in east} == expected
     assert len(east) == len(expected)
+    day = int(T0.timestamp()) // 86_400
+    days = partner_days(engine, day, day)
+    assert sum(d.decided for d in days) == 101
+    assert sum(d.delivered for d in days) == 51
+    assert sum(d.revenue["USD"] for d in days) == 51 * 25.0
