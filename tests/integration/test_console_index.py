@@ -60,7 +60,7 @@ def engine(
     else:
         url = request.getfixturevalue("postgres_url")
     engine = open_index(url)
-    metadata.drop_all(engine)  # the PostgreSQL database is the session's: start empty
+    metadata.drop_all(engine)  # the PostgreSQL database is shared by the run: start empty
     metadata.create_all(engine)
     yield engine
     engine.dispose()

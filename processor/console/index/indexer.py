@@ -118,7 +118,7 @@ class Indexer:
             try:
                 self.poll_once(0.5)
             except (KafkaException, ServiceUnavailable, DBAPIError, OffsetsMoved) as error:
-                LOG.warning("console index: %s; trying again in %.0f s", _brief(error), RETRY_S)
+                LOG.warning("console index: %s; trying again in %.0f s", _one_line(error), RETRY_S)
                 stop.wait(RETRY_S)
 
     def close(self) -> None:
@@ -257,7 +257,7 @@ def _where(place: Place) -> tuple[Any, ...]:
     return (place.topic, place.partition, place.offset)
 
 
-def _brief(error: BaseException) -> str:
+def _one_line(error: BaseException) -> str:
     """An error in one line, without a database URL's password or a statement's parameters."""
     if isinstance(error, DBAPIError):
         return f"database: {type(error.orig).__name__}: {str(error.orig).splitlines()[0][:300]}"
