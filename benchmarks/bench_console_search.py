@@ -56,6 +56,7 @@ from processor.console.index.schema import (
     DAY_MS,
     decision_deliveries,
     decisions,
+    metadata,
     open_index,
     receipts,
 )
@@ -417,6 +418,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             query(engine)  # the first call warms the caches
             p50, p99 = timed(args.searches, lambda query=query: query(engine))
             print(f"{name:<26}{args.searches:>6}{p50:>10.2f}{p99:>10.2f}")
+        if args.kafka_records:
+            metadata.drop_all(engine)
+            metadata.create_all(engine)
+            taken, seconds = index_from_kafka(engine, args.kafka_records, Path(scratch))
+            print(
+                f"indexer: {taken:,} records from Kafka in {seconds:.1f} s: "
+                f"{taken / seconds:,.0f} records/s"
+            )
         engine.dispose()
     print(f"on {os.cpu_count()} cores, one client thread")
     return 0

@@ -25,7 +25,7 @@ def smtp() -> Iterator[Mailbox]:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """The URL of an empty database on a PostgreSQL server of this test session. A machine
+    """The URL of an empty database on a PostgreSQL server shared by the whole test run. A machine
     without PostgreSQL's server programs fails the tests that need it, saying how to install
     them: `make test` installs them, so a skip would hide a broken set-up."""
     try:

@@ -25,7 +25,7 @@ from processor.console.index.schema import (
     open_index,
     receipts,
 )
-from processor.console.index.search import DecisionQuery, index_status, search
+from processor.console.index.search import DecisionQuery, index_status, partner_days, search
 from processor.kafka import clients
 from processor.kafka.admin import TopicAdmin, TopicSpec
 from processor.kafka.records import ERROR_HEADER, OFFSET_HEADER, SOURCE_HEADERS
@@ -60,7 +60,7 @@ def engine(
     else:
         url = request.getfixturevalue("postgres_url")
     engine = open_index(url)
-    metadata.drop_all(engine)  # the PostgreSQL database is the session's: start empty
+    metadata.drop_all(engine)  # the PostgreSQL database is shared by the run: start empty
     metadata.create_all(engine)
     yield engine
     engine.dispose()
@@ -169,28 +169,36 @@ def test_every_committed_record_is_indexed_once_across_a_restart(
     publisher.transaction("a", 60)
     publisher.transaction("aborted", 30, commit=False)
     publisher.transaction("c", 40)
+    publisher.transaction("nul\x00", 1)  # PostgreSQL's text refuses NUL: it must not stop it
 
     poll_until(first, lambda: sum(counts(engine)) >= 40)
     first.close()  # stopped part way: its successor starts from the database's offsets
-    assert counts(engine) != (100, 50, 10)
+    assert counts(engine) != (101, 51, 11)
 
     second = Indexer(settings, engine, batch=20)
-    poll_until(second, lambda: counts(engine) == (100, 50, 10))
+    poll_until(second, lambda: counts(engine) == (101, 51, 11))
     for _ in range(5):  # nothing more comes: the aborted transaction's records stay out
         second.poll_once(0.2)
     second.close()
 
-    assert counts(engine) == (100, 50, 10)
+    assert counts(engine) == (101, 51, 11)
     with engine.connect() as connection:
         leads = connection.execute(select(decisions.c.lead_id)).scalars().all()
-    assert sorted(leads) == sorted([f"a-{n}" for n in range(60)] + [f"c-{n}" for n in range(40)])
+    expected = [f"a-{n}" for n in range(60)] + [f"c-{n}" for n in range(40)] + ["nul\ufffd-0"]
+    assert sorted(leads) == sorted(expected)
     status = index_status(engine)
     # Each partition's next offset lies past its last record (and its transactions' markers).
-    assert sum(status.positions[topics.audit_topic].values()) >= 100 + 30
+    assert sum(status.positions[topics.audit_topic].values()) >= 101 + 30
 
     found = search(engine, DecisionQuery(lead_id="c-7"))
     assert [(row.lead_id, row.deliveries[0].partner) for row in found] == [("c-7", "crm-west")]
     east = search(engine, DecisionQuery(partner="crm-east", limit=1_000))
     expected = {f"a-{n}" for n in range(0, 60, 3)} | {f"c-{n}" for n in range(0, 40, 3)}
+    expected.add("nul\ufffd-0")
     assert {row.lead_id for row in east} == expected
     assert len(east) == len(expected)
+    day = int(T0.timestamp()) // 86_400
+    days = partner_days(engine, day, day)
+    assert sum(d.decided for d in days) == 101
+    assert sum(d.delivered for d in days) == 51
+    assert sum(d.revenue["USD"] for d in days) == 51 * 25.0

@@ -19,7 +19,9 @@ from processor.console.index.schema import partner_day_totals
 
 FAILED = frozenset({"failed", "rejected"})
 """Receipt statuses counted as failed: the delivery ended without the partner taking the lead."""
-COUNTED = ("decided", "delivered", "failed", "returned")
+ENDINGS = ("delivered", "failed", "returned")
+"""What a receipt is counted as; others (retrying, reoffered, return_refused) are not."""
+COUNTED = ("decided", *ENDINGS)
 SUMMED = ("revenue", "credits")
 
 Key = tuple[str, int, str]
@@ -38,7 +40,7 @@ def tally(
         status = receipt["status"]
         counted = "failed" if status in FAILED else status
         key = (receipt["partner"], receipt["day"], receipt["currency"] or "")
-        if counted in COUNTED:
+        if counted in ENDINGS:
             totals[key][counted] += 1
         revenue = receipt["revenue"]
         if revenue is not None and status == "delivered":

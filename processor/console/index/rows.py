@@ -178,12 +178,13 @@ def _ms(moment: Any) -> int:
     raise Unusable(f"a time that is not one ({type(moment).__name__})")
 
 
-def _text(value: Any, limit: int = TEXT_CHARS) -> Any:
-    """``value`` as text cut to ``limit`` characters; None stays None."""
+def _text(value: Any, limit: int = TEXT_CHARS) -> str | None:
+    """``value`` as text cut to ``limit`` characters, NUL characters replaced (PostgreSQL's text
+    refuses them, which would fail the batch again and again); None stays None."""
     if value is None:
         return None
     text = value if isinstance(value, str) else str(value)
-    return text[:limit]
+    return text[:limit].replace("\x00", "\ufffd")
 
 
 def _number(value: Any) -> float | None:
@@ -210,8 +211,7 @@ def _header(headers: Mapping[str, str | bytes | None], name: str) -> str | None:
     value = headers.get(name)
     if value is None:
         return None
-    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
-    return text[:TEXT_CHARS]
+    return _text(value.decode("utf-8", "replace") if isinstance(value, bytes) else value)
 
 
 def _integer(text: str | None, largest: int) -> int | None:

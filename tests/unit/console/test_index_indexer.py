@@ -4,20 +4,13 @@ skipped without stopping it; what it keeps bounded."""
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from index_kit import (
-    DAY_MS,
-    SETTINGS,
-    T0,
-    Message,
-    Source,
-    dead_letter,
-    decision,
-    on,
-    receipt,
-)
+from confluent_kafka import KafkaError, KafkaException
 from sqlalchemy import Engine, func, select
 
 from processor.console.index import indexer as indexer_module
@@ -32,6 +25,18 @@ from processor.console.index.schema import (
     receipts,
 )
 from processor.console.index.search import decisions_of, partner_days
+from processor.console.index.source import Record
+from tests.unit.console.index_kit import (
+    DAY_MS,
+    SETTINGS,
+    T0,
+    Message,
+    Source,
+    dead_letter,
+    decision,
+    on,
+    receipt,
+)
 
 AUDIT = SETTINGS.topics.audit_topic
 RECEIPTS = SETTINGS.topics.receipts_topic
@@ -207,3 +212,66 @@ def test_an_indexer_that_fell_behind_never_moves_an_offset_back(engine: Engine) 
     assert sorted(offset for _, _, offset in places(engine)) == list(range(10, 20))
     index_all(behind)  # the one behind reads the stored offsets again: nothing is left
     assert len(places(engine)) == 10
+
+
+def test_run_waits_out_a_failing_broker_and_stops_when_asked(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(indexer_module, "RETRY_S", 0.01)
+    given = records()
+    source = Source(given)
+    real_consume = source.consume
+    failures = [KafkaException(KafkaError(KafkaError._TRANSPORT))]
+
+    def consume(count: int, timeout: float) -> Sequence[Record]:
+        if failures:
+            raise failures.pop()
+        return real_consume(count, timeout)
+
+    source.consume = consume  # type: ignore[method-assign]
+    indexer = Indexer(SETTINGS, engine, source=source, batch=7)
+    stop = threading.Event()
+    thread = threading.Thread(target=indexer.run, args=(stop,))
+    thread.start()
+    deadline = time.monotonic() + 30
+    while len(places(engine)) < len(given) and time.monotonic() < deadline:
+        stop.wait(0.01)
+    stop.set()
+    thread.join(10)
+    assert not thread.is_alive()
+    assert not failures and len(places(engine)) == len(given)
+
+
+def test_nul_characters_are_replaced_as_postgresql_refuses_them(engine: Engine) -> None:
+    given = [on(AUDIT, 0, decision("nul\x00lead", T0, error="bad\x00")), dead_letter(0, "r\x00")]
+    index_all(Indexer(SETTINGS, engine, source=Source(given)))
+    found = decisions_of(engine, "nul\ufffdlead")
+    assert [row.error for row in found] == ["bad\ufffd"]
+    with engine.connect() as connection:
+        assert connection.execute(select(dead_letters.c.reason)).scalar_one() == "r\ufffd"
+
+
+def test_a_failed_look_up_after_a_failed_batch_still_seeks_back(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    given = records()
+    source = Source(given)
+    indexer = Indexer(SETTINGS, engine, source=source, batch=10)
+    real_insert, real_partitions = indexer_module._insert, source.partitions
+
+    def fail(*args: object) -> None:
+        raise RuntimeError("database went away")
+
+    def unreachable(topic: str) -> list[int]:
+        raise KafkaException(KafkaError(KafkaError._TRANSPORT))
+
+    monkeypatch.setattr(indexer_module, "_insert", fail)
+    with pytest.raises(RuntimeError):
+        indexer.poll_once(0)  # the source read 10 records past what the database holds
+    monkeypatch.setattr(indexer_module, "_insert", real_insert)
+    source.partitions = unreachable  # type: ignore[method-assign]
+    with pytest.raises(KafkaException):
+        indexer.poll_once(0)
+    source.partitions = real_partitions  # type: ignore[method-assign]
+    index_all(indexer)
+    assert sorted(places(engine)) == sorted((r.topic(), r.partition(), r.offset()) for r in given)

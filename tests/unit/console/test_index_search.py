@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from index_kit import DAY_MS, SETTINGS, T0, Source, dead_letter, decision, on, receipt
 from sqlalchemy import Engine
 
 from processor.console.index.indexer import Indexer
@@ -20,6 +19,16 @@ from processor.console.index.search import (
     partner_days,
     receipts_of,
     search,
+)
+from tests.unit.console.index_kit import (
+    DAY_MS,
+    SETTINGS,
+    T0,
+    Source,
+    dead_letter,
+    decision,
+    on,
+    receipt,
 )
 
 AUDIT = SETTINGS.topics.audit_topic
