@@ -23,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from processor.console.web import csrf
 from processor.console.web.context import ConsoleContext
-from processor.console.web.pages import signin
+from processor.console.web.pages import health, signin
 from processor.console.web.templating import render
 
 OPEN_PATHS = frozenset({"/login"})
@@ -42,7 +42,7 @@ SECURITY_HEADERS = {
 
 def page_routes() -> list[BaseRoute]:
     """Every page's routes, in the order of the navigation."""
-    return [*signin.routes]
+    return [*signin.routes, *health.routes]
 
 
 def build_app(context: ConsoleContext, routes: Sequence[BaseRoute] | None = None) -> Starlette:
