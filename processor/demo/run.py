@@ -30,6 +30,7 @@ from rich.table import Table
 from processor.app import App
 from processor.control.publisher import publish_rules
 from processor.delivery import Worker, read_receipts
+from processor.demo.console import serve_console
 from processor.demo.highlights import Highlights
 from processor.demo.leads import not_a_lead, sample_leads
 from processor.errors import ServiceUnavailable
@@ -106,7 +107,11 @@ class Tally:
             self.examples.setdefault("capped", decision)
 
 
-def run_demo(settings: Settings, leads: int, bad_records: int, console: Console) -> int:
+def run_demo(
+    settings: Settings, leads: int, bad_records: int, console: Console, *, with_console: bool = True
+) -> int:
+    """Runs the demo; with ``with_console`` it ends serving the console on the demo's broker
+    until Ctrl-C or SIGTERM."""
     with broker(settings, console) as settings:
         Topics(settings).ensure_base()
         rules = load_rules(rules_text())
@@ -133,6 +138,8 @@ def run_demo(settings: Settings, leads: int, bad_records: int, console: Console)
             tally.deliveries[delivered.id],
             console,
         )
+        if with_console:
+            serve_console(settings)
     return 0
 
 
