@@ -8,7 +8,6 @@ import logging
 import sys
 
 from processor.cli.options import add_settings_flags, settings_from_args
-from processor.console.serve import serve
 from processor.console.web.auth import MAX_PASSWORD_CHARS, hash_password
 from processor.errors import InvalidInput
 
@@ -66,6 +65,10 @@ def _console(args: argparse.Namespace) -> int:
         level=settings.logging.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Imported here: every other command starts without loading the web server and the index,
+    # and the console's pages may use the command-line package's functions without a cycle.
+    from processor.console.serve import serve
+
     serve(settings, on_ready=lambda url: print(f"Console: {url}", flush=True))
     return 0
 

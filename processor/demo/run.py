@@ -30,7 +30,6 @@ from rich.table import Table
 from processor.app import App
 from processor.control.publisher import publish_rules
 from processor.delivery import Worker, read_receipts
-from processor.demo.console import serve_console
 from processor.demo.highlights import Highlights
 from processor.demo.leads import not_a_lead, sample_leads
 from processor.errors import ServiceUnavailable
@@ -139,6 +138,9 @@ def run_demo(
             console,
         )
         if with_console:
+            # Imported here, as by `lead-router console`: the web stack loads only when served.
+            from processor.demo.console import serve_console
+
             serve_console(settings)
     return 0
 
