@@ -24,7 +24,7 @@ PROMTOOL := $(TOOLS)/prometheus-$(PROMETHEUS_VERSION)/promtool
 COMPOSE_DOCKER_CONFIG := $(TOOLS)/compose-$(COMPOSE_VERSION)
 COMPOSE_PLUGIN := $(COMPOSE_DOCKER_CONFIG)/cli-plugins/docker-compose
 
-.PHONY: install lint test demo clean tools bench-env system-packages
+.PHONY: install lint test demo clean tools bench-env system-packages screenshots
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lead-router needs Python 3.11 or newer")'
@@ -95,6 +95,10 @@ bench-env: $(BENCH_STAMP)
 demo: install
 	-$(BIN)/lead-router geo fetch
 	$(BIN)/lead-router demo
+
+# The README's pictures of the console: the browser tests save each page they open.
+screenshots: install system-packages
+	LEAD_ROUTER_SCREENSHOTS=docs/images $(BIN)/pytest -q tests/integration/test_console_browser.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
