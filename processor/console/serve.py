@@ -13,6 +13,7 @@ import secrets
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -32,7 +33,7 @@ from processor.settings import Settings
 log = logging.getLogger(__name__)
 
 STOP_GRACE_S = 10.0
-"""How long each thread gets to finish its work (a request, an index batch) after stop."""
+"""How long the threads get to finish their work (a request, an index batch) after stop."""
 
 
 def serve(
@@ -80,12 +81,17 @@ def _serve_on(
     server = uvicorn.Server(
         uvicorn.Config(build_app(context), access_log=False, log_level="warning", lifespan="off")
     )
+    # Daemons: a thread still waiting on a broker after its grace does not keep the process
+    # alive. An index batch cut short is rolled back with its offsets, and read again next start.
     threads = [
         threading.Thread(
             target=server.run, kwargs={"sockets": [listening]}, name="console-http", daemon=True
         ),
         threading.Thread(
-            target=_index, args=(context.settings, context.engine, stop), name="console-index"
+            target=_index,
+            args=(context.settings, context.engine, stop),
+            name="console-index",
+            daemon=True,
         ),
     ]
     rules.start()
@@ -100,9 +106,11 @@ def _serve_on(
         finally:
             stop.set()
             server.should_exit = True
-            for thread in threads:
-                thread.join(STOP_GRACE_S)
+            # The three stop at once: the grace is shared, not added up.
+            deadline = time.monotonic() + STOP_GRACE_S
             rules.stop()
+            for thread in threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _bind(host: str, port: int) -> socket.socket:
