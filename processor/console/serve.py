@@ -127,7 +127,6 @@ def _bind(host: str, port: int) -> socket.socket:
             f"the console cannot listen on {host}:{port} ({error.strerror or error}); "
             "choose another with --console-port / LEAD_ROUTER_CONSOLE_PORT"
         ) from None
-    listening.set_inheritable(True)
     return listening
 
 
