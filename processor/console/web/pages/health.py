@@ -91,12 +91,15 @@ async def runbook_page(request: Request) -> Response:
 
 
 def _refused(context: ConsoleContext) -> list[RefusedRow]:
-    """The refused config records, newest first, with when the console saw a refused version."""
+    """The refused config records, newest first, with when the console saw a refused version.
+
+    The rules watch appends to both lists in its thread: each is copied whole (one step under
+    the interpreter lock) before it is read."""
     seen: dict[str, datetime] = {}
     if isinstance(context.rules, RulesWatch):
-        seen = {r.refusal.version: r.at for r in context.rules.refusals}
+        seen = {r.refusal.version: r.at for r in tuple(context.rules.refusals)}
     rows = []
-    for refused in reversed(context.rules.config.refused):
+    for refused in reversed(tuple(context.rules.config.refused)):
         version_refused = refused.key == VERSION_KEY
         rows.append(
             RefusedRow(
