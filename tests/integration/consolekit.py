@@ -1,5 +1,5 @@
-"""`lead-router demo` in a process of its own, up to the console it serves last: its address and
-the two logins it prints, and a SIGTERM that ends it."""
+"""`lead-router demo` or `lead-router console` in a process of its own: its output as it comes,
+the console's address (and the demo's two logins) once printed, and a SIGTERM that ends it."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-CONSOLE_LINE = re.compile(
-    r"Console: (?P<url>http://\S+)  sign in as (?P<editor>\S+) / (?P<editor_pw>\S+) \(editor\) "
+SERVING = re.compile(r"Console: (?P<url>http://\S+)")
+DEMO_LOGINS = re.compile(
+    r"sign in as (?P<editor>\S+) / (?P<editor_pw>\S+) \(editor\) "
     r"or (?P<viewer>\S+) / (?P<viewer_pw>\S+) \(viewer\)"
 )
 
@@ -28,8 +29,8 @@ class ConsoleLogins:
     viewer: tuple[str, str]
 
 
-class Demo:
-    """A running demo: its output as it comes, and how it ended."""
+class Running:
+    """A running command: its output as it comes, and how it ended."""
 
     def __init__(self, process: subprocess.Popen[str], stderr: Path) -> None:
         self.process = process
@@ -44,34 +45,39 @@ class Demo:
             self._new.put(line.rstrip("\n"))
         self._new.put(None)
 
-    def console(self, timeout: float) -> ConsoleLogins:
-        """The console's address and logins, once printed; fails with the output when the demo
-        ends first or takes longer than ``timeout``."""
+    def wait_for(self, pattern: re.Pattern[str], timeout: float) -> re.Match[str]:
+        """The first line from now on that ``pattern`` finds; fails with the output when the
+        command ends first or takes longer than ``timeout``."""
         deadline = time.monotonic() + timeout
         while True:
             try:
                 line = self._new.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 raise AssertionError(
-                    f"no console address in {timeout:.0f} s:\n" + "\n".join(self.lines[-40:])
+                    f"no {pattern.pattern!r} in {timeout:.0f} s:\n" + "\n".join(self.lines[-40:])
                 ) from None
             if line is None:
                 raise AssertionError(
-                    "the demo ended without serving the console:\n"
+                    f"ended without {pattern.pattern!r}:\n"
                     + "\n".join(self.lines[-40:])
                     + self.stderr.read_text()[-3000:]
                 )
             self.lines.append(line)
-            found = CONSOLE_LINE.search(line)
+            found = pattern.search(line)
             if found:
-                return ConsoleLogins(
-                    found["url"],
-                    (found["editor"], found["editor_pw"]),
-                    (found["viewer"], found["viewer_pw"]),
-                )
+                return found
+
+    def console(self, timeout: float) -> ConsoleLogins:
+        """The demo's console: its address and the two logins it prints."""
+        url = self.wait_for(SERVING, timeout)["url"]
+        logins = DEMO_LOGINS.search(self.lines[-1])
+        assert logins, self.lines[-1]
+        return ConsoleLogins(
+            url, (logins["editor"], logins["editor_pw"]), (logins["viewer"], logins["viewer_pw"])
+        )
 
     def terminate(self, timeout: float = 60.0) -> int:
-        """Sends SIGTERM; the exit code once the demo has ended."""
+        """Sends SIGTERM; the exit code once the command has ended."""
         self.process.send_signal(signal.SIGTERM)
         code = self.process.wait(timeout)
         while (line := self._new.get(timeout=timeout)) is not None:
@@ -85,13 +91,13 @@ class Demo:
 
 
 @contextmanager
-def running_demo(args: Sequence[str], env: dict[str, str], cwd: Path) -> Iterator[Demo]:
-    """The demo started with ``args`` in ``cwd``, its errors in ``cwd``/demo.stderr; killed if
+def running(args: Sequence[str], env: dict[str, str], cwd: Path) -> Iterator[Running]:
+    """``lead-router ARGS`` started in ``cwd``, its errors in ``cwd``/stderr.txt; killed if
     still running when the block ends."""
-    stderr = cwd / "demo.stderr"
+    stderr = cwd / "stderr.txt"
     with stderr.open("w") as errors:
         process = subprocess.Popen(
-            [sys.executable, "-m", "processor", "demo", *args],
+            [sys.executable, "-m", "processor", *args],
             cwd=cwd,
             env=env,
             stdout=subprocess.PIPE,
@@ -99,7 +105,7 @@ def running_demo(args: Sequence[str], env: dict[str, str], cwd: Path) -> Iterato
             text=True,
         )
     try:
-        yield Demo(process, stderr)
+        yield Running(process, stderr)
     finally:
         if process.poll() is None:
             process.kill()

@@ -16,7 +16,7 @@ from itertools import islice
 from pathlib import Path
 
 import pytest
-from consolekit import ConsoleLogins, running_demo
+from consolekit import ConsoleLogins, running
 from streamkit import settings_env
 
 from processor.demo.leads import sample_leads
@@ -62,10 +62,10 @@ def console(
     del env["LEAD_ROUTER_METRICS_PORT"]
     env["LEAD_ROUTER_CONSOLE_PORT"] = "0"
     folder = tmp_path_factory.mktemp("demo")
-    with running_demo(["--leads", str(LEADS), "--bad-records", "3"], env, folder) as demo:
+    with running(["demo", "--leads", str(LEADS), "--bad-records", "3"], env, folder) as demo:
         logins = demo.console(timeout=300)
         yield logins
-        assert demo.terminate() == 0, (folder / "demo.stderr").read_text()[-3000:]
+        assert demo.terminate() == 0, demo.stderr.read_text()[-3000:]
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from consolekit import running_demo
+from consolekit import running
 from streamkit import settings_env
 
 from processor.demo.leads import sample_leads
@@ -47,11 +47,11 @@ def test_the_demo_routes_summarises_and_delivers_one_partner(
     env = settings_env(stream_settings.with_changes(receipts_topic=f"receipts-{unique}"))
     del env["LEAD_ROUTER_METRICS_PORT"]  # the demo picks a free port itself
     env["LEAD_ROUTER_CONSOLE_PORT"] = "0"  # any free port: it prints the one it took
-    with running_demo(["--leads", str(LEADS), "--bad-records", "3"], env, tmp_path) as demo:
+    with running(["demo", "--leads", str(LEADS), "--bad-records", "3"], env, tmp_path) as demo:
         console = demo.console(timeout=300)
         with urllib.request.urlopen(f"{console.url}/login", timeout=10) as login:
             assert login.status == 200 and b"<h1>Sign in</h1>" in login.read()
-        assert demo.terminate() == 0, (tmp_path / "demo.stderr").read_text()[-3000:]
+        assert demo.terminate() == 0, demo.stderr.read_text()[-3000:]
     assert demo.lines[-1] == "Ctrl-C ends the demo."
     out = demo.output
     assert "Outcomes by profile" in out
