@@ -18,6 +18,8 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 # processor/wire/avsc is a symbolic link to the top-level schemas/ folder: both are needed.
 COPY schemas/ schemas/
+# processor/console/web/runbook.md links to the runbook: the console serves it at /runbook.
+COPY docs/runbook.md docs/runbook.md
 COPY processor/ processor/
 RUN pip wheel --wheel-dir /wheels .
 

@@ -24,7 +24,7 @@ PROMTOOL := $(TOOLS)/prometheus-$(PROMETHEUS_VERSION)/promtool
 COMPOSE_DOCKER_CONFIG := $(TOOLS)/compose-$(COMPOSE_VERSION)
 COMPOSE_PLUGIN := $(COMPOSE_DOCKER_CONFIG)/cli-plugins/docker-compose
 
-.PHONY: install lint test demo clean tools bench-env
+.PHONY: install lint test demo clean tools bench-env system-packages screenshots
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "lead-router needs Python 3.11 or newer")'
@@ -40,11 +40,18 @@ lint: install
 	$(BIN)/ruff format --check processor tests benchmarks
 	$(BIN)/mypy
 
-test: lint tools
+test: lint tools system-packages
 	LEAD_ROUTER_PROMTOOL=$(PROMTOOL) LEAD_ROUTER_COMPOSE_DOCKER_CONFIG=$(COMPOSE_DOCKER_CONFIG) \
 		$(BIN)/pytest
 
 tools: $(PROMTOOL) $(COMPOSE_PLUGIN)
+
+# The console's browser tests drive the distribution's Chromium, and its index's tests start a
+# PostgreSQL server from the distribution's packages: installed when missing, as root or with a
+# sudo that asks no password. Where that is impossible the script says why and goes on; those
+# tests are then skipped with the reason.
+system-packages:
+	@./.ci/system-packages
 
 $(GO_LOCAL):
 	$(PYTHON) tests/ops/gotoolchain.py $(GO_VERSION) $(TOOLS)/go-$(GO_VERSION)
@@ -84,9 +91,14 @@ $(BENCH_STAMP): pyproject.toml benchmarks/requirements-quix.txt
 bench-env: $(BENCH_STAMP)
 
 # The IP database is optional for the demo: without it, visitors known only by IP stay unlocated.
+# The demo ends serving the console on its broker: its address and logins are the last lines.
 demo: install
 	-$(BIN)/lead-router geo fetch
 	$(BIN)/lead-router demo
+
+# The README's pictures of the console: the browser tests save each page they open.
+screenshots: install system-packages
+	LEAD_ROUTER_SCREENSHOTS=docs/images $(BIN)/pytest -q tests/integration/test_console_browser.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -80,6 +80,16 @@ def unique() -> str:
 @pytest.fixture
 def stream_settings(kafka_bootstrap: str, unique: str) -> Settings:
     """Settings of a processor on the test broker with topics and group of its own."""
+    return _own_topics(kafka_bootstrap, unique)
+
+
+@pytest.fixture(scope="module")
+def module_stream_settings(kafka_bootstrap: str) -> Settings:
+    """``stream_settings`` shared by a module's tests, for one long run they all look at."""
+    return _own_topics(kafka_bootstrap, uuid.uuid4().hex[:12])
+
+
+def _own_topics(kafka_bootstrap: str, unique: str) -> Settings:
     return Settings(
         bootstrap_servers=kafka_bootstrap,
         group_id=f"group-{unique}",

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from processor import __version__
 from processor.cli import (
     audit,
+    console,
     deliver,
     demo,
     dryrun,
@@ -43,6 +44,7 @@ COMMANDS = (
     state,
     geo,
     kafka,
+    console,
 )
 
 EXIT_CODES = """\

@@ -18,14 +18,17 @@ dealer group routing by interest category to the nearest of its stores, and a le
 selling to the highest bidder, the top one capped at 3 leads a day), publishes sample leads (among
 them a visitor who asks twice and a publisher's retry), runs the processor until every lead is
 routed, and prints what happened, read back from the audit topic: the cap reached and who took
-the leads after it, the duplicates caught.
+the leads after it, the duplicates caught. Then it serves the console on the demo's broker
+(http://127.0.0.1:8080, or a free port when 8080 is taken) with an editor and a viewer made for
+this run, their passwords printed last, until Ctrl-C; --no-console ends after the summary.
 
 The IP database from `lead-router geo fetch` is used when it is in the cache (`make demo` fetches
 it), so leads with only an IP address are located too.
 
 examples:
   lead-router demo
-  lead-router demo --leads 10000
+  lead-router demo --leads 10000 --console-port 9000
+  lead-router demo --no-console
   lead-router demo --bootstrap-servers 127.0.0.1:9092     # on a broker you run
 """
 
@@ -49,9 +52,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="how many records that are not leads, for the dead-letter topic "
         "(default: %(default)s)",
     )
+    parser.add_argument(
+        "--no-console",
+        dest="console",
+        action="store_false",
+        help="end after the summary and the deliveries, without serving the console",
+    )
     add_settings_flags(
         parser,
-        ("kafka", "registry", "topics", "processor", "delivery", "geo", "metrics", "rules"),
+        (
+            "kafka",
+            "registry",
+            "topics",
+            "processor",
+            "delivery",
+            "geo",
+            "metrics",
+            "rules",
+            "console",
+        ),
     )
     parser.set_defaults(handler=_demo)
 
@@ -65,4 +84,10 @@ def _demo(args: argparse.Namespace) -> int:
     updates: dict[str, object] = {}
     if "metrics_port" not in settings.metrics.model_fields_set:
         updates["metrics_port"] = free_port()
-    return run_demo(settings.with_changes(**updates), args.leads, args.bad_records, Console())
+    return run_demo(
+        settings.with_changes(**updates),
+        args.leads,
+        args.bad_records,
+        Console(),
+        with_console=args.console,
+    )

@@ -56,7 +56,10 @@ class RulesWatch:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(10)
-        self._follower.close()
+        # A thread still waiting on a broker that does not answer holds the consumer: closing it
+        # there would wait as long. The thread is a daemon; it ends with the process.
+        if not self._thread.is_alive():
+            self._follower.close()
 
     def _follow(self) -> None:
         try:

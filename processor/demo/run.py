@@ -106,7 +106,11 @@ class Tally:
             self.examples.setdefault("capped", decision)
 
 
-def run_demo(settings: Settings, leads: int, bad_records: int, console: Console) -> int:
+def run_demo(
+    settings: Settings, leads: int, bad_records: int, console: Console, *, with_console: bool = True
+) -> int:
+    """Runs the demo; with ``with_console`` it ends serving the console on the demo's broker
+    until Ctrl-C or SIGTERM."""
     with broker(settings, console) as settings:
         Topics(settings).ensure_base()
         rules = load_rules(rules_text())
@@ -133,6 +137,11 @@ def run_demo(settings: Settings, leads: int, bad_records: int, console: Console)
             tally.deliveries[delivered.id],
             console,
         )
+        if with_console:
+            # Imported here, as by `lead-router console`: the web stack loads only when served.
+            from processor.demo.console import serve_console
+
+            serve_console(settings)
     return 0
 
 

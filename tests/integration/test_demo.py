@@ -1,5 +1,5 @@
 """`lead-router demo` end to end on the test broker: routes, summarises (a cap reached, duplicates
-caught), and delivers."""
+caught), delivers, and serves the console until SIGTERM."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import json
 import re
 import subprocess
 import sys
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from consolekit import running
 from streamkit import settings_env
 
 from processor.demo.leads import sample_leads
@@ -44,17 +46,14 @@ def test_the_demo_routes_summarises_and_delivers_one_partner(
 ) -> None:
     env = settings_env(stream_settings.with_changes(receipts_topic=f"receipts-{unique}"))
     del env["LEAD_ROUTER_METRICS_PORT"]  # the demo picks a free port itself
-    done = subprocess.run(
-        [sys.executable, "-m", "processor", "demo", "--leads", str(LEADS), "--bad-records", "3"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    out = " ".join(done.stdout.split())  # the console wraps long lines
+    env["LEAD_ROUTER_CONSOLE_PORT"] = "0"  # any free port: it prints the one it took
+    with running(["demo", "--leads", str(LEADS), "--bad-records", "3"], env, tmp_path) as demo:
+        console = demo.console(timeout=300)
+        with urllib.request.urlopen(f"{console.url}/login", timeout=10) as login:
+            assert login.status == 200 and b"<h1>Sign in</h1>" in login.read()
+        assert demo.terminate() == 0, demo.stderr.read_text()[-3000:]
+    assert demo.lines[-1] == "Ctrl-C ends the demo."
+    out = demo.output
     assert "Outcomes by profile" in out
     assert "dead letters on" in out and ": 3 (records that are not leads)" in out
     decisions = dry_run(tmp_path)

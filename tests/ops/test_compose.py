@@ -81,3 +81,15 @@ def test_prometheus_loads_the_alert_rules_and_grafana_the_dashboard(stack: dict[
     grafana = mounts("grafana")
     assert grafana["deploy/grafana/provisioning"] == "/etc/grafana/provisioning"
     assert grafana["deploy/grafana/dashboards"] == "/var/lib/grafana/dashboards"
+
+
+def test_the_console_runs_only_with_its_profile_and_listens_for_the_host(compose: Compose) -> None:
+    result = compose(
+        "-f", "docker-compose.yml", "--profile", "console", "config", "--format", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    console = json.loads(result.stdout)["services"]["console"]
+    assert console["command"] == ["console"]
+    assert console["environment"]["LEAD_ROUTER_CONSOLE_HOST"] == "0.0.0.0"
+    assert [(p["host_ip"], p["target"]) for p in console["ports"]] == [("127.0.0.1", 8080)]
+    assert "8080/login" in " ".join(console["healthcheck"]["test"])

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from processor.console.web import csrf
 from processor.console.web.context import ConsoleContext
-from processor.console.web.pages import draft, logs, receipts, routing, signin, testlead
+from processor.console.web.pages import draft, health, logs, receipts, routing, signin, testlead
 from processor.console.web.templating import render
 
 OPEN_PATHS = frozenset({"/login"})
@@ -51,6 +51,7 @@ def page_routes() -> list[BaseRoute]:
         *draft.routes,
         *logs.routes,
         *receipts.routes,
+        *health.routes,
     ]
 
 
