@@ -47,6 +47,9 @@ from processor.wire import Codec, lead_from_json
 DRAIN_TIMEOUT_S = 300.0
 DELIVERED_PARTNER = "metro-manhattan"
 """The partner whose deliveries the demo hands to the reference delivery worker."""
+PRICED_PARTNERS = ("prime-lending", "harbor-finance")
+"""Partners that pay for leads, delivered too (quietly) when the console follows, so that its
+receipts and revenue page has revenue to show."""
 EXAMPLES = ("routed", "routed-priced", "capped", "fallback", "unroutable", "duplicate", "rejected")
 """The kinds of decision the summary explains, one example each, in this order: ``capped`` is a
 lead that went elsewhere because a cap was full."""
@@ -138,6 +141,14 @@ def run_demo(
             console,
         )
         if with_console:
+            for partner in (p for p in rules.partners if p.id in PRICED_PARTNERS):
+                _deliver(
+                    settings,
+                    partner.id,
+                    partner.destinations,
+                    tally.deliveries[partner.id],
+                    Console(quiet=True),
+                )
             # Imported here, as by `lead-router console`: the web stack loads only when served.
             from processor.demo.console import serve_console
 
