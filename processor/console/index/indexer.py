@@ -104,6 +104,7 @@ class Indexer:
         self._assign()
         records = self._source.consume(self._batch, timeout)
         if not records:
+            self._past_markers()
             return 0
         try:
             self._write(records)
@@ -162,6 +163,25 @@ class Indexer:
             for position, next_offset in ends.items():
                 _store_offset(connection, position, next_offset, stored.get(position))
         stored.update(ends)
+
+    def _past_markers(self) -> None:
+        """Stores the offsets past the transaction markers that follow the last records read,
+        once reading has caught up, so that an index read to the end stands at the end
+        offsets (its lag reads 0, not 1 a partition). Every record before them is written
+        already: this runs only when a read returned none."""
+        assert self._offsets is not None
+        stored = self._offsets
+        ahead = {
+            place: offset
+            for place, offset in self._source.read_to().items()
+            if offset > stored.get(place, 0)
+        }
+        if not ahead:
+            return
+        with self._engine.begin() as connection:
+            for position, next_offset in ahead.items():
+                _store_offset(connection, position, next_offset, stored.get(position))
+        stored.update(ahead)
 
     def _rows(self, record: Record, place: Place) -> Rows | None:
         """The record's rows; None (logged, counted) when it cannot be indexed."""

@@ -48,6 +48,11 @@ class MessageSource(Protocol):
         """Up to ``count`` records, waiting at most ``timeout`` seconds for the first."""
         ...
 
+    def read_to(self) -> Mapping[Position, int]:
+        """The offset each assigned partition reads next, past the transaction markers (which
+        hold no record) after the last record returned; partitions with none known are left out."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -86,6 +91,13 @@ class KafkaSource:
             else:  # transient (a broker restarting): the consumer retries by itself
                 LOG.warning("console index: reading %s: %s", message.topic(), error.str())
         return taken
+
+    def read_to(self) -> Mapping[Position, int]:
+        return {
+            (tp.topic, tp.partition): tp.offset
+            for tp in self._consumer.position(self._consumer.assignment())
+            if tp.offset >= 0
+        }
 
     def close(self) -> None:
         self._consumer.close()

@@ -76,6 +76,8 @@ class Source:
         self.hidden: set[str] = set()
         """Topics that do not exist yet."""
         self.positions: dict[Position, int] = {}
+        self.markers: dict[Position, int] = {}
+        """Per partition, the offset after the commit marker that follows its last record."""
 
     def partitions(self, topic: str) -> list[int]:
         if topic in self.hidden:
@@ -93,6 +95,16 @@ class Source:
                 taken.append(record)
                 self.positions[position] = record.offset() + 1
         return taken
+
+    def read_to(self) -> Mapping[Position, int]:
+        """Past a partition's closing marker once its last record was read, as a read_committed
+        consumer stands."""
+        return {
+            position: self.markers.get(position, offset)
+            if self.logs.get(position) and offset > self.logs[position][-1].offset()
+            else offset
+            for position, offset in self.positions.items()
+        }
 
     def close(self) -> None:
         pass

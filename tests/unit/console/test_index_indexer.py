@@ -275,3 +275,21 @@ def test_a_failed_look_up_after_a_failed_batch_still_seeks_back(
     source.partitions = real_partitions  # type: ignore[method-assign]
     index_all(indexer)
     assert sorted(places(engine)) == sorted((r.topic(), r.partition(), r.offset()) for r in given)
+
+
+def test_an_index_read_to_the_end_stands_past_the_closing_markers(engine: Engine) -> None:
+    """The commit marker after a partition's last record holds no record: once caught up, the
+    stored offset is past it, so the index's lag reads 0 and not 1 a partition."""
+    source = Source(records())
+    source.markers = {(AUDIT, 0): 40, (AUDIT, 1): 40}  # records at 0, 2, ... 38; a marker at 39
+    indexer = Indexer(SETTINGS, engine, source=source)
+    assert index_all(indexer) == 60
+    with engine.connect() as connection:
+        stored = dict(
+            ((row.topic, row.partition), row.next_offset)
+            for row in connection.execute(select(index_offsets))
+        )
+    assert stored[(AUDIT, 0)] == stored[(AUDIT, 1)] == 40
+    assert stored[(RECEIPTS, 0)] == 15  # no marker known: after the last record
+    restarted = Indexer(SETTINGS, engine, source=Source(records()))
+    assert index_all(restarted) == 0 and len(places(engine)) == 60
