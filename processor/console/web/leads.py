@@ -14,9 +14,10 @@ from datetime import date, datetime
 from typing import Any
 
 from confluent_kafka import KafkaException
-from starlette.applications import Starlette
+from starlette.requests import Request
 
 from processor.cli.audit_explain import lead_reader, read_input_lead
+from processor.console.web.context import made_once
 from processor.errors import ServiceUnavailable
 from processor.settings import Settings
 from processor.wire import Codec
@@ -54,12 +55,11 @@ class KafkaLeads:
             return self._codec
 
 
-def reader_of(app: Starlette) -> LeadReader:
-    """The app's lead reader, made on first use."""
-    reader: LeadReader | None = getattr(app.state, "lead_reader", None)
-    if reader is None:
-        reader = KafkaLeads(app.state.context.settings)
-        app.state.lead_reader = reader
+def reader_of(request: Request) -> LeadReader:
+    """The application's lead reader."""
+    reader: LeadReader = made_once(
+        request, "lead_reader", lambda context: KafkaLeads(context.settings)
+    )
     return reader
 
 

@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from processor.console.drafts import Draft, Drafts, document_of
 from processor.console.web import app as web
-from processor.console.web.context import ConsoleContext
+from processor.console.web.context import ConsoleContext, made_once
 from processor.console.web.templating import render
 from processor.control.publisher import VersionConflict, publish_rules
 from processor.control.records import version_number
@@ -46,12 +46,8 @@ CHANGES_SHOWN = 200
 
 
 def drafts_of(request: Request) -> Drafts:
-    """The console's drafts table, made on first use."""
-    drafts = getattr(request.app.state, "drafts", None)
-    if drafts is None:
-        context: ConsoleContext = request.app.state.context
-        drafts = request.app.state.drafts = Drafts(context.engine)
-    return drafts
+    """The console's drafts table."""
+    return made_once(request, "drafts", lambda context: Drafts(context.engine))
 
 
 def _in_force(context: ConsoleContext) -> str:

@@ -149,7 +149,7 @@ async def _lead_as_published(
     topic, partition, offset = first.source_topic, first.source_partition, first.source_offset
     if topic is None or partition is None or offset is None:
         return None, "The decision names no input record."
-    read = await run_in_threadpool(reader_of(request.app), topic, partition, offset)
+    read = await run_in_threadpool(reader_of(request), topic, partition, offset)
     where = f"{topic}[{partition}]@{offset}"
     if isinstance(read, str):
         return None, f"The input record {where} {read}."

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from processor.app import enricher_for
 from processor.console.drafts import document_of
-from processor.console.web.context import ConsoleContext
+from processor.console.web.context import ConsoleContext, made_once
 from processor.console.web.pages.draft import drafts_of
 from processor.console.web.templating import render
 from processor.demo.leads import sample_leads
@@ -113,12 +113,8 @@ class LeadTester:
 
 
 def lead_tester(request: Request) -> LeadTester:
-    """The application's lead tester, made on first use."""
-    tester = getattr(request.app.state, "lead_tester", None)
-    if tester is None:
-        context: ConsoleContext = request.app.state.context
-        tester = request.app.state.lead_tester = LeadTester(context.settings)
-    return tester
+    """The application's lead tester."""
+    return made_once(request, "lead_tester", lambda context: LeadTester(context.settings))
 
 
 def _rules(request: Request, choice: Choice) -> Snapshot:
