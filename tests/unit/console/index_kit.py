@@ -24,6 +24,8 @@ from processor.settings import Settings
 from processor.wire import Codec
 
 SETTINGS = Settings(audit_topic="audit", receipts_topic="receipts", dlq_topic="dlq")
+AUDIT = SETTINGS.topics.audit_topic
+RECEIPTS = SETTINGS.topics.receipts_topic
 CODEC = Codec()
 DAY_MS = 86_400_000
 T0 = 20_000 * DAY_MS  # 2024-10-04, midnight UTC
@@ -156,7 +158,7 @@ def receipt(
 
 def on(topic: str, offset: int, record: dict[str, Any], partition: int = 0) -> Message:
     """``record`` encoded for ``topic`` (audit: a decision; receipts: a receipt)."""
-    schema = "RoutingDecision" if topic == SETTINGS.topics.audit_topic else "DeliveryReceipt"
+    schema = "RoutingDecision" if topic == AUDIT else "DeliveryReceipt"
     value = CODEC.encode(topic, schema, record)
     return Message(topic, partition, offset, value, [], T0)
 

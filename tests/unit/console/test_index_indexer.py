@@ -27,7 +27,9 @@ from processor.console.index.schema import (
 from processor.console.index.search import decisions_of, partner_days
 from processor.console.index.source import Record
 from tests.unit.console.index_kit import (
+    AUDIT,
     DAY_MS,
+    RECEIPTS,
     SETTINGS,
     T0,
     Message,
@@ -37,9 +39,6 @@ from tests.unit.console.index_kit import (
     on,
     receipt,
 )
-
-AUDIT = SETTINGS.topics.audit_topic
-RECEIPTS = SETTINGS.topics.receipts_topic
 
 
 @pytest.fixture

@@ -14,10 +14,18 @@ from starlette.testclient import TestClient
 from processor.console.index.indexer import Indexer
 from processor.console.index.schema import open_index
 from processor.console.web.context import ConsoleContext
-from tests.unit.console.index_kit import DAY_MS, SETTINGS, T0, Source, decision, on, receipt
+from tests.unit.console.index_kit import (
+    AUDIT,
+    DAY_MS,
+    RECEIPTS,
+    SETTINGS,
+    T0,
+    Source,
+    decision,
+    on,
+    receipt,
+)
 
-AUDIT = SETTINGS.topics.audit_topic
-RECEIPTS = SETTINGS.topics.receipts_topic
 EMAIL = "ana.lima@mail.example"
 WHY = [
     {"step": "profile", "profile": "leadmarket", "why": "site_id leadmarket-web"},
