@@ -20,7 +20,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from processor.cli.audit_explain import Explainer, lead_reader
+from processor.audit.inputs import lead_reader
+from processor.cli.audit_explain import Explainer
 from processor.cli.dryrun import add_trace_limit
 from processor.cli.options import add_settings_flags, settings_from_args
 from processor.cli.receipts import quiet_kafka_client

@@ -16,7 +16,7 @@ from typing import Any
 from confluent_kafka import KafkaException
 from starlette.requests import Request
 
-from processor.cli.audit_explain import lead_reader, read_input_lead
+from processor.audit.inputs import lead_reader, read_input_lead
 from processor.console.web.context import made_once
 from processor.errors import ServiceUnavailable
 from processor.settings import Settings

@@ -15,11 +15,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from processor.cli.rules_sources import from_history
 from processor.console.routing_state import RoutingState
 from processor.console.rules_view import rules_view
 from processor.console.web.context import ConsoleContext, made_once
 from processor.console.web.templating import render
+from processor.control.documents import from_history
 from processor.control.records import version_number
 from processor.control.versions import Changes, Version, is_in_force, read_versions
 from processor.errors import InvalidInput, UserError
