@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+from starlette.endpoints import HTTPEndpoint
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.testclient import TestClient
 
+from processor.console.web.app import build_app
+from processor.console.web.context import ConsoleContext
 from tests.unit.console.conftest import PASSWORDS, csrf_of, post_login, sign_in
 
 
@@ -83,3 +90,23 @@ def test_a_body_larger_than_the_console_takes_is_refused_before_it_is_read(
     huge = "x" * (3 * 3 * 1024 * 1024 + 65 * 1024)
     answer = client.post("/login", data={"username": "ana", "password": huge, "csrf_token": token})
     assert answer.status_code == 413 and "larger than the console takes" in answer.text
+
+
+class _Endpoint(HTTPEndpoint):
+    async def post(self, request: Request) -> Response:
+        return PlainTextResponse("written")
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        Route("/anything", _Endpoint),  # a class endpoint takes every method
+        Mount("/files", app=PlainTextResponse("written")),
+        WebSocketRoute("/live", _Endpoint),
+    ],
+)
+def test_a_route_the_csrf_check_cannot_wrap_stops_the_console_at_start(
+    context: ConsoleContext, route: BaseRoute
+) -> None:
+    with pytest.raises(TypeError, match="CSRF check"):
+        build_app(context, routes=[route])
