@@ -98,7 +98,7 @@ def test_a_viewer_reads_the_draft_page_but_may_not_apply(viewer: TestClient) -> 
     page = viewer.get("/draft").text
     assert 'id="read-only"' in page and "readonly" in page
     token = csrf_of(viewer, "/draft")
-    for action in ("apply", "save", "validate", "discard"):
+    for action in ("apply", "save", "validate", "lint", "what-if", "discard"):
         answer = viewer.post(f"/draft/{action}", data={"draft_text": "x", "csrf_token": token})
         assert answer.status_code == 403, action
         assert "Only editors may do this" in answer.text
