@@ -52,7 +52,7 @@ def read_input_lead(
 
 
 @contextmanager
-def lead_reader(settings: Settings) -> Iterator[Consumer]:
+def input_consumer(settings: Settings) -> Iterator[Consumer]:
     """The consumer :func:`read_input_lead` reads with, closed after use."""
     consumer = reading_consumer(settings.kafka, "audit-explain")
     try:

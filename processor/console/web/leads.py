@@ -16,7 +16,7 @@ from typing import Any
 from confluent_kafka import KafkaException
 from starlette.requests import Request
 
-from processor.audit.inputs import lead_reader, read_input_lead
+from processor.audit.inputs import input_consumer, read_input_lead
 from processor.console.web.context import made_once
 from processor.errors import ServiceUnavailable
 from processor.settings import Settings
@@ -43,7 +43,7 @@ class KafkaLeads:
         if topic != expected or partition < 0 or offset < 0:
             return f"the decision names {topic}[{partition}]@{offset}, not a record of {expected}"
         try:
-            with lead_reader(self._settings) as consumer:
+            with input_consumer(self._settings) as consumer:
                 return read_input_lead(consumer, self._codec_once(), topic, partition, offset)
         except (KafkaException, ServiceUnavailable) as error:
             return f"cannot be read now ({error})"
