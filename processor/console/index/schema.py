@@ -34,7 +34,7 @@ from sqlalchemy.exc import ArgumentError
 from processor.cache import cache_dir
 from processor.errors import InvalidInput
 
-LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
 """A UTC day in milliseconds: ``day`` columns hold ``at // DAY_MS``."""
@@ -205,7 +205,7 @@ def open_index(url: str) -> Engine:
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
     # The password never reaches a log line: SQLAlchemy's URL renders it as ***.
-    LOG.info("console index at %s", parsed.render_as_string(hide_password=True))
+    log.info("console index at %s", parsed.render_as_string(hide_password=True))
     metadata.create_all(engine)
     return engine
 
