@@ -25,6 +25,16 @@ READ_LEAD_TIMEOUT_S = 10.0
 """How long to wait for the input record a decision names."""
 
 
+def outside_input(input_topic: str, topic: str, partition: int, offset: int) -> str | None:
+    """Why the place an audit record names is no record of the input topic, in words that follow
+    the place (``audit[0]@3 is not a record of leads.submitted``); None when it may be one.
+
+    Anyone who can write the audit topic can name any place: one elsewhere is not read at all."""
+    if topic != input_topic or partition < 0 or offset < 0:
+        return f"is not a record of {input_topic}"
+    return None
+
+
 def read_input_lead(
     consumer: Consumer, codec: Codec, topic: str, partition: int, offset: int
 ) -> Mapping[str, Any] | str:

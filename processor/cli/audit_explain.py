@@ -17,7 +17,7 @@ from typing import Any
 
 from confluent_kafka import Consumer
 
-from processor.audit.inputs import read_input_lead
+from processor.audit.inputs import outside_input, read_input_lead
 from processor.control.documents import from_history
 from processor.control.records import version_number
 from processor.errors import InvalidInput
@@ -86,8 +86,9 @@ class Explainer:
         source = decision["source"]
         topic, partition, offset = source["topic"], source["partition"], source["offset"]
         where = f"{topic}[{partition}]@{offset}"
-        if partition < 0 or topic != self._settings.topics.input_topic:
-            return f"it names {where}, not a record of {self._settings.topics.input_topic}"
+        elsewhere = outside_input(self._settings.topics.input_topic, topic, partition, offset)
+        if elsewhere is not None:
+            return f"{where} {elsewhere}"
         if (partition, offset) not in self._leads:
             self._leads[(partition, offset)] = read_input_lead(
                 consumer, self._codec, topic, partition, offset

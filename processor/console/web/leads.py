@@ -16,7 +16,7 @@ from typing import Any
 from confluent_kafka import KafkaException
 from starlette.requests import Request
 
-from processor.audit.inputs import input_consumer, read_input_lead
+from processor.audit.inputs import input_consumer, outside_input, read_input_lead
 from processor.console.web.context import made_once
 from processor.errors import ServiceUnavailable
 from processor.settings import Settings
@@ -39,9 +39,9 @@ class KafkaLeads:
         self._lock = threading.Lock()
 
     def __call__(self, topic: str, partition: int, offset: int) -> Mapping[str, Any] | str:
-        expected = self._settings.topics.input_topic
-        if topic != expected or partition < 0 or offset < 0:
-            return f"the decision names {topic}[{partition}]@{offset}, not a record of {expected}"
+        elsewhere = outside_input(self._settings.topics.input_topic, topic, partition, offset)
+        if elsewhere is not None:
+            return elsewhere
         try:
             with input_consumer(self._settings) as consumer:
                 return read_input_lead(consumer, self._codec_once(), topic, partition, offset)
