@@ -20,7 +20,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from processor.cli.audit_explain import Explainer, lead_reader
+from processor.audit.inputs import input_consumer
+from processor.cli.audit_explain import Explainer
 from processor.cli.dryrun import add_trace_limit
 from processor.cli.options import add_settings_flags, settings_from_args
 from processor.cli.receipts import quiet_kafka_client
@@ -196,7 +197,7 @@ def _explained(
     :mod:`processor.cli.audit_explain`); why not, on stderr, for one that cannot be."""
     explainer = Explainer(settings, codec, limit)
     explained = []
-    with lead_reader(settings) as consumer:
+    with input_consumer(settings) as consumer:
         for decision in found:
             filled, why_not = explainer.explained(decision, consumer)
             if why_not is not None:

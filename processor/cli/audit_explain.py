@@ -12,27 +12,21 @@ the trace it has and a note says why.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException
-from confluent_kafka import TopicPartition as Partition
+from confluent_kafka import Consumer
 
-from processor.cli.rules_sources import from_history
+from processor.audit.inputs import outside_input, read_input_lead
+from processor.control.documents import from_history
 from processor.control.records import version_number
-from processor.errors import InvalidInput, ServiceUnavailable
+from processor.errors import InvalidInput
 from processor.geometry.geo import Geo
-from processor.kafka.clients import reading_consumer
-from processor.kafka.reading import read_one
 from processor.rules import compile_rules
 from processor.rules.snapshot import Snapshot
 from processor.rules.trace import expand
 from processor.settings import Settings
-from processor.wire import Codec, DecodeError
-
-READ_LEAD_TIMEOUT_S = 10.0
-"""How long to wait for the input record a decision names."""
+from processor.wire import Codec
 
 Decision = dict[str, Any]
 
@@ -92,8 +86,9 @@ class Explainer:
         source = decision["source"]
         topic, partition, offset = source["topic"], source["partition"], source["offset"]
         where = f"{topic}[{partition}]@{offset}"
-        if partition < 0 or topic != self._settings.topics.input_topic:
-            return f"it names {where}, not a record of {self._settings.topics.input_topic}"
+        elsewhere = outside_input(self._settings.topics.input_topic, topic, partition, offset)
+        if elsewhere is not None:
+            return f"{where} {elsewhere}"
         if (partition, offset) not in self._leads:
             self._leads[(partition, offset)] = read_input_lead(
                 consumer, self._codec, topic, partition, offset
@@ -104,42 +99,6 @@ class Explainer:
         if lead["lead_id"] != decision["lead_id"]:
             return f"{where} holds another lead"
         return lead
-
-
-def read_input_lead(
-    consumer: Consumer, codec: Codec, topic: str, partition: int, offset: int
-) -> Mapping[str, Any] | str:
-    """The lead of the input record at ``offset``, or why it cannot be had: the partition no
-    longer (or not yet) holds it, it cannot be read, or it is not a lead. A registry that does
-    not answer raises :class:`ServiceUnavailable`: asking again later may work."""
-    try:
-        low, high = consumer.get_watermark_offsets(
-            Partition(topic, partition), timeout=READ_LEAD_TIMEOUT_S, cached=False
-        )
-        if not low <= offset < high:
-            return f"is not held (the partition holds offsets {low} to {high - 1})"
-        found = read_one(consumer, Partition(topic, partition, offset), READ_LEAD_TIMEOUT_S)
-    except KafkaException as error:
-        return f"cannot be read ({error.args[0].str()})"
-    if found is None or not found.value():
-        return "is no longer held"
-    try:
-        lead, _ = codec.decode_lead(topic, found.value() or b"")
-    except DecodeError as error:
-        if error.transient:
-            raise ServiceUnavailable(f"reading {topic}: {error}") from error
-        return f"is not a lead ({error.reason})"
-    return lead
-
-
-@contextmanager
-def lead_reader(settings: Settings) -> Iterator[Consumer]:
-    """The consumer :meth:`Explainer.explained` reads input records with."""
-    consumer = reading_consumer(settings.kafka, "audit-explain")
-    try:
-        yield consumer
-    finally:
-        consumer.close()
 
 
 def _counted(entry: object) -> bool:

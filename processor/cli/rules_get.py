@@ -7,7 +7,8 @@ import sys
 
 from processor.cli.options import add_settings_flags
 from processor.cli.rules_args import Subparsers, add_format, version_argument
-from processor.cli.rules_sources import connected, from_history, in_force
+from processor.cli.rules_sources import connected
+from processor.control.documents import from_history, in_force
 from processor.rules.dump import document_text
 
 

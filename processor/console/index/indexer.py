@@ -45,7 +45,7 @@ from processor.errors import ServiceUnavailable
 from processor.settings import Settings
 from processor.wire import Codec, DecodeError, SchemaName
 
-LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 BATCH = 1_000
 """Records per transaction: large enough that a commit's cost is shared by many rows, small
@@ -119,7 +119,7 @@ class Indexer:
             try:
                 self.poll_once(0.5)
             except (KafkaException, ServiceUnavailable, DBAPIError, OffsetsMoved) as error:
-                LOG.warning("console index: %s; trying again in %.0f s", _one_line(error), RETRY_S)
+                log.warning("console index: %s; trying again in %.0f s", _one_line(error), RETRY_S)
                 stop.wait(RETRY_S)
 
     def close(self) -> None:
@@ -145,7 +145,7 @@ class Indexer:
         self._source.assign({place: offsets.get(place, 0) for place in sorted(found)})
         self._assigned = found
         self._offsets = offsets
-        LOG.info("console index: reading %d partitions of %s", len(found), ", ".join(self._schemas))
+        log.info("console index: reading %d partitions of %s", len(found), ", ".join(self._schemas))
 
     def _write(self, records: Sequence[Record]) -> None:
         rows: list[Rows] = []
@@ -201,7 +201,7 @@ class Indexer:
         except (Unusable, KeyError, TypeError, ValueError, OverflowError) as error:
             why = f"not indexable ({type(error).__name__})"
         self.skipped += 1
-        LOG.warning("console index: skipped %s[%d]@%d: %s", *_where(place), why)
+        log.warning("console index: skipped %s[%d]@%d: %s", *_where(place), why)
         return None
 
 

@@ -34,7 +34,7 @@ from sqlalchemy.exc import ArgumentError
 from processor.cache import cache_dir
 from processor.errors import InvalidInput
 
-LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
 """A UTC day in milliseconds: ``day`` columns hold ``at // DAY_MS``."""
@@ -48,20 +48,24 @@ transactions last milliseconds, so only a stuck writer makes a page wait this lo
 metadata = MetaData()
 
 
-def _record_place(prefix: str = "") -> list[Column[Any]]:
-    """Where a row's record was read: its topic, partition and offset, unique per table so that
-    indexing a record twice fails instead of counting it twice."""
-    return [
-        Column(f"{prefix}topic", Text, nullable=False),
-        Column(f"{prefix}partition", Integer, nullable=False),
-        Column(f"{prefix}offset", BigInteger, nullable=False),
-    ]
+def _record_table(name: str, *columns: Column[Any] | Index) -> Table:
+    """A table of one row per record read: a row id, the row's own columns, and where its record
+    was read (topic, partition, offset), unique so that indexing a record twice fails instead of
+    counting it twice."""
+    return Table(
+        name,
+        metadata,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        *columns,
+        Column("topic", Text, nullable=False),
+        Column("partition", Integer, nullable=False),
+        Column("offset", BigInteger, nullable=False),
+        UniqueConstraint("topic", "partition", "offset", name=f"uq_{name}_record"),
+    )
 
 
-decisions = Table(
+decisions = _record_table(
     "decisions",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
     Column("lead_id", Text, nullable=False),
     Column("attempt", Integer, nullable=False),
     Column("outcome", Text, nullable=False),
@@ -80,8 +84,6 @@ decisions = Table(
     Column("reoffer_of", Text),
     Column("geo", Text),
     Column("trace", Text, nullable=False),
-    *_record_place(),
-    UniqueConstraint("topic", "partition", "offset", name="uq_decisions_record"),
     Index("ix_decisions_lead", "lead_id"),
     Index("ix_decisions_time", "decided_at", "id"),
     Index("ix_decisions_profile", "profile", "decided_at"),
@@ -108,10 +110,8 @@ decision_deliveries = Table(
     Index("ix_deliveries_decision", "decision_id"),
 )
 
-receipts = Table(
+receipts = _record_table(
     "receipts",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
     Column("delivery_id", Text, nullable=False),
     Column("lead_id", Text, nullable=False),
     Column("partner", Text, nullable=False),
@@ -125,18 +125,14 @@ receipts = Table(
     Column("next_attempt_at", BigInteger),
     Column("revenue", Float),
     Column("reason", Text),
-    *_record_place(),
-    UniqueConstraint("topic", "partition", "offset", name="uq_receipts_record"),
     Index("ix_receipts_lead", "lead_id"),
     Index("ix_receipts_partner_day", "partner", "day"),
     Index("ix_receipts_delivery", "delivery_id"),
 )
 
-dead_letters = Table(
+dead_letters = _record_table(
     "dead_letters",
-    metadata,
     # No key and no value: a dead letter's bytes are the lead, personal data and all.
-    Column("id", Integer, primary_key=True, autoincrement=True),
     Column("reason", Text, nullable=False),
     Column("exception", Text),
     Column("source_topic", Text),
@@ -144,8 +140,6 @@ dead_letters = Table(
     Column("source_offset", BigInteger),
     Column("at", BigInteger, nullable=False),
     Column("day", Integer, nullable=False),
-    *_record_place(),
-    UniqueConstraint("topic", "partition", "offset", name="uq_dead_letters_record"),
     Index("ix_dead_letters_at", "at"),
 )
 
@@ -211,7 +205,7 @@ def open_index(url: str) -> Engine:
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
     # The password never reaches a log line: SQLAlchemy's URL renders it as ***.
-    LOG.info("console index at %s", parsed.render_as_string(hide_password=True))
+    log.info("console index at %s", parsed.render_as_string(hide_password=True))
     metadata.create_all(engine)
     return engine
 

@@ -227,17 +227,17 @@ def index_status(engine: Engine) -> IndexStatus:
     """How much the index holds, its newest decision, and where it reads each partition."""
     with engine.connect() as connection:
 
-        def count(statement: Select[Any]) -> Any:
+        def one(statement: Select[Any]) -> Any:
             return connection.execute(statement).scalar_one()
 
         positions: dict[str, dict[int, int]] = defaultdict(dict)
         for topic, partition, next_offset in connection.execute(select(index_offsets)):
             positions[topic][partition] = next_offset
         return IndexStatus(
-            decisions=count(select(func.count()).select_from(decisions)),
-            receipts=count(select(func.count()).select_from(receipts)),
-            dead_letters=count(select(func.count()).select_from(dead_letters)),
-            last_decided_at=count(select(func.max(decisions.c.decided_at))),
+            decisions=one(select(func.count()).select_from(decisions)),
+            receipts=one(select(func.count()).select_from(receipts)),
+            dead_letters=one(select(func.count()).select_from(dead_letters)),
+            last_decided_at=one(select(func.max(decisions.c.decided_at))),
             positions=dict(positions),
         )
 

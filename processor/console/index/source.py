@@ -18,7 +18,7 @@ from processor.kafka.clients import reading_consumer
 from processor.kafka.records import InputRecord
 from processor.settings import KafkaSettings
 
-LOG = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 METADATA_TIMEOUT_S = 5.0
 
@@ -89,7 +89,7 @@ class KafkaSource:
             elif error.fatal():
                 raise KafkaException(error)
             else:  # transient (a broker restarting): the consumer retries by itself
-                LOG.warning("console index: reading %s: %s", message.topic(), error.str())
+                log.warning("console index: reading %s: %s", message.topic(), error.str())
         return taken
 
     def read_to(self) -> Mapping[Position, int]:

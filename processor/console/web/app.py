@@ -123,12 +123,21 @@ class _BodyLimit:
 
 
 def _guarded(route: BaseRoute) -> BaseRoute:
-    """``route`` with the CSRF check around its endpoint when it takes a method that writes."""
-    if isinstance(route, Route) and (route.methods or set()) - csrf.SAFE_METHODS:
+    """``route`` with the CSRF check around its endpoint when it takes a method that writes.
+
+    Only a function endpoint with its methods named can be wrapped: a mount, a websocket or a
+    class endpoint (which takes every method) would let writes past the check, so a page that
+    declares one stops the console at start rather than serve it unguarded."""
+    if not isinstance(route, Route) or route.methods is None:
+        raise TypeError(
+            f"{getattr(route, 'path', route)!r}: pages declare Route(path, function, "
+            "methods=[...]), which the CSRF check can wrap"
+        )
+    if route.methods - csrf.SAFE_METHODS:
         return Route(
             route.path,
             csrf.checked(route.endpoint, _forged),
-            methods=list(route.methods or ()),
+            methods=list(route.methods),
             name=route.name,
         )
     return route

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from sqlalchemy import Engine
+from starlette.requests import Request
 
 from processor.console.web.auth import LoginLimiter, Users
 from processor.control.state import ConfigState
@@ -36,3 +38,18 @@ class ConsoleContext:
     limiter: LoginLimiter
     secret_key: str
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+T = TypeVar("T")
+
+
+def made_once(request: Request, name: str, make: Callable[[ConsoleContext], T]) -> T:
+    """The application's ``name`` (a lead tester, the drafts table, a Kafka reader), made from the
+    context on first use: most sessions open a page or two, so what a page alone needs is not
+    built at start. Unit tests put their own in ``app.state`` first. Pages run on the event loop,
+    one at a time between awaits, so two requests never make it twice."""
+    made: T | None = getattr(request.app.state, name, None)
+    if made is None:
+        made = make(request.app.state.context)
+        setattr(request.app.state, name, made)
+    return made

@@ -14,9 +14,10 @@ from datetime import date, datetime
 from typing import Any
 
 from confluent_kafka import KafkaException
-from starlette.applications import Starlette
+from starlette.requests import Request
 
-from processor.cli.audit_explain import lead_reader, read_input_lead
+from processor.audit.inputs import input_consumer, outside_input, read_input_lead
+from processor.console.web.context import made_once
 from processor.errors import ServiceUnavailable
 from processor.settings import Settings
 from processor.wire import Codec
@@ -38,11 +39,11 @@ class KafkaLeads:
         self._lock = threading.Lock()
 
     def __call__(self, topic: str, partition: int, offset: int) -> Mapping[str, Any] | str:
-        expected = self._settings.topics.input_topic
-        if topic != expected or partition < 0 or offset < 0:
-            return f"the decision names {topic}[{partition}]@{offset}, not a record of {expected}"
+        elsewhere = outside_input(self._settings.topics.input_topic, topic, partition, offset)
+        if elsewhere is not None:
+            return elsewhere
         try:
-            with lead_reader(self._settings) as consumer:
+            with input_consumer(self._settings) as consumer:
                 return read_input_lead(consumer, self._codec_once(), topic, partition, offset)
         except (KafkaException, ServiceUnavailable) as error:
             return f"cannot be read now ({error})"
@@ -54,12 +55,11 @@ class KafkaLeads:
             return self._codec
 
 
-def reader_of(app: Starlette) -> LeadReader:
-    """The app's lead reader, made on first use."""
-    reader: LeadReader | None = getattr(app.state, "lead_reader", None)
-    if reader is None:
-        reader = KafkaLeads(app.state.context.settings)
-        app.state.lead_reader = reader
+def reader_of(request: Request) -> LeadReader:
+    """The application's lead reader."""
+    reader: LeadReader = made_once(
+        request, "lead_reader", lambda context: KafkaLeads(context.settings)
+    )
     return reader
 
 

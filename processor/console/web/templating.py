@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,7 +31,13 @@ def _when(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _lead_url(lead_id: str) -> str:
+    """The lead page's address; a lead id is publisher input and may hold ``/``, ``?`` or ``#``."""
+    return "/leads/" + quote(lead_id, safe="")
+
+
 templates.env.filters["when"] = _when
+templates.env.filters["lead_url"] = _lead_url
 
 
 def render(

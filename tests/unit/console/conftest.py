@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from httpx import Response
 from sqlalchemy import create_engine
 from starlette.testclient import TestClient
 
@@ -68,13 +69,16 @@ def csrf_of(client: TestClient, path: str = "/login") -> str:
     return page[start : page.index('"', start)]
 
 
+def post_login(client: TestClient, name: str, password: str, then: str | None = None) -> Response:
+    """The answer to the sign-in form, posted with the token its page carries."""
+    data = {"username": name, "password": password, "csrf_token": csrf_of(client)}
+    if then is not None:
+        data["next"] = then
+    return client.post("/login", data=data, follow_redirects=False)
+
+
 def sign_in(client: TestClient, name: str) -> None:
-    token = csrf_of(client)
-    answer = client.post(
-        "/login",
-        data={"username": name, "password": PASSWORDS[name], "csrf_token": token},
-        follow_redirects=False,
-    )
+    answer = post_login(client, name, PASSWORDS[name])
     assert answer.status_code == 303, answer.text
 
 

@@ -8,7 +8,6 @@ quickly or precisely.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,51 +17,34 @@ from processor.kafka.records import (
     EXCEPTION_HEADER,
     OFFSET_HEADER,
     SOURCE_HEADERS,
+    ConsumedRecord,
     Headers,
 )
 from processor.settings import Settings
 from processor.wire import Codec
 
 SETTINGS = Settings(audit_topic="audit", receipts_topic="receipts", dlq_topic="dlq")
+AUDIT = SETTINGS.topics.audit_topic
+RECEIPTS = SETTINGS.topics.receipts_topic
 CODEC = Codec()
 DAY_MS = 86_400_000
 T0 = 20_000 * DAY_MS  # 2024-10-04, midnight UTC
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """A consumed record, read as the indexer reads a confluent-kafka ``Message``."""
+class Message(ConsumedRecord):
+    """A consumed record, read as the indexer reads a confluent-kafka ``Message``: no error."""
 
-    _topic: str
-    _partition: int
-    _offset: int
-    _value: bytes | None
-    _headers: Headers
-    _timestamp: int
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes | None:
-        return None
-
-    def value(self) -> bytes | None:
-        return self._value
-
-    def headers(self) -> Headers:
-        return self._headers
-
-    def timestamp(self) -> tuple[int, int]:
-        return (1, self._timestamp)
+    __slots__ = ()
 
     def error(self) -> None:
         return None
+
+
+def message(
+    topic: str, partition: int, offset: int, value: bytes | None, headers: Headers, at: int
+) -> Message:
+    """A record without a key, created at ``at`` (epoch ms)."""
+    return Message(topic, partition, offset, None, value, headers, (1, at))
 
 
 class Source:
@@ -168,9 +150,9 @@ def receipt(
 
 def on(topic: str, offset: int, record: dict[str, Any], partition: int = 0) -> Message:
     """``record`` encoded for ``topic`` (audit: a decision; receipts: a receipt)."""
-    schema = "RoutingDecision" if topic == SETTINGS.topics.audit_topic else "DeliveryReceipt"
+    schema = "RoutingDecision" if topic == AUDIT else "DeliveryReceipt"
     value = CODEC.encode(topic, schema, record)
-    return Message(topic, partition, offset, value, [], T0)
+    return message(topic, partition, offset, value, [], T0)
 
 
 def dead_letter(offset: int, reason: str, at: int = T0, partition: int = 0) -> Message:
@@ -183,4 +165,4 @@ def dead_letter(offset: int, reason: str, at: int = T0, partition: int = 0) -> M
         (SOURCE_HEADERS[1], b"2"),
         (OFFSET_HEADER, b"41"),
     ]
-    return Message(SETTINGS.topics.dlq_topic, partition, offset, b"jane@example.com", headers, at)
+    return message(SETTINGS.topics.dlq_topic, partition, offset, b"jane@example.com", headers, at)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,3 +96,21 @@ def test_a_port_in_use_is_refused_with_the_setting_to_change(
         )
     assert code == 4
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_the_other_commands_start_without_the_web_stack_and_the_index() -> None:
+    """`lead-router console` and the demo import them when they serve: every other command
+    would take ~0.5 s longer to start."""
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, processor.cli; "
+            "print(sorted({'starlette', 'uvicorn', 'sqlalchemy', 'jinja2'} & set(sys.modules)))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert loaded.stdout.strip() == "[]"

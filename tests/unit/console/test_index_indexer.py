@@ -27,19 +27,19 @@ from processor.console.index.schema import (
 from processor.console.index.search import decisions_of, partner_days
 from processor.console.index.source import Record
 from tests.unit.console.index_kit import (
+    AUDIT,
     DAY_MS,
+    RECEIPTS,
     SETTINGS,
     T0,
     Message,
     Source,
     dead_letter,
     decision,
+    message,
     on,
     receipt,
 )
-
-AUDIT = SETTINGS.topics.audit_topic
-RECEIPTS = SETTINGS.topics.receipts_topic
 
 
 @pytest.fixture
@@ -152,12 +152,12 @@ def test_topics_created_later_are_found(engine: Engine, monkeypatch: pytest.Monk
 def test_hostile_records_are_skipped_and_their_offsets_advance(engine: Engine) -> None:
     good = on(AUDIT, 3, decision("good", T0))
     hostile = [
-        Message(AUDIT, 0, 0, b"\x00\x00\x00\x00\x01garbage", [], T0),
-        Message(AUDIT, 0, 1, None, [], T0),
+        message(AUDIT, 0, 0, b"\x00\x00\x00\x00\x01garbage", [], T0),
+        message(AUDIT, 0, 1, None, [], T0),
         on(RECEIPTS, 0, receipt("d", "l", "p", "delivered", T0, 1.0)),
     ]
     # A receipt on the audit topic is not a decision.
-    misplaced = Message(AUDIT, 0, 2, hostile[2].value(), [], T0)
+    misplaced = message(AUDIT, 0, 2, hostile[2].value(), [], T0)
     indexer = Indexer(SETTINGS, engine, source=Source([*hostile[:2], misplaced, good]))
     assert index_all(indexer) == 4
     assert indexer.skipped == 3
@@ -187,7 +187,7 @@ def test_what_is_kept_is_bounded_and_parses(engine: Engine) -> None:
 
 
 def test_a_dead_letter_keeps_its_error_not_the_lead(engine: Engine) -> None:
-    bare = Message("dlq", 0, 1, b"x", [], -1)
+    bare = message("dlq", 0, 1, b"x", [], -1)
     index_all(Indexer(SETTINGS, engine, source=Source([dead_letter(0, "invalid-lead"), bare])))
     with engine.connect() as connection:
         rows = connection.execute(select(dead_letters).order_by(dead_letters.c.offset)).all()
@@ -200,7 +200,7 @@ def test_a_dead_letter_keeps_its_error_not_the_lead(engine: Engine) -> None:
 
 
 def test_an_indexer_that_fell_behind_never_moves_an_offset_back(engine: Engine) -> None:
-    garbage = [Message(AUDIT, 0, n, b"not avro", [], T0) for n in range(10)]
+    garbage = [message(AUDIT, 0, n, b"not avro", [], T0) for n in range(10)]
     given = garbage + [on(AUDIT, n, decision(f"lead-{n}", T0)) for n in range(10, 20)]
     behind = Indexer(SETTINGS, engine, source=Source(given), batch=5)
     assert behind.poll_once(0) == 5  # offsets 0-4, all skipped: stored 5

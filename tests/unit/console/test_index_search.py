@@ -21,7 +21,9 @@ from processor.console.index.search import (
     search,
 )
 from tests.unit.console.index_kit import (
+    AUDIT,
     DAY_MS,
+    RECEIPTS,
     SETTINGS,
     T0,
     Source,
@@ -31,8 +33,6 @@ from tests.unit.console.index_kit import (
     receipt,
 )
 
-AUDIT = SETTINGS.topics.audit_topic
-RECEIPTS = SETTINGS.topics.receipts_topic
 DAY = T0 // DAY_MS
 
 

@@ -14,10 +14,20 @@ from starlette.testclient import TestClient
 from processor.console.index.indexer import Indexer
 from processor.console.index.schema import open_index
 from processor.console.web.context import ConsoleContext
-from tests.unit.console.index_kit import DAY_MS, SETTINGS, T0, Source, decision, on, receipt
+from processor.console.web.leads import KafkaLeads
+from processor.settings import Settings
+from tests.unit.console.index_kit import (
+    AUDIT,
+    DAY_MS,
+    RECEIPTS,
+    SETTINGS,
+    T0,
+    Source,
+    decision,
+    on,
+    receipt,
+)
 
-AUDIT = SETTINGS.topics.audit_topic
-RECEIPTS = SETTINGS.topics.receipts_topic
 EMAIL = "ana.lima@mail.example"
 WHY = [
     {"step": "profile", "profile": "leadmarket", "why": "site_id leadmarket-web"},
@@ -262,3 +272,11 @@ def test_anonymous_visitors_are_sent_to_sign_in(client: TestClient) -> None:
     for path in ("/logs", "/leads/lead-7"):
         answer = client.get(path, follow_redirects=False)
         assert answer.status_code == 303 and answer.headers["location"].startswith("/login")
+
+
+def test_a_decision_naming_a_record_of_another_topic_is_not_read() -> None:
+    """Its page says `The input record audit[0]@3 is not a record of leads.` without asking
+    Kafka (no broker here: a read would fail differently)."""
+    read = KafkaLeads(Settings(input_topic="leads", bootstrap_servers="127.0.0.1:1"))
+    assert read("audit", 0, 3) == "is not a record of leads"
+    assert read("leads", -1, 3) == "is not a record of leads"

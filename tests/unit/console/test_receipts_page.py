@@ -13,10 +13,18 @@ from starlette.testclient import TestClient
 from processor.console.index.indexer import Indexer
 from processor.console.index.schema import open_index
 from processor.console.web.context import ConsoleContext
-from tests.unit.console.index_kit import DAY_MS, SETTINGS, T0, Source, decision, on, receipt
+from tests.unit.console.index_kit import (
+    AUDIT,
+    DAY_MS,
+    RECEIPTS,
+    SETTINGS,
+    T0,
+    Source,
+    decision,
+    on,
+    receipt,
+)
 
-AUDIT = SETTINGS.topics.audit_topic
-RECEIPTS = SETTINGS.topics.receipts_topic
 DAY1, DAY2 = "2024-10-04", "2024-10-05"  # T0's day and the next
 SPAN = {"since": DAY1, "until": DAY2}
 HOSTILE = "=HYPERLINK(<b>x</b>)"

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+from starlette.endpoints import HTTPEndpoint
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.testclient import TestClient
 
-from tests.unit.console.conftest import PASSWORDS, csrf_of, sign_in
+from processor.console.web.app import build_app
+from processor.console.web.context import ConsoleContext
+from tests.unit.console.conftest import PASSWORDS, csrf_of, post_login, sign_in
 
 
 def test_an_anonymous_request_is_sent_to_the_sign_in_page(client: TestClient) -> None:
@@ -20,17 +27,7 @@ def test_an_anonymous_write_is_sent_to_the_sign_in_page_too(client: TestClient) 
 
 
 def test_signing_in_leads_where_asked_and_signing_out_ends_the_session(client: TestClient) -> None:
-    token = csrf_of(client, "/login?next=/health")
-    answer = client.post(
-        "/login",
-        data={
-            "username": "vic",
-            "password": PASSWORDS["vic"],
-            "csrf_token": token,
-            "next": "/health",
-        },
-        follow_redirects=False,
-    )
+    answer = post_login(client, "vic", PASSWORDS["vic"], then="/health")
     assert answer.status_code == 303 and answer.headers["location"] == "/health"
     cookie = answer.headers["set-cookie"].lower()
     assert "secure" in cookie and "httponly" in cookie and "samesite=strict" in cookie
@@ -40,27 +37,13 @@ def test_signing_in_leads_where_asked_and_signing_out_ends_the_session(client: T
 
 
 def test_a_sign_in_never_leads_to_another_site(client: TestClient) -> None:
-    token = csrf_of(client)
-    answer = client.post(
-        "/login",
-        data={
-            "username": "ana",
-            "password": PASSWORDS["ana"],
-            "csrf_token": token,
-            "next": "//evil.example/",
-        },
-        follow_redirects=False,
-    )
+    answer = post_login(client, "ana", PASSWORDS["ana"], then="//evil.example/")
     assert answer.headers["location"] == "/routing"
 
 
 def test_a_wrong_password_says_so_without_telling_which_part_was_wrong(client: TestClient) -> None:
-    wrong_password = client.post(
-        "/login", data={"username": "ana", "password": "nope", "csrf_token": csrf_of(client)}
-    )
-    no_such_user = client.post(
-        "/login", data={"username": "zoe", "password": "nope", "csrf_token": csrf_of(client)}
-    )
+    wrong_password = post_login(client, "ana", "nope")
+    no_such_user = post_login(client, "zoe", "nope")
     assert wrong_password.status_code == no_such_user.status_code == 401
     assert "Wrong user name or password." in wrong_password.text
     assert "Wrong user name or password." in no_such_user.text
@@ -68,14 +51,8 @@ def test_a_wrong_password_says_so_without_telling_which_part_was_wrong(client: T
 
 def test_failed_sign_ins_are_limited_even_with_the_right_password_after(client: TestClient) -> None:
     for _ in range(3):  # the tests' limit
-        client.post(
-            "/login", data={"username": "ana", "password": "x", "csrf_token": csrf_of(client)}
-        )
-    answer = client.post(
-        "/login",
-        data={"username": "ana", "password": PASSWORDS["ana"], "csrf_token": csrf_of(client)},
-        follow_redirects=False,
-    )
+        post_login(client, "ana", "x")
+    answer = post_login(client, "ana", PASSWORDS["ana"])
     assert answer.status_code == 429 and "Too many failed sign-ins" in answer.text
 
 
@@ -113,3 +90,23 @@ def test_a_body_larger_than_the_console_takes_is_refused_before_it_is_read(
     huge = "x" * (3 * 3 * 1024 * 1024 + 65 * 1024)
     answer = client.post("/login", data={"username": "ana", "password": huge, "csrf_token": token})
     assert answer.status_code == 413 and "larger than the console takes" in answer.text
+
+
+class _Endpoint(HTTPEndpoint):
+    async def post(self, request: Request) -> Response:
+        return PlainTextResponse("written")
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        Route("/anything", _Endpoint),  # a class endpoint takes every method
+        Mount("/files", app=PlainTextResponse("written")),
+        WebSocketRoute("/live", _Endpoint),
+    ],
+)
+def test_a_route_the_csrf_check_cannot_wrap_stops_the_console_at_start(
+    context: ConsoleContext, route: BaseRoute
+) -> None:
+    with pytest.raises(TypeError, match="CSRF check"):
+        build_app(context, routes=[route])

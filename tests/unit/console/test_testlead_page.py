@@ -98,7 +98,7 @@ def test_a_viewer_reads_the_draft_page_but_may_not_apply(viewer: TestClient) -> 
     page = viewer.get("/draft").text
     assert 'id="read-only"' in page and "readonly" in page
     token = csrf_of(viewer, "/draft")
-    for action in ("apply", "save", "validate", "discard"):
+    for action in ("apply", "save", "validate", "lint", "what-if", "discard"):
         answer = viewer.post(f"/draft/{action}", data={"draft_text": "x", "csrf_token": token})
         assert answer.status_code == 403, action
         assert "Only editors may do this" in answer.text
@@ -112,6 +112,9 @@ def test_the_draft_starts_as_the_rules_in_force_and_is_kept(editor: TestClient) 
     assert status == 200
     page = html.unescape(editor.get("/draft").text)
     assert "price: 65.0" in page and "started from version 3" in page
+    _draft(editor, "save", text.replace("price: 65.0", "price: 70.0"), based_on="4")
+    page = html.unescape(editor.get("/draft").text)
+    assert "price: 70.0" in page and "started from version 3" in page  # the apply expects 3
 
 
 def test_validation_lists_every_error_with_its_path(editor: TestClient) -> None:

@@ -4,7 +4,9 @@ Each action posts the draft's text and saves it first, so nothing typed is lost 
 Applying is compare-and-set against the version the draft was started from: when someone applied
 another version meanwhile, the apply is refused with a link to what changed, never merged. The
 what-if replays the input topic over a past span, which reads Kafka for seconds: it runs in a
-worker thread, and the span and the leads listed are bounded.
+worker thread, and the span and the leads listed are bounded. The drafts table is read and written
+in worker threads too: a SQLite index busy with the indexer's write (up to its busy timeout) would
+otherwise hold every page of the console while it waits.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from starlette.routing import Route
 
 from processor.console.drafts import Draft, Drafts, document_of
 from processor.console.web import app as web
-from processor.console.web.context import ConsoleContext
+from processor.console.web.context import ConsoleContext, made_once
 from processor.console.web.templating import render
 from processor.control.publisher import VersionConflict, publish_rules
 from processor.control.records import version_number
@@ -46,12 +48,8 @@ CHANGES_SHOWN = 200
 
 
 def drafts_of(request: Request) -> Drafts:
-    """The console's drafts table, made on first use."""
-    drafts = getattr(request.app.state, "drafts", None)
-    if drafts is None:
-        context: ConsoleContext = request.app.state.context
-        drafts = request.app.state.drafts = Drafts(context.engine)
-    return drafts
+    """The console's drafts table."""
+    return made_once(request, "drafts", lambda context: Drafts(context.engine))
 
 
 def _in_force(context: ConsoleContext) -> str:
@@ -69,7 +67,7 @@ def _current_text(context: ConsoleContext) -> str:
 
 async def draft_page(request: Request) -> Response:
     context: ConsoleContext = request.app.state.context
-    draft = drafts_of(request).get(request.state.user.name)
+    draft = await run_in_threadpool(drafts_of(request).get, request.state.user.name)
     if draft is None:
         text, based_on = _current_text(context), _in_force(context)
     else:
@@ -115,14 +113,18 @@ async def _saved(request: Request) -> Draft:
     form = await request.form()
     limits = context.settings.rules.rules_limits()
     text = _form_text(form, "draft_text", limits.max_bytes)
-    drafts = drafts_of(request)
-    user = request.state.user.name
+    posted = _form_text(form, "based_on", 20)
+    started_from = posted if version_number(posted) is not None else _in_force(context)
+    return await run_in_threadpool(
+        _save, drafts_of(request), request.state.user.name, text, started_from
+    )
+
+
+def _save(drafts: Drafts, user: str, text: str, started_from: str) -> Draft:
+    """Saves ``text`` as the user's draft; a draft already started keeps the version it was
+    started from, so that applying it still expects that one."""
     existing = drafts.get(user)
-    if existing is not None:
-        based_on = existing.based_on_version
-    else:
-        posted = _form_text(form, "based_on", 20)
-        based_on = posted if version_number(posted) is not None else _in_force(context)
+    based_on = existing.based_on_version if existing is not None else started_from
     return drafts.save(user, text, based_on)
 
 
@@ -235,7 +237,7 @@ async def apply(request: Request) -> Response:
         return _page(request, draft.text, based_on, {"error": str(error)}, 400)
     except UserError as error:  # ApplyFailed, the broker away
         return _page(request, draft.text, based_on, {"error": str(error)}, 503)
-    drafts_of(request).discard(user)
+    await run_in_threadpool(drafts_of(request).discard, user)
     message = (
         f"Nothing to apply: the draft is version {result.version}, in force."
         if result.unchanged
@@ -248,7 +250,7 @@ async def apply(request: Request) -> Response:
 async def discard(request: Request) -> Response:
     web.require_editor(request)
     context: ConsoleContext = request.app.state.context
-    drafts_of(request).discard(request.state.user.name)
+    await run_in_threadpool(drafts_of(request).discard, request.state.user.name)
     shown = {"message": "Draft discarded.", "saved": False}
     return _page(request, _current_text(context), _in_force(context), shown)
 

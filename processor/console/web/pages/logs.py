@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -36,21 +36,13 @@ from processor.console.web.context import ConsoleContext
 from processor.console.web.leads import flattened, reader_of
 from processor.console.web.masking import masked_geo, masked_lead, masked_trace
 from processor.console.web.query import TEXT_MAX, Query
-from processor.console.web.templating import render, templates
+from processor.console.web.templating import render
 from processor.rules.explain import explain_text
 
 OUTCOMES = ("routed", "fallback", "unroutable", "duplicate", "rejected")
 PAGE_DEFAULT = 50
 PAGE_MAX = 200
 FILTERS = ("lead_id", "partner", "profile", "outcome", "since", "until", "limit")
-
-
-def lead_url(lead_id: str) -> str:
-    """The lead page's address; a lead id is publisher input and may hold ``/``, ``?`` or ``#``."""
-    return "/leads/" + quote(lead_id, safe="")
-
-
-templates.env.filters["lead_url"] = lead_url
 
 
 async def logs_page(request: Request) -> Response:
@@ -149,7 +141,7 @@ async def _lead_as_published(
     topic, partition, offset = first.source_topic, first.source_partition, first.source_offset
     if topic is None or partition is None or offset is None:
         return None, "The decision names no input record."
-    read = await run_in_threadpool(reader_of(request.app), topic, partition, offset)
+    read = await run_in_threadpool(reader_of(request), topic, partition, offset)
     where = f"{topic}[{partition}]@{offset}"
     if isinstance(read, str):
         return None, f"The input record {where} {read}."

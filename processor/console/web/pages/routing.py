@@ -15,11 +15,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from processor.cli.rules_sources import from_history
 from processor.console.routing_state import RoutingState
 from processor.console.rules_view import rules_view
-from processor.console.web.context import ConsoleContext
+from processor.console.web.context import ConsoleContext, made_once
 from processor.console.web.templating import render
+from processor.control.documents import from_history
 from processor.control.records import version_number
 from processor.control.versions import Changes, Version, is_in_force, read_versions
 from processor.errors import InvalidInput, UserError
@@ -32,11 +32,8 @@ MAX_VERSION_CHARS = 20
 
 
 def routing_state(request: Request) -> RoutingState:
-    """The application's reader of routing's state, made on first use."""
-    state = getattr(request.app.state, "routing_state", None)
-    if state is None:
-        state = request.app.state.routing_state = RoutingState()
-    return state
+    """The application's reader of routing's state."""
+    return made_once(request, "routing_state", lambda _context: RoutingState())
 
 
 async def routing_page(request: Request) -> Response:

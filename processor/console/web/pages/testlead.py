@@ -22,8 +22,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from processor.app import enricher_for
-from processor.console.drafts import document_of
-from processor.console.web.context import ConsoleContext
+from processor.console.drafts import Drafts, document_of
+from processor.console.web.context import ConsoleContext, made_once
 from processor.console.web.pages.draft import drafts_of
 from processor.console.web.templating import render
 from processor.demo.leads import sample_leads
@@ -113,21 +113,18 @@ class LeadTester:
 
 
 def lead_tester(request: Request) -> LeadTester:
-    """The application's lead tester, made on first use."""
-    tester = getattr(request.app.state, "lead_tester", None)
-    if tester is None:
-        context: ConsoleContext = request.app.state.context
-        tester = request.app.state.lead_tester = LeadTester(context.settings)
-    return tester
+    """The application's lead tester."""
+    return made_once(request, "lead_tester", lambda context: LeadTester(context.settings))
 
 
-def _rules(request: Request, choice: Choice) -> Snapshot:
-    context: ConsoleContext = request.app.state.context
+def _rules(context: ConsoleContext, drafts: Drafts, user: str, choice: Choice) -> Snapshot:
+    """The rules to test against, compiled; reads the drafts table: call it from a worker
+    thread."""
     if choice == "live":
         if context.rules.snapshot is None:
             raise Refused("no rules version is in force yet: test against your draft instead")
         return context.rules.snapshot
-    draft = drafts_of(request).get(request.state.user.name)
+    draft = drafts.get(user)
     if draft is None:
         raise Refused("you have no draft: start one on the Draft page")
     try:
@@ -179,7 +176,9 @@ async def test_lead(request: Request) -> Response:
     shown = {"lead_json": text[:MAX_LEAD_BYTES], "choice": choice}
     try:
         lead = parse_lead(text)
-        snapshot = _rules(request, choice)
+        context: ConsoleContext = request.app.state.context
+        user = request.state.user.name
+        snapshot = await run_in_threadpool(_rules, context, drafts_of(request), user, choice)
         tried = await run_in_threadpool(lead_tester(request).decide, snapshot, lead)
     except Refused as why:
         return render(request, "test.html", {**shown, "error": str(why)}, status_code=400)
