@@ -11,7 +11,8 @@ then times ``--searches`` calls of each query a page makes, with random argument
 - ``profile+outcome``: a profile's newest 50 of one outcome;
 - ``time span``: the newest 50 of a random hour;
 - ``partner days``: ``partner_days`` of one partner over 30 days, and of every partner, from
-  the daily totals the indexer keeps (loaded here with the same ``rollup`` functions).
+  the daily totals the indexer keeps (loaded here with the same ``rollup`` functions);
+- ``index status``: what the logs and Health pages show of the index (counts, positions).
 
 The data: ~200 partners and ~20 profiles, both skewed (a few take most leads), 5 outcomes
 (routed 70 %, duplicate 10 %, fallback 10 %, unroutable 8 %, rejected 2 %), spread evenly over 30
@@ -63,6 +64,7 @@ from processor.console.index.schema import (
 from processor.console.index.search import (
     DecisionQuery,
     decisions_of,
+    index_status,
     partner_days,
     receipts_of,
     search,
@@ -273,6 +275,7 @@ def queries(count: int, rng: random.Random) -> dict[str, Callable[[Engine], obje
             e, first_day, first_day + DAYS - 1, rng.choice(PARTNERS)
         ),
         "partner days, all": lambda e: partner_days(e, first_day, first_day + DAYS - 1),
+        "index status": index_status,
     }
 
 
