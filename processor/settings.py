@@ -57,6 +57,13 @@ class KafkaSettings(_Slice):
         description="this instance's transactional id; stable across restarts so a restart "
         "fences its crashed predecessor (default: <group id>-<host name>)",
     )
+    answer_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="how long a command waits for the brokers to answer at all (a cluster still "
+        "starting) before it says they did not and exits 4",
+    )
     session_timeout_ms: int = Field(
         45000,
         ge=1000,

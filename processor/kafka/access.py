@@ -17,18 +17,17 @@ from processor.errors import AuthenticationFailed, ServiceUnavailable
 from processor.kafka import clients
 from processor.settings import ENV_PREFIX, KafkaSettings
 
-ANSWER_TIMEOUT_S = 30.0
-"""How long a command waits for the brokers to answer at all (a cluster still starting)."""
-
 _ATTEMPT_S = 0.5
 
 
-def check_access(kafka: KafkaSettings, timeout: float = ANSWER_TIMEOUT_S) -> None:
+def check_access(kafka: KafkaSettings, timeout: float | None = None) -> None:
     """Returns once the brokers answer a metadata request with these settings.
 
     Raises ``AuthenticationFailed`` as soon as they refuse the credentials, and
-    ``ServiceUnavailable`` when they have not answered within ``timeout``.
+    ``ServiceUnavailable`` when they have not answered within ``timeout`` (by default the
+    ``ANSWER_TIMEOUT_S`` setting).
     """
+    timeout = kafka.answer_timeout_s if timeout is None else timeout
     told = _Told()
     admin = clients.admin(kafka, {"error_cb": told})
     deadline = time.monotonic() + timeout
