@@ -12,7 +12,8 @@ then times ``--searches`` calls of each query a page makes, with random argument
 - ``time span``: the newest 50 of a random hour;
 - ``partner days``: ``partner_days`` of one partner over 30 days, and of every partner, from
   the daily totals the indexer keeps (loaded here with the same ``rollup`` functions);
-- ``index status``: what the logs and Health pages show of the index (counts, positions).
+- ``index status``: what the logs and Health pages show of the index: the row counts the
+  indexer keeps (loaded here with ``rollup.count``), the newest decision, the positions.
 
 The data: ~200 partners and ~20 profiles, both skewed (a few take most leads), 5 outcomes
 (routed 70 %, duplicate 10 %, fallback 10 %, unroutable 8 %, rejected 2 %), spread evenly over 30
@@ -222,6 +223,7 @@ def load(engine: Engine, count: int, size: int) -> tuple[float, int]:
             if ended:
                 connection.execute(insert(receipts), ended)
             rollup.add(connection, rollup.tally(sent, ended))
+            rollup.count(connection, {"decisions": len(made), "receipts": len(ended)})
         rows += len(made) + len(sent) + len(ended)
     return time.perf_counter() - started, rows
 

@@ -34,11 +34,10 @@ from processor.console.index.rows import (
     receipt_rows,
 )
 from processor.console.index.schema import (
-    dead_letters,
+    COUNTED_TABLES,
     decision_deliveries,
     decisions,
     index_offsets,
-    receipts,
 )
 from processor.console.index.source import KafkaSource, MessageSource, Position, Record
 from processor.errors import ServiceUnavailable
@@ -60,9 +59,6 @@ RETRY_S = 2.0
 class OffsetsMoved(RuntimeError):
     """Another indexer wrote the same partitions meanwhile: this batch is not written, and
     reading starts again from the stored offsets."""
-
-
-TABLES = {"decisions": decisions, "receipts": receipts, "dead_letters": dead_letters}
 
 
 class Indexer:
@@ -229,11 +225,14 @@ def _insert(connection: Connection, rows: Sequence[Rows]) -> None:
         ]
         if deliveries:
             connection.execute(insert(decision_deliveries), deliveries)
+    added = {"decisions": len(made)}
     for name in ("receipts", "dead_letters"):
         batch = [found.row for found in rows if found.table == name]
         if batch:
-            connection.execute(insert(TABLES[name]), batch)
+            connection.execute(insert(COUNTED_TABLES[name]), batch)
+        added[name] = len(batch)
     rollup.add(connection, rollup.tally(deliveries, (r.row for r in rows if r.table == "receipts")))
+    rollup.count(connection, added)
 
 
 def _stored_offsets(connection: Connection) -> dict[Position, int]:

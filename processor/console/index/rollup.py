@@ -1,9 +1,11 @@
-"""Each partner's day in one row per currency, kept as the rows it sums are written.
+"""Totals kept as the rows they sum are written: each partner's day in one row per currency,
+and how many rows each record table holds.
 
 The receipts page shows 30 days of every partner: summing them from the rows would read every
 delivery and receipt of the span (seconds at a million decisions, measured). The indexer adds
-each batch's counts to ``partner_day_totals`` in the batch's own transaction, so the totals are
-exactly once with the rows, and the page reads a few thousand rows whatever the traffic.
+each batch's counts to ``partner_day_totals`` and ``row_counts`` in the batch's own transaction,
+so the totals are exactly once with the rows, and the pages read a few thousand rows whatever
+the traffic.
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql, sqlite
 
-from processor.console.index.schema import partner_day_totals
+from processor.console.index.schema import partner_day_totals, row_counts, upsert
 
 FAILED = frozenset({"failed", "rejected"})
 """Receipt statuses counted as failed: the delivery ended without the partner taking the lead."""
@@ -57,8 +58,7 @@ def add(connection: Connection, totals: list[dict[str, Any]]) -> None:
     """Adds ``totals`` to the stored ones, creating the rows that are new."""
     if not totals:
         return
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(partner_day_totals)
+    statement = upsert(connection, partner_day_totals)
     columns = statement.excluded
     stored = partner_day_totals.c
     statement = statement.on_conflict_do_update(
@@ -66,3 +66,16 @@ def add(connection: Connection, totals: list[dict[str, Any]]) -> None:
         set_={name: stored[name] + columns[name] for name in COUNTED + SUMMED},
     )
     connection.execute(statement, totals)
+
+
+def count(connection: Connection, added: Mapping[str, int]) -> None:
+    """Adds ``added`` (rows written, by table name) to ``row_counts``."""
+    rows = [{"name": name, "count": n} for name, n in added.items() if n]
+    if not rows:
+        return
+    statement = upsert(connection, row_counts)
+    statement = statement.on_conflict_do_update(
+        index_elements=[row_counts.c.name],
+        set_={"count": row_counts.c.count + statement.excluded.count},
+    )
+    connection.execute(statement, rows)

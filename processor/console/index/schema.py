@@ -27,8 +27,11 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    func,
+    select,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError
 
 from processor.cache import cache_dir
@@ -159,6 +162,18 @@ partner_day_totals = Table(
     PrimaryKeyConstraint("partner", "day", "currency", name="pk_partner_day_totals"),
 )
 
+row_counts = Table(
+    "row_counts",
+    metadata,
+    # Kept by ``rollup`` in the transactions that write the rows it counts: counting a million
+    # rows took 21 ms (SQLite) to 102 ms (PostgreSQL), on every logs and Health page.
+    Column("name", Text, nullable=False),
+    Column("count", BigInteger, nullable=False),
+    PrimaryKeyConstraint("name", name="pk_row_counts"),
+)
+COUNTED_TABLES = {"decisions": decisions, "receipts": receipts, "dead_letters": dead_letters}
+"""The tables whose rows ``row_counts`` counts, by name."""
+
 index_offsets = Table(
     "index_offsets",
     metadata,
@@ -207,7 +222,29 @@ def open_index(url: str) -> Engine:
     # The password never reaches a log line: SQLAlchemy's URL renders it as ***.
     log.info("console index at %s", parsed.render_as_string(hide_password=True))
     metadata.create_all(engine)
+    with engine.begin() as connection:
+        _count_rows_once(connection)
     return engine
+
+
+def upsert(connection: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT of ``table`` in the connection's dialect, which has ``on_conflict_do_*``."""
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _count_rows_once(connection: Connection) -> None:
+    """Fills ``row_counts`` when it is new: zeros in a new index, the rows' counts in one that
+    an older console made before it kept them. Two consoles opening it at once insert the same
+    counts; the second's are ignored."""
+    if connection.scalar(select(func.count()).select_from(row_counts)):
+        return
+    counts = [
+        {"name": name, "count": connection.scalar(select(func.count()).select_from(table))}
+        for name, table in COUNTED_TABLES.items()
+    ]
+    connection.execute(upsert(connection, row_counts).on_conflict_do_nothing(), counts)
 
 
 def _sqlite_pragmas(connection: Any, _record: object) -> None:

@@ -23,6 +23,7 @@ from processor.console.index.schema import (
     index_offsets,
     partner_day_totals,
     receipts,
+    row_counts,
 )
 
 LIMIT_MAX = 1_000
@@ -233,10 +234,11 @@ def index_status(engine: Engine) -> IndexStatus:
         positions: dict[str, dict[int, int]] = defaultdict(dict)
         for topic, partition, next_offset in connection.execute(select(index_offsets)):
             positions[topic][partition] = next_offset
+        counts = dict(connection.execute(select(row_counts.c.name, row_counts.c.count)).all())
         return IndexStatus(
-            decisions=one(select(func.count()).select_from(decisions)),
-            receipts=one(select(func.count()).select_from(receipts)),
-            dead_letters=one(select(func.count()).select_from(dead_letters)),
+            decisions=counts.get("decisions", 0),
+            receipts=counts.get("receipts", 0),
+            dead_letters=counts.get("dead_letters", 0),
             last_decided_at=one(select(func.max(decisions.c.decided_at))),
             positions=dict(positions),
         )

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from processor.console.index.schema import DAY_MS
 from processor.console.index.source import Position, Record
 from processor.kafka.records import (
     ERROR_HEADER,
@@ -27,7 +28,6 @@ SETTINGS = Settings(audit_topic="audit", receipts_topic="receipts", dlq_topic="d
 AUDIT = SETTINGS.topics.audit_topic
 RECEIPTS = SETTINGS.topics.receipts_topic
 CODEC = Codec()
-DAY_MS = 86_400_000
 T0 = 20_000 * DAY_MS  # 2024-10-04, midnight UTC
 
 

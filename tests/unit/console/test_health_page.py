@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import insert
 from starlette.testclient import TestClient
 
+from processor.console.index import rollup
 from processor.console.index.schema import dead_letters, decisions, index_offsets, open_index
 from processor.console.positions import Positions, read_positions
 from processor.console.web.context import ConsoleContext
@@ -53,6 +54,7 @@ def indexed(context: ConsoleContext, tmp_path: Path) -> ConsoleContext:
             ],
         )
         connection.execute(insert(index_offsets), [{"next_offset": 2, **place}])
+        rollup.count(connection, {"decisions": 2, "dead_letters": 3})  # as the indexer counts
     return context
 
 

@@ -24,7 +24,7 @@ from processor.console.index.schema import (
     open_index,
     receipts,
 )
-from processor.console.index.search import decisions_of, partner_days
+from processor.console.index.search import decisions_of, index_status, partner_days
 from processor.console.index.source import Record
 from tests.unit.console.index_kit import (
     AUDIT,
@@ -118,6 +118,8 @@ def test_a_crash_inside_the_transaction_loses_and_repeats_nothing(
     assert [(d.partner, d.decided, d.delivered, d.revenue) for d in days] == [
         ("crm-east", 40, 15, {"USD": 375.0})
     ]
+    status = index_status(engine)  # the counts kept in the rows' transactions
+    assert (status.decisions, status.receipts, status.dead_letters) == (40, 15, 5)
 
 
 def test_the_same_indexer_reads_again_from_the_database_after_a_failed_batch(
@@ -212,6 +214,7 @@ def test_an_indexer_that_fell_behind_never_moves_an_offset_back(engine: Engine) 
     assert sorted(offset for _, _, offset in places(engine)) == list(range(10, 20))
     index_all(behind)  # the one behind reads the stored offsets again: nothing is left
     assert len(places(engine)) == 10
+    assert index_status(engine).decisions == 10  # the rolled-back batch counted nothing
 
 
 def test_run_waits_out_a_failing_broker_and_stops_when_asked(

@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 
-from processor.console.index.schema import database_url, open_index
+from processor.console.index.indexer import Indexer
+from processor.console.index.schema import database_url, open_index, row_counts
+from processor.console.index.search import index_status
 from processor.errors import InvalidInput
+from tests.unit.console.index_kit import AUDIT, SETTINGS, T0, Source, dead_letter, decision, on
 
 
 def test_no_setting_means_a_sqlite_file_in_the_cache(
@@ -61,3 +64,19 @@ def test_a_postgresql_password_is_never_logged(caplog: pytest.LogCaptureFixture)
         open_index("postgresql://user:s3cret-pw@127.0.0.1:1/none?connect_timeout=1")
     assert "s3cret-pw" not in caplog.text
     assert "postgresql+psycopg://user:***@127.0.0.1:1/none" in caplog.text
+
+
+def test_an_index_made_before_rows_were_counted_is_counted_once_on_opening(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'index.sqlite3'}"
+    engine = open_index(url)
+    given = [on(AUDIT, n, decision(f"lead-{n}", T0)) for n in range(12)] + [dead_letter(0, "x")]
+    Indexer(SETTINGS, engine, source=Source(given)).poll_once(0)
+    row_counts.drop(engine)  # as an older console left it: rows, and no counts
+    engine.dispose()
+    reopened = open_index(url)
+    status = index_status(reopened)
+    assert (status.decisions, status.receipts, status.dead_letters) == (12, 0, 1)
+    Indexer(
+        SETTINGS, reopened, source=Source([*given, on(AUDIT, 12, decision("lead-12", T0))])
+    ).poll_once(0)
+    assert index_status(open_index(url)).decisions == 13  # counted on, not counted again
