@@ -447,6 +447,13 @@ class ConsoleSettings(_Slice):
     console_session_hours: int = Field(
         8, ge=1, le=24 * 30, description="hours a sign-in lasts before asking again"
     )
+    console_what_if_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        le=3600,
+        description="seconds a what-if on the Draft page may run before it stops and says so "
+        "(one runs at a time per console; `lead-router replay` has no limit)",
+    )
 
 
 class LoggingSettings(_Slice):

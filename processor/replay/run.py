@@ -60,7 +60,10 @@ def replay(
     profile: str | None = None,
     progress: Callable[[Progress], object] = lambda progress: None,
 ) -> Report:
-    """What ``document`` would have done with the leads decided from ``since`` to ``until``."""
+    """What ``document`` would have done with the leads decided from ``since`` to ``until``.
+
+    ``progress`` is told how far it got while it reads the state and routes the leads; an
+    exception it raises stops the replay, with what it opened closed."""
     codec = Codec.for_registry(settings.registry)
     snapshot = compile_rules(document, VERSION)
     report = Report(VERSION, since, until, profile=profile)
@@ -83,7 +86,12 @@ def replay(
             start = (
                 Start(0, exact=True)
                 if first is None or first.sequence is None
-                else state_before(settings, first.sequence, store)
+                else state_before(
+                    settings,
+                    first.sequence,
+                    store,
+                    progress=lambda read, end: progress(Progress("reading the state", read, end)),
+                )
             )
             report.exact, report.inexact_why = start.exact, start.why
             chosen = (

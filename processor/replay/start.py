@@ -15,6 +15,7 @@ holds no marker at or before the span (its history was compacted, or it never ha
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from processor.kafka.clients import reading_consumer
@@ -28,6 +29,8 @@ from processor.state.reader import topic_exists
 from processor.state.store import PartitionStore
 
 READ_TIMEOUT_S = 60.0
+PROGRESS_EVERY = 10_000
+"""Changelog records read between two calls of ``state_before``'s ``progress``."""
 
 
 @dataclass
@@ -75,10 +78,16 @@ class _Reading:
 
 
 def state_before(
-    settings: Settings, sequence: int, store: PartitionStore, now_ms: int | None = None
+    settings: Settings,
+    sequence: int,
+    store: PartitionStore,
+    now_ms: int | None = None,
+    progress: Callable[[int, int], object] = lambda read, end: None,
 ) -> Start:
     """Fills the empty ``store`` with the state the transaction that decided ``sequence`` started
-    from, and says where that is and how exact."""
+    from, and says where that is and how exact. ``progress`` is told the changelog records read
+    and the changelog's end offset every :data:`PROGRESS_EVERY` records: a busy changelog takes
+    a while to read, and a caller may show it or stop (by raising)."""
     topic = settings.topics.state_topic
     reading = _Reading(sequence, store)
     consumer = reading_consumer(settings.kafka, "replay-state")
@@ -89,11 +98,15 @@ def state_before(
             end = end_offsets(consumer, [partition], READ_TIMEOUT_S)[partition.partition]
             changelog = PartitionStreams(consumer, topic, SCAN_TIMEOUT_S)
             changelog.add(partition.partition, 0, end)
+            read = 0
             while not reading.done:
                 record = changelog.next(partition.partition)
                 if record is None:
                     break
                 reading.take(record)
+                read += 1
+                if read % PROGRESS_EVERY == 0:
+                    progress(read, end)
     finally:
         consumer.close()
         store.rollback()  # what no marker closed is no state

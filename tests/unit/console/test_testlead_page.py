@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,9 @@ from sqlalchemy import create_engine
 from starlette.testclient import TestClient
 
 from processor.console.web.context import ConsoleContext
+from processor.console.web.pages.draft import WhatIfRefused, within
 from processor.console.web.pages.testlead import sample_lead
+from processor.replay.run import Progress
 from tests.unit.console.conftest import DEMO_RULES, csrf_of
 
 
@@ -176,6 +179,31 @@ def test_a_what_if_span_longer_than_a_week_is_refused(editor: TestClient) -> Non
     status, page = _draft(editor, "what-if", DEMO_RULES.read_text(), span="30d")
     assert status == 400
     assert "longer than 7 days" in page
+
+
+def test_one_what_if_runs_at_a_time(editor: TestClient) -> None:
+    running = threading.Lock()
+    editor.app.state.what_if_running = running  # type: ignore[attr-defined]
+    with running:  # another editor's what-if
+        status, page = _draft(editor, "what-if", DEMO_RULES.read_text(), span="1h")
+    assert status == 400
+    assert "another what-if is running on this console" in page
+
+
+def test_a_what_if_out_of_time_stops_saying_how_far_it_got() -> None:
+    now = [1_000.0]
+    check = within(120, clock=lambda: now[0])
+    now[0] += 120
+    check(Progress("routing", 1_000, 5_000))  # on time to the second
+    now[0] += 0.5
+    with pytest.raises(WhatIfRefused) as stopped:
+        check(Progress("reading the state", 20_000, None))
+    assert str(stopped.value) == (
+        "the what-if stopped after 120 s, reading the state (20,000 read): try a shorter span, "
+        "or `lead-router replay` from a shell, which has no time limit"
+    )
+    with pytest.raises(WhatIfRefused, match=r"routing \(2,000 of 5,000 read\)"):
+        check(Progress("routing", 2_000, 5_000))
 
 
 def test_a_request_without_the_token_is_refused(editor: TestClient) -> None:

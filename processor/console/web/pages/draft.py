@@ -3,14 +3,18 @@
 Each action posts the draft's text and saves it first, so nothing typed is lost to a refusal.
 Applying is compare-and-set against the version the draft was started from: when someone applied
 another version meanwhile, the apply is refused with a link to what changed, never merged. The
-what-if replays the input topic over a past span, which reads Kafka for seconds: it runs in a
-worker thread, and the span and the leads listed are bounded. The drafts table is read and written
-in worker threads too: a SQLite index busy with the indexer's write (up to its busy timeout) would
-otherwise hold every page of the console while it waits.
+what-if replays the input topic over a past span, which reads Kafka for seconds or minutes: it
+runs in a worker thread, one at a time per console, stopped after
+``LEAD_ROUTER_CONSOLE_WHAT_IF_TIMEOUT_S``; the span and the leads listed are bounded. The drafts
+table is read and written in worker threads too: a SQLite index busy with the indexer's write (up
+to its busy timeout) would otherwise hold every page of the console while it waits.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,7 +35,7 @@ from processor.control.records import version_number
 from processor.errors import InvalidInput, UserError
 from processor.kafka.span import parse_span
 from processor.replay.report import Report, described
-from processor.replay.run import replay
+from processor.replay.run import Progress, replay
 from processor.rules import (
     RuleError,
     RulesDocument,
@@ -183,12 +187,41 @@ class WhatIf:
     """Lead id, before and after in words, of the first :data:`CHANGES_SHOWN` changed leads."""
 
 
-def _what_if(request: Request, document: RulesDocument, span: str) -> WhatIf:
-    context: ConsoleContext = request.app.state.context
+class WhatIfRefused(UserError):
+    """A what-if not run, or stopped: another is running, or it ran out of time."""
+
+
+def within(
+    seconds: float, clock: Callable[[], float] = time.monotonic
+) -> Callable[[Progress], None]:
+    """A replay's progress callback that stops it once it has run ``seconds``."""
+    deadline = clock() + seconds
+
+    def check(progress: Progress) -> None:
+        if clock() > deadline:
+            of = f" of {progress.total:,}" if progress.total else ""
+            raise WhatIfRefused(
+                f"the what-if stopped after {seconds:g} s, {progress.step} ({progress.done:,}"
+                f"{of} read): try a shorter span, or `lead-router replay` from a shell, which "
+                "has no time limit"
+            )
+
+    return check
+
+
+def _what_if(
+    context: ConsoleContext, running: threading.Lock, document: RulesDocument, span: str
+) -> WhatIf:
     length = parse_span(span)
     if length > MAX_SPAN:
         raise InvalidInput(f"the span {span} is longer than {MAX_SPAN.days} days")
-    report = replay(context.settings, document, datetime.now(UTC) - length)
+    if not running.acquire(blocking=False):
+        raise WhatIfRefused("another what-if is running on this console: try again when it ends")
+    try:
+        budget = within(context.settings.console.console_what_if_timeout_s)
+        report = replay(context.settings, document, datetime.now(UTC) - length, progress=budget)
+    finally:
+        running.release()
     return WhatIf(
         span,
         report,
@@ -208,7 +241,8 @@ async def what_if(request: Request) -> Response:
     if isinstance(found, list):
         return _page(request, draft.text, based_on, {"errors": found, "span": span})
     try:
-        result = await run_in_threadpool(_what_if, request, found, span)
+        running = made_once(request, "what_if_running", lambda _: threading.Lock())
+        result = await run_in_threadpool(_what_if, request.app.state.context, running, found, span)
     except UserError as error:
         return _page(request, draft.text, based_on, {"error": str(error), "span": span}, 400)
     return _page(request, draft.text, based_on, {"what_if": result, "span": span})
