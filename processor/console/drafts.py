@@ -3,15 +3,30 @@
 A draft is text as the editor wrote it (YAML or JSON, valid or not yet), with the version in force
 when it was started: applying it expects that version, so a draft written against rules that
 changed since is refused rather than silently undoing someone else's apply. One draft per user;
-the table lives beside the index, in its own metadata, created on first use.
+the table lives beside the index, in its own metadata, created on first use (by the worker thread
+that reads or writes a draft first, never on the pages' event loop).
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, Text, delete, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    select,
+)
 
 from processor.rules import RulesDocument, RulesLimits, validate_document
 from processor.rules.load import parse_text
@@ -50,10 +65,21 @@ class Drafts:
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        metadata.create_all(engine)
+        self._created = False
+        self._creating = threading.Lock()
+
+    @contextmanager
+    def _begin(self) -> Iterator[Connection]:
+        """A transaction on the database, the table created first when this is the first."""
+        if not self._created:
+            with self._creating:
+                metadata.create_all(self._engine)
+                self._created = True
+        with self._engine.begin() as connection:
+            yield connection
 
     def get(self, user: str) -> Draft | None:
-        with self._engine.connect() as connection:
+        with self._begin() as connection:
             row = connection.execute(select(drafts).where(drafts.c.user == user)).first()
         if row is None:
             return None
@@ -62,7 +88,7 @@ class Drafts:
     def save(self, user: str, text: str, based_on_version: str | None) -> Draft:
         """Replaces the user's draft with ``text``."""
         draft = Draft(user, text, based_on_version, time.time_ns() // 1_000_000)
-        with self._engine.begin() as connection:
+        with self._begin() as connection:
             connection.execute(delete(drafts).where(drafts.c.user == user))
             connection.execute(
                 drafts.insert().values(
@@ -72,5 +98,5 @@ class Drafts:
         return draft
 
     def discard(self, user: str) -> None:
-        with self._engine.begin() as connection:
+        with self._begin() as connection:
             connection.execute(delete(drafts).where(drafts.c.user == user))
