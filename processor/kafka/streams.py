@@ -10,6 +10,7 @@ the span.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 
@@ -22,14 +23,23 @@ BUFFERED = 5_000
 """Records one partition may hold waiting before it is paused."""
 
 
+class OutOfTime(Exception):
+    """The read went on past the deadline its caller gave."""
+
+
 class PartitionStreams:
     """Partitions of ``topic``, each read from a start offset up to a stop offset (not included),
-    added while reading goes on. ``timeout`` bounds the wait for a record, not the whole read."""
+    added while reading goes on. ``timeout`` bounds the wait for a record, not the whole read;
+    ``deadline`` (a ``time.monotonic()`` value) bounds the whole read: past it, :class:`OutOfTime`
+    is raised by the next call, or while it waits on a broker that stopped answering."""
 
-    def __init__(self, consumer: Consumer, topic: str, timeout: float) -> None:
+    def __init__(
+        self, consumer: Consumer, topic: str, timeout: float, deadline: float = math.inf
+    ) -> None:
         self._consumer = consumer
         self._topic = topic
         self._timeout = timeout
+        self._deadline = deadline
         self._stops: dict[int, int] = {}
         self._buffers: dict[int, deque[Message]] = {}
         self._done: set[int] = set()
@@ -47,20 +57,26 @@ class PartitionStreams:
 
     def next(self, partition: int) -> Message | None:
         """The partition's next record; None when it has no more."""
+        self._in_time()
         buffer = self._buffers[partition]
-        deadline = time.monotonic() + self._timeout
+        waited_until = time.monotonic() + self._timeout
         while not buffer:
             if partition in self._done:
                 return None
             if self._poll():
-                deadline = time.monotonic() + self._timeout
-            elif time.monotonic() > deadline:
+                waited_until = time.monotonic() + self._timeout
+            elif time.monotonic() > waited_until:
                 raise ServiceUnavailable(f"reading {self._topic}: no record for {self._timeout} s")
+            self._in_time()
         message = buffer.popleft()
         if partition in self._paused and len(buffer) <= BUFFERED // 2:
             self._paused.discard(partition)
             self._consumer.resume([Partition(self._topic, partition)])
         return message
+
+    def _in_time(self) -> None:
+        if self._deadline < math.inf and time.monotonic() > self._deadline:
+            raise OutOfTime(f"reading {self._topic}: past its deadline")
 
     def _poll(self) -> bool:
         """Fetches one record into its partition's buffer; False when none came."""

@@ -9,6 +9,7 @@ missing, and replay reports it.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -32,14 +33,14 @@ class Held:
 class InputLeads:
     """The input topic's records, handed out by place, each partition read forward."""
 
-    def __init__(self, consumer: Consumer, topic: str) -> None:
+    def __init__(self, consumer: Consumer, topic: str, deadline: float = math.inf) -> None:
         self._consumer = consumer
         self._topic = topic
         deadline = time.monotonic() + KAFKA_TIMEOUT_S
         self._partitions = {p.partition for p in partitions_of(consumer, topic, deadline)}
         """The topic's partitions: an audit record can name any place, and one that cannot
         exist is a missing lead, not a wait on the broker."""
-        self._streams = PartitionStreams(consumer, topic, SCAN_TIMEOUT_S)
+        self._streams = PartitionStreams(consumer, topic, SCAN_TIMEOUT_S, deadline)
         self._ends: dict[int, int] = {}
         """Per partition asked for, its end offset when first asked."""
         self._ahead: dict[int, Message | None] = {}

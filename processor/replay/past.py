@@ -11,6 +11,7 @@ changelog says exactly what routing knew.
 from __future__ import annotations
 
 import heapq
+import math
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -59,10 +60,13 @@ class Decisions:
     not a RoutingDecision is skipped and reported on stderr.
     """
 
-    def __init__(self, settings: Settings, codec: Codec, span: Span) -> None:
+    def __init__(
+        self, settings: Settings, codec: Codec, span: Span, deadline: float = math.inf
+    ) -> None:
         self._settings = settings
         self._codec = codec
         self._span = span
+        self._deadline = deadline
         self.total = 0
         """How many audit records the span holds (decisions about other topics included)."""
 
@@ -75,7 +79,7 @@ class Decisions:
                 return
             ranges = span_offsets(consumer, audit, found, self._span)
             self.total = sum(stop - start for start, stop in ranges.values())
-            streams = PartitionStreams(consumer, audit, SCAN_TIMEOUT_S)
+            streams = PartitionStreams(consumer, audit, SCAN_TIMEOUT_S, self._deadline)
             for partition, (start, stop) in ranges.items():
                 streams.add(partition, start, stop)
             heads: list[tuple[int, int, Past]] = []

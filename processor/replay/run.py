@@ -10,6 +10,7 @@ Nothing is written anywhere: the state is a copy in memory, and the leads are on
 from __future__ import annotations
 
 import itertools
+import math
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -59,16 +60,19 @@ def replay(
     *,
     profile: str | None = None,
     progress: Callable[[Progress], object] = lambda progress: None,
+    deadline: float = math.inf,
 ) -> Report:
     """What ``document`` would have done with the leads decided from ``since`` to ``until``.
 
-    ``progress`` is told how far it got while it reads the state and routes the leads; an
-    exception it raises stops the replay, with what it opened closed."""
+    ``progress`` is told how far it got while it reads the state and routes the leads. Past
+    ``deadline`` (``time.monotonic()``) the next read raises
+    :class:`~processor.kafka.streams.OutOfTime`, also while it waits on a broker that stopped
+    answering; what the replay opened is closed."""
     codec = Codec.for_registry(settings.registry)
     snapshot = compile_rules(document, VERSION)
     report = Report(VERSION, since, until, profile=profile)
     since_ms = epoch_ms(since)
-    decisions = Decisions(settings, codec, Span(since - MARGIN, until))
+    decisions = Decisions(settings, codec, Span(since - MARGIN, until), deadline)
     stream = iter(decisions)
     # Up to the span's first decision with a sequence: those before the span wait (the ones of
     # the transaction open when it began are replayed too), and those in it without one.
@@ -91,6 +95,7 @@ def replay(
                     first.sequence,
                     store,
                     progress=lambda read, end: progress(Progress("reading the state", read, end)),
+                    deadline=deadline,
                 )
             )
             report.exact, report.inexact_why = start.exact, start.why
@@ -100,7 +105,7 @@ def replay(
                 if (p.sequence is None and p.decided_ms >= since_ms)
                 or (p.sequence is not None and p.sequence >= start.sequence)
             )
-            _route(settings, snapshot, codec, store, chosen, report, decisions, progress)
+            _route(settings, snapshot, codec, store, chosen, report, decisions, progress, deadline)
         finally:
             store.close()
     if report.missing and report.exact:
@@ -127,6 +132,7 @@ def _route(
     report: Report,
     decisions: Decisions,
     progress: Callable[[Progress], object],
+    deadline: float,
 ) -> None:
     """Routes each chosen decision's lead again, in turn, and adds it to ``report``."""
     ledger = Ledger(store, settings.rules.lead_id_memory_days * 86_400)
@@ -134,7 +140,7 @@ def _route(
     consumer = reading_consumer(settings.kafka, "replay-leads")
     try:
         replayer = Replayer(snapshot, enricher, ledger, codec)
-        leads = InputLeads(consumer, settings.topics.input_topic)
+        leads = InputLeads(consumer, settings.topics.input_topic, deadline)
         topic = settings.topics.input_topic
         done = 0
         for past in chosen:

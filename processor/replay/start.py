@@ -14,6 +14,7 @@ holds no marker at or before the span (its history was compacted, or it never ha
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,11 +84,13 @@ def state_before(
     store: PartitionStore,
     now_ms: int | None = None,
     progress: Callable[[int, int], object] = lambda read, end: None,
+    deadline: float = math.inf,
 ) -> Start:
     """Fills the empty ``store`` with the state the transaction that decided ``sequence`` started
     from, and says where that is and how exact. ``progress`` is told the changelog records read
     and the changelog's end offset every :data:`PROGRESS_EVERY` records: a busy changelog takes
-    a while to read, and a caller may show it or stop (by raising)."""
+    a while to read. Reading the changelog past ``deadline`` (``time.monotonic()``) raises
+    :class:`~processor.kafka.streams.OutOfTime`."""
     topic = settings.topics.state_topic
     reading = _Reading(sequence, store)
     consumer = reading_consumer(settings.kafka, "replay-state")
@@ -96,7 +99,7 @@ def state_before(
             # The decide topic's one partition has its state in changelog partition 0.
             partition = partitions_of(consumer, topic, time.monotonic() + READ_TIMEOUT_S)[0]
             end = end_offsets(consumer, [partition], READ_TIMEOUT_S)[partition.partition]
-            changelog = PartitionStreams(consumer, topic, SCAN_TIMEOUT_S)
+            changelog = PartitionStreams(consumer, topic, SCAN_TIMEOUT_S, deadline)
             changelog.add(partition.partition, 0, end)
             read = 0
             while not reading.done:

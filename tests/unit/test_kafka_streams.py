@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass
 
@@ -9,7 +10,7 @@ import pytest
 from confluent_kafka import TopicPartition
 
 from processor.kafka import streams
-from processor.kafka.streams import PartitionStreams
+from processor.kafka.streams import OutOfTime, PartitionStreams
 
 TOPIC = "audit"
 
@@ -103,3 +104,26 @@ def test_a_partition_with_nothing_in_its_range_has_no_records() -> None:
     reader.add(0, 10, 10)
     assert reader.next(0) is None
     assert broker.positions == {}
+
+
+class Stalled(Broker):
+    """A broker that stopped answering: polls return nothing, and no position moves."""
+
+    def poll(self, timeout: float) -> None:
+        time.sleep(min(timeout, 0.01))
+
+
+def test_past_its_deadline_a_read_stops_even_on_a_broker_that_stopped_answering() -> None:
+    def reading(broker: Broker, timeout: float, seconds_left: float) -> PartitionStreams:
+        deadline = time.monotonic() + seconds_left
+        reader = PartitionStreams(broker, TOPIC, timeout, deadline)  # type: ignore[arg-type]
+        reader.add(0, 0, 10)
+        return reader
+
+    assert reading(Broker({0: 10}), 5, 60).next(0) is not None  # in time
+    with pytest.raises(OutOfTime, match="audit"):
+        reading(Broker({0: 10}), 5, -1).next(0)  # records are there: it stops all the same
+    started = time.monotonic()
+    with pytest.raises(OutOfTime):
+        reading(Stalled({0: 10}), 3600, 0.2).next(0)  # without it, it would wait its hour
+    assert time.monotonic() - started < 60

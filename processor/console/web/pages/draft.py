@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +33,7 @@ from processor.control.publisher import VersionConflict, publish_rules
 from processor.control.records import version_number
 from processor.errors import InvalidInput, UserError
 from processor.kafka.span import parse_span
+from processor.kafka.streams import OutOfTime
 from processor.replay.report import Report, described
 from processor.replay.run import Progress, replay
 from processor.rules import (
@@ -191,22 +191,16 @@ class WhatIfRefused(UserError):
     """A what-if not run, or stopped: another is running, or it ran out of time."""
 
 
-def within(
-    seconds: float, clock: Callable[[], float] = time.monotonic
-) -> Callable[[Progress], None]:
-    """A replay's progress callback that stops it once it has run ``seconds``."""
-    deadline = clock() + seconds
-
-    def check(progress: Progress) -> None:
-        if clock() > deadline:
-            of = f" of {progress.total:,}" if progress.total else ""
-            raise WhatIfRefused(
-                f"the what-if stopped after {seconds:g} s, {progress.step} ({progress.done:,}"
-                f"{of} read): try a shorter span, or `lead-router replay` from a shell, which "
-                "has no time limit"
-            )
-
-    return check
+def out_of_time(seconds: float, reached: Progress | None) -> WhatIfRefused:
+    """Why a what-if stopped at its deadline, with how far it got when it last said."""
+    where = ""
+    if reached is not None:
+        of = f" of {reached.total:,}" if reached.total else ""
+        where = f", {reached.step} ({reached.done:,}{of} read)"
+    return WhatIfRefused(
+        f"the what-if stopped after {seconds:g} s{where}: try a shorter span, or "
+        "`lead-router replay` from a shell, which has no time limit"
+    )
 
 
 def _what_if(
@@ -217,9 +211,18 @@ def _what_if(
         raise InvalidInput(f"the span {span} is longer than {MAX_SPAN.days} days")
     if not running.acquire(blocking=False):
         raise WhatIfRefused("another what-if is running on this console: try again when it ends")
+    seconds = context.settings.console.console_what_if_timeout_s
+    reached: dict[str, Progress] = {}  # the last progress the replay told
     try:
-        budget = within(context.settings.console.console_what_if_timeout_s)
-        report = replay(context.settings, document, datetime.now(UTC) - length, progress=budget)
+        report = replay(
+            context.settings,
+            document,
+            datetime.now(UTC) - length,
+            progress=lambda progress: reached.update(last=progress),
+            deadline=time.monotonic() + seconds,
+        )
+    except OutOfTime:
+        raise out_of_time(seconds, reached.get("last")) from None
     finally:
         running.release()
     return WhatIf(
